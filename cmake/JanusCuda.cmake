@@ -1,0 +1,37 @@
+# Wires the CUDA backend into the `janus` library according to JANUS_CUDA:
+#   OFF: no CUDA at all (src/core/cuda_absent.cpp answers "no CUDA devices");
+#        configures on machines without a CUDA toolkit.
+#   ON:  src/cuda/*.cu compiled by nvcc, linked with cudart, cuBLAS and cuDNN.
+#   SIM: the same src/cuda/*.cu compiled by the host compiler against the
+#        CUDA simulator in src/cuda/sim (one source per kernel).
+if(JANUS_CUDA STREQUAL "OFF")
+  target_sources(janus PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src/core/no_cuda/cuda_absent.cpp)
+  return()
+endif()
+
+file(GLOB JANUS_CUDA_KERNELS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/*.cu)
+file(GLOB JANUS_CUDA_HOST CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/*.cpp)
+
+if(JANUS_CUDA STREQUAL "ON")
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+    # A short list keeps CI builds in minutes: Ampere (A100) and Hopper (H100/H200).
+    set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures")
+  endif()
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  enable_language(CUDA)
+  set(CMAKE_CUDA_STANDARD 17)
+  find_package(CUDAToolkit REQUIRED)
+  find_library(JANUS_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64 REQUIRED)
+  target_sources(janus PRIVATE ${JANUS_CUDA_KERNELS} ${JANUS_CUDA_HOST})
+  target_compile_definitions(janus PUBLIC JANUS_WITH_CUDA=1)
+  target_compile_options(janus PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings --expt-relaxed-constexpr -Xcompiler=-Wall,-Wextra,-Werror,-Wno-unused-parameter>)
+  target_link_libraries(janus PRIVATE CUDA::cudart CUDA::cublas ${JANUS_CUDNN_LIBRARY})
+else() # SIM
+  file(GLOB JANUS_SIM_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/sim/*.cpp)
+  set_source_files_properties(${JANUS_CUDA_KERNELS} PROPERTIES LANGUAGE CXX)
+  target_sources(janus PRIVATE ${JANUS_CUDA_KERNELS} ${JANUS_CUDA_HOST} ${JANUS_SIM_SOURCES})
+  target_compile_definitions(janus PUBLIC JANUS_WITH_CUDA=1 JANUS_CUDA_SIM=1)
+endif()

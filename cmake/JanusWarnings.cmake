@@ -1,0 +1,7 @@
+# Warnings are errors for Janus's own code (not for third-party headers,
+# which are included as SYSTEM by their imported targets).
+function(janus_warnings target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wshadow=local -Wno-unused-parameter>
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${JANUS_WERROR}>>:-Werror>)
+endfunction()

@@ -1,0 +1,198 @@
+// Device: the one interface through which layers, losses and optimizers run
+// kernels. Layers never contain device-specific code; a backend (CPU, CUDA,
+// simulated CUDA) implements this class and nothing else.
+//
+// Conventions for every operation below
+// - All tensors passed to one call live on this device, are contiguous and
+//   have the same dtype. The CPU backend supports F32 and F64; CUDA only F32.
+// - "rows x cols" views: an operation "over the last axis" treats a tensor of
+//   shape (d0, ..., dk) as a matrix of rows = d0*...*d(k-1) and cols = dk.
+//   Dense data (batch, features) and NHWC images (batch*rows*cols, channels)
+//   both map onto this, which is how bias, softmax and BatchNorm share kernels.
+// - Output tensors are allocated by the caller with the right shape; the
+//   device writes every element of them (no reliance on prior contents unless
+//   an accumulate flag or beta says so).
+// - Losses return the *batch mean* as defined in SPEC.md (divide by m = batch
+//   size = shape[0] of the prediction).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "janus/tensor.hpp"
+
+namespace janus {
+
+enum class DeviceKind { CPU, CUDA };
+
+enum class ActivationKind { Linear, Sigmoid, TanH, ReLU, SoftMax };
+
+enum class PoolMode { Max, Average };
+
+// Geometry of a 2-D convolution on NHWC input with HWIO weights.
+// x: (N, H, W, C), w: (KH, KW, C, F), y: (N, OH, OW, F),
+// OH = (H + 2*pad_h - KH) / stride_h + 1, likewise OW.
+// y[n,r,c,f] = sum_{i,j,ch} w[i,j,ch,f] * xpad[n, r*stride_h + i, c*stride_w + j, ch]
+// where xpad is x with pad_h rows of zeros above and below (pad_w cols left/right).
+struct ConvGeometry {
+  int N = 0, H = 0, W = 0, C = 0;
+  int KH = 0, KW = 0, F = 0;
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int OH = 0, OW = 0;
+};
+
+// Geometry of 2-D pooling on NHWC input; channels are pooled independently.
+// x: (N, H, W, C), y: (N, OH, OW, C). Padding positions never win a max and,
+// for average pooling, count in the divisor (count_include_pad semantics,
+// divisor = KH*KW always), as in Caffe and PyTorch's default.
+struct PoolGeometry {
+  int N = 0, H = 0, W = 0, C = 0;
+  int KH = 0, KW = 0;
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int OH = 0, OW = 0;
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+
+  // "cpu", "cuda:0", "cuda:0 (simulated on the CPU)".
+  virtual std::string name() const = 0;
+  virtual DeviceKind kind() const = 0;
+  // True when this is a CUDA device run by the CPU simulator.
+  virtual bool simulated() const { return false; }
+
+  // ---- memory -------------------------------------------------------------
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual void copy_to_device(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy_on_device(void* dst, const void* src, size_t bytes) = 0;
+  // Waits for all queued work (no-op on the CPU).
+  virtual void synchronize() {}
+
+  // ---- elementwise and BLAS-like ----------------------------------------
+  // x[i] = value
+  virtual void fill(Tensor& x, double value) = 0;
+  // y = alpha * x + beta * y   (elementwise, same numel)
+  virtual void axpby(double alpha, const Tensor& x, double beta, Tensor& y) = 0;
+  // out = a * b   (elementwise, same numel; out may alias a or b)
+  virtual void multiply(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // Row-major GEMM on 2-D views: C = alpha * op(A) op(B) + beta * C.
+  // op(A) is (M, K): A is (M, K), or (K, M) when trans_a. op(B) is (K, N):
+  // B is (K, N), or (N, K) when trans_b. C is (M, N). Tensors of higher rank
+  // are viewed as (rows, last) matrices.
+  virtual void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
+                    double beta, Tensor& c) = 0;
+  // y (rows x cols) += bias (cols) broadcast over rows.
+  virtual void add_bias(Tensor& y, const Tensor& bias) = 0;
+  // out (cols) = sum over rows of x (rows x cols) + beta * out.
+  virtual void sum_rows(const Tensor& x, double beta, Tensor& out) = 0;
+  // sum of all elements, returned to the host (in double).
+  virtual double sum(const Tensor& x) = 0;
+
+  // ---- activations (SoftMax is over the last axis, stable: subtract row max)
+  // y = act(z). y may alias z for elementwise activations.
+  virtual void activation_forward(ActivationKind act, const Tensor& z, Tensor& y) = 0;
+  // dz = act'(z) * dy using z and/or y = act(z) (Sigmoid/TanH use y, ReLU uses
+  // z with derivative 0 where z <= 0). SoftMax: dz = y * (dy - sum(dy * y, last axis)).
+  virtual void activation_backward(ActivationKind act, const Tensor& z, const Tensor& y,
+                                   const Tensor& dy, Tensor& dz) = 0;
+
+  // ---- losses (yhat, y are (m, k); y may hold soft targets) ---------------
+  // J = -(1/m) sum y * ln(yhat); yhat is clamped below at 1e-12 (float) so a
+  // hard zero does not produce inf. dyhat = -(1/m) y / max(yhat, 1e-12).
+  virtual double cross_entropy_forward(const Tensor& yhat, const Tensor& y) = 0;
+  virtual void cross_entropy_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) = 0;
+  // J = (1/m) sum (yhat - y)^2 ; dyhat = (2/m) (yhat - y)
+  virtual double l2_forward(const Tensor& yhat, const Tensor& y) = 0;
+  virtual void l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) = 0;
+  // Fused, numerically stable softmax + cross-entropy on logits z (m, k):
+  // returns J = -(1/m) sum_i sum_j y_ij * log_softmax(z_i)_j, and when dz is
+  // non-null writes dz = (softmax(z) - y * ... ) i.e. dz_ij = (s_ij * sum_j y_ij - y_ij) / m
+  // (which is (s - y)/m for targets whose rows sum to one).
+  virtual double softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) = 0;
+  // Number of rows where argmax(yhat) == argmax(y) (first maximum on ties).
+  virtual int64_t count_correct(const Tensor& yhat, const Tensor& y) = 0;
+
+  // ---- convolution (see ConvGeometry) -------------------------------------
+  // y = conv(x, w) (+ bias if bias is defined, shape (F)).
+  virtual void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
+                              const Tensor& bias, Tensor& y) = 0;
+  // dx = transposed correlation of dy with w, padding cut off.
+  virtual void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w,
+                                    Tensor& dx) = 0;
+  // dw[i,j,ch,f] = sum_{n,r,c} dy[n,r,c,f] * xpad[n, r*s+i, c*s+j, ch]  (overwrites dw)
+  virtual void conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy,
+                                      Tensor& dw) = 0;
+
+  // ---- pooling (see PoolGeometry) -----------------------------------------
+  virtual void pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x,
+                              Tensor& y) = 0;
+  // Max: each dy goes to the position of its window's maximum in x (the first
+  // in row-major window order on ties); Average: dy / (KH*KW) to every
+  // in-bounds position of the window. Overlapping windows accumulate. dx is
+  // overwritten.
+  virtual void pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x,
+                               const Tensor& dy, Tensor& dx) = 0;
+
+  // ---- batch normalisation over rows of x (rows x C) ----------------------
+  // Training: mean/var over rows (biased var for normalising), writes
+  // saved_mean (C) and saved_invstd (C) = 1/sqrt(var + eps), and updates
+  // running_mean = (1-momentum)*running_mean + momentum*mean,
+  // running_var  = (1-momentum)*running_var  + momentum*var_unbiased (rows/(rows-1)).
+  // y = gamma * (x - mean) * invstd + beta.
+  virtual void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                       double momentum, double eps, Tensor& running_mean,
+                                       Tensor& running_var, Tensor& saved_mean,
+                                       Tensor& saved_invstd, Tensor& y) = 0;
+  // Evaluation: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
+  virtual void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                      const Tensor& running_mean, const Tensor& running_var,
+                                      double eps, Tensor& y) = 0;
+  // Backward of the training-mode forward: writes dx, dgamma, dbeta (overwrites).
+  virtual void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                  const Tensor& saved_mean, const Tensor& saved_invstd,
+                                  Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
+
+  // ---- dropout ------------------------------------------------------------
+  // mask[i] = counter_uniform(seed, i) >= p ? 1/(1-p) : 0 ; y = x * mask.
+  // (counter_rng.hpp: the same mask on every device.) Backward is multiply().
+  virtual void dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask,
+                               Tensor& y) = 0;
+
+  // ---- optimizer updates (in place on w and the state tensors) ------------
+  // g' = g + weight_decay * w; if momentum != 0: v = momentum * v + g';
+  //   step = nesterov ? g' + momentum * v : v; else step = g'. w -= lr * step.
+  // velocity is undefined when momentum == 0.
+  virtual void sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double lr,
+                          double momentum, double weight_decay, bool nesterov) = 0;
+  // Adam (decoupled = false: weight decay added to the gradient, as torch.optim.Adam)
+  // and AdamW (decoupled = true: w -= lr * weight_decay * w before the Adam step,
+  // as torch.optim.AdamW). step is 1 for the first update. With
+  // g' the (possibly decayed) gradient:
+  //   m = b1 m + (1-b1) g' ; v = b2 v + (1-b2) g'^2
+  //   w -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
+  virtual void adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr,
+                           double beta1, double beta2, double eps, double weight_decay,
+                           bool decoupled, int64_t step) = 0;
+};
+
+// The process-wide CPU device (always available).
+Device& cpu_device();
+
+// Resolves "cpu", "cuda", "cuda:N" or "auto" (CUDA when a device is present,
+// else the CPU). "cuda" in a build without CUDA, or an index that does not
+// exist, throws janus::Error naming the request and what is available.
+Device& get_device(const std::string& spec);
+
+// True when this build has a CUDA backend (real or simulated).
+bool cuda_built();
+// Number of CUDA devices usable right now (0 without a GPU; the simulator
+// provides one).
+int cuda_device_count();
+
+}  // namespace janus
