@@ -1,0 +1,35 @@
+// Activation functions as used inside layers (SPEC §1: a layer with an
+// activation computes Y = act(Z) and its backward first forms dZ).
+#pragma once
+
+#include <string>
+
+#include "janus/device.hpp"
+#include "janus/tensor.hpp"
+
+namespace janus {
+
+// "linear" | "identity" | "sigmoid" | "tanh" | "relu" | "softmax" (case-insensitive).
+// Unknown names throw janus::Error naming `owner` (the layer) and the valid names.
+ActivationKind parse_activation(const std::string& name, const std::string& owner);
+const char* activation_name(ActivationKind kind);
+
+// Forward/backward of one activation, caching Z and Y between the two.
+class Activation {
+ public:
+  explicit Activation(ActivationKind kind = ActivationKind::Linear) : kind_(kind) {}
+  ActivationKind kind() const { return kind_; }
+
+  // Returns Y = act(Z). Linear returns Z itself (no copy).
+  Tensor forward(const Tensor& z);
+  // Returns dZ from dY using the cached Z and Y.
+  Tensor backward(const Tensor& dy) const;
+  // The pre-activation cached by the last forward (logits for SoftMax).
+  const Tensor& z() const { return z_; }
+
+ private:
+  ActivationKind kind_;
+  Tensor z_, y_;
+};
+
+}  // namespace janus

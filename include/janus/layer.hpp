@@ -1,0 +1,89 @@
+// Layer: the unit a NeuralNetwork is made of (SPEC §1).
+//
+// A layer owns named parameters ("W", "b", ...) with gradients of the same
+// shape, and caches what its backward pass needs. It is built lazily from the
+// shape of the first input it sees: build(input_shape, device, dtype) creates
+// the parameters (drawn from the layer's seed on the host, so every device
+// gets the same values) and returns the output shape, or throws an Error that
+// names the layer and the shapes when the input cannot work.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "janus/activation.hpp"
+#include "janus/device.hpp"
+#include "janus/tensor.hpp"
+
+namespace janus {
+
+struct Parameter {
+  std::string name;   // "W", "b", "gamma", "beta"
+  Tensor value;
+  Tensor grad;        // overwritten by every backward pass
+  bool decay = true;  // whether weight decay applies (false for biases and BatchNorm)
+};
+
+class Layer {
+ public:
+  explicit Layer(std::string name) : name_(std::move(name)) {}
+  virtual ~Layer() = default;
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  virtual std::string type() const = 0;
+
+  // Creates parameters for inputs of this shape (batch axis included; its
+  // extent is ignored) and returns the output shape. Idempotent for the same
+  // per-example shape; a different per-example shape is an error.
+  Shape build(const Shape& input_shape, Device& device, DType dtype);
+  bool built() const { return built_; }
+  // Output shape for an input shape (no side effects). Throws on bad input.
+  virtual Shape output_shape(const Shape& input_shape) const = 0;
+
+  // forward(X) returns Y; when training it caches what backward needs.
+  virtual Tensor forward(const Tensor& x, bool training) = 0;
+  // backward(dL/dY) fills the parameter gradients and returns dL/dX.
+  virtual Tensor backward(const Tensor& dy) = 0;
+
+  // Layers with an activation (SPEC: Y = act(Z)) expose it so that the model
+  // can fuse SoftMax with CrossEntropy: it then computes dL/dZ itself and
+  // calls backward_from_preactivation.
+  virtual const Activation* activation() const { return nullptr; }
+  virtual Tensor backward_from_preactivation(const Tensor& dz);
+
+  virtual std::vector<Parameter*> parameters() { return {}; }
+  // Non-trainable state saved in checkpoints (BatchNorm running statistics).
+  virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
+  // The options that rebuild this layer through make_layer() (type included).
+  virtual nlohmann::json config() const = 0;
+
+  // Seed for this layer's initial weights (and dropout masks).
+  void set_seed(uint64_t seed) { seed_ = seed; }
+  uint64_t seed() const { return seed_; }
+  // The per-example input shape the layer was built for (without batch).
+  const Shape& built_input_shape() const { return built_input_; }
+
+ protected:
+  // Called once by build(): create parameters for this input shape.
+  virtual void create_parameters(const Shape& input_shape, Device& device, DType dtype) {}
+  // The error prefix every message of this layer starts with.
+  std::string where() const { return "layer '" + name_ + "' (" + type() + ")"; }
+  // Checks that x has the shape the layer was built for.
+  void check_input(const Tensor& x) const;
+
+  uint64_t seed_ = 0;
+
+ private:
+  std::string name_;
+  bool built_ = false;
+  Shape built_input_;
+};
+
+}  // namespace janus

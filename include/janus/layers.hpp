@@ -1,0 +1,182 @@
+// The concrete layers of SPEC §2 plus BatchNorm and Dropout, and the factory
+// that builds any of them from a JSON config (the model file format).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "janus/init.hpp"
+#include "janus/layer.hpp"
+
+namespace janus {
+
+// Z = X W + 1 b ; Y = act(Z). X (batch, n_in), W (n_in, n_out), b (1, n_out).
+class FullyConnected : public Layer {
+ public:
+  FullyConnected(std::string name, int64_t n_out, ActivationKind act = ActivationKind::Linear,
+                 Init init = Init::XavierUniform);
+  std::string type() const override { return "fully_connected"; }
+  Shape output_shape(const Shape& in) const override;
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  Tensor backward_from_preactivation(const Tensor& dz) override;
+  const Activation* activation() const override { return &act_; }
+  std::vector<Parameter*> parameters() override { return {&W_, &b_}; }
+  nlohmann::json config() const override;
+  int64_t n_in() const { return n_in_; }
+  int64_t n_out() const { return n_out_; }
+
+ protected:
+  void create_parameters(const Shape& in, Device& device, DType dtype) override;
+
+ private:
+  int64_t n_in_ = 0, n_out_;
+  Init init_;
+  Activation act_;
+  Parameter W_{"W", {}, {}, true}, b_{"b", {}, {}, false};
+  Tensor x_;
+};
+
+// Padding of a convolution or pooling window: "same", "valid" or an integer.
+struct Padding {
+  enum class Mode { Same, Valid, Explicit } mode = Mode::Valid;
+  int rows = 0, cols = 0;  // for Explicit
+  static Padding parse(const nlohmann::json& value, const std::string& owner);
+  nlohmann::json to_json() const;
+  // (pad_rows, pad_cols) for a kernel: same = ((k-1)/2), valid = 0.
+  std::pair<int, int> resolve(int kernel_rows, int kernel_cols) const;
+};
+
+// Cross-correlation on NHWC input with HWIO weights, then act (SPEC §1).
+class Conv2D : public Layer {
+ public:
+  Conv2D(std::string name, int64_t n_out, int kernel_rows, int kernel_cols,
+         ActivationKind act = ActivationKind::Linear, int stride = 1, Padding pad = {Padding::Mode::Same},
+         Init init = Init::XavierUniform, bool use_bias = true);
+  std::string type() const override { return "conv2d"; }
+  Shape output_shape(const Shape& in) const override;
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  Tensor backward_from_preactivation(const Tensor& dz) override;
+  const Activation* activation() const override { return &act_; }
+  std::vector<Parameter*> parameters() override;
+  nlohmann::json config() const override;
+  ConvGeometry geometry(const Shape& in) const;
+
+ protected:
+  void create_parameters(const Shape& in, Device& device, DType dtype) override;
+
+ private:
+  int64_t n_in_ = 0, n_out_;
+  int kr_, kc_, stride_;
+  Padding pad_;
+  Init init_;
+  bool use_bias_;
+  Activation act_;
+  Parameter W_{"W", {}, {}, true}, b_{"b", {}, {}, false};
+  Tensor x_;
+};
+
+// Max or average pooling over NHWC windows (SPEC §2).
+class Pool2D : public Layer {
+ public:
+  Pool2D(std::string name, PoolMode mode, int kernel_rows, int kernel_cols, int stride,
+         Padding pad = {Padding::Mode::Valid});
+  std::string type() const override { return "pool2d"; }
+  Shape output_shape(const Shape& in) const override;
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  nlohmann::json config() const override;
+  PoolGeometry geometry(const Shape& in) const;
+
+ private:
+  PoolMode mode_;
+  int kr_, kc_, stride_;
+  Padding pad_;
+  Tensor x_;
+};
+
+// (batch, ...) -> (batch, features) as a view, and back.
+class Flatten : public Layer {
+ public:
+  explicit Flatten(std::string name) : Layer(std::move(name)) {}
+  std::string type() const override { return "flatten"; }
+  Shape output_shape(const Shape& in) const override;
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}}; }
+
+ private:
+  Shape in_shape_;
+};
+
+// A standalone activation (e.g. after BatchNorm): Y = act(X).
+class ActivationLayer : public Layer {
+ public:
+  ActivationLayer(std::string name, ActivationKind act) : Layer(std::move(name)), act_(act) {}
+  std::string type() const override { return "activation"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  Tensor backward_from_preactivation(const Tensor& dz) override { return dz; }
+  const Activation* activation() const override { return &act_; }
+  nlohmann::json config() const override;
+
+ private:
+  Activation act_;
+};
+
+// Batch normalisation over the last axis (features for dense input, channels
+// for NHWC), with running statistics for evaluation (Ioffe & Szegedy 2015).
+// momentum follows PyTorch: running = (1 - momentum) * running + momentum * batch.
+class BatchNorm : public Layer {
+ public:
+  BatchNorm(std::string name, double momentum = 0.1, double eps = 1e-5);
+  std::string type() const override { return "batchnorm"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  std::vector<Parameter*> parameters() override { return {&gamma_, &beta_}; }
+  std::vector<std::pair<std::string, Tensor*>> buffers() override {
+    return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
+  }
+  nlohmann::json config() const override;
+
+ protected:
+  void create_parameters(const Shape& in, Device& device, DType dtype) override;
+
+ private:
+  double momentum_, eps_;
+  Parameter gamma_{"gamma", {}, {}, false}, beta_{"beta", {}, {}, false};
+  Tensor running_mean_, running_var_, saved_mean_, saved_invstd_, x_;
+};
+
+// Inverted dropout: in training zeroes each element with probability p and
+// scales the rest by 1/(1-p); identity in evaluation. Masks come from a
+// counter-based generator, so CPU and CUDA draw the same mask.
+class Dropout : public Layer {
+ public:
+  Dropout(std::string name, double p);
+  std::string type() const override { return "dropout"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  nlohmann::json config() const override;
+  double p() const { return p_; }
+
+ private:
+  double p_;
+  uint64_t calls_ = 0;  // advances the mask stream every training forward
+  Tensor mask_;
+  bool last_training_ = false;
+};
+
+// Builds a layer from its JSON config, e.g.
+// {"type": "conv2d", "n_out": 32, "kernel": [3, 3], "stride": 1, "pad": "same",
+//  "activation": "relu", "init": "he_uniform"}. `index` names unnamed layers
+// ("conv2d_3"). Unknown types, keys or values throw an Error naming the layer.
+std::unique_ptr<Layer> make_layer(const nlohmann::json& config, int index);
+
+}  // namespace janus

@@ -1,0 +1,47 @@
+// Losses (SPEC §2): the batch cost J and its gradient with respect to the
+// prediction. Both take (m, k) predictions and targets of the same shape
+// (one-hot or soft labels for CrossEntropy).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "janus/tensor.hpp"
+
+namespace janus {
+
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  virtual std::string name() const = 0;
+  virtual double forward(const Tensor& yhat, const Tensor& y) const = 0;
+  virtual Tensor backward(const Tensor& yhat, const Tensor& y) const = 0;
+
+ protected:
+  // Prediction and target must agree in shape; the message names both.
+  void check_shapes(const Tensor& yhat, const Tensor& y) const;
+};
+
+// J = -(1/m) sum(Y * ln(Yhat)); dJ/dYhat = -(1/m) Y / Yhat.
+class CrossEntropy : public Loss {
+ public:
+  std::string name() const override { return "cross_entropy"; }
+  double forward(const Tensor& yhat, const Tensor& y) const override;
+  Tensor backward(const Tensor& yhat, const Tensor& y) const override;
+  // The fused, stable softmax + cross-entropy on logits: returns J and
+  // writes dJ/dZ into dz (allocated here) when dz is not null.
+  double forward_backward_from_logits(const Tensor& z, const Tensor& y, Tensor* dz) const;
+};
+
+// J = (1/m) sum ||y_i - yhat_i||^2; dJ/dYhat = (2/m)(Yhat - Y).
+class L2 : public Loss {
+ public:
+  std::string name() const override { return "l2"; }
+  double forward(const Tensor& yhat, const Tensor& y) const override;
+  Tensor backward(const Tensor& yhat, const Tensor& y) const override;
+};
+
+// "cross_entropy" | "l2" (aliases "crossentropy", "mse").
+std::unique_ptr<Loss> make_loss(const std::string& name);
+
+}  // namespace janus

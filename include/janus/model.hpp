@@ -1,0 +1,64 @@
+// NeuralNetwork (SPEC §2 "Model"): layers run in order, a loss, and the
+// backward pass in reverse. When the last layer ends in SoftMax and the loss
+// is CrossEntropy, backward uses the fused, numerically stable
+// softmax + cross-entropy gradient (S - Y)/m on the logits.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "janus/layer.hpp"
+#include "janus/loss.hpp"
+
+namespace janus {
+
+struct NamedParameter {
+  std::string name;  // "<layer name>.<parameter name>", e.g. "conv2d_0.W"
+  Parameter* parameter;
+};
+
+class NeuralNetwork {
+ public:
+  NeuralNetwork(std::vector<std::unique_ptr<Layer>> layers, std::unique_ptr<Loss> loss, uint64_t seed = 0);
+  // {"seed": 0, "loss": "cross_entropy", "layers": [ {...}, ... ]}
+  static NeuralNetwork from_config(const nlohmann::json& config);
+  nlohmann::json config() const;
+
+  // Builds every layer for inputs of this shape on this device, creating the
+  // parameters (also done lazily by the first forward).
+  void build(const Shape& input_shape, Device& device, DType dtype = DType::F32);
+  bool built() const;
+  Device& device() const;
+  Shape input_shape() const { return input_shape_; }
+
+  Tensor forward(const Tensor& x, bool training = true);
+  // Computes the loss of `out` (the last forward's output) against target,
+  // backpropagates through the layers in reverse (filling the gradients) and
+  // returns the loss.
+  double backward(const Tensor& target, const Tensor& out);
+  // Evaluation-mode forward and loss: returns (Yhat, loss).
+  std::pair<Tensor, double> predict(const Tensor& x, const Tensor& y);
+
+  std::vector<NamedParameter> named_parameters();
+  // Every tensor a checkpoint must hold: parameters and buffers, by full name.
+  std::vector<std::pair<std::string, Tensor*>> state();
+
+  size_t size() const { return layers_.size(); }
+  Layer& layer(size_t i) { return *layers_.at(i); }
+  const Loss& loss() const { return *loss_; }
+  bool uses_fused_softmax_cross_entropy() const;
+  uint64_t seed() const { return seed_; }
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::unique_ptr<Loss> loss_;
+  uint64_t seed_;
+  Shape input_shape_;
+  Device* device_ = nullptr;
+};
+
+}  // namespace janus

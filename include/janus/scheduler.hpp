@@ -1,0 +1,30 @@
+// Learning-rate schedules as functions of the optimisation step (0-based).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace janus {
+
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  virtual double lr(int64_t step) const = 0;
+  virtual nlohmann::json config() const = 0;
+};
+
+// {"type": "constant", "lr": 0.01}
+// {"type": "exponential", "lr": 0.01, "decay": 0.95, "stage_length": 100, "staircase": false}
+//     lr * decay^(step / stage_length)  (floor of the exponent when staircase)
+// {"type": "step", "lr": 0.1, "gamma": 0.1, "step_size": 1000}  lr * gamma^floor(step / step_size)
+// {"type": "cosine", "lr": 0.1, "total_steps": N, "warmup_steps": W, "min_lr": 0}
+//     linear warm-up from 0 to lr over W steps, then half-cosine down to min_lr at N
+// {"type": "onecycle", "lr": 0.1, "total_steps": N, "pct_start": 0.3, "div_factor": 25, "final_div_factor": 1e4}
+//     Smith's one-cycle: cosine from lr/div up to lr, then down to lr/(div*final_div)
+// total_steps may be omitted in configs; the trainer fills it in.
+std::unique_ptr<Scheduler> make_scheduler(const nlohmann::json& config);
+
+}  // namespace janus

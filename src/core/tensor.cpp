@@ -1,0 +1,163 @@
+// Tensor and Storage: ownership, views and explicit copies. No arithmetic
+// lives here; all of that goes through the Device.
+#include "janus/tensor.hpp"
+
+#include <cstring>
+
+#include "janus/device.hpp"
+#include "janus/error.hpp"
+
+namespace janus {
+
+Storage::Storage(Device& device, size_t bytes) : device_(&device), data_(nullptr), bytes_(bytes) {
+  data_ = device.allocate(bytes == 0 ? 1 : bytes);
+}
+
+Storage::~Storage() { device_->deallocate(data_, bytes_ == 0 ? 1 : bytes_); }
+
+Tensor Tensor::empty(const Shape& shape, Device& device, DType dtype) {
+  for (int64_t d : shape.dims())
+    JANUS_CHECK(d >= 0, "Tensor::empty: negative extent in shape ", shape.str());
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = std::make_shared<Storage>(device, static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, Device& device, DType dtype) {
+  Tensor t = empty(shape, device, dtype);
+  if (t.numel() > 0) device.fill(t, value);
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, Device& device, DType dtype) {
+  return full(shape, 0.0, device, dtype);
+}
+
+namespace {
+template <class Src>
+Tensor from_host_values(const std::vector<Src>& values, const Shape& shape, Device& device, DType dtype) {
+  JANUS_CHECK(static_cast<int64_t>(values.size()) == shape.numel(), "Tensor::from_host: ",
+              values.size(), " values do not fill shape ", shape.str());
+  Tensor t = Tensor::empty(shape, device, dtype);
+  if (dtype == DType::F32) {
+    std::vector<float> buf(values.begin(), values.end());
+    device.copy_to_device(t.raw(), buf.data(), t.bytes());
+  } else {
+    std::vector<double> buf(values.begin(), values.end());
+    device.copy_to_device(t.raw(), buf.data(), t.bytes());
+  }
+  return t;
+}
+}  // namespace
+
+Tensor Tensor::from_host(const std::vector<float>& values, const Shape& shape, Device& device, DType dtype) {
+  return from_host_values(values, shape, device, dtype);
+}
+
+Tensor Tensor::from_host(const std::vector<double>& values, const Shape& shape, Device& device, DType dtype) {
+  return from_host_values(values, shape, device, dtype);
+}
+
+Device& Tensor::device() const {
+  JANUS_CHECK(defined(), "Tensor::device on an undefined tensor");
+  return storage_->device();
+}
+
+void* Tensor::raw() const {
+  JANUS_CHECK(defined(), "access to an undefined tensor");
+  return static_cast<char*>(storage_->data()) + offset_bytes_;
+}
+
+float* Tensor::f32() const {
+  JANUS_CHECK(dtype_ == DType::F32, "tensor of shape ", shape_.str(), " is ", dtype_name(dtype_),
+              ", float32 expected");
+  return static_cast<float*>(raw());
+}
+
+double* Tensor::f64() const {
+  JANUS_CHECK(dtype_ == DType::F64, "tensor of shape ", shape_.str(), " is ", dtype_name(dtype_),
+              ", float64 expected");
+  return static_cast<double*>(raw());
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  JANUS_CHECK(shape.numel() == numel(), "cannot reshape ", shape_.str(), " (", numel(),
+              " elements) to ", shape.str(), " (", shape.numel(), " elements)");
+  Tensor view = *this;
+  view.shape_ = shape;
+  return view;
+}
+
+Tensor Tensor::clone() const { return to(device()); }
+
+Tensor Tensor::to(Device& target) const {
+  Tensor out = empty(shape_, target, dtype_);
+  out.copy_from(*this);
+  return out;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  if (dtype == dtype_) return clone();
+  std::vector<double> host = to_host();
+  return from_host(host, shape_, device(), dtype);
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  JANUS_CHECK(src.numel() == numel() && src.dtype() == dtype(), "copy_from: source ",
+              src.shape().str(), " ", dtype_name(src.dtype()), " does not match destination ",
+              shape_.str(), " ", dtype_name(dtype_));
+  if (bytes() == 0) return;
+  Device& from = src.device();
+  Device& to_dev = device();
+  if (&from == &to_dev) {
+    to_dev.copy_on_device(raw(), src.raw(), bytes());
+  } else if (from.kind() == DeviceKind::CPU) {
+    to_dev.copy_to_device(raw(), src.raw(), bytes());
+  } else if (to_dev.kind() == DeviceKind::CPU) {
+    from.copy_to_host(raw(), src.raw(), bytes());
+  } else {  // device to device through the host
+    std::vector<char> staging(bytes());
+    from.copy_to_host(staging.data(), src.raw(), bytes());
+    to_dev.copy_to_device(raw(), staging.data(), bytes());
+  }
+}
+
+std::vector<double> Tensor::to_host() const {
+  std::vector<double> out(static_cast<size_t>(numel()));
+  if (out.empty()) return out;
+  if (dtype_ == DType::F64) {
+    device().copy_to_host(out.data(), raw(), bytes());
+  } else {
+    std::vector<float> f(out.size());
+    device().copy_to_host(f.data(), raw(), bytes());
+    for (size_t i = 0; i < f.size(); ++i) out[i] = f[i];
+  }
+  return out;
+}
+
+std::vector<float> Tensor::to_host_f32() const {
+  if (dtype_ == DType::F32) {
+    std::vector<float> out(static_cast<size_t>(numel()));
+    if (!out.empty()) device().copy_to_host(out.data(), raw(), bytes());
+    return out;
+  }
+  std::vector<double> d = to_host();
+  return std::vector<float>(d.begin(), d.end());
+}
+
+double Tensor::item(int64_t flat_index) const {
+  JANUS_CHECK(flat_index >= 0 && flat_index < numel(), "item(", flat_index, ") out of range for shape ",
+              shape_.str());
+  if (dtype_ == DType::F64) {
+    double v;
+    device().copy_to_host(&v, static_cast<const double*>(raw()) + flat_index, sizeof v);
+    return v;
+  }
+  float v;
+  device().copy_to_host(&v, static_cast<const float*>(raw()) + flat_index, sizeof v);
+  return v;
+}
+
+}  // namespace janus

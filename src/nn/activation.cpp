@@ -1,0 +1,55 @@
+// Activation: Y = act(Z) and dZ = act'(Z) * dY, delegated to the device.
+#include "janus/activation.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "janus/error.hpp"
+
+namespace janus {
+
+ActivationKind parse_activation(const std::string& name, const std::string& owner) {
+  std::string n = name;
+  std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (n == "linear" || n == "identity" || n == "none" || n.empty()) return ActivationKind::Linear;
+  if (n == "sigmoid") return ActivationKind::Sigmoid;
+  if (n == "tanh") return ActivationKind::TanH;
+  if (n == "relu") return ActivationKind::ReLU;
+  if (n == "softmax") return ActivationKind::SoftMax;
+  throw Error(owner + ": unknown activation '" + name +
+              "' (expected one of linear, sigmoid, tanh, relu, softmax)");
+}
+
+const char* activation_name(ActivationKind kind) {
+  switch (kind) {
+    case ActivationKind::Linear: return "linear";
+    case ActivationKind::Sigmoid: return "sigmoid";
+    case ActivationKind::TanH: return "tanh";
+    case ActivationKind::ReLU: return "relu";
+    case ActivationKind::SoftMax: return "softmax";
+  }
+  return "?";
+}
+
+Tensor Activation::forward(const Tensor& z) {
+  z_ = z;
+  if (kind_ == ActivationKind::Linear) {
+    y_ = z;
+    return z;
+  }
+  y_ = Tensor::empty(z.shape(), z.device(), z.dtype());
+  z.device().activation_forward(kind_, z, y_);
+  return y_;
+}
+
+Tensor Activation::backward(const Tensor& dy) const {
+  JANUS_CHECK(z_.defined(), "activation ", activation_name(kind_), ": backward before forward");
+  JANUS_CHECK(dy.shape() == z_.shape(), "activation ", activation_name(kind_), ": gradient shape ",
+              dy.shape().str(), " does not match output shape ", z_.shape().str());
+  if (kind_ == ActivationKind::Linear) return dy;
+  Tensor dz = Tensor::empty(dy.shape(), dy.device(), dy.dtype());
+  dy.device().activation_backward(kind_, z_, y_, dy, dz);
+  return dz;
+}
+
+}  // namespace janus

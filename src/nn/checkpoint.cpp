@@ -1,0 +1,80 @@
+// Model checkpoints: parameters, BatchNorm statistics, optimizer state and
+// the model config, in one safetensors file.
+#include <nlohmann/json.hpp>
+
+#include "janus/checkpoint.hpp"
+#include "janus/error.hpp"
+#include "janus/model.hpp"
+#include "janus/optimizer.hpp"
+
+namespace janus {
+
+namespace {
+const char* kOptimizerPrefix = "optimizer.";
+}
+
+void save_checkpoint(const std::string& path, NeuralNetwork& model, Optimizer* optimizer,
+                     const std::map<std::string, std::string>& extra) {
+  JANUS_CHECK(model.built(), "save_checkpoint '", path, "': the model has not been built (run a forward pass first)");
+  std::vector<NamedTensor> tensors;
+  for (auto& [name, t] : model.state()) tensors.push_back({name, *t});
+  std::map<std::string, std::string> meta = extra;
+  meta["model"] = model.config().dump();
+  meta["input_shape"] = nlohmann::json(model.input_shape().dims()).dump();
+  if (optimizer) {
+    for (auto& [name, t] : optimizer->state()) tensors.push_back({kOptimizerPrefix + name, t});
+    meta["optimizer"] = optimizer->config().dump();
+    meta["optimizer_steps"] = std::to_string(optimizer->steps());
+  }
+  write_safetensors(path, tensors, meta);
+}
+
+void load_checkpoint_into(const std::string& path, NeuralNetwork& model, Optimizer* optimizer) {
+  SafetensorsFile f = read_safetensors(path);
+  JANUS_CHECK(model.built(), "load_checkpoint '", path, "': build the model before loading into it");
+  for (auto& [name, t] : model.state()) {
+    auto it = f.tensors.find(name);
+    JANUS_CHECK(it != f.tensors.end(), "checkpoint '", path, "' has no tensor '", name, "' that the model needs");
+    JANUS_CHECK(it->second.shape() == t->shape(), "checkpoint '", path, "': tensor '", name, "' has shape ",
+                it->second.shape().str(), " but the model expects ", t->shape().str());
+    t->copy_from(it->second.to(t->dtype()));
+  }
+  if (optimizer) {
+    auto steps = f.metadata.find("optimizer_steps");
+    JANUS_CHECK(steps != f.metadata.end(), "checkpoint '", path, "' holds no optimizer state");
+    optimizer->state().clear();
+    const std::string prefix = kOptimizerPrefix;
+    for (auto& [name, t] : f.tensors)
+      if (name.rfind(prefix, 0) == 0) optimizer->state()[name.substr(prefix.size())] = t.to(model.device());
+    optimizer->set_steps(std::stoll(steps->second));
+  }
+}
+
+NeuralNetwork load_model(const std::string& path, Device& device) {
+  SafetensorsFile f = read_safetensors(path);
+  auto m = f.metadata.find("model");
+  auto s = f.metadata.find("input_shape");
+  JANUS_CHECK(m != f.metadata.end() && s != f.metadata.end(), "checkpoint '", path,
+              "' lacks the model config (metadata 'model' and 'input_shape'): not a Janus model checkpoint");
+  nlohmann::json config, shape;
+  try {
+    config = nlohmann::json::parse(m->second);
+    shape = nlohmann::json::parse(s->second);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(detail::concat("checkpoint '", path, "': bad model metadata (", e.what(), ")"));
+  }
+  NeuralNetwork model = NeuralNetwork::from_config(config);
+  DType dtype = DType::F32;
+  if (!f.tensors.empty()) dtype = f.tensors.begin()->second.dtype();
+  model.build(Shape(shape.get<std::vector<int64_t>>()), device, dtype);
+  for (auto& [name, t] : model.state()) {
+    auto it = f.tensors.find(name);
+    JANUS_CHECK(it != f.tensors.end(), "checkpoint '", path, "' has no tensor '", name, "' that the model needs");
+    JANUS_CHECK(it->second.shape() == t->shape(), "checkpoint '", path, "': tensor '", name, "' has shape ",
+                it->second.shape().str(), " but the model expects ", t->shape().str());
+    t->copy_from(it->second.to(t->dtype()));
+  }
+  return model;
+}
+
+}  // namespace janus

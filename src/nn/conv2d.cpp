@@ -1,0 +1,101 @@
+// Conv2D: cross-correlation of NHWC input with HWIO weights, plus bias, then act.
+// The three convolution kernels (forward, backward-data, backward-filter)
+// live in the device; this layer only shapes and orders them.
+#include "janus/error.hpp"
+#include "janus/layers.hpp"
+#include "janus/random.hpp"
+
+namespace janus {
+
+Conv2D::Conv2D(std::string name, int64_t n_out, int kernel_rows, int kernel_cols, ActivationKind act,
+               int stride, Padding pad, Init init, bool use_bias)
+    : Layer(std::move(name)), n_out_(n_out), kr_(kernel_rows), kc_(kernel_cols), stride_(stride),
+      pad_(pad), init_(init), use_bias_(use_bias), act_(act) {
+  JANUS_CHECK(n_out > 0, where(), ": n_out must be positive, got ", n_out);
+  JANUS_CHECK(kernel_rows > 0 && kernel_cols > 0, where(), ": kernel shape must be positive, got (",
+              kernel_rows, ", ", kernel_cols, ")");
+  JANUS_CHECK(stride > 0, where(), ": stride must be positive, got ", stride);
+}
+
+ConvGeometry Conv2D::geometry(const Shape& in) const {
+  JANUS_CHECK(in.rank() == 4, where(), ": expects NHWC input (batch, rows, cols, channels) but got ",
+              in.str());
+  JANUS_CHECK(!built() || in[3] == n_in_, where(), ": expects ", n_in_, " input channels but got input ",
+              in.str());
+  ConvGeometry g;
+  g.N = static_cast<int>(in[0]);
+  g.H = static_cast<int>(in[1]);
+  g.W = static_cast<int>(in[2]);
+  g.C = static_cast<int>(in[3]);
+  g.KH = kr_;
+  g.KW = kc_;
+  g.F = static_cast<int>(n_out_);
+  g.stride_h = g.stride_w = stride_;
+  std::tie(g.pad_h, g.pad_w) = pad_.resolve(kr_, kc_);
+  JANUS_CHECK(g.H + 2 * g.pad_h >= g.KH && g.W + 2 * g.pad_w >= g.KW, where(), ": kernel (", kr_, ", ", kc_,
+              ") is larger than the padded input (", g.H + 2 * g.pad_h, ", ", g.W + 2 * g.pad_w,
+              ") for input ", in.str());
+  g.OH = (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1;
+  g.OW = (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1;
+  return g;
+}
+
+Shape Conv2D::output_shape(const Shape& in) const {
+  const ConvGeometry g = geometry(in);
+  return Shape{g.N, g.OH, g.OW, g.F};
+}
+
+void Conv2D::create_parameters(const Shape& in, Device& device, DType dtype) {
+  n_in_ = in[3];
+  Rng rng(seed_);
+  const int64_t area = static_cast<int64_t>(kr_) * kc_;
+  W_.value = initialise(init_, Shape{kr_, kc_, n_in_, n_out_}, area * n_in_, area * n_out_, rng, device, dtype);
+  W_.grad = Tensor::zeros(W_.value.shape(), device, dtype);
+  if (use_bias_) {
+    b_.value = Tensor::zeros(Shape{1, n_out_}, device, dtype);
+    b_.grad = Tensor::zeros(b_.value.shape(), device, dtype);
+  }
+}
+
+std::vector<Parameter*> Conv2D::parameters() {
+  if (use_bias_) return {&W_, &b_};
+  return {&W_};
+}
+
+Tensor Conv2D::forward(const Tensor& x, bool training) {
+  check_input(x);
+  const Shape out = build(x.shape(), x.device(), x.dtype());
+  Tensor z = Tensor::empty(out, x.device(), x.dtype());
+  x.device().conv2d_forward(geometry(x.shape()), x, W_.value, b_.value, z);
+  x_ = x;
+  return act_.forward(z);
+}
+
+Tensor Conv2D::backward(const Tensor& dy) { return backward_from_preactivation(act_.backward(dy)); }
+
+Tensor Conv2D::backward_from_preactivation(const Tensor& dz) {
+  JANUS_CHECK(x_.defined(), where(), ": backward before forward");
+  const ConvGeometry g = geometry(x_.shape());
+  JANUS_CHECK(dz.shape() == Shape({g.N, g.OH, g.OW, g.F}), where(), ": gradient of shape ", dz.shape().str(),
+              " does not match output shape ", Shape({g.N, g.OH, g.OW, g.F}).str());
+  Device& dev = dz.device();
+  dev.conv2d_backward_filter(g, x_, dz, W_.grad);
+  if (use_bias_) dev.sum_rows(dz, 0.0, b_.grad);
+  Tensor dx = Tensor::empty(x_.shape(), dev, dz.dtype());
+  dev.conv2d_backward_data(g, dz, W_.value, dx);
+  return dx;
+}
+
+nlohmann::json Conv2D::config() const {
+  return {{"type", type()},
+          {"name", name()},
+          {"n_out", n_out_},
+          {"kernel", {kr_, kc_}},
+          {"stride", stride_},
+          {"pad", pad_.to_json()},
+          {"activation", activation_name(act_.kind())},
+          {"init", init_name(init_)},
+          {"bias", use_bias_}};
+}
+
+}  // namespace janus

@@ -1,0 +1,61 @@
+// FullyConnected: Z = X W + 1 b, Y = act(Z).
+// Backward: dZ = act'(dY); dW = X^T dZ; db = 1^T dZ; dX = dZ W^T.
+#include "janus/error.hpp"
+#include "janus/layers.hpp"
+#include "janus/random.hpp"
+
+namespace janus {
+
+FullyConnected::FullyConnected(std::string name, int64_t n_out, ActivationKind act, Init init)
+    : Layer(std::move(name)), n_out_(n_out), init_(init), act_(act) {
+  JANUS_CHECK(n_out > 0, where(), ": n_out must be positive, got ", n_out);
+}
+
+Shape FullyConnected::output_shape(const Shape& in) const {
+  JANUS_CHECK(in.rank() == 2, where(), ": expects (batch, features) input but got ", in.str(),
+              " (add a flatten layer before it)");
+  JANUS_CHECK(!built() || in[1] == n_in_, where(), ": expects ", n_in_, " input features but got input ",
+              in.str());
+  return Shape{in[0], n_out_};
+}
+
+void FullyConnected::create_parameters(const Shape& in, Device& device, DType dtype) {
+  n_in_ = in[1];
+  Rng rng(seed_);
+  W_.value = initialise(init_, Shape{n_in_, n_out_}, n_in_, n_out_, rng, device, dtype);
+  W_.grad = Tensor::zeros(W_.value.shape(), device, dtype);
+  b_.value = Tensor::zeros(Shape{1, n_out_}, device, dtype);
+  b_.grad = Tensor::zeros(b_.value.shape(), device, dtype);
+}
+
+Tensor FullyConnected::forward(const Tensor& x, bool training) {
+  check_input(x);
+  const Shape out = build(x.shape(), x.device(), x.dtype());
+  Device& dev = x.device();
+  Tensor z = Tensor::empty(out, dev, x.dtype());
+  dev.gemm(false, false, 1.0, x, W_.value, 0.0, z);
+  dev.add_bias(z, b_.value);
+  x_ = x;
+  return act_.forward(z);
+}
+
+Tensor FullyConnected::backward(const Tensor& dy) { return backward_from_preactivation(act_.backward(dy)); }
+
+Tensor FullyConnected::backward_from_preactivation(const Tensor& dz) {
+  JANUS_CHECK(x_.defined(), where(), ": backward before forward");
+  JANUS_CHECK(dz.shape() == Shape({x_.dim(0), n_out_}), where(), ": gradient of shape ", dz.shape().str(),
+              " does not match output shape ", Shape({x_.dim(0), n_out_}).str());
+  Device& dev = dz.device();
+  dev.gemm(true, false, 1.0, x_, dz, 0.0, W_.grad);
+  dev.sum_rows(dz, 0.0, b_.grad);
+  Tensor dx = Tensor::empty(x_.shape(), dev, dz.dtype());
+  dev.gemm(false, true, 1.0, dz, W_.value, 0.0, dx);
+  return dx;
+}
+
+nlohmann::json FullyConnected::config() const {
+  return {{"type", type()}, {"name", name()}, {"n_out", n_out_},
+          {"activation", activation_name(act_.kind())}, {"init", init_name(init_)}};
+}
+
+}  // namespace janus

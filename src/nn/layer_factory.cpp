@@ -1,0 +1,115 @@
+// make_layer: JSON config -> Layer. Every key is checked: a typo in a config
+// is an error naming the layer and the key, never silently ignored.
+#include <set>
+
+#include "janus/error.hpp"
+#include "janus/layers.hpp"
+
+namespace janus {
+
+namespace {
+
+using nlohmann::json;
+
+void check_keys(const json& cfg, const std::string& owner, const std::set<std::string>& allowed) {
+  for (auto it = cfg.begin(); it != cfg.end(); ++it) {
+    if (it.key() == "type" || it.key() == "name") continue;
+    if (!allowed.count(it.key())) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      throw Error(owner + ": unknown option '" + it.key() + "' (allowed: " + (list.empty() ? "none" : list) + ")");
+    }
+  }
+}
+
+template <class T>
+T get(const json& cfg, const char* key, T fallback, const std::string& owner) {
+  if (!cfg.contains(key)) return fallback;
+  try {
+    return cfg.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw Error(owner + ": option '" + key + "' has the wrong type: " + cfg.at(key).dump());
+  }
+}
+
+int64_t require_positive(const json& cfg, const char* key, const std::string& owner) {
+  JANUS_CHECK(cfg.contains(key), owner, ": missing required option '", key, "'");
+  const json& v = cfg.at(key);
+  JANUS_CHECK(v.is_number_integer() && v.get<int64_t>() > 0, owner, ": option '", key,
+              "' must be a positive integer, got ", v.dump());
+  return v.get<int64_t>();
+}
+
+// "kernel": 3 or [3, 5]
+std::pair<int, int> kernel_of(const json& cfg, const std::string& owner) {
+  JANUS_CHECK(cfg.contains("kernel"), owner, ": missing required option 'kernel'");
+  const json& k = cfg.at("kernel");
+  if (k.is_number_integer() && k.get<int>() > 0) return {k.get<int>(), k.get<int>()};
+  if (k.is_array() && k.size() == 2 && k[0].is_number_integer() && k[1].is_number_integer() &&
+      k[0].get<int>() > 0 && k[1].get<int>() > 0)
+    return {k[0].get<int>(), k[1].get<int>()};
+  throw Error(owner + ": 'kernel' must be a positive integer or [rows, cols], got " + k.dump());
+}
+
+}  // namespace
+
+std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
+  JANUS_CHECK(cfg.is_object(), "layer ", index, ": expected a JSON object, got ", cfg.dump());
+  JANUS_CHECK(cfg.contains("type") && cfg.at("type").is_string(), "layer ", index,
+              ": missing or non-string 'type' in ", cfg.dump());
+  const std::string type = cfg.at("type").get<std::string>();
+  const std::string name = get<std::string>(cfg, "name", type + "_" + std::to_string(index), "layer " + std::to_string(index));
+  const std::string owner = "layer '" + name + "' (" + type + ")";
+
+  if (type == "fully_connected" || type == "dense" || type == "linear") {
+    check_keys(cfg, owner, {"n_out", "activation", "init"});
+    return std::make_unique<FullyConnected>(
+        name, require_positive(cfg, "n_out", owner),
+        parse_activation(get<std::string>(cfg, "activation", "linear", owner), owner),
+        parse_init(get<std::string>(cfg, "init", "xavier_uniform", owner), owner));
+  }
+  if (type == "conv2d") {
+    check_keys(cfg, owner, {"n_out", "kernel", "stride", "pad", "activation", "init", "bias"});
+    const auto [kr, kc] = kernel_of(cfg, owner);
+    const int stride = get<int>(cfg, "stride", 1, owner);
+    JANUS_CHECK(stride > 0, owner, ": 'stride' must be positive, got ", stride);
+    return std::make_unique<Conv2D>(
+        name, require_positive(cfg, "n_out", owner), kr, kc,
+        parse_activation(get<std::string>(cfg, "activation", "linear", owner), owner), stride,
+        cfg.contains("pad") ? Padding::parse(cfg.at("pad"), owner) : Padding{Padding::Mode::Same},
+        parse_init(get<std::string>(cfg, "init", "xavier_uniform", owner), owner), get<bool>(cfg, "bias", true, owner));
+  }
+  if (type == "pool2d" || type == "maxpool2d" || type == "avgpool2d") {
+    check_keys(cfg, owner, {"mode", "kernel", "stride", "pad"});
+    std::string mode = get<std::string>(cfg, "mode", type == "avgpool2d" ? "average" : "max", owner);
+    JANUS_CHECK(mode == "max" || mode == "average" || mode == "avg", owner, ": unknown pooling mode '", mode,
+                "' (expected max or average)");
+    const auto [kr, kc] = kernel_of(cfg, owner);
+    const int stride = get<int>(cfg, "stride", kr, owner);
+    JANUS_CHECK(stride > 0, owner, ": 'stride' must be positive, got ", stride);
+    return std::make_unique<Pool2D>(name, mode == "max" ? PoolMode::Max : PoolMode::Average, kr, kc, stride,
+                                    cfg.contains("pad") ? Padding::parse(cfg.at("pad"), owner) : Padding{});
+  }
+  if (type == "flatten") {
+    check_keys(cfg, owner, {});
+    return std::make_unique<Flatten>(name);
+  }
+  if (type == "activation" || type == "relu" || type == "softmax" || type == "sigmoid" || type == "tanh") {
+    check_keys(cfg, owner, {"activation"});
+    const std::string act = type == "activation" ? get<std::string>(cfg, "activation", "", owner) : type;
+    JANUS_CHECK(!act.empty(), owner, ": missing required option 'activation'");
+    return std::make_unique<ActivationLayer>(name, parse_activation(act, owner));
+  }
+  if (type == "batchnorm" || type == "batch_norm") {
+    check_keys(cfg, owner, {"momentum", "eps"});
+    return std::make_unique<BatchNorm>(name, get<double>(cfg, "momentum", 0.1, owner), get<double>(cfg, "eps", 1e-5, owner));
+  }
+  if (type == "dropout") {
+    check_keys(cfg, owner, {"p"});
+    return std::make_unique<Dropout>(name, get<double>(cfg, "p", 0.5, owner));
+  }
+  throw Error("layer " + std::to_string(index) + ": unknown layer type '" + type +
+              "' (expected fully_connected, conv2d, pool2d, flatten, activation, batchnorm, dropout)");
+}
+
+}  // namespace janus

@@ -1,0 +1,49 @@
+// Padding: "same", "valid" or an explicit integer (or [rows, cols]).
+#include "janus/error.hpp"
+#include "janus/layers.hpp"
+
+namespace janus {
+
+Padding Padding::parse(const nlohmann::json& v, const std::string& owner) {
+  Padding p;
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    if (s == "same") { p.mode = Mode::Same; return p; }
+    if (s == "valid") { p.mode = Mode::Valid; return p; }
+    throw Error(owner + ": unknown padding '" + s + "' (expected \"same\", \"valid\" or an integer)");
+  }
+  if (v.is_number_integer() && v.get<int>() >= 0) {
+    p.mode = Mode::Explicit;
+    p.rows = p.cols = v.get<int>();
+    return p;
+  }
+  if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer() &&
+      v[0].get<int>() >= 0 && v[1].get<int>() >= 0) {
+    p.mode = Mode::Explicit;
+    p.rows = v[0].get<int>();
+    p.cols = v[1].get<int>();
+    return p;
+  }
+  throw Error(owner + ": invalid padding " + v.dump() +
+              " (expected \"same\", \"valid\", a non-negative integer or [rows, cols])");
+}
+
+nlohmann::json Padding::to_json() const {
+  switch (mode) {
+    case Mode::Same: return "same";
+    case Mode::Valid: return "valid";
+    case Mode::Explicit: return rows == cols ? nlohmann::json(rows) : nlohmann::json::array({rows, cols});
+  }
+  return "valid";
+}
+
+std::pair<int, int> Padding::resolve(int kernel_rows, int kernel_cols) const {
+  switch (mode) {
+    case Mode::Same: return {(kernel_rows - 1) / 2, (kernel_cols - 1) / 2};
+    case Mode::Valid: return {0, 0};
+    case Mode::Explicit: return {rows, cols};
+  }
+  return {0, 0};
+}
+
+}  // namespace janus

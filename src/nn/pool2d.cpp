@@ -1,0 +1,71 @@
+// Pool2D: max or average pooling of NHWC windows. The backward pass needs
+// only the input (max pooling re-finds each window's first maximum), so the
+// layer caches X and nothing else.
+#include "janus/error.hpp"
+#include "janus/layers.hpp"
+
+namespace janus {
+
+Pool2D::Pool2D(std::string name, PoolMode mode, int kernel_rows, int kernel_cols, int stride, Padding pad)
+    : Layer(std::move(name)), mode_(mode), kr_(kernel_rows), kc_(kernel_cols), stride_(stride), pad_(pad) {
+  JANUS_CHECK(kernel_rows > 0 && kernel_cols > 0, where(), ": kernel shape must be positive, got (",
+              kernel_rows, ", ", kernel_cols, ")");
+  JANUS_CHECK(stride > 0, where(), ": stride must be positive, got ", stride);
+}
+
+PoolGeometry Pool2D::geometry(const Shape& in) const {
+  JANUS_CHECK(in.rank() == 4, where(), ": expects NHWC input (batch, rows, cols, channels) but got ",
+              in.str());
+  PoolGeometry g;
+  g.N = static_cast<int>(in[0]);
+  g.H = static_cast<int>(in[1]);
+  g.W = static_cast<int>(in[2]);
+  g.C = static_cast<int>(in[3]);
+  g.KH = kr_;
+  g.KW = kc_;
+  g.stride_h = g.stride_w = stride_;
+  std::tie(g.pad_h, g.pad_w) = pad_.resolve(kr_, kc_);
+  JANUS_CHECK(g.pad_h < g.KH && g.pad_w < g.KW, where(), ": padding (", g.pad_h, ", ", g.pad_w,
+              ") must be smaller than the window (", kr_, ", ", kc_, ")");
+  JANUS_CHECK(g.H + 2 * g.pad_h >= g.KH && g.W + 2 * g.pad_w >= g.KW, where(), ": window (", kr_, ", ", kc_,
+              ") is larger than the padded input (", g.H + 2 * g.pad_h, ", ", g.W + 2 * g.pad_w,
+              "): pooling would leave no output for input ", in.str());
+  g.OH = (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1;
+  g.OW = (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1;
+  return g;
+}
+
+Shape Pool2D::output_shape(const Shape& in) const {
+  const PoolGeometry g = geometry(in);
+  return Shape{g.N, g.OH, g.OW, g.C};
+}
+
+Tensor Pool2D::forward(const Tensor& x, bool training) {
+  check_input(x);
+  const Shape out = build(x.shape(), x.device(), x.dtype());
+  Tensor y = Tensor::empty(out, x.device(), x.dtype());
+  x.device().pool2d_forward(mode_, geometry(x.shape()), x, y);
+  x_ = x;
+  return y;
+}
+
+Tensor Pool2D::backward(const Tensor& dy) {
+  JANUS_CHECK(x_.defined(), where(), ": backward before forward");
+  const PoolGeometry g = geometry(x_.shape());
+  JANUS_CHECK(dy.shape() == Shape({g.N, g.OH, g.OW, g.C}), where(), ": gradient of shape ", dy.shape().str(),
+              " does not match output shape ", Shape({g.N, g.OH, g.OW, g.C}).str());
+  Tensor dx = Tensor::empty(x_.shape(), dy.device(), dy.dtype());
+  dy.device().pool2d_backward(mode_, g, x_, dy, dx);
+  return dx;
+}
+
+nlohmann::json Pool2D::config() const {
+  return {{"type", type()},
+          {"name", name()},
+          {"mode", mode_ == PoolMode::Max ? "max" : "average"},
+          {"kernel", {kr_, kc_}},
+          {"stride", stride_},
+          {"pad", pad_.to_json()}};
+}
+
+}  // namespace janus
