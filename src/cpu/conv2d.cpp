@@ -1,0 +1,123 @@
+// 2-D convolution (cross-correlation) on NHWC input with HWIO weights, by
+// direct loops over the formulas of ConvGeometry:
+//
+//   forward:          y[n,r,c,f]    = sum_{i,j,ch} w[i,j,ch,f] * xpad[n, r*sh+i, c*sw+j, ch]
+//   backward_data:    dx[n,h,v,ch]  = sum over all (r,c,i,j,f) with r*sh+i-ph == h and
+//                                     c*sw+j-pw == v of w[i,j,ch,f] * dy[n,r,c,f]
+//   backward_filter:  dw[i,j,ch,f]  = sum_{n,r,c} dy[n,r,c,f] * xpad[n, r*sh+i, c*sw+j, ch]
+//
+// xpad is never materialised: a tap that falls into the zero padding
+// contributes nothing, so it is skipped. In every loop nest the innermost loop
+// runs over the last (contiguous) axis: F for w, y and dy. Sums are
+// accumulated in double buffers and rounded to T once at the end.
+#include <algorithm>
+#include <vector>
+
+#include "cpu/kernels.hpp"
+
+namespace janus::cpu {
+
+namespace {
+
+// Flat offsets into the NHWC / HWIO arrays.
+inline int64_t nhwc(int64_t n, int64_t h, int64_t w, int64_t c, int64_t H, int64_t W, int64_t C) {
+  return ((n * H + h) * W + w) * C + c;
+}
+inline int64_t hwio(const ConvGeometry& g, int64_t i, int64_t j, int64_t ch) {
+  return ((i * g.KW + j) * g.C + ch) * g.F;  // offset of w[i,j,ch,0]
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  std::vector<double> acc(static_cast<size_t>(g.F));
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t r = 0; r < g.OH; ++r)
+      for (int64_t c = 0; c < g.OW; ++c) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t i = 0; i < g.KH; ++i) {
+          const int64_t h = r * g.stride_h + i - g.pad_h;  // input row of this tap
+          if (h < 0 || h >= g.H) continue;                 // zero padding
+          for (int64_t j = 0; j < g.KW; ++j) {
+            const int64_t v = c * g.stride_w + j - g.pad_w;
+            if (v < 0 || v >= g.W) continue;
+            for (int64_t ch = 0; ch < g.C; ++ch) {
+              const double xv = x[nhwc(n, h, v, ch, g.H, g.W, g.C)];
+              const T* wf = w + hwio(g, i, j, ch);
+              for (int64_t f = 0; f < g.F; ++f) acc[f] += xv * wf[f];
+            }
+          }
+        }
+        T* yf = y + nhwc(n, r, c, 0, g.OH, g.OW, g.F);
+        for (int64_t f = 0; f < g.F; ++f)
+          yf[f] = static_cast<T>(bias ? acc[f] + bias[f] : acc[f]);
+      }
+}
+
+template <class T>
+void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  // Scatter form: every output gradient dy[n,r,c,:] flows back through each
+  // in-bounds tap (i,j) to the input pixel that tap read in the forward pass.
+  // Taps in the padding have no input pixel: that is the "padding cut off".
+  const int64_t image = static_cast<int64_t>(g.H) * g.W * g.C;
+  std::vector<double> acc(static_cast<size_t>(image));
+  for (int64_t n = 0; n < g.N; ++n) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t r = 0; r < g.OH; ++r)
+      for (int64_t c = 0; c < g.OW; ++c) {
+        const T* dyf = dy + nhwc(n, r, c, 0, g.OH, g.OW, g.F);
+        for (int64_t i = 0; i < g.KH; ++i) {
+          const int64_t h = r * g.stride_h + i - g.pad_h;
+          if (h < 0 || h >= g.H) continue;
+          for (int64_t j = 0; j < g.KW; ++j) {
+            const int64_t v = c * g.stride_w + j - g.pad_w;
+            if (v < 0 || v >= g.W) continue;
+            for (int64_t ch = 0; ch < g.C; ++ch) {
+              const T* wf = w + hwio(g, i, j, ch);
+              double s = 0.0;
+              for (int64_t f = 0; f < g.F; ++f) s += static_cast<double>(wf[f]) * dyf[f];
+              acc[nhwc(0, h, v, ch, g.H, g.W, g.C)] += s;
+            }
+          }
+        }
+      }
+    T* dxn = dx + n * image;
+    for (int64_t e = 0; e < image; ++e) dxn[e] = static_cast<T>(acc[e]);
+  }
+}
+
+template <class T>
+void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+  const int64_t size = static_cast<int64_t>(g.KH) * g.KW * g.C * g.F;
+  std::vector<double> acc(static_cast<size_t>(size), 0.0);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t r = 0; r < g.OH; ++r)
+      for (int64_t c = 0; c < g.OW; ++c) {
+        const T* dyf = dy + nhwc(n, r, c, 0, g.OH, g.OW, g.F);
+        for (int64_t i = 0; i < g.KH; ++i) {
+          const int64_t h = r * g.stride_h + i - g.pad_h;
+          if (h < 0 || h >= g.H) continue;
+          for (int64_t j = 0; j < g.KW; ++j) {
+            const int64_t v = c * g.stride_w + j - g.pad_w;
+            if (v < 0 || v >= g.W) continue;
+            for (int64_t ch = 0; ch < g.C; ++ch) {
+              const double xv = x[nhwc(n, h, v, ch, g.H, g.W, g.C)];
+              double* af = acc.data() + hwio(g, i, j, ch);
+              for (int64_t f = 0; f < g.F; ++f) af[f] += xv * dyf[f];
+            }
+          }
+        }
+      }
+  for (int64_t e = 0; e < size; ++e) dw[e] = static_cast<T>(acc[e]);
+}
+
+#define JANUS_INSTANTIATE(T)                                                                   \
+  template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*);      \
+  template void conv2d_backward_data<T>(const ConvGeometry&, const T*, const T*, T*);          \
+  template void conv2d_backward_filter<T>(const ConvGeometry&, const T*, const T*, T*);
+JANUS_INSTANTIATE(float)
+JANUS_INSTANTIATE(double)
+#undef JANUS_INSTANTIATE
+
+}  // namespace janus::cpu

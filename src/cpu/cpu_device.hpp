@@ -1,0 +1,95 @@
+// CpuDevice: the reference implementation of the Device interface.
+//
+// Memory is ordinary host memory. Each operation checks what would otherwise
+// be a silent memory error (undefined tensors, tensors of another device,
+// mixed dtypes, element counts and shapes that do not fit together) and throws
+// janus::Error naming the operation and the shapes; then it dispatches on the
+// dtype (F32 or F64) to one templated kernel of src/cpu/kernels.hpp.
+#pragma once
+
+#include <initializer_list>
+
+#include "janus/device.hpp"
+
+namespace janus {
+
+class CpuDevice final : public Device {
+ public:
+  std::string name() const override { return "cpu"; }
+  DeviceKind kind() const override { return DeviceKind::CPU; }
+
+  // ---- memory ---------------------------------------------------------------
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr, size_t bytes) override;
+  void copy_to_device(void* dst, const void* host_src, size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
+  void copy_on_device(void* dst, const void* src, size_t bytes) override;
+
+  // ---- elementwise and BLAS-like -------------------------------------------
+  void fill(Tensor& x, double value) override;
+  void axpby(double alpha, const Tensor& x, double beta, Tensor& y) override;
+  void multiply(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
+            double beta, Tensor& c) override;
+  void add_bias(Tensor& y, const Tensor& bias) override;
+  void sum_rows(const Tensor& x, double beta, Tensor& out) override;
+  double sum(const Tensor& x) override;
+
+  // ---- activations ----------------------------------------------------------
+  void activation_forward(ActivationKind act, const Tensor& z, Tensor& y) override;
+  void activation_backward(ActivationKind act, const Tensor& z, const Tensor& y,
+                           const Tensor& dy, Tensor& dz) override;
+
+  // ---- losses ---------------------------------------------------------------
+  double cross_entropy_forward(const Tensor& yhat, const Tensor& y) override;
+  void cross_entropy_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) override;
+  double l2_forward(const Tensor& yhat, const Tensor& y) override;
+  void l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) override;
+  double softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) override;
+  int64_t count_correct(const Tensor& yhat, const Tensor& y) override;
+
+  // ---- convolution and pooling ----------------------------------------------
+  void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
+                      const Tensor& bias, Tensor& y) override;
+  void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w,
+                            Tensor& dx) override;
+  void conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy,
+                              Tensor& dw) override;
+  void pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x,
+                      Tensor& y) override;
+  void pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
+                       Tensor& dx) override;
+
+  // ---- batch normalisation --------------------------------------------------
+  void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                               double momentum, double eps, Tensor& running_mean,
+                               Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd,
+                               Tensor& y) override;
+  void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& running_mean, const Tensor& running_var, double eps,
+                              Tensor& y) override;
+  void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                          const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
+                          Tensor& dgamma, Tensor& dbeta) override;
+
+  // ---- dropout and optimizers -----------------------------------------------
+  void dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask,
+                       Tensor& y) override;
+  void sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double lr, double momentum,
+                  double weight_decay, bool nesterov) override;
+  void adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1,
+                   double beta2, double eps, double weight_decay, bool decoupled,
+                   int64_t step) override;
+
+ private:
+  // One tensor argument of an operation, named as in device.hpp for messages.
+  struct Arg {
+    const char* name;
+    const Tensor* tensor;
+  };
+  // Checks that every argument is defined, lives on this device and that all
+  // have one dtype, which is returned. Throws janus::Error naming `op`.
+  DType check_args(const char* op, std::initializer_list<Arg> args) const;
+};
+
+}  // namespace janus

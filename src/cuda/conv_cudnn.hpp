@@ -1,0 +1,37 @@
+// cuDNN convolution glue (real GPUs only: cuDNN is not simulated, so this is
+// compiled only when JANUS_CUDA_SIM is not defined).
+//
+// Tensors are NHWC. Janus's HWIO weights (KH, KW, C, F) are transposed once per
+// call into cuDNN's NHWC filter layout (K, R, S, C) = (F, KH, KW, C) by a
+// tiled transpose kernel into a cached workspace (the filter gradient takes the
+// reverse trip). Descriptors and the chosen algorithms are cached per shape;
+// algorithms come from cudnnGet*Algorithm_v7 with a workspace limit, and the
+// math type is CUDNN_FMA_MATH (true FP32, no TF32) so results match the CPU.
+#pragma once
+
+#include "cuda/cuda_compat.hpp"
+
+#include <memory>
+#include <string>
+
+#include "janus/device.hpp"
+
+namespace janus::cuda {
+
+class CachingAllocator;
+
+class CudnnConv {
+ public:
+  virtual ~CudnnConv() = default;
+  virtual void forward(const ConvGeometry& g, const float* x, const float* w, float* y) = 0;
+  virtual void backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) = 0;
+  virtual void backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) = 0;
+};
+
+#if !defined(JANUS_CUDA_SIM)
+std::unique_ptr<CudnnConv> make_cudnn_conv(cudaStream_t stream, CachingAllocator& allocator);
+// "cuDNN 9.x.y", from cudnnGetVersion().
+std::string cudnn_version();
+#endif
+
+}  // namespace janus::cuda

@@ -1,0 +1,569 @@
+// CudaDevice and the four cuda_backend hooks (device_count, device, simulated,
+// library_versions) used by the device registry.
+#include "cuda/cuda_compat.hpp"
+
+#include "cuda/cuda_device.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "core/cuda_backend.hpp"
+#include "cuda/cuda_check.hpp"
+#include "cuda/kernels.hpp"
+#include "janus/error.hpp"
+
+namespace janus::cuda {
+
+namespace k = ::janus::cuda_kernels;
+
+namespace {
+
+cublasHandle_t as_handle(void* h) { return static_cast<cublasHandle_t>(h); }
+
+int64_t rows_of(const Tensor& t) { return t.shape().rows(); }
+int64_t cols_of(const Tensor& t) { return t.shape().last(); }
+
+}  // namespace
+
+ConvAlgo parse_conv_algo(const std::string& s) {
+  if (s == "cudnn") return ConvAlgo::CuDNN;
+  if (s == "implicit_gemm") return ConvAlgo::ImplicitGemm;
+  throw Error("JANUS_CONV_ALGO='" + s + "' is not a convolution algorithm: expected cudnn or implicit_gemm");
+}
+
+const char* conv_algo_name(ConvAlgo a) { return a == ConvAlgo::CuDNN ? "cudnn" : "implicit_gemm"; }
+
+// ---- construction -----------------------------------------------------------
+
+CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
+  JANUS_CUDA_CHECK(cudaSetDevice(index));
+  JANUS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  cublasHandle_t h = nullptr;
+  JANUS_CUBLAS_CHECK(cublasCreate(&h));
+  cublas_ = h;
+  JANUS_CUBLAS_CHECK(cublasSetStream(h, stream_));
+  // Plain FP32 (no TF32 tensor cores) so results agree with the CPU backend.
+  JANUS_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+  conv_algo_ = JANUS_SIMULATED ? ConvAlgo::ImplicitGemm : ConvAlgo::CuDNN;
+  if (const char* env = std::getenv("JANUS_CONV_ALGO"); env != nullptr && *env != '\0')
+    set_conv_algo(parse_conv_algo(env));
+}
+
+CudaDevice::~CudaDevice() {
+  // The registry keeps its devices for the whole process (tensors may be freed
+  // during static destruction), so this only runs when a test owns one.
+  if (cublas_) static_cast<void>(cublasDestroy(as_handle(cublas_)));
+  cudnn_.reset();
+  if (stream_) static_cast<void>(cudaStreamDestroy(stream_));
+}
+
+std::string CudaDevice::name() const {
+  std::string n = "cuda:" + std::to_string(index_);
+  if (simulated()) n += " (simulated on the CPU)";
+  return n;
+}
+
+bool CudaDevice::simulated() const {
+#if defined(JANUS_CUDA_SIM)
+  return true;
+#else
+  return false;
+#endif
+}
+
+void CudaDevice::set_conv_algo(ConvAlgo algo) {
+#if defined(JANUS_CUDA_SIM)
+  if (algo == ConvAlgo::CuDNN) {
+    static bool told = false;
+    if (!told)
+      std::fprintf(stderr, "janus: cuDNN is not available under the CUDA simulator; "
+                           "convolutions use the implicit-GEMM kernels\n");
+    told = true;
+    algo = ConvAlgo::ImplicitGemm;
+  }
+#endif
+  conv_algo_ = algo;
+}
+
+bool CudaDevice::use_cudnn() const {
+#if defined(JANUS_CUDA_SIM)
+  return false;
+#else
+  return conv_algo_ == ConvAlgo::CuDNN;
+#endif
+}
+
+CudnnConv& CudaDevice::cudnn() {
+#if defined(JANUS_CUDA_SIM)
+  throw Error("cuDNN is not available under the CUDA simulator");
+#else
+  std::lock_guard<std::mutex> lock(cudnn_mu_);
+  if (!cudnn_) cudnn_ = make_cudnn_conv(stream_, allocator_);
+  return *cudnn_;
+#endif
+}
+
+// ---- helpers ----------------------------------------------------------------
+
+float* CudaDevice::f32(const Tensor& t, const char* op, const char* what) const {
+  JANUS_CHECK(t.defined(), op, " on ", name(), ": tensor '", what, "' is undefined");
+  JANUS_CHECK(t.dtype() == DType::F32, op, " on ", name(), ": only float32 is supported on CUDA, but '", what,
+              "' is ", dtype_name(t.dtype()));
+  JANUS_CHECK(&t.device() == static_cast<const Device*>(this), op, " on ", name(), ": tensor '", what,
+              "' lives on ", t.device().name());
+  return t.f32();
+}
+
+double CudaDevice::fetch_double(const double* device_value) {
+  double v = 0.0;
+  copy_to_host(&v, device_value, sizeof v);
+  return v;
+}
+
+#define JANUS_SAME_NUMEL(op, a, b)                                                                     \
+  JANUS_CHECK((a).numel() == (b).numel(), op, " on ", name(), ": ", #a, " ", (a).shape().str(), " and ", \
+              #b, " ", (b).shape().str(), " differ in size")
+
+// ---- memory -----------------------------------------------------------------
+
+void* CudaDevice::allocate(size_t bytes) { return allocator_.allocate(bytes); }
+
+void CudaDevice::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
+
+void CudaDevice::copy_to_device(void* dst, const void* host_src, size_t bytes) {
+  if (bytes == 0) return;
+  // From pageable memory the call returns once the source has been staged,
+  // so the caller may free host_src right away.
+  JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+}
+
+void CudaDevice::copy_to_host(void* host_dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  JANUS_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  JANUS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaDevice::copy_on_device(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
+
+void CudaDevice::synchronize() { JANUS_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+// ---- elementwise and BLAS-like ---------------------------------------------
+
+void CudaDevice::fill(Tensor& x, double value) {
+  k::fill(f32(x, "fill", "x"), x.numel(), static_cast<float>(value), stream_);
+}
+
+void CudaDevice::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
+  JANUS_SAME_NUMEL("axpby", x, y);
+  k::axpby(static_cast<float>(alpha), f32(x, "axpby", "x"), static_cast<float>(beta), f32(y, "axpby", "y"),
+           y.numel(), stream_);
+}
+
+void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
+  JANUS_SAME_NUMEL("multiply", a, b);
+  JANUS_SAME_NUMEL("multiply", a, out);
+  k::multiply(f32(a, "multiply", "a"), f32(b, "multiply", "b"), f32(out, "multiply", "out"), out.numel(),
+              stream_);
+}
+
+void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* a,
+                          const float* b, float beta, float* c) {
+  if (M == 0 || N == 0) return;
+  // Row-major C (M x N) is column-major C^T (N x M). C^T = op(B)^T op(A)^T,
+  // so cuBLAS gets B first and A second with the same transpose flags: a
+  // row-major (r x c) matrix is read as its column-major transpose with
+  // leading dimension c, which is exactly op(.)^T when the flag is N.
+  const int lda = trans_a ? M : K;  // A stored (M,K) or (K,M) row-major
+  const int ldb = trans_b ? K : N;  // B stored (K,N) or (N,K) row-major
+  JANUS_CUBLAS_CHECK(cublasSgemm(as_handle(cublas_), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                 trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b, ldb, a, lda, &beta,
+                                 c, N));
+}
+
+void CudaDevice::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
+                      Tensor& c) {
+  const int64_t ar = rows_of(a), ac = cols_of(a), br = rows_of(b), bc = cols_of(b);
+  const int64_t M = trans_a ? ac : ar, K = trans_a ? ar : ac;
+  const int64_t Kb = trans_b ? bc : br, N = trans_b ? br : bc;
+  JANUS_CHECK(K == Kb && rows_of(c) == M && cols_of(c) == N, "gemm on ", name(), ": op(A) ", M, "x", K,
+              " times op(B) ", Kb, "x", N, " does not fit C ", c.shape().str(), " (A ", a.shape().str(),
+              trans_a ? "^T" : "", ", B ", b.shape().str(), trans_b ? "^T" : "", ")");
+  JANUS_CHECK(M < (int64_t{1} << 31) && N < (int64_t{1} << 31) && K < (int64_t{1} << 31),
+              "gemm on ", name(), ": matrix too large for 32-bit BLAS indexing");
+  gemm_raw(trans_a, trans_b, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K),
+           static_cast<float>(alpha), f32(a, "gemm", "a"), f32(b, "gemm", "b"), static_cast<float>(beta),
+           f32(c, "gemm", "c"));
+}
+
+void CudaDevice::add_bias(Tensor& y, const Tensor& bias) {
+  JANUS_CHECK(bias.numel() == cols_of(y), "add_bias on ", name(), ": bias ", bias.shape().str(),
+              " does not match the last axis of y ", y.shape().str());
+  k::add_bias(f32(y, "add_bias", "y"), f32(bias, "add_bias", "bias"), rows_of(y), cols_of(y), stream_);
+}
+
+void CudaDevice::sum_rows(const Tensor& x, double beta, Tensor& out) {
+  JANUS_CHECK(out.numel() == cols_of(x), "sum_rows on ", name(), ": out ", out.shape().str(),
+              " does not match the last axis of x ", x.shape().str());
+  Scratch partials(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(1, k::col_partial_count(rows_of(x), cols_of(x)))));
+  k::sum_rows(f32(x, "sum_rows", "x"), rows_of(x), cols_of(x), static_cast<float>(beta),
+              f32(out, "sum_rows", "out"), partials.as<double>(), stream_);
+}
+
+double CudaDevice::sum(const Tensor& x) {
+  const float* px = f32(x, "sum", "x");
+  Scratch partials(*this, sizeof(double) * (static_cast<size_t>(k::sum_partial_count(x.numel())) + 1));
+  double* result = partials.as<double>() + k::sum_partial_count(x.numel());
+  k::sum(px, x.numel(), partials.as<double>(), result, stream_);
+  return fetch_double(result);
+}
+
+// ---- activations ------------------------------------------------------------
+
+void CudaDevice::activation_forward(ActivationKind act, const Tensor& z, Tensor& y) {
+  JANUS_SAME_NUMEL("activation_forward", z, y);
+  const float* pz = f32(z, "activation_forward", "z");
+  float* py = f32(y, "activation_forward", "y");
+  if (act == ActivationKind::SoftMax) {
+    k::softmax_forward(pz, py, rows_of(z), cols_of(z), stream_);
+  } else {
+    k::activation_forward(act, pz, py, z.numel(), stream_);
+  }
+}
+
+void CudaDevice::activation_backward(ActivationKind act, const Tensor& z, const Tensor& y, const Tensor& dy,
+                                     Tensor& dz) {
+  JANUS_SAME_NUMEL("activation_backward", dy, dz);
+  // Each activation reads only what it needs (the others may be undefined).
+  const bool needs_z = act == ActivationKind::ReLU;
+  const bool needs_y = act == ActivationKind::Sigmoid || act == ActivationKind::TanH || act == ActivationKind::SoftMax;
+  const float* pz = needs_z ? f32(z, "activation_backward", "z") : nullptr;
+  const float* py = needs_y ? f32(y, "activation_backward", "y") : nullptr;
+  if (needs_z) JANUS_SAME_NUMEL("activation_backward", z, dz);
+  if (needs_y) JANUS_SAME_NUMEL("activation_backward", y, dz);
+  const float* pdy = f32(dy, "activation_backward", "dy");
+  float* pdz = f32(dz, "activation_backward", "dz");
+  if (act == ActivationKind::SoftMax) {
+    k::softmax_backward(py, pdy, pdz, rows_of(dz), cols_of(dz), stream_);
+  } else {
+    k::activation_backward(act, pz, py, pdy, pdz, dz.numel(), stream_);
+  }
+}
+
+// ---- losses -----------------------------------------------------------------
+
+namespace {
+int64_t batch_of(const Tensor& t) { return t.rank() == 0 ? 1 : t.dim(0); }
+}  // namespace
+
+double CudaDevice::cross_entropy_forward(const Tensor& yhat, const Tensor& y) {
+  JANUS_SAME_NUMEL("cross_entropy_forward", yhat, y);
+  const int64_t n = yhat.numel();
+  const int np = k::sum_partial_count(n);
+  Scratch terms(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(n, 1)));
+  Scratch partials(*this, sizeof(double) * (static_cast<size_t>(np) + 1));
+  k::cross_entropy_terms(f32(yhat, "cross_entropy_forward", "yhat"), f32(y, "cross_entropy_forward", "y"),
+                         terms.as<double>(), n, stream_);
+  k::sum_doubles(terms.as<double>(), n, partials.as<double>(), partials.as<double>() + np, stream_);
+  return fetch_double(partials.as<double>() + np) / static_cast<double>(batch_of(yhat));
+}
+
+void CudaDevice::cross_entropy_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) {
+  JANUS_SAME_NUMEL("cross_entropy_backward", yhat, y);
+  JANUS_SAME_NUMEL("cross_entropy_backward", yhat, dyhat);
+  k::cross_entropy_backward(f32(yhat, "cross_entropy_backward", "yhat"), f32(y, "cross_entropy_backward", "y"),
+                            f32(dyhat, "cross_entropy_backward", "dyhat"),
+                            static_cast<float>(1.0 / static_cast<double>(batch_of(yhat))), yhat.numel(), stream_);
+}
+
+double CudaDevice::l2_forward(const Tensor& yhat, const Tensor& y) {
+  JANUS_SAME_NUMEL("l2_forward", yhat, y);
+  const int64_t n = yhat.numel();
+  const int np = k::sum_partial_count(n);
+  Scratch terms(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(n, 1)));
+  Scratch partials(*this, sizeof(double) * (static_cast<size_t>(np) + 1));
+  k::l2_terms(f32(yhat, "l2_forward", "yhat"), f32(y, "l2_forward", "y"), terms.as<double>(), n, stream_);
+  k::sum_doubles(terms.as<double>(), n, partials.as<double>(), partials.as<double>() + np, stream_);
+  return fetch_double(partials.as<double>() + np) / static_cast<double>(batch_of(yhat));
+}
+
+void CudaDevice::l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) {
+  JANUS_SAME_NUMEL("l2_backward", yhat, y);
+  JANUS_SAME_NUMEL("l2_backward", yhat, dyhat);
+  k::l2_backward(f32(yhat, "l2_backward", "yhat"), f32(y, "l2_backward", "y"), f32(dyhat, "l2_backward", "dyhat"),
+                 static_cast<float>(2.0 / static_cast<double>(batch_of(yhat))), yhat.numel(), stream_);
+}
+
+double CudaDevice::softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) {
+  JANUS_SAME_NUMEL("softmax_cross_entropy", z, y);
+  if (dz) JANUS_SAME_NUMEL("softmax_cross_entropy", z, *dz);
+  const int64_t rows = rows_of(z), cols = cols_of(z);
+  const int np = k::sum_partial_count(rows);
+  Scratch row_loss(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(rows, 1)));
+  Scratch partials(*this, sizeof(double) * (static_cast<size_t>(np) + 1));
+  const double m = static_cast<double>(batch_of(z));
+  k::softmax_cross_entropy(f32(z, "softmax_cross_entropy", "z"), f32(y, "softmax_cross_entropy", "y"),
+                           dz ? f32(*dz, "softmax_cross_entropy", "dz") : nullptr, static_cast<float>(1.0 / m),
+                           row_loss.as<double>(), rows, cols, stream_);
+  k::sum_doubles(row_loss.as<double>(), rows, partials.as<double>(), partials.as<double>() + np, stream_);
+  return fetch_double(partials.as<double>() + np) / m;
+}
+
+int64_t CudaDevice::count_correct(const Tensor& yhat, const Tensor& y) {
+  JANUS_SAME_NUMEL("count_correct", yhat, y);
+  Scratch result(*this, sizeof(unsigned long long));
+  k::count_correct(f32(yhat, "count_correct", "yhat"), f32(y, "count_correct", "y"), rows_of(yhat),
+                   cols_of(yhat), result.as<unsigned long long>(), stream_);
+  unsigned long long v = 0;
+  copy_to_host(&v, result.as<unsigned long long>(), sizeof v);
+  return static_cast<int64_t>(v);
+}
+
+// ---- convolution ------------------------------------------------------------
+
+namespace {
+void check_conv(const Device& d, const char* op, const ConvGeometry& g, const Tensor& x, const Tensor& w,
+                const Tensor& y) {
+  JANUS_CHECK(g.N > 0 && g.H > 0 && g.W > 0 && g.C > 0 && g.KH > 0 && g.KW > 0 && g.F > 0 && g.stride_h > 0 &&
+                  g.stride_w > 0 && g.pad_h >= 0 && g.pad_w >= 0,
+              op, " on ", d.name(), ": invalid convolution geometry");
+  JANUS_CHECK(g.OH == (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1 && g.OW == (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1 &&
+                  g.OH > 0 && g.OW > 0,
+              op, " on ", d.name(), ": output size ", g.OH, "x", g.OW, " inconsistent with the geometry");
+  JANUS_CHECK(x.numel() == int64_t{g.N} * g.H * g.W * g.C, op, " on ", d.name(), ": x ", x.shape().str(),
+              " is not (N, H, W, C) = (", g.N, ", ", g.H, ", ", g.W, ", ", g.C, ")");
+  JANUS_CHECK(w.numel() == int64_t{g.KH} * g.KW * g.C * g.F, op, " on ", d.name(), ": w ", w.shape().str(),
+              " is not (KH, KW, C, F) = (", g.KH, ", ", g.KW, ", ", g.C, ", ", g.F, ")");
+  JANUS_CHECK(y.numel() == int64_t{g.N} * g.OH * g.OW * g.F, op, " on ", d.name(), ": y ", y.shape().str(),
+              " is not (N, OH, OW, F) = (", g.N, ", ", g.OH, ", ", g.OW, ", ", g.F, ")");
+}
+}  // namespace
+
+void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                Tensor& y) {
+  check_conv(*this, "conv2d_forward", g, x, w, y);
+  const float* px = f32(x, "conv2d_forward", "x");
+  const float* pw = f32(w, "conv2d_forward", "w");
+  float* py = f32(y, "conv2d_forward", "y");
+  const float* pb = nullptr;
+  if (bias.defined()) {
+    JANUS_CHECK(bias.numel() == g.F, "conv2d_forward on ", name(), ": bias ", bias.shape().str(), " is not (", g.F,
+                ")");
+    pb = f32(bias, "conv2d_forward", "bias");
+  }
+  if (use_cudnn()) {
+    cudnn().forward(g, px, pw, py);
+    if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
+  } else {
+    k::conv2d_forward_igemm(g, px, pw, pb, py, stream_);
+  }
+}
+
+void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  check_conv(*this, "conv2d_backward_data", g, dx, w, dy);
+  const float* pdy = f32(dy, "conv2d_backward_data", "dy");
+  const float* pw = f32(w, "conv2d_backward_data", "w");
+  float* pdx = f32(dx, "conv2d_backward_data", "dx");
+  if (use_cudnn()) cudnn().backward_data(g, pdy, pw, pdx);
+  else k::conv2d_backward_data_igemm(g, pdy, pw, pdx, stream_);
+}
+
+void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  check_conv(*this, "conv2d_backward_filter", g, x, dw, dy);
+  const float* px = f32(x, "conv2d_backward_filter", "x");
+  const float* pdy = f32(dy, "conv2d_backward_filter", "dy");
+  float* pdw = f32(dw, "conv2d_backward_filter", "dw");
+  if (use_cudnn()) {
+    cudnn().backward_filter(g, px, pdy, pdw);
+  } else {
+    const int64_t ws = k::conv2d_backward_filter_workspace(g);
+    Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));
+    k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), stream_);
+  }
+}
+
+// ---- pooling ----------------------------------------------------------------
+
+namespace {
+void check_pool(const Device& d, const char* op, const PoolGeometry& g, const Tensor& x, const Tensor& y) {
+  JANUS_CHECK(g.N > 0 && g.H > 0 && g.W > 0 && g.C > 0 && g.KH > 0 && g.KW > 0 && g.stride_h > 0 && g.stride_w > 0 &&
+                  g.pad_h >= 0 && g.pad_w >= 0 && g.OH > 0 && g.OW > 0,
+              op, " on ", d.name(), ": invalid pooling geometry");
+  JANUS_CHECK(x.numel() == int64_t{g.N} * g.H * g.W * g.C, op, " on ", d.name(), ": x ", x.shape().str(),
+              " is not (N, H, W, C) = (", g.N, ", ", g.H, ", ", g.W, ", ", g.C, ")");
+  JANUS_CHECK(y.numel() == int64_t{g.N} * g.OH * g.OW * g.C, op, " on ", d.name(), ": y ", y.shape().str(),
+              " is not (N, OH, OW, C) = (", g.N, ", ", g.OH, ", ", g.OW, ", ", g.C, ")");
+}
+}  // namespace
+
+void CudaDevice::pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x, Tensor& y) {
+  check_pool(*this, "pool2d_forward", g, x, y);
+  k::pool2d_forward(mode, g, f32(x, "pool2d_forward", "x"), f32(y, "pool2d_forward", "y"), stream_);
+}
+
+void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
+                                 Tensor& dx) {
+  check_pool(*this, "pool2d_backward", g, dx, dy);
+  const float* px = mode == PoolMode::Max ? f32(x, "pool2d_backward", "x") : nullptr;
+  if (mode == PoolMode::Max) JANUS_SAME_NUMEL("pool2d_backward", x, dx);
+  const size_t argmax_bytes = mode == PoolMode::Max ? sizeof(int) * static_cast<size_t>(dy.numel()) : 0;
+  Scratch argmax(*this, argmax_bytes);
+  k::pool2d_backward(mode, g, px, f32(dy, "pool2d_backward", "dy"), f32(dx, "pool2d_backward", "dx"),
+                     argmax.as<int>(), stream_);
+}
+
+// ---- batch normalisation ------------------------------------------------------
+
+void CudaDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
+                                         double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                                         Tensor& saved_invstd, Tensor& y) {
+  const char* op = "batchnorm_forward_train";
+  const int64_t rows = rows_of(x), cols = cols_of(x);
+  JANUS_SAME_NUMEL(op, x, y);
+  for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var, &saved_mean, &saved_invstd})
+    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
+                " does not match the ", cols, " channels of x ", x.shape().str());
+  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
+  k::batchnorm_forward_train(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
+                             static_cast<float>(momentum), static_cast<float>(eps), f32(running_mean, op, "running_mean"),
+                             f32(running_var, op, "running_var"), f32(saved_mean, op, "saved_mean"),
+                             f32(saved_invstd, op, "saved_invstd"), f32(y, op, "y"), rows, cols, ws.as<double>(),
+                             stream_);
+}
+
+void CudaDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                        const Tensor& running_mean, const Tensor& running_var, double eps,
+                                        Tensor& y) {
+  const char* op = "batchnorm_forward_eval";
+  const int64_t cols = cols_of(x);
+  JANUS_SAME_NUMEL(op, x, y);
+  for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var})
+    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
+                " does not match the ", cols, " channels of x ", x.shape().str());
+  k::batchnorm_forward_eval(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
+                            f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"),
+                            static_cast<float>(eps), f32(y, op, "y"), rows_of(x), cols, stream_);
+}
+
+void CudaDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
+                                    const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "batchnorm_backward";
+  const int64_t rows = rows_of(x), cols = cols_of(x);
+  JANUS_SAME_NUMEL(op, x, dy);
+  JANUS_SAME_NUMEL(op, x, dx);
+  for (const Tensor* t : {&gamma, &saved_mean, &saved_invstd, static_cast<const Tensor*>(&dgamma),
+                          static_cast<const Tensor*>(&dbeta)})
+    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
+                " does not match the ", cols, " channels of x ", x.shape().str());
+  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
+  k::batchnorm_backward(f32(x, op, "x"), f32(dy, op, "dy"), f32(gamma, op, "gamma"), f32(saved_mean, op, "saved_mean"),
+                        f32(saved_invstd, op, "saved_invstd"), f32(dx, op, "dx"), f32(dgamma, op, "dgamma"),
+                        f32(dbeta, op, "dbeta"), rows, cols, ws.as<double>(), stream_);
+}
+
+// ---- dropout ------------------------------------------------------------------
+
+void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask, Tensor& y) {
+  JANUS_CHECK(p >= 0.0 && p < 1.0, "dropout_forward on ", name(), ": drop probability ", p, " is not in [0, 1)");
+  JANUS_SAME_NUMEL("dropout_forward", x, mask);
+  JANUS_SAME_NUMEL("dropout_forward", x, y);
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  k::dropout_forward(f32(x, "dropout_forward", "x"), static_cast<float>(p), scale, seed,
+                     f32(mask, "dropout_forward", "mask"), f32(y, "dropout_forward", "y"), x.numel(), stream_);
+}
+
+// ---- optimizers ---------------------------------------------------------------
+
+void CudaDevice::sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double lr, double momentum,
+                            double weight_decay, bool nesterov) {
+  JANUS_SAME_NUMEL("sgd_update", w, g);
+  float* pv = nullptr;
+  if (momentum != 0.0) {
+    JANUS_SAME_NUMEL("sgd_update", w, velocity);
+    pv = f32(velocity, "sgd_update", "velocity");
+  }
+  k::sgd_update(f32(w, "sgd_update", "w"), f32(g, "sgd_update", "g"), pv, static_cast<float>(lr),
+                static_cast<float>(momentum), static_cast<float>(weight_decay), nesterov, w.numel(), stream_);
+}
+
+void CudaDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
+                             double eps, double weight_decay, bool decoupled, int64_t step) {
+  JANUS_CHECK(step >= 1, "adam_update on ", name(), ": step must be >= 1 (got ", step, ")");
+  JANUS_SAME_NUMEL("adam_update", w, g);
+  JANUS_SAME_NUMEL("adam_update", w, m);
+  JANUS_SAME_NUMEL("adam_update", w, v);
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  k::adam_update(f32(w, "adam_update", "w"), f32(g, "adam_update", "g"), f32(m, "adam_update", "m"),
+                 f32(v, "adam_update", "v"), static_cast<float>(lr), static_cast<float>(beta1),
+                 static_cast<float>(beta2), static_cast<float>(eps), static_cast<float>(weight_decay), decoupled,
+                 static_cast<float>(bc1), static_cast<float>(bc2), w.numel(), stream_);
+}
+
+}  // namespace janus::cuda
+
+// ---- the registry hooks ---------------------------------------------------------
+
+namespace janus::cuda_backend {
+
+int device_count() {
+  static const int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      static_cast<void>(cudaGetLastError());  // no driver / no GPU: not an error for us
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
+Device& device(int index) {
+  static std::mutex mu;
+  static std::vector<cuda::CudaDevice*> devices;  // never freed: tensors may outlive main()
+  std::lock_guard<std::mutex> lock(mu);
+  JANUS_CHECK(index >= 0 && index < device_count(), "cuda:", index, " does not exist (", device_count(),
+              " CUDA device(s))");
+  if (devices.empty()) devices.resize(static_cast<size_t>(device_count()), nullptr);
+  if (!devices[static_cast<size_t>(index)]) devices[static_cast<size_t>(index)] = new cuda::CudaDevice(index);
+  return *devices[static_cast<size_t>(index)];
+}
+
+bool simulated() {
+#if defined(JANUS_CUDA_SIM)
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string library_versions() {
+#if defined(JANUS_CUDA_SIM)
+  int rt = 0;
+  static_cast<void>(cudaRuntimeGetVersion(&rt));
+  return detail::concat("CUDA simulator (runtime API ", rt / 1000, ".", (rt % 1000) / 10,
+                        " subset); cuBLAS not simulated (tiled GEMM kernel); cuDNN not simulated "
+                        "(implicit-GEMM convolution)");
+#else
+  int rt = 0, drv = 0;
+  static_cast<void>(cudaRuntimeGetVersion(&rt));
+  const bool have_driver = cudaDriverGetVersion(&drv) == cudaSuccess && drv > 0;
+  static_cast<void>(cudaGetLastError());
+  int cb_major = 0, cb_minor = 0, cb_patch = 0;
+  static_cast<void>(cublasGetProperty(MAJOR_VERSION, &cb_major));
+  static_cast<void>(cublasGetProperty(MINOR_VERSION, &cb_minor));
+  static_cast<void>(cublasGetProperty(PATCH_LEVEL, &cb_patch));
+  std::string s = detail::concat("cudart ", rt / 1000, ".", (rt % 1000) / 10, ", cuBLAS ", cb_major, ".", cb_minor,
+                                 ".", cb_patch, ", ", cuda::cudnn_version());
+  s += have_driver ? detail::concat(", driver ", drv / 1000, ".", (drv % 1000) / 10)
+                   : std::string(", no CUDA driver");
+  if (device_count() == 0) s += " (no GPU on this machine)";
+  return s;
+#endif
+}
+
+}  // namespace janus::cuda_backend

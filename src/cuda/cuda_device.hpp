@@ -1,0 +1,132 @@
+// CudaDevice: the Device interface on one CUDA GPU (or on the CPU simulator
+// when built with JANUS_CUDA=SIM). One stream per device, all work queued in
+// order on it; a caching allocator; cuBLAS for GEMM (the tiled GEMM kernel
+// under the simulator); convolutions through cuDNN or the implicit-GEMM
+// kernels (JANUS_CONV_ALGO=cudnn|implicit_gemm, or set_conv_algo()).
+// Only float32 tensors are supported; other dtypes throw janus::Error naming
+// the op.
+#pragma once
+
+#include "cuda/cuda_compat.hpp"
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "cuda/caching_allocator.hpp"
+#include "cuda/conv_cudnn.hpp"
+#include "janus/device.hpp"
+
+namespace janus::cuda {
+
+enum class ConvAlgo { CuDNN, ImplicitGemm };
+
+// Parses "cudnn" / "implicit_gemm" (throws janus::Error on anything else).
+ConvAlgo parse_conv_algo(const std::string& s);
+const char* conv_algo_name(ConvAlgo a);
+
+class CudaDevice final : public Device {
+ public:
+  explicit CudaDevice(int index);
+  ~CudaDevice() override;
+  CudaDevice(const CudaDevice&) = delete;
+  CudaDevice& operator=(const CudaDevice&) = delete;
+
+  std::string name() const override;
+  DeviceKind kind() const override { return DeviceKind::CUDA; }
+  bool simulated() const override;
+
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr, size_t bytes) override;
+  void copy_to_device(void* dst, const void* host_src, size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
+  void copy_on_device(void* dst, const void* src, size_t bytes) override;
+  void synchronize() override;
+
+  void fill(Tensor& x, double value) override;
+  void axpby(double alpha, const Tensor& x, double beta, Tensor& y) override;
+  void multiply(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
+            Tensor& c) override;
+  void add_bias(Tensor& y, const Tensor& bias) override;
+  void sum_rows(const Tensor& x, double beta, Tensor& out) override;
+  double sum(const Tensor& x) override;
+
+  void activation_forward(ActivationKind act, const Tensor& z, Tensor& y) override;
+  void activation_backward(ActivationKind act, const Tensor& z, const Tensor& y, const Tensor& dy,
+                           Tensor& dz) override;
+
+  double cross_entropy_forward(const Tensor& yhat, const Tensor& y) override;
+  void cross_entropy_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) override;
+  double l2_forward(const Tensor& yhat, const Tensor& y) override;
+  void l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) override;
+  double softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) override;
+  int64_t count_correct(const Tensor& yhat, const Tensor& y) override;
+
+  void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                      Tensor& y) override;
+  void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) override;
+  void conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) override;
+
+  void pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x, Tensor& y) override;
+  void pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
+                       Tensor& dx) override;
+
+  void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
+                               double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                               Tensor& saved_invstd, Tensor& y) override;
+  void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& running_mean, const Tensor& running_var, double eps,
+                              Tensor& y) override;
+  void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
+                          const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+
+  void dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask, Tensor& y) override;
+
+  void sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double lr, double momentum,
+                  double weight_decay, bool nesterov) override;
+  void adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
+                   double eps, double weight_decay, bool decoupled, int64_t step) override;
+
+  // ---- CUDA-specific ------------------------------------------------------
+  int index() const { return index_; }
+  cudaStream_t stream() const { return stream_; }
+  CachingAllocator& allocator() { return allocator_; }
+  // Convolution path. Under the simulator (no cuDNN) CuDNN falls back to the
+  // implicit-GEMM kernels.
+  void set_conv_algo(ConvAlgo algo);
+  ConvAlgo conv_algo() const { return conv_algo_; }
+
+ private:
+  // A device buffer from the caching allocator, returned at scope exit.
+  class Scratch {
+   public:
+    Scratch(CudaDevice& d, size_t bytes) : d_(d), p_(d.allocator_.allocate(bytes)) {}
+    ~Scratch() { d_.allocator_.deallocate(p_); }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    template <class T>
+    T* as() const { return static_cast<T*>(p_); }
+
+   private:
+    CudaDevice& d_;
+    void* p_;
+  };
+
+  float* f32(const Tensor& t, const char* op, const char* what) const;
+  double fetch_double(const double* device_value);
+  bool use_cudnn() const;
+  CudnnConv& cudnn();
+  void gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* a, const float* b,
+                float beta, float* c);
+
+  int index_;
+  cudaStream_t stream_ = nullptr;
+  CachingAllocator allocator_;
+  void* cublas_ = nullptr;  // cublasHandle_t on a real GPU
+  std::unique_ptr<CudnnConv> cudnn_;
+  std::mutex cudnn_mu_;
+  ConvAlgo conv_algo_;
+};
+
+}  // namespace janus::cuda

@@ -1,0 +1,110 @@
+// Host-side launchers for the CUDA kernels of the Janus CUDA backend.
+//
+// Each launcher enqueues its kernel(s) on `stream` and returns without
+// synchronising. Pointers are device pointers; sizes are element counts.
+// Kernels are written once and run both under nvcc and under the CPU
+// simulator (JANUS_CUDA_SIM).
+#pragma once
+
+#include "cuda/cuda_compat.hpp"
+
+#include <cstdint>
+
+#include "janus/device.hpp"
+
+namespace janus::cuda_kernels {
+
+// ---- elementwise.cu ---------------------------------------------------------
+void fill(float* x, int64_t n, float value, cudaStream_t s);
+// y = alpha*x + beta*y; beta == 0 means y is not read (so NaN garbage is overwritten).
+void axpby(float alpha, const float* x, float beta, float* y, int64_t n, cudaStream_t s);
+void multiply(const float* a, const float* b, float* out, int64_t n, cudaStream_t s);
+void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t s);
+// out (cols x rows) = transpose of in (rows x cols), both row-major.
+void transpose(const float* in, float* out, int64_t rows, int64_t cols, cudaStream_t s);
+
+// ---- reduce.cu --------------------------------------------------------------
+// Number of double partials sum_partials() writes for n elements.
+int sum_partial_count(int64_t n);
+// Sum of x into `partials` (sum_partial_count(n) doubles) and then into result[0]
+// (double). Deterministic: fixed per-block order, one final block.
+void sum(const float* x, int64_t n, double* partials, double* result, cudaStream_t s);
+// Sums a vector of n doubles (already on the device) into result[0].
+void sum_doubles(const double* x, int64_t n, double* partials, double* result, cudaStream_t s);
+// Column sums: out[c] = sum_r x[r, c] + beta * out[c]. Workspace: col_partial_count doubles.
+int64_t col_partial_count(int64_t rows, int64_t cols);
+void sum_rows(const float* x, int64_t rows, int64_t cols, float beta, float* out, double* partials,
+              cudaStream_t s);
+// Rows where argmax(yhat) == argmax(y) (first maximum); result[0] (int64 on device).
+void count_correct(const float* yhat, const float* y, int64_t rows, int64_t cols,
+                   unsigned long long* result, cudaStream_t s);
+
+// ---- activation.cu ----------------------------------------------------------
+void activation_forward(ActivationKind act, const float* z, float* y, int64_t n, cudaStream_t s);
+void activation_backward(ActivationKind act, const float* z, const float* y, const float* dy,
+                         float* dz, int64_t n, cudaStream_t s);
+
+// ---- softmax.cu -------------------------------------------------------------
+void softmax_forward(const float* z, float* y, int64_t rows, int64_t cols, cudaStream_t s);
+void softmax_backward(const float* y, const float* dy, float* dz, int64_t rows, int64_t cols,
+                      cudaStream_t s);
+// Per-row loss terms row_loss[r] = -sum_j y_rj * log_softmax(z_r)_j (double),
+// and when dz != nullptr dz_rj = (s_rj * sum_j y_rj - y_rj) * inv_m.
+void softmax_cross_entropy(const float* z, const float* y, float* dz, float inv_m,
+                           double* row_loss, int64_t rows, int64_t cols, cudaStream_t s);
+
+// ---- loss.cu ----------------------------------------------------------------
+// Per-element terms (double) whose sum is the loss times m (before the 1/m).
+void cross_entropy_terms(const float* yhat, const float* y, double* terms, int64_t n,
+                         cudaStream_t s);
+void cross_entropy_backward(const float* yhat, const float* y, float* dyhat, float inv_m,
+                            int64_t n, cudaStream_t s);
+void l2_terms(const float* yhat, const float* y, double* terms, int64_t n, cudaStream_t s);
+void l2_backward(const float* yhat, const float* y, float* dyhat, float two_over_m, int64_t n,
+                 cudaStream_t s);
+
+// ---- conv_implicit_gemm.cu (GEMM itself is cuBLAS, simulated via OpenBLAS under SIM) --------------------------------------------------
+void conv2d_forward_igemm(const ConvGeometry& g, const float* x, const float* w,
+                          const float* bias /* nullable */, float* y, cudaStream_t s);
+void conv2d_backward_data_igemm(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                                cudaStream_t s);
+// Split-K over the N*OH*OW reduction; workspace floats needed (0 when no split).
+int64_t conv2d_backward_filter_workspace(const ConvGeometry& g);
+void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const float* dy,
+                                  float* dw, float* workspace, cudaStream_t s);
+
+// ---- pool.cu ----------------------------------------------------------------
+void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y,
+                    cudaStream_t s);
+// argmax workspace: N*OH*OW*C ints (Max only; may be null for Average).
+void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const float* dy,
+                     float* dx, int* argmax, cudaStream_t s);
+
+// ---- batchnorm.cu -----------------------------------------------------------
+// Workspace: bn_workspace_count(rows, C) doubles.
+int64_t bn_workspace_count(int64_t rows, int64_t cols);
+void batchnorm_forward_train(const float* x, const float* gamma, const float* beta,
+                             float momentum, float eps, float* running_mean, float* running_var,
+                             float* saved_mean, float* saved_invstd, float* y, int64_t rows,
+                             int64_t cols, double* workspace, cudaStream_t s);
+void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
+                            const float* running_mean, const float* running_var, float eps,
+                            float* y, int64_t rows, int64_t cols, cudaStream_t s);
+void batchnorm_backward(const float* x, const float* dy, const float* gamma,
+                        const float* saved_mean, const float* saved_invstd, float* dx,
+                        float* dgamma, float* dbeta, int64_t rows, int64_t cols,
+                        double* workspace, cudaStream_t s);
+
+// ---- dropout.cu -------------------------------------------------------------
+void dropout_forward(const float* x, float p, float scale, uint64_t seed, float* mask, float* y,
+                     int64_t n, cudaStream_t s);
+
+// ---- optimizer.cu -----------------------------------------------------------
+void sgd_update(float* w, const float* g, float* velocity, float lr, float momentum,
+                float weight_decay, bool nesterov, int64_t n, cudaStream_t s);
+// bc1 = 1 - beta1^step, bc2 = 1 - beta2^step (computed on the host in double).
+void adam_update(float* w, const float* g, float* m, float* v, float lr, float beta1,
+                 float beta2, float eps, float weight_decay, bool decoupled, float bc1, float bc2,
+                 int64_t n, cudaStream_t s);
+
+}  // namespace janus::cuda_kernels

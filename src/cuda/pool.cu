@@ -1,0 +1,147 @@
+// 2-D max / average pooling on NHWC tensors, forward and backward.
+//
+// Forward: one thread per output element (channel fastest, so a warp reads
+// consecutive channels: coalesced). Backward is a gather, not a scatter: one
+// thread per input element walks the windows that cover it in row-major
+// window order, so overlapping windows accumulate without atomics, in the
+// same order as a sequential loop over outputs (deterministic). Max pooling
+// first records each window's argmax (first maximum in row-major window order,
+// padding never wins) in an int workspace.
+#include "cuda/cuda_compat.hpp"
+
+#include <cfloat>
+
+#include "cuda/cuda_check.hpp"
+#include "cuda/kernel_common.cuh"
+#include "cuda/kernels.hpp"
+
+namespace janus::cuda_kernels {
+
+namespace {
+
+struct PoolDims {
+  int N, H, W, C, KH, KW, sh, sw, ph, pw, OH, OW;
+};
+
+PoolDims dims_of(const PoolGeometry& g) {
+  return PoolDims{g.N, g.H, g.W, g.C, g.KH, g.KW, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.OH, g.OW};
+}
+
+// Index h*W + w of the window maximum for output (n, oh, ow, c), or -1 when
+// the window holds no in-image position.
+__device__ inline int window_argmax(const float* x, const PoolDims& d, int n, int oh, int ow, int c) {
+  int best_idx = -1;
+  float best = -FLT_MAX;
+  for (int i = 0; i < d.KH; ++i) {
+    const int h = oh * d.sh - d.ph + i;
+    if (h < 0 || h >= d.H) continue;
+    for (int j = 0; j < d.KW; ++j) {
+      const int w = ow * d.sw - d.pw + j;
+      if (w < 0 || w >= d.W) continue;
+      const float v = x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c];
+      if (best_idx < 0 || v > best) {
+        best = v;
+        best_idx = h * d.W + w;
+      }
+    }
+  }
+  return best_idx;
+}
+
+__global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, float* y, int* argmax) {
+  const int64_t total = static_cast<int64_t>(d.N) * d.OH * d.OW * d.C;
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(e % d.C);
+    int64_t t = e / d.C;
+    const int ow = static_cast<int>(t % d.OW);
+    t /= d.OW;
+    const int oh = static_cast<int>(t % d.OH);
+    const int n = static_cast<int>(t / d.OH);
+    if (is_max) {
+      const int idx = window_argmax(x, d, n, oh, ow, c);
+      if (y) y[e] = idx < 0 ? 0.0f : x[(static_cast<int64_t>(n) * d.H * d.W + idx) * d.C + c];
+      if (argmax) argmax[e] = idx;
+    } else {
+      float acc = 0.0f;
+      for (int i = 0; i < d.KH; ++i) {
+        const int h = oh * d.sh - d.ph + i;
+        if (h < 0 || h >= d.H) continue;
+        for (int j = 0; j < d.KW; ++j) {
+          const int w = ow * d.sw - d.pw + j;
+          if (w < 0 || w >= d.W) continue;
+          acc += x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c];
+        }
+      }
+      y[e] = acc / static_cast<float>(d.KH * d.KW);
+    }
+  }
+}
+
+// First and last output index whose window covers input coordinate h.
+__device__ inline void covering(int h, int pad, int k, int stride, int out, int& lo, int& hi) {
+  // window o covers o*stride - pad .. o*stride - pad + k - 1
+  const int a = h + pad - k + 1;  // o*stride >= a
+  lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+  hi = (h + pad) / stride;  // h + pad >= 0 always
+  if (hi > out - 1) hi = out - 1;
+}
+
+__global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, const int* argmax,
+                                     float* dx) {
+  const int64_t total = static_cast<int64_t>(d.N) * d.H * d.W * d.C;
+  const float inv_area = 1.0f / static_cast<float>(d.KH * d.KW);
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(e % d.C);
+    int64_t t = e / d.C;
+    const int w = static_cast<int>(t % d.W);
+    t /= d.W;
+    const int h = static_cast<int>(t % d.H);
+    const int n = static_cast<int>(t / d.H);
+    int oh0, oh1, ow0, ow1;
+    covering(h, d.ph, d.KH, d.sh, d.OH, oh0, oh1);
+    covering(w, d.pw, d.KW, d.sw, d.OW, ow0, ow1);
+    const int me = h * d.W + w;
+    float acc = 0.0f;
+    for (int oh = oh0; oh <= oh1; ++oh)
+      for (int ow = ow0; ow <= ow1; ++ow) {
+        const int64_t o = ((static_cast<int64_t>(n) * d.OH + oh) * d.OW + ow) * d.C + c;
+        if (is_max) {
+          if (argmax[o] == me) acc += dy[o];
+        } else {
+          acc += dy[o] * inv_area;
+        }
+      }
+    dx[e] = acc;
+  }
+}
+
+}  // namespace
+
+void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y, cudaStream_t s) {
+  const int64_t total = static_cast<int64_t>(g.N) * g.OH * g.OW * g.C;
+  if (total <= 0) return;
+  const int is_max = mode == PoolMode::Max ? 1 : 0;
+  int* no_argmax = nullptr;
+  JANUS_LAUNCH(pool_forward_kernel, blocks_for(total), kThreads, 0, s, is_max, dims_of(g), x, y, no_argmax);
+  JANUS_CUDA_CHECK_LAUNCH("pool_forward_kernel");
+}
+
+void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const float* dy, float* dx,
+                     int* argmax, cudaStream_t s) {
+  const int64_t in_total = static_cast<int64_t>(g.N) * g.H * g.W * g.C;
+  const int64_t out_total = static_cast<int64_t>(g.N) * g.OH * g.OW * g.C;
+  if (in_total <= 0) return;
+  const int is_max = mode == PoolMode::Max ? 1 : 0;
+  if (is_max && out_total > 0) {
+    float* no_y = nullptr;
+    JANUS_LAUNCH(pool_forward_kernel, blocks_for(out_total), kThreads, 0, s, 1, dims_of(g), x, no_y, argmax);
+    JANUS_CUDA_CHECK_LAUNCH("pool_forward_kernel (argmax)");
+  }
+  JANUS_LAUNCH(pool_backward_kernel, blocks_for(in_total), kThreads, 0, s, is_max, dims_of(g), dy,
+               static_cast<const int*>(argmax), dx);
+  JANUS_CUDA_CHECK_LAUNCH("pool_backward_kernel");
+}
+
+}  // namespace janus::cuda_kernels

@@ -1,0 +1,2 @@
+// Janus CUDA simulator: refused header.
+#error "<cub/block/block_exchange.cuh> is not supported by the Janus CUDA simulator (JANUS_CUDA=SIM). Include \"cuda/cuda_compat.hpp\" for the runtime, cuBLAS and kernel built-ins; see its header comment for what kernels may use."

@@ -1,0 +1,516 @@
+// Janus CUDA simulator: the runtime API on host memory.
+#include "cuda/sim/runtime.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <new>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "cuda/sim/internal.hpp"
+
+struct CUstream_st {
+  unsigned flags = 0;
+};
+struct CUevent_st {
+  std::chrono::steady_clock::time_point when{};
+  bool recorded = false;
+  unsigned flags = 0;
+};
+
+namespace janus::sim::detail {
+namespace {
+
+constexpr size_t kAlignment = 256;  // cudaMalloc guarantees at least 256 bytes
+
+struct LastError {
+  cudaError_t code = cudaSuccess;
+  cudaError_t detailed_code = cudaSuccess;
+  std::string detail;
+};
+thread_local LastError t_error;
+
+struct Memory {
+  std::mutex mutex;
+  std::map<std::uintptr_t, size_t> device;  // start -> size of cudaMalloc blocks
+  std::set<void*> pinned;                   // cudaMallocHost blocks
+  std::set<CUstream_st*> streams;
+  std::set<CUevent_st*> events;
+  size_t allocated = 0;
+};
+Memory& memory() {
+  static Memory* m = new Memory;  // never destroyed: usable from static destructors
+  return *m;
+}
+
+size_t total_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) return static_cast<size_t>(pages) * static_cast<size_t>(page);
+  return size_t{16} << 30;
+}
+
+cudaError_t ok() { return cudaSuccess; }
+
+// Which cudaMalloc block holds [p, p + count)? 0: none, 1: inside one, -1: overruns one.
+int device_range(const void* p, size_t count) {
+  auto& m = memory();
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  auto it = m.device.upper_bound(a);
+  if (it == m.device.begin()) return 0;
+  --it;
+  if (a >= it->first + it->second && !(it->second == 0 && a == it->first)) return 0;
+  return a + count <= it->first + it->second ? 1 : -1;
+}
+
+cudaError_t check_range(const char* api, const char* role, const void* p, size_t count, bool must_be_device) {
+  const int where = device_range(p, count);
+  if (must_be_device && where == 0) {
+    std::ostringstream s;
+    s << api << ": the " << role << " pointer " << p << " is not device memory from cudaMalloc";
+    return set_error(cudaErrorInvalidValue, s.str());
+  }
+  if (where < 0) {
+    std::ostringstream s;
+    s << api << ": " << count << " bytes at the " << role << " pointer " << p
+      << " run past the end of its cudaMalloc block";
+    return set_error(cudaErrorInvalidValue, s.str());
+  }
+  if (!must_be_device && where != 0 && false) return cudaErrorInvalidValue;
+  return cudaSuccess;
+}
+
+const char* generic_string(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInitializationError: return "initialization error";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidSymbol: return "invalid device symbol";
+    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorUnknown: return "unknown error";
+  }
+  return "unrecognized error code";
+}
+
+}  // namespace
+
+cudaError_t set_error(cudaError_t error, std::string message) {
+  t_error.code = error;
+  t_error.detailed_code = error;
+  t_error.detail = std::string(generic_string(error)) + " [Janus CUDA simulator: " + message + "]";
+  return error;
+}
+
+bool valid_stream(cudaStream_t stream) {
+  if (stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread) return true;
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.streams.count(stream) != 0;
+}
+
+cudaError_t memcpy_symbol(void* symbol, size_t symbol_size, const void* other, size_t count, size_t offset,
+                          bool to_symbol) {
+  if (offset > symbol_size || count > symbol_size - offset)
+    return set_error(cudaErrorInvalidValue, "cudaMemcpy{To,From}Symbol: count + offset exceed the symbol's size");
+  char* s = static_cast<char*>(symbol) + offset;
+  if (count == 0) return cudaSuccess;
+  if (to_symbol)
+    std::memmove(s, other, count);
+  else
+    std::memmove(const_cast<void*>(other), s, count);
+  return cudaSuccess;
+}
+
+}  // namespace janus::sim::detail
+
+using janus::sim::detail::memory;
+using janus::sim::detail::ok;
+using janus::sim::detail::set_error;
+
+// ---- errors ----------------------------------------------------------------------------
+const char* cudaGetErrorString(cudaError_t error) {
+  auto& e = janus::sim::detail::t_error;
+  if (error != cudaSuccess && error == e.detailed_code && !e.detail.empty()) return e.detail.c_str();
+  return janus::sim::detail::generic_string(error);
+}
+
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+#define JANUS_SIM_NAME(x) \
+  case x: return #x;
+    JANUS_SIM_NAME(cudaSuccess)
+    JANUS_SIM_NAME(cudaErrorInvalidValue)
+    JANUS_SIM_NAME(cudaErrorMemoryAllocation)
+    JANUS_SIM_NAME(cudaErrorInitializationError)
+    JANUS_SIM_NAME(cudaErrorInvalidConfiguration)
+    JANUS_SIM_NAME(cudaErrorInvalidSymbol)
+    JANUS_SIM_NAME(cudaErrorInvalidDevicePointer)
+    JANUS_SIM_NAME(cudaErrorInvalidMemcpyDirection)
+    JANUS_SIM_NAME(cudaErrorNoDevice)
+    JANUS_SIM_NAME(cudaErrorInvalidDevice)
+    JANUS_SIM_NAME(cudaErrorInvalidResourceHandle)
+    JANUS_SIM_NAME(cudaErrorNotReady)
+    JANUS_SIM_NAME(cudaErrorIllegalAddress)
+    JANUS_SIM_NAME(cudaErrorLaunchFailure)
+    JANUS_SIM_NAME(cudaErrorNotSupported)
+    JANUS_SIM_NAME(cudaErrorUnknown)
+#undef JANUS_SIM_NAME
+  }
+  return "cudaErrorUnknown";
+}
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = janus::sim::detail::t_error.code;
+  janus::sim::detail::t_error.code = cudaSuccess;
+  return e;
+}
+
+cudaError_t cudaPeekAtLastError() { return janus::sim::detail::t_error.code; }
+
+// ---- device ------------------------------------------------------------------------------
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (count == nullptr) return set_error(cudaErrorInvalidValue, "cudaGetDeviceCount: null pointer");
+  *count = 1;
+  return ok();
+}
+
+cudaError_t cudaSetDevice(int device) {
+  if (device != 0) return set_error(cudaErrorInvalidDevice, "the simulator has exactly one device, 0");
+  return ok();
+}
+
+cudaError_t cudaGetDevice(int* device) {
+  if (device == nullptr) return set_error(cudaErrorInvalidValue, "cudaGetDevice: null pointer");
+  *device = 0;
+  return ok();
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (prop == nullptr) return set_error(cudaErrorInvalidValue, "cudaGetDeviceProperties: null pointer");
+  if (device != 0) return set_error(cudaErrorInvalidDevice, "the simulator has exactly one device, 0");
+  *prop = cudaDeviceProp{};
+  std::strncpy(prop->name, "Janus CUDA simulator", sizeof(prop->name) - 1);
+  prop->totalGlobalMem = janus::sim::detail::total_memory();
+  prop->sharedMemPerBlock = 48 * 1024;
+  prop->sharedMemPerBlockOptin = 48 * 1024;
+  prop->regsPerBlock = 65536;
+  prop->warpSize = 32;
+  prop->memPitch = 2147483647;
+  prop->maxThreadsPerBlock = 1024;
+  prop->maxThreadsDim[0] = 1024;
+  prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = 2147483647;
+  prop->maxGridSize[1] = 65535;
+  prop->maxGridSize[2] = 65535;
+  prop->totalConstMem = 64 * 1024;
+  prop->major = 8;
+  prop->minor = 0;
+  prop->textureAlignment = 512;
+  prop->multiProcessorCount = 1;
+  prop->integrated = 1;
+  prop->canMapHostMemory = 1;
+  prop->concurrentKernels = 0;
+  prop->unifiedAddressing = 1;
+  prop->memoryBusWidth = 64;
+  prop->l2CacheSize = 1 << 20;
+  prop->maxThreadsPerMultiProcessor = 1024;
+  prop->sharedMemPerMultiprocessor = 48 * 1024;
+  prop->regsPerMultiprocessor = 65536;
+  prop->managedMemory = 0;
+  return ok();
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (value == nullptr) return set_error(cudaErrorInvalidValue, "cudaDeviceGetAttribute: null pointer");
+  cudaDeviceProp p;
+  if (cudaError_t e = cudaGetDeviceProperties(&p, device); e != cudaSuccess) return e;
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
+    case cudaDevAttrMaxBlockDimX: *value = p.maxThreadsDim[0]; break;
+    case cudaDevAttrMaxBlockDimY: *value = p.maxThreadsDim[1]; break;
+    case cudaDevAttrMaxBlockDimZ: *value = p.maxThreadsDim[2]; break;
+    case cudaDevAttrMaxGridDimX: *value = p.maxGridSize[0]; break;
+    case cudaDevAttrMaxGridDimY: *value = p.maxGridSize[1]; break;
+    case cudaDevAttrMaxGridDimZ: *value = p.maxGridSize[2]; break;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = static_cast<int>(p.sharedMemPerBlock); break;
+    case cudaDevAttrWarpSize: *value = p.warpSize; break;
+    case cudaDevAttrMultiProcessorCount: *value = p.multiProcessorCount; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = p.major; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
+    default: return set_error(cudaErrorInvalidValue, "cudaDeviceGetAttribute: attribute not simulated");
+  }
+  return ok();
+}
+
+cudaError_t cudaDeviceSynchronize() { return ok(); }
+cudaError_t cudaDeviceReset() { return ok(); }
+
+cudaError_t cudaRuntimeGetVersion(int* version) {
+  if (version == nullptr) return set_error(cudaErrorInvalidValue, "cudaRuntimeGetVersion: null pointer");
+  *version = CUDART_VERSION;
+  return ok();
+}
+
+cudaError_t cudaDriverGetVersion(int* version) {
+  if (version == nullptr) return set_error(cudaErrorInvalidValue, "cudaDriverGetVersion: null pointer");
+  *version = CUDART_VERSION;
+  return ok();
+}
+
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  if (free_bytes == nullptr || total_bytes == nullptr)
+    return set_error(cudaErrorInvalidValue, "cudaMemGetInfo: null pointer");
+  const size_t total = janus::sim::detail::total_memory();
+  const size_t used = janus::sim::allocated_bytes();
+  *total_bytes = total;
+  *free_bytes = used < total ? total - used : 0;
+  return ok();
+}
+
+// ---- memory ------------------------------------------------------------------------------
+cudaError_t cudaMalloc(void** ptr, size_t size) {
+  if (ptr == nullptr) return set_error(cudaErrorInvalidValue, "cudaMalloc: null pointer");
+  *ptr = nullptr;
+  if (size == 0) return ok();
+  void* p = ::operator new(size, std::align_val_t(janus::sim::detail::kAlignment), std::nothrow);
+  if (p == nullptr) {
+    std::ostringstream s;
+    s << "cudaMalloc of " << size << " bytes failed";
+    return set_error(cudaErrorMemoryAllocation, s.str());
+  }
+  std::memset(p, 0xFF, size);  // never rely on fresh device memory being zero
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  m.device[reinterpret_cast<std::uintptr_t>(p)] = size;
+  m.allocated += size;
+  *ptr = p;
+  return ok();
+}
+
+cudaError_t cudaFree(void* ptr) {
+  if (ptr == nullptr) return ok();
+  auto& m = memory();
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    auto it = m.device.find(reinterpret_cast<std::uintptr_t>(ptr));
+    if (it == m.device.end()) {
+      std::ostringstream s;
+      s << "cudaFree(" << ptr << "): not a live cudaMalloc block (double free or foreign pointer)";
+      return set_error(cudaErrorInvalidValue, s.str());
+    }
+    m.allocated -= it->second;
+    m.device.erase(it);
+  }
+  ::operator delete(ptr, std::align_val_t(janus::sim::detail::kAlignment));
+  return ok();
+}
+
+cudaError_t cudaMallocAsync(void** ptr, size_t size, cudaStream_t stream) {
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaMallocAsync: invalid stream");
+  return cudaMalloc(ptr, size);
+}
+
+cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaFreeAsync: invalid stream");
+  return cudaFree(ptr);
+}
+
+cudaError_t cudaMallocHost(void** ptr, size_t size) {
+  if (ptr == nullptr) return set_error(cudaErrorInvalidValue, "cudaMallocHost: null pointer");
+  *ptr = nullptr;
+  if (size == 0) return ok();
+  void* p = ::operator new(size, std::align_val_t(janus::sim::detail::kAlignment), std::nothrow);
+  if (p == nullptr) return set_error(cudaErrorMemoryAllocation, "cudaMallocHost failed");
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  m.pinned.insert(p);
+  *ptr = p;
+  return ok();
+}
+
+cudaError_t cudaHostAlloc(void** ptr, size_t size, unsigned int) { return cudaMallocHost(ptr, size); }
+
+cudaError_t cudaFreeHost(void* ptr) {
+  if (ptr == nullptr) return ok();
+  auto& m = memory();
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.pinned.erase(ptr) == 0)
+      return set_error(cudaErrorInvalidValue, "cudaFreeHost: not a live cudaMallocHost block");
+  }
+  ::operator delete(ptr, std::align_val_t(janus::sim::detail::kAlignment));
+  return ok();
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+  using janus::sim::detail::check_range;
+  if (count == 0) return ok();
+  if (dst == nullptr || src == nullptr) return set_error(cudaErrorInvalidValue, "cudaMemcpy: null pointer");
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
+    return set_error(cudaErrorInvalidMemcpyDirection, "cudaMemcpy: invalid cudaMemcpyKind");
+  {
+    auto& m = memory();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (cudaError_t e = check_range("cudaMemcpy", "destination", dst, count, dst_device); e != cudaSuccess) return e;
+    if (cudaError_t e = check_range("cudaMemcpy", "source", src, count, src_device); e != cudaSuccess) return e;
+  }
+  std::memmove(dst, src, count);
+  return ok();
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: invalid stream");
+  return cudaMemcpy(dst, src, count, kind);
+}
+
+cudaError_t cudaMemset(void* ptr, int value, size_t count) {
+  if (count == 0) return ok();
+  {
+    auto& m = memory();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (cudaError_t e = janus::sim::detail::check_range("cudaMemset", "destination", ptr, count, true);
+        e != cudaSuccess)
+      return e;
+  }
+  std::memset(ptr, value, count);
+  return ok();
+}
+
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: invalid stream");
+  return cudaMemset(ptr, value, count);
+}
+
+// ---- streams and events -----------------------------------------------------------------
+cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  if (stream == nullptr) return set_error(cudaErrorInvalidValue, "cudaStreamCreate: null pointer");
+  auto* s = new CUstream_st;
+  s->flags = flags;
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  m.streams.insert(s);
+  *stream = s;
+  return ok();
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  auto& m = memory();
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.streams.erase(stream) == 0)
+      return set_error(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: not a live stream");
+  }
+  delete stream;
+  return ok();
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: invalid stream");
+  return ok();
+}
+
+cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: invalid stream");
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (m.events.count(event) == 0)
+    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: not a live event");
+  return ok();
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  if (event == nullptr) return set_error(cudaErrorInvalidValue, "cudaEventCreate: null pointer");
+  auto* e = new CUevent_st;
+  e->flags = flags;
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  m.events.insert(e);
+  *event = e;
+  return ok();
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  auto& m = memory();
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.events.erase(event) == 0)
+      return set_error(cudaErrorInvalidResourceHandle, "cudaEventDestroy: not a live event");
+  }
+  delete event;
+  return ok();
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: invalid stream");
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (m.events.count(event) == 0)
+    return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: not a live event");
+  event->when = std::chrono::steady_clock::now();
+  event->recorded = true;
+  return ok();
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (m.events.count(event) == 0)
+    return set_error(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
+  return ok();
+}
+
+cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
+
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (ms == nullptr) return set_error(cudaErrorInvalidValue, "cudaEventElapsedTime: null pointer");
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (m.events.count(start) == 0 || m.events.count(end) == 0)
+    return set_error(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: not a live event");
+  if (!start->recorded || !end->recorded)
+    return set_error(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: event not recorded");
+  if ((start->flags | end->flags) & cudaEventDisableTiming)
+    return set_error(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: event created with DisableTiming");
+  *ms = std::chrono::duration<float, std::milli>(end->when - start->when).count();
+  return ok();
+}
+
+namespace janus::sim {
+size_t allocated_bytes() {
+  auto& m = detail::memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.allocated;
+}
+}  // namespace janus::sim
