@@ -490,7 +490,7 @@ TEST(Standardizer, ConstantChannelGetsUnitStd) {
 }
 
 TEST(Split, StratifiedRandomIsBalancedDeterministicAndDisjoint) {
-  Dataset iris = load_iris_csv(default_iris_path());
+  Dataset iris = load_iris_csv(std::string(JANUS_SOURCE_DIR) + "/datasets/iris.csv");
   Split a = split_random(iris, 0.2, 42);
   Split b = split_random(iris, 0.2, 42);
   Split c = split_random(iris, 0.2, 43);

@@ -31,9 +31,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -57,6 +60,9 @@ struct Backend {
   DType dtype;
 };
 
+// Readable names in gtest's failure lines ("cpu/float32").
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.device << "/" << janus::dtype_name(b.dtype); }
+
 std::string backend_name(const testing::TestParamInfo<Backend>& info) {
   return info.param.device + "_" + janus::dtype_name(info.param.dtype);
 }
@@ -70,7 +76,10 @@ const json& golden(const std::string& file) {
   static std::map<std::string, json> cache;
   auto it = cache.find(file);
   if (it != cache.end()) return it->second;
-  const std::string path = std::string(JANUS_GOLDEN_DIR) + "/" + file;
+  // JANUS_GOLDEN_DIR in the environment overrides the built-in directory
+  // (used to check that corrupted golden data makes the tests fail).
+  const char* env = std::getenv("JANUS_GOLDEN_DIR");
+  const std::string path = std::string(env && *env ? env : JANUS_GOLDEN_DIR) + "/" + file;
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open golden file " + path + " (run tests/golden/generate.py)");
   json j = json::parse(in);
@@ -120,6 +129,8 @@ void expect_close(const std::vector<double>& actual, const std::vector<double>& 
       worst_i = i;
     }
   }
+  // JANUS_GOLDEN_REPORT=1 prints how much of the tolerance each comparison used.
+  if (std::getenv("JANUS_GOLDEN_REPORT")) std::printf("%s: worst |diff|/scale = %.3g (%.3g of the tolerance)\n", what.c_str(), worst, worst / rel);
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << expected.size() << " elements out of tolerance (rel "
                     << rel << ", tensor scale " << scale << "), worst |diff|/scale " << worst << " at [" << worst_i
                     << "]" << first.str();
@@ -130,7 +141,9 @@ void expect_tensor(const Tensor& actual, const json& expected, DType dtype, cons
   const Shape s = shape_of(expected);
   // BatchNorm gamma/beta are (C); all other shapes must match exactly.
   ASSERT_EQ(actual.numel(), s.numel()) << what << ": got shape " << actual.shape().str() << ", expected " << s.str();
-  if (actual.rank() == s.rank()) EXPECT_EQ(actual.shape(), s) << what;
+  if (actual.rank() == s.rank()) {
+    EXPECT_EQ(actual.shape(), s) << what;
+  }
   expect_close(actual.to_host(), values_of(expected), tolerance(dtype), what);
 }
 

@@ -11,13 +11,16 @@
 //
 // Tolerance. For every element we form
 //     err = |analytic - numeric| / max(|analytic|, |numeric|, kFloor)
-// with kFloor = 1e-2 (so gradients that are exactly zero, e.g. behind a ReLU
-// or a losing max-pool position, are compared absolutely at 1e-8) and require
-// err < kTol = 1e-6 everywhere. In float64 the truncation error of the central
-// difference is O(h^2) ~ 1e-12 and the rounding error ~ 1e-16 / h ~ 1e-10, so
-// correct gradients land around 1e-9 or better, while any real mistake
-// (a wrong sign, a swapped index, a missing 1/m) is orders of magnitude above
-// 1e-6. CheckerSensitivity.* proves the checker does fail on such mistakes.
+// with kFloor = 0.1 and require err < kTol = 1e-6 everywhere: a relative
+// error of 1e-6 for gradients above 0.1, an absolute error of 1e-7 below
+// (gradients that are exactly zero, behind a ReLU or at a losing max-pool
+// position, included). In float64 the truncation error of the central
+// difference is O(h^2) ~ 1e-12; the rounding error of the objective divided
+// by 2h dominates: measured up to ~3e-9 absolute for convolutions (L sums a
+// few hundred products), i.e. err <= ~3e-8 for correct gradients, a 30x
+// margin. Real mistakes (a wrong sign, swapped indices, a missing factor, a
+// 1e-4 relative error) give err >= 1e-4. CheckerSensitivity.* proves the
+// checker fails on such mistakes.
 //
 // All helpers live in this file (the one home of the method); every case
 // goes through check_gradient().
@@ -25,6 +28,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -39,7 +44,7 @@ namespace {
 
 constexpr double kStep = 1e-6;    // h
 constexpr double kTol = 1e-6;     // max allowed err
-constexpr double kFloor = 1e-2;   // denominator floor of err
+constexpr double kFloor = 0.1;    // denominator floor of err
 
 Device& cpu() { return cpu_device(); }
 
@@ -98,6 +103,8 @@ GradReport check_gradient(const std::string& what, const std::function<double()>
       r.worst_numeric = numeric;
     }
   }
+  // JANUS_GRADCHECK_VERBOSE=1 prints every check's worst error.
+  if (std::getenv("JANUS_GRADCHECK_VERBOSE")) std::printf("  %s\n", r.message().c_str());
   return r;
 }
 
@@ -382,7 +389,9 @@ TEST(DropoutGrad, InputThroughFixedMask) {
     const double m = yv[i] / xv[i];
     const bool dropped = m == 0.0;
     zeros += dropped;
-    if (!dropped) EXPECT_NEAR(m, 1.0 / (1.0 - p), 1e-12) << "element " << i;
+    if (!dropped) {
+      EXPECT_NEAR(m, 1.0 / (1.0 - p), 1e-12) << "element " << i;
+    }
     EXPECT_NEAR(dxv[i], m * gv[i], 1e-13 * std::fabs(gv[i]) * 2) << "element " << i;
   }
   EXPECT_GT(zeros, 5);

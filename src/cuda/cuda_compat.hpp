@@ -46,6 +46,7 @@
 #include "cuda/sim/device.hpp"
 #include "cuda/sim/runtime.hpp"
 #include "cuda/sim/refuse.hpp"
+#include "cuda/sim/thrust_config.hpp"
 
 inline constexpr bool JANUS_SIMULATED = true;
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <vector>
 
 #include "core/cuda_backend.hpp"
@@ -424,7 +425,8 @@ void CudaDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, c
   const char* op = "batchnorm_forward_train";
   const int64_t rows = rows_of(x), cols = cols_of(x);
   JANUS_SAME_NUMEL(op, x, y);
-  for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var, &saved_mean, &saved_invstd})
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var,
+                                                              &saved_mean, &saved_invstd})
     JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
                 " does not match the ", cols, " channels of x ", x.shape().str());
   Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
@@ -441,7 +443,7 @@ void CudaDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, co
   const char* op = "batchnorm_forward_eval";
   const int64_t cols = cols_of(x);
   JANUS_SAME_NUMEL(op, x, y);
-  for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var})
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var})
     JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
                 " does not match the ", cols, " channels of x ", x.shape().str());
   k::batchnorm_forward_eval(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
@@ -455,8 +457,7 @@ void CudaDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Ten
   const int64_t rows = rows_of(x), cols = cols_of(x);
   JANUS_SAME_NUMEL(op, x, dy);
   JANUS_SAME_NUMEL(op, x, dx);
-  for (const Tensor* t : {&gamma, &saved_mean, &saved_invstd, static_cast<const Tensor*>(&dgamma),
-                          static_cast<const Tensor*>(&dbeta)})
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &saved_mean, &saved_invstd, &dgamma, &dbeta})
     JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
                 " does not match the ", cols, " channels of x ", x.shape().str());
   Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));

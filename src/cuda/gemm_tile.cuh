@@ -1,6 +1,5 @@
-// The tiled GEMM engine shared by the implicit-GEMM convolutions and the
-// simulator's GEMM: C(M,N) = sum_k A(m,k) B(k,n), where A and B are not
-// matrices in memory but gathers supplied by an Op:
+// The tiled GEMM engine of the implicit-GEMM convolutions:
+// C(M,N) = sum_k A(m,k) B(k,n), where A and B are not matrices in memory but gathers supplied by an Op:
 //   float a(int m, int k) const;  float b(int k, int n) const;  (in range only)
 //   void store(int m, int n, float acc) const;
 //

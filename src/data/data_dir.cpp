@@ -3,7 +3,9 @@
 
 #include "data/file_io.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 
 namespace janus {
 
@@ -49,8 +51,19 @@ std::string default_iris_path() {
 #ifdef JANUS_SOURCE_DIR
   tried.push_back(data_detail::join(JANUS_SOURCE_DIR, "datasets/iris.csv"));
 #endif
-  tried.push_back("./datasets/iris.csv");
-  tried.push_back("../datasets/iris.csv");
+  // Then datasets/iris.csv in the working directory, the executable's
+  // directory, and up to three of their parents (build trees, ctest).
+  std::error_code ec;
+  std::vector<std::filesystem::path> roots = {std::filesystem::current_path(ec)};
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) roots.push_back(exe.parent_path());
+  for (auto dir : roots) {
+    for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path()) {
+      std::string p = (dir / "datasets" / "iris.csv").string();
+      if (std::find(tried.begin(), tried.end(), p) == tried.end()) tried.push_back(p);
+      if (dir == dir.root_path()) break;
+    }
+  }
   for (const auto& p : tried)
     if (data_detail::is_file(p)) return p;
   throw Error(detail::concat("iris: the bundled datasets/iris.csv was not found; looked in:", looked_in(tried),

@@ -225,11 +225,15 @@ inline void asan_finish_switch([[maybe_unused]] void* fake_save, [[maybe_unused]
 
 void prepare(Fiber& f) {
 #if defined(__x86_64__)
-  // Stack, from sp upwards: r15 r14 r13 r12 rbx rbp <return address>, then 8
-  // bytes of padding; the top is 16-byte aligned so that the `call` in
-  // janus_sim_fiber_start enters fiber_main with the ABI's alignment.
-  auto top = reinterpret_cast<std::uintptr_t>(f.stack + kStackSize) & ~std::uintptr_t{15};
-  auto* slot = reinterpret_cast<void**>(top - 80);
+  // Stack, from sp upwards: r15 r14 r13 r12 rbx rbp <return address>, then
+  // padding. After the final `ret` rsp = sp + 56, which must be 16-byte
+  // aligned so that the `call` in janus_sim_fiber_start enters fiber_main with
+  // rsp = 8 (mod 16), as the SysV ABI requires.
+  // Tops are staggered: stacks at the same page offset would all compete for
+  // the same few L1 sets.
+  const size_t stagger = (f.linear % 61) * 64;
+  auto top = reinterpret_cast<std::uintptr_t>(f.stack + kStackSize - stagger) & ~std::uintptr_t{15};
+  auto* slot = reinterpret_cast<void**>(top - 72);
   slot[0] = nullptr;                                                    // r15
   slot[1] = nullptr;                                                    // r14
   slot[2] = reinterpret_cast<void*>(&fiber_main);                       // r13

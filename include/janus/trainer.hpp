@@ -1,0 +1,164 @@
+// The training engine behind `janus train`, `janus evaluate` and
+// `janus predict`: run configs (JSON), dataset assembly, the epoch loop with
+// checkpoints, metrics and plots in an experiment directory, and evaluation /
+// prediction from a finished run.
+//
+// Run config (every key is checked; an unknown key is an error naming the key
+// and the file):
+//   {
+//     "name": "cifar10",                       run directory name under experiments/
+//     "description": "...",                    free text (optional)
+//     "dataset": {
+//       "name": "iris" | "fashion_mnist" | "cifar10",
+//       "train": [...], "validation": [...],   files (see below); omitted = defaults
+//       "validation_fraction": 0.2,            > 0: validation split off the train data
+//       "test_fraction": 0.0,                  > 0: a test split held out first (evaluate --split test)
+//       "augment": {"crop_pad": 4, "flip": true},
+//       "label_smoothing": 0.0,
+//       "standardize": true                    per-channel, statistics of the train split
+//     },
+//     "model": {"layers": [...], "loss": "cross_entropy", "seed": 0},   NeuralNetwork::from_config
+//     "optimizer": {"type": "sgd", ...},                                make_optimizer
+//     "schedule": {"type": "cosine", "lr": 0.1, ...},                   make_scheduler (total_steps filled in)
+//     "batch_size": 128, "eval_batch_size": 500, "epochs": 10, "seed": 0,
+//     "device": "auto" | "cpu" | "cuda" | "cuda:N", "drop_last": false
+//   }
+// Dataset files: cifar10 entries are batch numbers (1..5 = data_batch_N.bin)
+// or paths; defaults train [1,2,3,4], validation [5]. fashion_mnist entries
+// are [images, labels] paths; defaults: the standard train split and, for
+// validation, the standard test split. iris: one CSV path; default the
+// data directory's iris.csv (else the bundled datasets/iris.csv) with
+// validation_fraction 0.2. Relative paths are looked up in the dataset's
+// directory first, then taken as given.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "janus/data.hpp"
+#include "janus/model.hpp"
+
+namespace janus {
+
+struct DatasetConfig {
+  std::string name;
+  nlohmann::json train = nlohmann::json::array();       // as in the config (empty: defaults)
+  nlohmann::json validation = nlohmann::json::array();
+  double validation_fraction = 0.0;
+  double test_fraction = 0.0;
+  AugmentOptions augment;
+  float label_smoothing = 0.0f;
+  bool standardize = true;
+};
+
+struct RunConfig {
+  std::string name;
+  std::string description;
+  std::string source;  // the file it was read from (for messages)
+  DatasetConfig dataset;
+  nlohmann::json model, optimizer, schedule;
+  int64_t batch_size = 32;
+  int64_t eval_batch_size = 0;  // 0: max(batch_size, 256)
+  int epochs = 10;
+  uint64_t seed = 0;
+  std::string device = "auto";
+  bool drop_last = false;
+
+  nlohmann::json to_json() const;
+};
+
+// Parses and checks a run config (unknown keys, types, ranges; the model,
+// optimizer and schedule are built once to check them). Errors start with
+// "config <source>: ".
+RunConfig parse_run_config(const nlohmann::json& j, const std::string& source);
+RunConfig load_run_config(const std::string& path);
+
+// ---- data --------------------------------------------------------------------
+
+struct RunData {
+  Dataset train, validation, test;  // raw (not standardised); validation/test may be empty
+  std::string data_dir;
+  std::vector<std::string> train_files, validation_files;  // the files actually read
+};
+// Loads the splits a config names. data_dir_flag as for resolve_data_dir
+// (for iris a missing data directory falls back to the bundled CSV).
+RunData load_run_data(const RunConfig& cfg, const std::string& data_dir_flag);
+// Files given on the command line (evaluate / predict) for a dataset kind:
+// cifar10: batch files; fashion_mnist: images labels; iris: CSV files.
+// ignore_labels: CIFAR label bytes are skipped (labels -1).
+Dataset load_dataset_files(const std::string& dataset_name, const std::vector<std::string>& files,
+                           bool ignore_labels);
+
+// ---- training ----------------------------------------------------------------
+
+struct TrainOptions {
+  std::string data_dir;                      // "" -> resolve_data_dir("")
+  std::string experiments_dir = "experiments";
+  std::string device;                        // "" -> the config's
+  int epochs = 0;                            // 0 -> the config's
+  int64_t batch_size = 0;                    // 0 -> the config's
+  std::string name;                          // "" -> the config's
+  bool resume = false;
+  bool overwrite = false;
+  int64_t max_steps = 0;                     // > 0: stop after this many optimizer steps (this invocation)
+  bool progress = true;                      // progress bar on stderr
+  std::ostream* out = nullptr;               // epoch summaries (nullptr: std::cout)
+};
+
+struct EpochMetrics {
+  int epoch = 0;  // 1-based
+  double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, lr = 0, seconds = 0;
+};
+
+struct TrainResult {
+  std::string run_dir;
+  std::vector<EpochMetrics> history;
+  int best_epoch = 0;
+  double best_val_acc = -1;
+  int64_t steps = 0;
+};
+
+// Trains a run into <experiments_dir>/<name>/ (see the file comment). With
+// opts.resume the run's own config.json is used (cfg only supplies the name
+// when opts.name is empty) and training continues from last.safetensors.
+// A non-finite loss throws janus::Error naming the step, after the metrics
+// so far are written; last.safetensors stays the last good checkpoint.
+TrainResult train_run(const RunConfig& cfg, const TrainOptions& opts);
+
+// ---- evaluation and prediction ----------------------------------------------
+
+struct TrainedRun {
+  std::string run_dir, checkpoint;
+  std::optional<NeuralNetwork> model;
+  std::optional<Standardizer> standardizer;  // empty when the run did not standardise
+  std::string dataset;                       // iris | fashion_mnist | cifar10
+  std::vector<std::string> class_names;
+  RunConfig config;
+  nlohmann::json run_state;                  // epoch, step, best_val_acc ...
+};
+// which: "best" or "last" (or a path to a .safetensors file).
+TrainedRun load_trained_run(const std::string& run_dir, const std::string& which, Device& device);
+
+// Standardises (when the run did) and maps labels onto the run's class order
+// by class name where both carry names.
+void prepare_for_run(const TrainedRun& run, Dataset& data);
+
+struct EvalResult {
+  int64_t n = 0;
+  double loss = 0, accuracy = 0;
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  std::vector<std::string> class_names;
+};
+EvalResult evaluate(NeuralNetwork& model, const Dataset& data, int64_t batch_size);
+std::string format_eval_report(const EvalResult& r);
+// Predicted class of every sample, in order.
+std::vector<int> predict_classes(NeuralNetwork& model, const Dataset& data, int64_t batch_size);
+// "Id,Category\n0,3\n..." written atomically.
+void write_predictions_csv(const std::string& path, const std::vector<int>& classes);
+
+}  // namespace janus

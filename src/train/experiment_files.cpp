@@ -1,0 +1,196 @@
+// Experiment-directory files: metrics.csv, gnuplot plots, the progress bar.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "janus/checkpoint.hpp"
+#include "janus/error.hpp"
+#include "train/internal.hpp"
+
+extern char** environ;
+
+namespace janus::train_detail {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json standardizer_to_json(const Standardizer& s) { return {{"mean", s.mean()}, {"std", s.stddev()}}; }
+
+Standardizer standardizer_from_json(const json& j) {
+  JANUS_CHECK(j.is_object() && j.contains("mean") && j.contains("std"), "bad standardizer metadata: ", j.dump());
+  return Standardizer::from_state(j.at("mean").get<std::vector<float>>(), j.at("std").get<std::vector<float>>());
+}
+
+namespace {
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+double parse_num(const std::string& s) {
+  if (s.empty()) return std::nan("");
+  try {
+    return std::stod(s);
+  } catch (...) {
+    return std::nan("");
+  }
+}
+
+}  // namespace
+
+std::string metrics_csv(const std::vector<EpochMetrics>& history) {
+  std::string s = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n";
+  for (const auto& m : history)
+    s += std::to_string(m.epoch) + "," + num(m.train_loss) + "," + num(m.train_acc) + "," + num(m.val_loss) + "," +
+         num(m.val_acc) + "," + num(m.lr) + "," + num(m.seconds) + "\n";
+  return s;
+}
+
+std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
+  std::vector<EpochMetrics> out;
+  std::ifstream in(path);
+  if (!in) return out;
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) f.push_back(cell);
+    while (f.size() < 7) f.emplace_back();
+    EpochMetrics m;
+    m.epoch = static_cast<int>(parse_num(f[0]));
+    m.train_loss = parse_num(f[1]);
+    m.train_acc = parse_num(f[2]);
+    m.val_loss = parse_num(f[3]);
+    m.val_acc = parse_num(f[4]);
+    m.lr = parse_num(f[5]);
+    m.seconds = parse_num(f[6]);
+    out.push_back(m);
+  }
+  return out;
+}
+
+bool draw_plots(const std::string& run_dir) {
+  static bool warned = false;
+  auto warn = [&](const std::string& why) {
+    if (!warned) std::cerr << "janus: warning: plots not drawn: " << why << "\n";
+    warned = true;
+    return false;
+  };
+  std::error_code ec;
+  const std::string dir = fs::absolute(run_dir, ec).string();
+  if (dir.find('\'') != std::string::npos) return warn("the run directory name contains a quote");
+  const std::string csv = dir + "/metrics.csv";
+  std::string gp;
+  gp += "# Drawn by janus from metrics.csv; rerun with: gnuplot plot.gp\n";
+  gp += "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 900,560 enhanced font ',11' }"
+        " else { set terminal png size 900,560 }\n";
+  gp += "set datafile separator ','\nset key top right\nset grid\nset xlabel 'epoch'\n";
+  gp += "set style data linespoints\nset datafile missing ''\n";
+  gp += "set output '" + dir + "/loss.png'\nset title 'loss'\nset ylabel 'loss'\n";
+  gp += "plot '" + csv + "' every ::1 using 1:2 title 'train' lw 2 pt 7 ps 0.6, '' every ::1 using 1:4 title 'validation' lw 2 pt 7 ps 0.6\n";
+  gp += "set output '" + dir + "/accuracy.png'\nset title 'accuracy'\nset ylabel 'accuracy'\nset key bottom right\n";
+  gp += "plot '" + csv + "' every ::1 using 1:3 title 'train' lw 2 pt 7 ps 0.6, '' every ::1 using 1:5 title 'validation' lw 2 pt 7 ps 0.6\n";
+  gp += "unset output\n";
+  const std::string script = dir + "/plot.gp";
+  write_file_atomically(script, gp);
+
+  // gnuplot's chatter goes to a log file so that it never mixes with the progress output.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  const std::string log = dir + "/plot.log";
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  std::string prog = "gnuplot";
+  std::vector<char*> argv = {prog.data(), const_cast<char*>(script.c_str()), nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, "gnuplot", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return warn(std::string("cannot run gnuplot (") + std::strerror(rc) + "); install gnuplot");
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return warn("waiting for gnuplot failed");
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return warn("gnuplot is not installed");
+    return warn("gnuplot failed; see " + log);
+  }
+  fs::remove(log, ec);
+  return true;
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const long s = static_cast<long>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  return buf;
+}
+
+Progress::Progress(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
+
+void Progress::begin_epoch(int epoch, int epochs, size_t batches, size_t first_batch) {
+  epoch_ = epoch;
+  epochs_ = epochs;
+  batches_ = batches;
+  first_ = first_batch;
+  start_ = last_draw_ = Clock::now();
+  drawn_ = false;
+}
+
+void Progress::update(size_t done, int64_t images, double loss, double acc) {
+  if (!enabled_) return;
+  const auto now = Clock::now();
+  const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
+  if (tty_ ? (since_draw < 0.1 && done < batches_) : since_draw < 30.0) return;
+  last_draw_ = now;
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const double rate = elapsed > 0 ? static_cast<double>(images) / elapsed : 0.0;
+  const size_t this_run = done > first_ ? done - first_ : 0;
+  const double eta = this_run ? elapsed / static_cast<double>(this_run) * static_cast<double>(batches_ - done) : NAN;
+  char line[256];
+  if (tty_) {
+    const int width = 24;
+    const int fill = batches_ ? static_cast<int>(width * done / batches_) : width;
+    std::string bar(static_cast<size_t>(fill), '#');
+    bar += std::string(static_cast<size_t>(width - fill), '.');
+    std::snprintf(line, sizeof line, "\r\033[Kepoch %d/%d [%s] %zu/%zu  %.0f img/s  loss %.4f  acc %.2f%%  ETA %s",
+                  epoch_, epochs_, bar.c_str(), done, batches_, rate, loss, 100.0 * acc, format_duration(eta).c_str());
+    std::fputs(line, stderr);
+    drawn_ = true;
+  } else {
+    std::snprintf(line, sizeof line, "epoch %d/%d: batch %zu/%zu  %.0f img/s  loss %.4f  acc %.2f%%  ETA %s\n",
+                  epoch_, epochs_, done, batches_, rate, loss, 100.0 * acc, format_duration(eta).c_str());
+    std::fputs(line, stderr);
+  }
+  std::fflush(stderr);
+}
+
+void Progress::clear() {
+  if (enabled_ && tty_ && drawn_) {
+    std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
+    drawn_ = false;
+  }
+}
+
+}  // namespace janus::train_detail

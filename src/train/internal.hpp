@@ -1,0 +1,49 @@
+// Helpers shared by the training engine's sources (not public API).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "janus/data.hpp"
+#include "janus/trainer.hpp"
+
+namespace janus::train_detail {
+
+// entry relative to base when it exists there, else as given.
+std::string resolve_path(const std::string& entry, const std::string& base);
+// Maps d's labels onto `names` by class name (error for an unknown class).
+void remap_labels(Dataset& d, const std::vector<std::string>& names);
+
+nlohmann::json standardizer_to_json(const Standardizer& s);
+Standardizer standardizer_from_json(const nlohmann::json& j);
+
+// metrics.csv: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds
+std::string metrics_csv(const std::vector<EpochMetrics>& history);
+std::vector<EpochMetrics> read_metrics_csv(const std::string& path);
+// loss.png and accuracy.png from metrics.csv via gnuplot. Returns false (and
+// warns on stderr once per process) when gnuplot is missing or fails.
+bool draw_plots(const std::string& run_dir);
+
+// Progress bar on stderr: redrawn in place on a terminal, a line every 30 s otherwise.
+class Progress {
+ public:
+  explicit Progress(bool enabled);
+  void begin_epoch(int epoch, int epochs, size_t batches, size_t first_batch);
+  void update(size_t batches_done, int64_t images, double running_loss, double running_acc);
+  void clear();  // erase the bar before printing to stdout
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool enabled_, tty_;
+  int epoch_ = 0, epochs_ = 0;
+  size_t batches_ = 0, first_ = 0;
+  Clock::time_point start_, last_draw_;
+  bool drawn_ = false;
+};
+
+std::string format_duration(double seconds);
+
+}  // namespace janus::train_detail

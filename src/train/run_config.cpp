@@ -1,0 +1,207 @@
+// Run configs: parsing, checking every key, and the resolved form written to
+// experiments/RUN/config.json.
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "janus/error.hpp"
+#include "janus/optimizer.hpp"
+#include "janus/scheduler.hpp"
+#include "janus/trainer.hpp"
+
+namespace janus {
+
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::string& source, const std::string& msg) {
+  throw Error("config " + source + ": " + msg);
+}
+
+void check_keys(const json& obj, const std::string& where, const std::set<std::string>& allowed,
+                const std::string& source) {
+  if (!obj.is_object()) fail(source, where + " must be a JSON object, got " + obj.dump());
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (allowed.count(it.key())) continue;
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    fail(source, "unknown key '" + it.key() + "' in " + where + " (allowed: " + list + ")");
+  }
+}
+
+int64_t get_int(const json& obj, const char* key, int64_t fallback, int64_t min_value, const std::string& where,
+                const std::string& source) {
+  if (!obj.contains(key)) return fallback;
+  const json& v = obj.at(key);
+  if (!v.is_number_integer()) fail(source, where + "'" + key + "' must be an integer, got " + v.dump());
+  const int64_t x = v.get<int64_t>();
+  if (x < min_value)
+    fail(source, where + "'" + key + "' must be at least " + std::to_string(min_value) + ", got " + v.dump());
+  return x;
+}
+
+double get_num(const json& obj, const char* key, double fallback, double lo, double hi, const std::string& where,
+               const std::string& source) {
+  if (!obj.contains(key)) return fallback;
+  const json& v = obj.at(key);
+  if (!v.is_number()) fail(source, where + "'" + key + "' must be a number, got " + v.dump());
+  const double x = v.get<double>();
+  if (!(x >= lo && x < hi))
+    fail(source, where + "'" + key + "' must be in [" + json(lo).dump() + ", " + json(hi).dump() + "), got " +
+                     v.dump());
+  return x;
+}
+
+bool get_bool(const json& obj, const char* key, bool fallback, const std::string& where, const std::string& source) {
+  if (!obj.contains(key)) return fallback;
+  const json& v = obj.at(key);
+  if (!v.is_boolean()) fail(source, where + "'" + key + "' must be true or false, got " + v.dump());
+  return v.get<bool>();
+}
+
+std::string get_str(const json& obj, const char* key, const std::string& fallback, const std::string& where,
+                    const std::string& source) {
+  if (!obj.contains(key)) return fallback;
+  const json& v = obj.at(key);
+  if (!v.is_string()) fail(source, where + "'" + key + "' must be a string, got " + v.dump());
+  return v.get<std::string>();
+}
+
+json file_list(const json& obj, const char* key, const std::string& dataset, const std::string& source) {
+  if (!obj.contains(key)) return json::array();
+  json v = obj.at(key);
+  if (v.is_string() || v.is_number_integer()) v = json::array({v});
+  if (!v.is_array()) fail(source, "dataset '" + std::string(key) + "' must be a list of files, got " + v.dump());
+  for (const auto& e : v) {
+    const bool ok = e.is_string() || (dataset == "cifar10" && e.is_number_integer() && e.get<int64_t>() >= 1 &&
+                                      e.get<int64_t>() <= 5);
+    if (!ok)
+      fail(source, "dataset '" + std::string(key) + "': entry " + e.dump() +
+                       (dataset == "cifar10" ? " is neither a path nor a batch number 1..5" : " is not a path"));
+  }
+  if (dataset == "fashion_mnist" && !v.empty() && v.size() != 2)
+    fail(source, "dataset '" + std::string(key) + "' for fashion_mnist must be [images, labels], got " + v.dump());
+  return v;
+}
+
+}  // namespace
+
+nlohmann::json RunConfig::to_json() const {
+  json ds = {{"name", dataset.name},
+             {"train", dataset.train},
+             {"validation", dataset.validation},
+             {"validation_fraction", dataset.validation_fraction},
+             {"test_fraction", dataset.test_fraction},
+             {"augment", {{"crop_pad", dataset.augment.crop_pad}, {"flip", dataset.augment.hflip}}},
+             {"label_smoothing", dataset.label_smoothing},
+             {"standardize", dataset.standardize}};
+  json j = {{"name", name},
+            {"dataset", ds},
+            {"model", model},
+            {"optimizer", optimizer},
+            {"schedule", schedule},
+            {"batch_size", batch_size},
+            {"eval_batch_size", eval_batch_size},
+            {"epochs", epochs},
+            {"seed", seed},
+            {"device", device},
+            {"drop_last", drop_last}};
+  if (!description.empty()) j["description"] = description;
+  return j;
+}
+
+RunConfig parse_run_config(const json& j, const std::string& source) {
+  RunConfig c;
+  c.source = source;
+  check_keys(j, "the run config",
+             {"name", "description", "dataset", "model", "optimizer", "schedule", "batch_size", "eval_batch_size",
+              "epochs", "seed", "device", "drop_last"},
+             source);
+  c.name = get_str(j, "name", "", "", source);
+  c.description = get_str(j, "description", "", "", source);
+  c.batch_size = get_int(j, "batch_size", 32, 1, "", source);
+  c.eval_batch_size = get_int(j, "eval_batch_size", 0, 0, "", source);
+  c.epochs = static_cast<int>(get_int(j, "epochs", 10, 1, "", source));
+  c.seed = static_cast<uint64_t>(get_int(j, "seed", 0, 0, "", source));
+  c.device = get_str(j, "device", "auto", "", source);
+  c.drop_last = get_bool(j, "drop_last", false, "", source);
+
+  if (!j.contains("dataset")) fail(source, "missing 'dataset'");
+  const json& d = j.at("dataset");
+  check_keys(d, "'dataset'",
+             {"name", "train", "validation", "validation_fraction", "test_fraction", "augment", "label_smoothing",
+              "standardize"},
+             source);
+  c.dataset.name = get_str(d, "name", "", "dataset ", source);
+  if (c.dataset.name != "iris" && c.dataset.name != "fashion_mnist" && c.dataset.name != "cifar10")
+    fail(source, "dataset 'name' must be iris, fashion_mnist or cifar10, got '" + c.dataset.name + "'");
+  c.dataset.train = file_list(d, "train", c.dataset.name, source);
+  c.dataset.validation = file_list(d, "validation", c.dataset.name, source);
+  if (c.dataset.name == "iris" && c.dataset.train.size() > 1)
+    fail(source, "dataset 'train' for iris takes one CSV file");
+  c.dataset.validation_fraction = get_num(d, "validation_fraction", c.dataset.name == "iris" && c.dataset.validation.empty() ? 0.2 : 0.0, 0.0, 1.0, "dataset ", source);
+  c.dataset.test_fraction = get_num(d, "test_fraction", 0.0, 0.0, 1.0, "dataset ", source);
+  if (c.dataset.validation_fraction > 0 && !c.dataset.validation.empty())
+    fail(source, "dataset: give either 'validation' files or 'validation_fraction', not both");
+  if (c.dataset.validation_fraction + c.dataset.test_fraction >= 1.0)
+    fail(source, "dataset: validation_fraction + test_fraction must stay below 1");
+  if (d.contains("augment")) {
+    const json& a = d.at("augment");
+    check_keys(a, "'dataset.augment'", {"crop_pad", "flip"}, source);
+    c.dataset.augment.crop_pad = static_cast<int>(get_int(a, "crop_pad", 0, 0, "augment ", source));
+    c.dataset.augment.hflip = get_bool(a, "flip", false, "augment ", source);
+    if (c.dataset.augment.enabled() && c.dataset.name == "iris")
+      fail(source, "dataset.augment: image augmentation does not apply to iris");
+  }
+  c.dataset.label_smoothing =
+      static_cast<float>(get_num(d, "label_smoothing", 0.0, 0.0, 1.0, "dataset ", source));
+  c.dataset.standardize = get_bool(d, "standardize", true, "dataset ", source);
+
+  if (!j.contains("model")) fail(source, "missing 'model'");
+  c.model = j.at("model");
+  if (!c.model.is_object()) fail(source, "'model' must be a JSON object");
+  if (!c.model.contains("seed")) c.model["seed"] = c.seed;
+  if (!c.model.contains("loss")) c.model["loss"] = "cross_entropy";
+  c.optimizer = j.value("optimizer", json{{"type", "sgd"}});
+  c.schedule = j.value("schedule", json{{"type", "constant"}, {"lr", 0.01}});
+  // Build each piece once so that a bad key or value is reported now, with the file.
+  try {
+    (void)NeuralNetwork::from_config(c.model);
+  } catch (const Error& e) {
+    fail(source, std::string("model: ") + e.what());
+  }
+  try {
+    (void)make_optimizer(c.optimizer);
+  } catch (const Error& e) {
+    fail(source, e.what());
+  }
+  try {
+    json s = c.schedule;
+    if (s.is_object() && !s.contains("total_steps")) {
+      const std::string t = s.value("type", std::string("constant"));
+      if (t == "cosine" || t == "onecycle") s["total_steps"] = 1000;
+    }
+    (void)make_scheduler(s);
+  } catch (const Error& e) {
+    fail(source, e.what());
+  }
+  return c;
+}
+
+RunConfig load_run_config(const std::string& path) {
+  std::ifstream in(path);
+  JANUS_CHECK(in.good(), "config ", path, ": cannot open the file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j;
+  try {
+    j = json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    throw Error("config " + path + ": not valid JSON (" + e.what() + ")");
+  }
+  return parse_run_config(j, path);
+}
+
+}  // namespace janus

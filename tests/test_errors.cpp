@@ -1,0 +1,350 @@
+// User errors: every one throws janus::Error (never aborts, never a silent
+// NaN) whose message names the thing at fault: the layer, the shapes, the
+// option, the device or the file.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "janus/janus.hpp"
+
+namespace janus {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+Device& cpu() { return cpu_device(); }
+
+// Runs fn, requires a janus::Error, and returns its message ("" and a test
+// failure otherwise).
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw a non-janus exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "no exception thrown";
+  return "";
+}
+
+Tensor zeros(const Shape& s) { return Tensor::zeros(s, cpu()); }
+Tensor ones(const Shape& s) { return Tensor::full(s, 1.0, cpu()); }
+
+NeuralNetwork net_of(nlohmann::json layers, const std::string& loss = "cross_entropy") {
+  return NeuralNetwork::from_config({{"layers", layers}, {"loss", loss}, {"seed", 1}});
+}
+
+// ---- shapes ---------------------------------------------------------------------
+
+TEST(ShapeErrors, DenseBuiltForFourFeaturesFedFive) {
+  FullyConnected fc("hidden", 8, ActivationKind::ReLU);
+  fc.forward(ones({2, 4}), true);
+  const std::string msg = error_of([&] { fc.forward(ones({2, 5}), true); });
+  EXPECT_THAT(msg, AllOf(HasSubstr("hidden"), HasSubstr("fully_connected"), HasSubstr("4"), HasSubstr("(2, 5)")));
+}
+
+TEST(ShapeErrors, DenseBuiltForFourFeaturesFedFiveInsideANetwork) {
+  NeuralNetwork net = net_of({{{"type", "dense"}, {"name", "fc1"}, {"n_out", 3}, {"activation", "softmax"}}});
+  net.forward(ones({2, 4}), true);
+  const std::string msg = error_of([&] { net.forward(ones({3, 5}), true); });
+  EXPECT_THAT(msg, AllOf(HasSubstr("fc1"), HasSubstr("4"), HasSubstr("(3, 5)")));
+}
+
+TEST(ShapeErrors, DenseOnImagesWithoutFlatten) {
+  FullyConnected fc("classifier", 10);
+  const std::string msg = error_of([&] { fc.forward(ones({2, 4, 4, 3}), true); });
+  EXPECT_THAT(msg, AllOf(HasSubstr("classifier"), HasSubstr("(2, 4, 4, 3)"), HasSubstr("flatten")));
+}
+
+TEST(ShapeErrors, ConvAfterDenseWithoutFlatten) {
+  NeuralNetwork net = net_of({{{"type", "dense"}, {"name", "fc"}, {"n_out", 8}},
+                              {{"type", "conv2d"}, {"name", "conv_after_dense"}, {"n_out", 4}, {"kernel", 3}}});
+  const std::string msg = error_of([&] { net.forward(ones({2, 6}), true); });
+  EXPECT_THAT(msg, AllOf(HasSubstr("conv_after_dense"), HasSubstr("conv2d"), HasSubstr("(2, 8)")));
+  // build() reports the same before any data flows.
+  NeuralNetwork net2 = net_of({{{"type", "dense"}, {"name", "fc"}, {"n_out", 8}},
+                               {{"type", "conv2d"}, {"name", "conv_after_dense"}, {"n_out", 4}, {"kernel", 3}}});
+  EXPECT_THAT(error_of([&] { net2.build(Shape{2, 6}, cpu()); }),
+              AllOf(HasSubstr("conv_after_dense"), HasSubstr("(2, 8)")));
+}
+
+TEST(ShapeErrors, ConvBuiltForThreeChannelsFedOne) {
+  Conv2D conv("conv1", 4, 3, 3);
+  conv.forward(ones({1, 5, 5, 3}), true);
+  EXPECT_THAT(error_of([&] { conv.forward(ones({1, 5, 5, 1}), true); }),
+              AllOf(HasSubstr("conv1"), HasSubstr("3"), HasSubstr("(1, 5, 5, 1)")));
+}
+
+TEST(ShapeErrors, WrongLabelShapeForTheLoss) {
+  NeuralNetwork net = net_of({{{"type", "dense"}, {"name", "out"}, {"n_out", 3}, {"activation", "softmax"}}});
+  Tensor out = net.forward(ones({4, 2}), true);
+  // Fused path (softmax + cross-entropy).
+  EXPECT_THAT(error_of([&] { net.backward(zeros({4, 2}), out); }),
+              AllOf(HasSubstr("cross_entropy"), HasSubstr("(4, 2)"), HasSubstr("(4, 3)")));
+  EXPECT_THAT(error_of([&] { net.predict(ones({4, 2}), zeros({5, 3})); }),
+              AllOf(HasSubstr("(5, 3)"), HasSubstr("(4, 3)")));
+  // Plain losses.
+  CrossEntropy ce;
+  L2 l2;
+  EXPECT_THAT(error_of([&] { ce.forward(ones({4, 3}), ones({4})); }), AllOf(HasSubstr("cross_entropy"), HasSubstr("(4)")));
+  EXPECT_THAT(error_of([&] { l2.backward(ones({4, 3}), ones({3, 4})); }),
+              AllOf(HasSubstr("l2"), HasSubstr("(3, 4)"), HasSubstr("(4, 3)")));
+}
+
+TEST(ShapeErrors, EmptyBatch) {
+  FullyConnected fc("fc_empty", 3);
+  EXPECT_THAT(error_of([&] { fc.forward(zeros({0, 4}), true); }),
+              AllOf(HasSubstr("fc_empty"), HasSubstr("empty"), HasSubstr("(0, 4)")));
+  Conv2D conv("conv_empty", 2, 3, 3);
+  EXPECT_THAT(error_of([&] { conv.forward(zeros({0, 5, 5, 1}), true); }),
+              AllOf(HasSubstr("conv_empty"), HasSubstr("(0, 5, 5, 1)")));
+  NeuralNetwork net = net_of({{{"type", "dense"}, {"n_out", 3}}});
+  EXPECT_THAT(error_of([&] { net.forward(zeros({0, 4}), true); }), AllOf(HasSubstr("empty"), HasSubstr("(0, 4)")));
+  CrossEntropy ce;
+  EXPECT_THAT(error_of([&] { ce.forward(zeros({0, 3}), zeros({0, 3})); }), HasSubstr("(0, 3)"));
+}
+
+TEST(ShapeErrors, InputWithoutBatchAxis) {
+  FullyConnected fc("fc_rank1", 3);
+  EXPECT_THAT(error_of([&] { fc.forward(ones({4}), true); }), AllOf(HasSubstr("fc_rank1"), HasSubstr("(4)")));
+}
+
+TEST(ShapeErrors, KernelLargerThanPaddedInput) {
+  Conv2D conv("big_kernel", 2, 5, 5, ActivationKind::Linear, 1, Padding{Padding::Mode::Valid});
+  EXPECT_THAT(error_of([&] { conv.forward(ones({1, 3, 4, 1}), true); }),
+              AllOf(HasSubstr("big_kernel"), HasSubstr("(5, 5)"), HasSubstr("(3, 4)"), HasSubstr("(1, 3, 4, 1)")));
+  // With padding 1 the padded input is (5, 6): a 7x3 kernel still does not fit.
+  Conv2D conv2("tall_kernel", 2, 7, 3, ActivationKind::Linear, 1, Padding{Padding::Mode::Explicit, 1, 1});
+  EXPECT_THAT(error_of([&] { conv2.forward(ones({1, 3, 4, 1}), true); }),
+              AllOf(HasSubstr("tall_kernel"), HasSubstr("(7, 3)"), HasSubstr("(5, 6)")));
+}
+
+TEST(ShapeErrors, PoolingThatLeavesNoOutput) {
+  Pool2D pool("pool_too_big", PoolMode::Max, 4, 4, 2);
+  EXPECT_THAT(error_of([&] { pool.forward(ones({2, 3, 3, 8}), true); }),
+              AllOf(HasSubstr("pool_too_big"), HasSubstr("(4, 4)"), HasSubstr("(3, 3)"), HasSubstr("(2, 3, 3, 8)")));
+  // In a network, after a conv has shrunk the image.
+  NeuralNetwork net = net_of({{{"type", "conv2d"}, {"name", "c"}, {"n_out", 2}, {"kernel", 3}, {"pad", "valid"}},
+                              {{"type", "maxpool2d"}, {"name", "p"}, {"kernel", 3}},
+                              {{"type", "maxpool2d"}, {"name", "p2"}, {"kernel", 2}}});
+  EXPECT_THAT(error_of([&] { net.forward(ones({1, 5, 5, 1}), true); }),
+              AllOf(HasSubstr("p2"), HasSubstr("(1, 1, 1, 2)")));
+}
+
+TEST(ShapeErrors, PoolPaddingAsLargeAsTheWindow) {
+  Pool2D pool("pool_pad", PoolMode::Average, 2, 2, 1, Padding{Padding::Mode::Explicit, 2, 2});
+  EXPECT_THAT(error_of([&] { pool.forward(ones({1, 4, 4, 1}), true); }),
+              AllOf(HasSubstr("pool_pad"), HasSubstr("(2, 2)")));
+}
+
+TEST(ShapeErrors, BackwardGradientOfTheWrongShape) {
+  FullyConnected fc("fc_grad", 3);
+  fc.forward(ones({2, 4}), true);
+  EXPECT_THAT(error_of([&] { fc.backward(ones({2, 4})); }),
+              AllOf(HasSubstr("fc_grad"), HasSubstr("(2, 4)"), HasSubstr("(2, 3)")));
+  BatchNorm bn("bn_grad");
+  bn.forward(ones({3, 5}), true);
+  EXPECT_THAT(error_of([&] { bn.backward(ones({3, 4})); }),
+              AllOf(HasSubstr("bn_grad"), HasSubstr("(3, 4)"), HasSubstr("(3, 5)")));
+}
+
+TEST(ShapeErrors, BackwardBeforeForward) {
+  Conv2D conv("conv_nofwd", 2, 3, 3);
+  EXPECT_THAT(error_of([&] { conv.backward(ones({1, 3, 3, 2})); }), HasSubstr("conv_nofwd"));
+  BatchNorm bn("bn_nofwd");
+  EXPECT_THAT(error_of([&] { bn.backward(ones({2, 3})); }), HasSubstr("bn_nofwd"));
+}
+
+// ---- configs ------------------------------------------------------------------------
+
+TEST(ConfigErrors, UnknownActivationInMakeLayer) {
+  EXPECT_THAT(error_of([] {
+                make_layer({{"type", "dense"}, {"name", "fc_bad_act"}, {"n_out", 3}, {"activation", "relux"}}, 0);
+              }),
+              AllOf(HasSubstr("fc_bad_act"), HasSubstr("relux"), HasSubstr("relu")));
+  EXPECT_THAT(error_of([] { make_layer({{"type", "conv2d"}, {"n_out", 3}, {"kernel", 3}, {"activation", "gelu"}}, 4); }),
+              AllOf(HasSubstr("conv2d_4"), HasSubstr("gelu")));
+}
+
+TEST(ConfigErrors, UnknownActivationInFromConfig) {
+  EXPECT_THAT(error_of([] {
+                net_of({{{"type", "dense"}, {"n_out", 3}},
+                        {{"type", "activation"}, {"name", "act1"}, {"activation", "swish"}}});
+              }),
+              AllOf(HasSubstr("act1"), HasSubstr("swish")));
+}
+
+TEST(ConfigErrors, UnknownLayerType) {
+  EXPECT_THAT(error_of([] { net_of({{{"type", "dense"}, {"n_out", 3}}, {{"type", "lstm"}, {"n_out", 3}}}); }),
+              AllOf(HasSubstr("layer 1"), HasSubstr("lstm")));
+  EXPECT_THAT(error_of([] { make_layer({{"n_out", 3}}, 2); }), AllOf(HasSubstr("layer 2"), HasSubstr("type")));
+}
+
+TEST(ConfigErrors, UnknownConfigKey) {
+  EXPECT_THAT(error_of([] {
+                make_layer({{"type", "conv2d"}, {"name", "conv_typo"}, {"n_out", 3}, {"kernal", 3}, {"kernel", 3}}, 0);
+              }),
+              AllOf(HasSubstr("conv_typo"), HasSubstr("kernal")));
+  EXPECT_THAT(error_of([] { NeuralNetwork::from_config({{"layers", {{{"type", "flatten"}}}}, {"optimiser", "sgd"}}); }),
+              HasSubstr("optimiser"));
+  EXPECT_THAT(error_of([] { make_scheduler({{"type", "cosine"}, {"lr", 0.1}, {"total_steps", 10}, {"warmup", 2}}); }),
+              HasSubstr("warmup"));
+  EXPECT_THAT(error_of([] { make_optimizer({{"type", "sgd"}, {"momentun", 0.9}}); }), HasSubstr("momentun"));
+}
+
+TEST(ConfigErrors, BadValues) {
+  EXPECT_THAT(error_of([] { make_layer({{"type", "dense"}, {"name", "fc_neg"}, {"n_out", -3}}, 0); }),
+              AllOf(HasSubstr("fc_neg"), HasSubstr("n_out"), HasSubstr("-3")));
+  EXPECT_THAT(error_of([] { make_layer({{"type", "conv2d"}, {"name", "cpad"}, {"n_out", 2}, {"kernel", 3}, {"pad", "full"}}, 0); }),
+              AllOf(HasSubstr("cpad"), HasSubstr("full")));
+  EXPECT_THAT(error_of([] { make_layer({{"type", "dense"}, {"name", "fc_init"}, {"n_out", 2}, {"init", "lecun"}}, 0); }),
+              AllOf(HasSubstr("fc_init"), HasSubstr("lecun")));
+  EXPECT_THAT(error_of([] { make_layer({{"type", "dropout"}, {"name", "drop"}, {"p", 1.5}}, 0); }),
+              AllOf(HasSubstr("drop"), HasSubstr("1.5")));
+  EXPECT_THAT(error_of([] { make_loss("hinge"); }), HasSubstr("hinge"));
+  EXPECT_THAT(error_of([] { make_scheduler({{"type", "linear"}}); }), HasSubstr("linear"));
+  EXPECT_THAT(error_of([] { make_optimizer({{"type", "rmsprop"}}); }), HasSubstr("rmsprop"));
+  EXPECT_THAT(error_of([] { net_of({{{"type", "dense"}, {"name", "same"}, {"n_out", 2}},
+                                    {{"type", "dense"}, {"name", "same"}, {"n_out", 2}}}); }),
+              HasSubstr("same"));
+}
+
+// ---- devices -------------------------------------------------------------------------
+
+TEST(DeviceErrors, BadDeviceNames) {
+  if (!cuda_built() || cuda_device_count() < 8)
+    EXPECT_THAT(error_of([] { get_device("cuda:7"); }), HasSubstr("cuda:7"));
+  EXPECT_THAT(error_of([] { get_device("gpu"); }), AllOf(HasSubstr("gpu"), HasSubstr("cpu")));
+  EXPECT_THAT(error_of([] { get_device("cuda:x"); }), HasSubstr("cuda:x"));
+  EXPECT_THAT(error_of([] { get_device(""); }), HasSubstr("unknown device"));
+  if (!cuda_built()) EXPECT_THAT(error_of([] { get_device("cuda"); }), HasSubstr("cuda"));
+  EXPECT_EQ(&get_device("cpu"), &cpu_device());
+}
+
+// ---- checkpoints ------------------------------------------------------------------------
+
+class CheckpointErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "janus_test_errors_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".safetensors";
+    NeuralNetwork net = net_of({{{"type", "dense"}, {"name", "fc"}, {"n_out", 5}, {"activation", "tanh"}},
+                                {{"type", "dense"}, {"name", "out"}, {"n_out", 3}, {"activation", "softmax"}}});
+    net.forward(ones({2, 4}), true);
+    save_checkpoint(path_, net, nullptr);
+    std::ifstream in(path_, std::ios::binary);
+    bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes_.size(), 100u);
+  }
+  void TearDown() override { std::remove(path_.c_str()); }
+  void write(const std::string& bytes) {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  uint64_t header_length() const {
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes_[static_cast<size_t>(i)]);
+    return n;
+  }
+  std::string path_, bytes_;
+};
+
+TEST_F(CheckpointErrors, IntactFileLoads) {
+  EXPECT_NO_THROW(read_safetensors(path_));
+  EXPECT_NO_THROW(load_model(path_, cpu()));
+}
+
+TEST_F(CheckpointErrors, MissingFile) {
+  const std::string missing = path_ + ".missing";
+  EXPECT_THAT(error_of([&] { read_safetensors(missing); }), HasSubstr(missing));
+  EXPECT_THAT(error_of([&] { load_model(missing, cpu()); }), HasSubstr(missing));
+}
+
+TEST_F(CheckpointErrors, TruncatedFile) {
+  // Cut inside the data section, inside the header, and inside the length.
+  for (size_t keep : {bytes_.size() - 1, bytes_.size() - 17, static_cast<size_t>(8 + header_length() / 2),
+                      static_cast<size_t>(5), static_cast<size_t>(0)}) {
+    write(bytes_.substr(0, keep));
+    EXPECT_THAT(error_of([&] { read_safetensors(path_); }), HasSubstr(path_)) << "kept " << keep << " bytes";
+    EXPECT_THAT(error_of([&] { load_model(path_, cpu()); }), HasSubstr(path_)) << "kept " << keep << " bytes";
+  }
+  write(bytes_.substr(0, bytes_.size() - 4));
+  EXPECT_THAT(error_of([&] { read_safetensors(path_); }), AllOf(HasSubstr(path_), HasSubstr("truncated")));
+}
+
+TEST_F(CheckpointErrors, BitFlippedData) {
+  // Every single-bit flip in a sample of data bytes is detected (CRC32).
+  const size_t data_begin = 8 + header_length();
+  for (size_t pos = data_begin; pos < bytes_.size(); pos += 7) {
+    for (int bit : {0, 6}) {
+      std::string b = bytes_;
+      b[pos] = static_cast<char>(b[pos] ^ (1 << bit));
+      write(b);
+      EXPECT_THAT(error_of([&] { read_safetensors(path_); }), AllOf(HasSubstr(path_), HasSubstr("corrupt")))
+          << "flip of bit " << bit << " at byte " << pos;
+    }
+  }
+}
+
+TEST_F(CheckpointErrors, BitFlippedHeader) {
+  // A flipped bit in the header length or in the JSON structure.
+  std::string b = bytes_;
+  b[3] = static_cast<char>(b[3] ^ 0x10);  // header length becomes huge
+  write(b);
+  EXPECT_THAT(error_of([&] { read_safetensors(path_); }), HasSubstr(path_));
+  b = bytes_;
+  b[8] = static_cast<char>(b[8] ^ 0x01);  // '{' -> 'z'
+  write(b);
+  EXPECT_THAT(error_of([&] { read_safetensors(path_); }), HasSubstr(path_));
+  // A data offset altered: "data_offsets":[0,20] -> [0,21]-style damage.
+  b = bytes_;
+  const size_t at = b.find("data_offsets");
+  ASSERT_NE(at, std::string::npos);
+  const size_t digit = b.find_first_of("123456789", at + 16);
+  ASSERT_NE(digit, std::string::npos);
+  b[digit] = b[digit] == '9' ? '8' : static_cast<char>(b[digit] + 1);
+  write(b);
+  EXPECT_THAT(error_of([&] { read_safetensors(path_); }), HasSubstr(path_));
+}
+
+TEST_F(CheckpointErrors, CheckpointForAnotherModel) {
+  NeuralNetwork other = net_of({{{"type", "dense"}, {"name", "fc"}, {"n_out", 6}, {"activation", "tanh"}},
+                                {{"type", "dense"}, {"name", "out"}, {"n_out", 3}, {"activation", "softmax"}}});
+  other.build(Shape{1, 4}, cpu());
+  EXPECT_THAT(error_of([&] { load_checkpoint_into(path_, other, nullptr); }),
+              AllOf(HasSubstr(path_), HasSubstr("fc.W"), HasSubstr("(4, 5)"), HasSubstr("(4, 6)")));
+  // No optimizer state in the file.
+  NeuralNetwork same = load_model(path_, cpu());
+  SGD opt(0.9);
+  EXPECT_THAT(error_of([&] { load_checkpoint_into(path_, same, &opt); }), AllOf(HasSubstr(path_), HasSubstr("optimizer")));
+}
+
+TEST_F(CheckpointErrors, NotAJanusCheckpoint) {
+  write_safetensors(path_, {{"w", Tensor::zeros({2, 2}, cpu())}}, {});
+  EXPECT_NO_THROW(read_safetensors(path_));
+  EXPECT_THAT(error_of([&] { load_model(path_, cpu()); }), AllOf(HasSubstr(path_), HasSubstr("model")));
+}
+
+TEST(SaveErrors, UnbuiltModelAndUnwritableDirectory) {
+  NeuralNetwork net = net_of({{{"type", "dense"}, {"n_out", 3}}});
+  EXPECT_THAT(error_of([&] { save_checkpoint(::testing::TempDir() + "never.safetensors", net, nullptr); }),
+              HasSubstr("built"));
+  net.build(Shape{1, 2}, cpu());
+  const std::string bad = "/nonexistent_dir_janus/ckpt.safetensors";
+  EXPECT_THAT(error_of([&] { save_checkpoint(bad, net, nullptr); }), HasSubstr("/nonexistent_dir_janus/"));
+}
+
+}  // namespace
+}  // namespace janus
