@@ -31,7 +31,33 @@ if(JANUS_CUDA STREQUAL "ON")
   target_link_libraries(janus PRIVATE CUDA::cudart CUDA::cublas ${JANUS_CUDNN_LIBRARY})
 else() # SIM
   file(GLOB JANUS_SIM_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/sim/*.cpp)
+  # CMake passes `-x c++` for these, so g++ compiles the .cu files as C++.
   set_source_files_properties(${JANUS_CUDA_KERNELS} PROPERTIES LANGUAGE CXX)
   target_sources(janus PRIVATE ${JANUS_CUDA_KERNELS} ${JANUS_CUDA_HOST} ${JANUS_SIM_SOURCES})
   target_compile_definitions(janus PUBLIC JANUS_WITH_CUDA=1 JANUS_CUDA_SIM=1)
+  # Stubs that #error for CUDA headers the simulator cannot serve (CUB,
+  # cooperative groups, cuda_fp16.h, cuDNN, the real runtime headers...). They
+  # come first so that a CUDA toolkit on the default include path (some
+  # machines link it into /usr/local/include) is never picked up by mistake.
+  target_include_directories(janus BEFORE PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/sim/refused)
+  # Thrust (CCCL) works on the host compiler with its CPP device system. Only
+  # thrust/, cuda/ (libcu++) and nv/ are exposed, through links in the build
+  # tree; CUB is left out (it needs real device intrinsics).
+  find_path(JANUS_CCCL_INCLUDE_DIR thrust/version.h
+    HINTS ${CUDAToolkit_ROOT}/include/cccl $ENV{CUDA_HOME}/include/cccl /usr/local/cuda/include/cccl
+    NO_DEFAULT_PATH)
+  if(JANUS_CCCL_INCLUDE_DIR)
+    set(janus_sim_cccl ${CMAKE_BINARY_DIR}/janus_sim_cccl)
+    file(MAKE_DIRECTORY ${janus_sim_cccl})
+    foreach(part thrust cuda nv)
+      file(CREATE_LINK ${JANUS_CCCL_INCLUDE_DIR}/${part} ${janus_sim_cccl}/${part} SYMBOLIC)
+    endforeach()
+    target_include_directories(janus SYSTEM PUBLIC ${janus_sim_cccl})
+    target_compile_definitions(janus PUBLIC JANUS_SIM_HAS_THRUST=1
+                                            THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP)
+    message(STATUS "Janus CUDA simulator: Thrust from ${JANUS_CCCL_INCLUDE_DIR} (CPP device system)")
+  else()
+    target_compile_definitions(janus PUBLIC JANUS_SIM_HAS_THRUST=0)
+    message(STATUS "Janus CUDA simulator: no CCCL found, Thrust unavailable")
+  endif()
 endif()

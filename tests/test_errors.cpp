@@ -160,7 +160,22 @@ TEST(ShapeErrors, BackwardGradientOfTheWrongShape) {
               AllOf(HasSubstr("bn_grad"), HasSubstr("(3, 4)"), HasSubstr("(3, 5)")));
 }
 
+TEST(ShapeErrors, BackwardGradientOfTheWrongShapeThroughAnActivation) {
+  Conv2D conv("conv_grad", 2, 3, 3, ActivationKind::ReLU);
+  conv.forward(ones({1, 4, 4, 1}), true);
+  EXPECT_THAT(error_of([&] { conv.backward(ones({1, 4, 4, 3})); }),
+              AllOf(HasSubstr("conv_grad"), HasSubstr("(1, 4, 4, 3)"), HasSubstr("(1, 4, 4, 2)")));
+  ActivationLayer act("act_grad", ActivationKind::TanH);
+  act.forward(ones({2, 3}), true);
+  EXPECT_THAT(error_of([&] { act.backward(ones({3, 2})); }),
+              AllOf(HasSubstr("act_grad"), HasSubstr("(3, 2)"), HasSubstr("(2, 3)")));
+}
+
 TEST(ShapeErrors, BackwardBeforeForward) {
+  FullyConnected fc("fc_nofwd", 2, ActivationKind::Sigmoid);
+  EXPECT_THAT(error_of([&] { fc.backward(ones({1, 2})); }), HasSubstr("fc_nofwd"));
+  ActivationLayer act("act_nofwd", ActivationKind::ReLU);
+  EXPECT_THAT(error_of([&] { act.backward(ones({1, 2})); }), HasSubstr("act_nofwd"));
   Conv2D conv("conv_nofwd", 2, 3, 3);
   EXPECT_THAT(error_of([&] { conv.backward(ones({1, 3, 3, 2})); }), HasSubstr("conv_nofwd"));
   BatchNorm bn("bn_nofwd");
@@ -224,12 +239,15 @@ TEST(ConfigErrors, BadValues) {
 // ---- devices -------------------------------------------------------------------------
 
 TEST(DeviceErrors, BadDeviceNames) {
-  if (!cuda_built() || cuda_device_count() < 8)
+  if (!cuda_built() || cuda_device_count() < 8) {
     EXPECT_THAT(error_of([] { get_device("cuda:7"); }), HasSubstr("cuda:7"));
+  }
   EXPECT_THAT(error_of([] { get_device("gpu"); }), AllOf(HasSubstr("gpu"), HasSubstr("cpu")));
   EXPECT_THAT(error_of([] { get_device("cuda:x"); }), HasSubstr("cuda:x"));
   EXPECT_THAT(error_of([] { get_device(""); }), HasSubstr("unknown device"));
-  if (!cuda_built()) EXPECT_THAT(error_of([] { get_device("cuda"); }), HasSubstr("cuda"));
+  if (!cuda_built()) {
+    EXPECT_THAT(error_of([] { get_device("cuda"); }), HasSubstr("cuda"));
+  }
   EXPECT_EQ(&get_device("cpu"), &cpu_device());
 }
 

@@ -273,6 +273,8 @@ TEST_P(Golden, BatchNorm) {
       check(bn.backward(make(c.at("dy"))), c.at("dx"), "dX");
       check(param(bn, "gamma").grad, c.at("dgamma"), "dgamma");
       check(param(bn, "beta").grad, c.at("dbeta"), "dbeta");
+      // Evaluation mode then uses the running statistics this step updated.
+      check(bn.forward(x, false), c.at("y_eval_after"), "Y (eval after the training step)");
     }
   }
 }

@@ -1,4 +1,5 @@
 // ActivationLayer: an activation on its own, e.g. ReLU after BatchNorm.
+#include "janus/error.hpp"
 #include "janus/layers.hpp"
 
 namespace janus {
@@ -9,7 +10,12 @@ Tensor ActivationLayer::forward(const Tensor& x, bool training) {
   return act_.forward(x);
 }
 
-Tensor ActivationLayer::backward(const Tensor& dy) { return act_.backward(dy); }
+Tensor ActivationLayer::backward(const Tensor& dy) {
+  JANUS_CHECK(act_.z().defined(), where(), ": backward before forward");
+  JANUS_CHECK(dy.shape() == act_.z().shape(), where(), ": gradient of shape ", dy.shape().str(),
+              " does not match output shape ", act_.z().shape().str());
+  return act_.backward(dy);
+}
 
 nlohmann::json ActivationLayer::config() const {
   return {{"type", type()}, {"name", name()}, {"activation", activation_name(act_.kind())}};

@@ -71,7 +71,14 @@ Tensor Conv2D::forward(const Tensor& x, bool training) {
   return act_.forward(z);
 }
 
-Tensor Conv2D::backward(const Tensor& dy) { return backward_from_preactivation(act_.backward(dy)); }
+Tensor Conv2D::backward(const Tensor& dy) {
+  // Checked here too, so that the message names this layer rather than its activation.
+  JANUS_CHECK(x_.defined(), where(), ": backward before forward");
+  const ConvGeometry g = geometry(x_.shape());
+  JANUS_CHECK(dy.shape() == Shape({g.N, g.OH, g.OW, g.F}), where(), ": gradient of shape ", dy.shape().str(),
+              " does not match output shape ", Shape({g.N, g.OH, g.OW, g.F}).str());
+  return backward_from_preactivation(act_.backward(dy));
+}
 
 Tensor Conv2D::backward_from_preactivation(const Tensor& dz) {
   JANUS_CHECK(x_.defined(), where(), ": backward before forward");

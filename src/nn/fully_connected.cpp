@@ -39,7 +39,13 @@ Tensor FullyConnected::forward(const Tensor& x, bool training) {
   return act_.forward(z);
 }
 
-Tensor FullyConnected::backward(const Tensor& dy) { return backward_from_preactivation(act_.backward(dy)); }
+Tensor FullyConnected::backward(const Tensor& dy) {
+  // Checked here too, so that the message names this layer rather than its activation.
+  JANUS_CHECK(x_.defined(), where(), ": backward before forward");
+  JANUS_CHECK(dy.shape() == Shape({x_.dim(0), n_out_}), where(), ": gradient of shape ", dy.shape().str(),
+              " does not match output shape ", Shape({x_.dim(0), n_out_}).str());
+  return backward_from_preactivation(act_.backward(dy));
+}
 
 Tensor FullyConnected::backward_from_preactivation(const Tensor& dz) {
   JANUS_CHECK(x_.defined(), where(), ": backward before forward");

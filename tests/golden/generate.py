@@ -330,6 +330,11 @@ def batchnorm():
                 "beta": t(beta), "running_mean": t(rmean), "running_var": t(rvar), "y": t(y),
                 "running_mean_after": t(rm), "running_var_after": t(rv)}
         if training:
+            # Evaluation-mode forward with the statistics this step produced.
+            case["y_eval_after"] = t(F.batch_norm(xc.detach(), rm, rv, gamma, beta, training=False, eps=eps)
+                                     if len(shape) == 2 else
+                                     F.batch_norm(xc.detach(), rm, rv, gamma, beta, training=False,
+                                                  eps=eps).permute(0, 2, 3, 1))
             y.backward(dy)
             case.update({"dy": t(dy), "dx": t(xl.grad), "dgamma": t(gl.grad), "dbeta": t(bl.grad)})
         out.append(case)

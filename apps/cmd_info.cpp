@@ -1,0 +1,86 @@
+// janus info: version, build options, devices and library versions.
+#include <zlib.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "janus/data.hpp"
+#include "janus/device.hpp"
+#include "janus/error.hpp"
+
+extern "C" char* openblas_get_config() __attribute__((weak));
+
+namespace janus_cli {
+
+namespace {
+
+int run_info() {
+  std::cout << "janus " << JANUS_VERSION << "\n";
+  std::cout << "build\n";
+  std::cout << "  CUDA backend   " << JANUS_CUDA_MODE
+            << (std::string(JANUS_CUDA_MODE) == "SIM"  ? " (CUDA kernels run by the CPU simulator)"
+                : std::string(JANUS_CUDA_MODE) == "ON" ? " (real CUDA)"
+                                                       : " (CPU only)")
+            << "\n";
+#if defined(__VERSION__)
+  std::cout << "  compiler       " << __VERSION__ << "\n";
+#endif
+#ifdef NDEBUG
+  std::cout << "  assertions     off (release)\n";
+#else
+  std::cout << "  assertions     on (debug)\n";
+#endif
+  std::cout << "devices\n";
+  std::cout << "  " << janus::cpu_device().name() << "\n";
+  if (!janus::cuda_built()) {
+    std::cout << "  (no CUDA backend in this build)\n";
+  } else {
+    int n = 0;
+    try {
+      n = janus::cuda_device_count();
+    } catch (const std::exception& e) {
+      std::cout << "  CUDA: cannot count devices: " << e.what() << "\n";
+    }
+    if (n == 0) std::cout << "  CUDA: no device found\n";
+    for (int i = 0; i < n; ++i) {
+      try {
+        janus::Device& d = janus::get_device("cuda:" + std::to_string(i));
+        std::cout << "  " << d.name() << (d.simulated() ? "  [simulator: CUDA kernels run on the CPU]" : "") << "\n";
+      } catch (const std::exception& e) {
+        std::cout << "  cuda:" << i << ": unavailable: " << e.what() << "\n";
+      }
+    }
+  }
+  std::cout << "  auto ->        ";
+  try {
+    std::cout << janus::get_device("auto").name() << "\n";
+  } catch (const std::exception& e) {
+    std::cout << "unavailable: " << e.what() << "\n";
+  }
+  std::cout << "data\n  data directory ";
+  try {
+    std::cout << janus::resolve_data_dir("") << "\n";
+  } catch (const std::exception&) {
+    std::cout << "(none found; pass --data-dir or set JANUS_DATA_DIR)\n";
+  }
+  std::cout << "libraries\n";
+  std::cout << "  nlohmann_json  " << NLOHMANN_JSON_VERSION_MAJOR << "." << NLOHMANN_JSON_VERSION_MINOR << "."
+            << NLOHMANN_JSON_VERSION_PATCH << "\n";
+  std::cout << "  CLI11          " << CLI11_VERSION << "\n";
+  std::cout << "  zlib           " << zlibVersion() << "\n";
+  if (openblas_get_config) std::cout << "  OpenBLAS       " << openblas_get_config() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_info(CLI::App& app, Action& action) {
+  CLI::App* sub = app.add_subcommand("info", "Version, build options, devices and library versions");
+  sub->callback([&action] { action = [] { return run_info(); }; });
+}
+
+}  // namespace janus_cli

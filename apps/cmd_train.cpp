@@ -1,0 +1,65 @@
+// janus train: trains a run config into experiments/RUN/.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "janus/error.hpp"
+#include "janus/trainer.hpp"
+
+namespace janus_cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string config, data_dir, device, name, experiments_dir = "experiments";
+  int epochs = 0;
+  int64_t max_steps = 0, batch_size = 0;
+  bool resume = false, overwrite = false, quiet = false;
+};
+
+int run_train(const TrainArgs& a) {
+  janus::RunConfig cfg;
+  if (!a.config.empty()) {
+    cfg = janus::load_run_config(a.config);
+  } else {
+    JANUS_CHECK(a.resume && !a.name.empty(),
+                "--config is required (only '--resume --name RUN' can continue a run without it)");
+  }
+  janus::TrainOptions o;
+  o.data_dir = a.data_dir;
+  o.experiments_dir = a.experiments_dir;
+  o.device = a.device;
+  o.epochs = a.epochs;
+  o.batch_size = a.batch_size;
+  o.name = a.name;
+  o.resume = a.resume;
+  o.overwrite = a.overwrite;
+  o.max_steps = a.max_steps;
+  o.progress = !a.quiet;
+  janus::train_run(cfg, o);
+  return 0;
+}
+
+}  // namespace
+
+void add_train(CLI::App& app, Action& action) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* sub = app.add_subcommand("train", "Train a model from a run config into EXPERIMENTS_DIR/RUN/");
+  sub->add_option("-c,--config", args->config, "Run config (JSON), e.g. configs/cifar10.json");
+  sub->add_option("--data-dir", args->data_dir,
+                  "Data directory (default: $JANUS_DATA_DIR, ./data or ../shared/data)");
+  sub->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (default: the config's, else auto)");
+  sub->add_option("--epochs", args->epochs, "Number of epochs (overrides the config)")->check(CLI::PositiveNumber);
+  sub->add_option("--batch-size", args->batch_size, "Batch size (overrides the config)")->check(CLI::PositiveNumber);
+  sub->add_option("--name", args->name, "Run name: the directory under the experiments directory (default: the config's name)");
+  sub->add_option("--experiments-dir", args->experiments_dir, "Where runs are kept")->capture_default_str();
+  sub->add_flag("--resume", args->resume, "Continue the run from its last.safetensors (same result as an uninterrupted run)");
+  sub->add_flag("--overwrite", args->overwrite, "Replace an existing run directory");
+  sub->add_option("--max-steps", args->max_steps, "Stop after this many optimizer steps (smoke tests)")
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("-q,--quiet", args->quiet, "No progress bar (epoch summaries still go to stdout)");
+  sub->callback([&action, args] { action = [args] { return run_train(*args); }; });
+}
+
+}  // namespace janus_cli

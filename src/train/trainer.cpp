@@ -1,0 +1,325 @@
+// The training loop: experiment directory, epochs, checkpoints, metrics,
+// plots and exact resumption.
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "janus/checkpoint.hpp"
+#include "janus/error.hpp"
+#include "janus/optimizer.hpp"
+#include "janus/scheduler.hpp"
+#include "janus/trainer.hpp"
+#include "train/internal.hpp"
+
+namespace janus {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace train_detail;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void check_run_name(const std::string& name) {
+  JANUS_CHECK(!name.empty(), "no run name: the config has no 'name' and --name was not given");
+  JANUS_CHECK(name != "." && name != "..", "run name '", name, "' is not a directory name");
+  for (char c : name)
+    JANUS_CHECK(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.', "run name '", name,
+                "' may only contain letters, digits, '_', '-' and '.'");
+}
+
+std::string pct(double v) {
+  if (!std::isfinite(v)) return "  -   ";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%6.2f%%", 100.0 * v);
+  return buf;
+}
+
+std::string fixed(double v, int digits = 4) {
+  if (!std::isfinite(v)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+int64_t count_params(NeuralNetwork& model) {
+  int64_t n = 0;
+  for (auto& p : model.named_parameters()) n += p.parameter->value.numel();
+  return n;
+}
+
+}  // namespace
+
+TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
+  std::ostream& out = opts.out ? *opts.out : std::cout;
+  const std::string name = !opts.name.empty() ? opts.name : cfg_in.name;
+  check_run_name(name);
+  JANUS_CHECK(!(opts.resume && opts.overwrite), "--resume and --overwrite exclude each other");
+  const fs::path run_dir = fs::path(opts.experiments_dir.empty() ? "experiments" : opts.experiments_dir) / name;
+  const std::string dir = run_dir.string();
+  const std::string last_path = (run_dir / "last.safetensors").string();
+  const std::string best_path = (run_dir / "best.safetensors").string();
+  std::error_code ec;
+
+  // ---- the run directory and the config ---------------------------------------
+  RunConfig cfg = cfg_in;
+  if (opts.resume) {
+    JANUS_CHECK(fs::is_regular_file(last_path, ec), "--resume: ", dir,
+                " has no last.safetensors to continue from (was the run started?)");
+    cfg = load_run_config((run_dir / "config.json").string());
+    if (opts.batch_size > 0)
+      JANUS_CHECK(opts.batch_size == cfg.batch_size, "--resume: the run uses batch size ", cfg.batch_size,
+                  "; it cannot change to ", opts.batch_size, " when resuming");
+  } else if (fs::exists(run_dir, ec)) {
+    JANUS_CHECK(opts.overwrite, "experiment directory ", dir,
+                " already exists; pass --overwrite to replace it or --resume to continue it");
+    JANUS_CHECK(fs::is_directory(run_dir, ec) && (fs::is_empty(run_dir, ec) || fs::exists(run_dir / "config.json", ec)),
+                "--overwrite: ", dir, " does not look like a Janus run directory (no config.json); not removing it");
+    fs::remove_all(run_dir, ec);
+    JANUS_CHECK(!ec, "--overwrite: cannot remove ", dir, ": ", ec.message());
+  }
+  cfg.name = name;
+  if (opts.epochs > 0) cfg.epochs = opts.epochs;
+  if (opts.batch_size > 0) cfg.batch_size = opts.batch_size;
+  if (!opts.device.empty()) cfg.device = opts.device;
+
+  Device& device = get_device(cfg.device);
+
+  // ---- data ------------------------------------------------------------------------
+  RunData data = load_run_data(cfg, opts.data_dir);
+  const int K = data.train.num_classes;
+  Standardizer standardizer;
+  if (cfg.dataset.standardize) {
+    standardizer.fit(data.train);
+    standardizer.apply(data.train);
+    if (data.validation.size()) standardizer.apply(data.validation);
+    if (data.test.size()) standardizer.apply(data.test);
+  }
+  // Record the files actually read, so that the run can be resumed or re-evaluated as it was.
+  if (cfg.dataset.name != "iris" || !cfg.dataset.train.empty()) cfg.dataset.train = data.train_files;
+  if (!data.validation_files.empty()) cfg.dataset.validation = data.validation_files;
+
+  // ---- model, optimizer, loader, schedule ------------------------------------------
+  NeuralNetwork model = NeuralNetwork::from_config(cfg.model);
+  {
+    Shape s = data.train.batch_shape(1);
+    for (size_t i = 0; i < model.size(); ++i) s = model.layer(i).output_shape(s);
+    JANUS_CHECK(s == (Shape{1, K}), "config ", cfg.source, ": the model's output per sample is ", s.str(),
+                " but dataset ", cfg.dataset.name, " has ", K, " classes (expected (1, ", K, "))");
+  }
+  model.build(data.train.batch_shape(cfg.batch_size), device);
+  auto optimizer = make_optimizer(cfg.optimizer);
+
+  LoaderOptions lo;
+  lo.batch_size = static_cast<size_t>(cfg.batch_size);
+  lo.shuffle = true;
+  lo.seed = cfg.seed;
+  lo.augment = cfg.dataset.augment;
+  lo.drop_last = cfg.drop_last;
+  lo.label_smoothing = cfg.dataset.label_smoothing;
+  DataLoader loader(data.train, lo);
+  const int64_t steps_per_epoch = static_cast<int64_t>(loader.num_batches());
+  JANUS_CHECK(steps_per_epoch > 0, "no training batches (", data.train.size(), " samples, batch size ",
+              cfg.batch_size, (cfg.drop_last ? ", drop_last" : ""), ")");
+
+  if (cfg.schedule.is_object() && !cfg.schedule.contains("total_steps")) {
+    const std::string t = cfg.schedule.value("type", std::string("constant"));
+    if (t == "cosine" || t == "onecycle") cfg.schedule["total_steps"] = steps_per_epoch * cfg.epochs;
+  }
+  auto scheduler = make_scheduler(cfg.schedule);
+  const int64_t eval_bs = cfg.eval_batch_size > 0 ? cfg.eval_batch_size : std::max<int64_t>(cfg.batch_size, 256);
+
+  // ---- state: fresh or resumed --------------------------------------------------------
+  TrainResult result;
+  result.run_dir = dir;
+  int start_epoch = 0;
+  int64_t step = 0;
+  if (opts.resume) {
+    load_checkpoint_into(last_path, model, optimizer.get());
+    SafetensorsFile f = read_safetensors(last_path);
+    json st;
+    try {
+      st = json::parse(f.metadata.at("janus_run"));
+    } catch (const std::exception&) {
+      throw Error("--resume: " + last_path + " has no valid training state (metadata 'janus_run')");
+    }
+    start_epoch = st.at("epochs_done").get<int>();
+    step = st.at("step").get<int64_t>();
+    JANUS_CHECK(st.at("steps_per_epoch").get<int64_t>() == steps_per_epoch, "--resume: the checkpoint had ",
+                st.at("steps_per_epoch").get<int64_t>(), " steps per epoch but the data now gives ", steps_per_epoch,
+                " (different data or batch size?)");
+    result.best_val_acc = st.value("best_val_acc", -1.0);
+    result.best_epoch = st.value("best_epoch", 0);
+    for (const auto& m : read_metrics_csv((run_dir / "metrics.csv").string()))
+      if (m.epoch <= start_epoch) result.history.push_back(m);
+    if (start_epoch >= cfg.epochs) {
+      out << "run " << dir << " has already trained " << start_epoch << " epochs (of " << cfg.epochs
+          << "); nothing to do (pass --epochs N to train longer)\n";
+      result.steps = step;
+      return result;
+    }
+  } else {
+    fs::create_directories(run_dir, ec);
+    JANUS_CHECK(!ec && fs::is_directory(run_dir), "cannot create the experiment directory ", dir, ": ", ec.message());
+  }
+
+  const json std_json = cfg.dataset.standardize ? standardizer_to_json(standardizer) : json(nullptr);
+  write_file_atomically((run_dir / "config.json").string(), cfg.to_json().dump(2) + "\n");
+  {
+    json hp = {{"name", cfg.name},
+               {"janus_version", JANUS_VERSION},
+               {"device", device.name()},
+               {"dataset", cfg.dataset.name},
+               {"data_dir", data.data_dir},
+               {"train_files", data.train_files},
+               {"validation_files", data.validation_files},
+               {"train_samples", data.train.size()},
+               {"validation_samples", data.validation.size()},
+               {"test_samples", data.test.size()},
+               {"num_classes", K},
+               {"class_names", data.train.class_names},
+               {"input_shape", data.train.sample_shape.dims()},
+               {"parameters", count_params(model)},
+               {"batch_size", cfg.batch_size},
+               {"epochs", cfg.epochs},
+               {"steps_per_epoch", steps_per_epoch},
+               {"seed", cfg.seed},
+               {"augment", {{"crop_pad", cfg.dataset.augment.crop_pad}, {"flip", cfg.dataset.augment.hflip}}},
+               {"label_smoothing", cfg.dataset.label_smoothing},
+               {"standardizer", std_json},
+               {"model", model.config()},
+               {"optimizer", optimizer->config()},
+               {"schedule", scheduler->config()}};
+    write_file_atomically((run_dir / "hyperparameters.json").string(), hp.dump(2) + "\n");
+  }
+
+  auto checkpoint_meta = [&](int epochs_done) {
+    json st = {{"epochs_done", epochs_done},         {"step", step},
+               {"steps_per_epoch", steps_per_epoch}, {"best_val_acc", result.best_val_acc},
+               {"best_epoch", result.best_epoch},    {"seed", cfg.seed},
+               {"run_name", cfg.name}};
+    std::map<std::string, std::string> meta = {{"janus_run", st.dump()},
+                                               {"dataset", cfg.dataset.name},
+                                               {"class_names", json(data.train.class_names).dump()},
+                                               {"run_config", cfg.to_json().dump()}};
+    if (!std_json.is_null()) meta["standardizer"] = std_json.dump();
+    return meta;
+  };
+  auto write_metrics = [&] {
+    write_file_atomically((run_dir / "metrics.csv").string(), metrics_csv(result.history));
+  };
+
+  out << "run " << dir << ": " << cfg.dataset.name << ", " << data.train.size() << " train / "
+      << data.validation.size() << " validation samples, " << count_params(model) << " parameters, device "
+      << device.name() << "\n";
+  if (opts.resume)
+    out << "resuming after epoch " << start_epoch << " (step " << step << ")\n";
+  out.flush();
+
+  // ---- the loop -------------------------------------------------------------------------
+  Progress progress(opts.progress);
+  int64_t steps_this_run = 0;
+  bool stopped_early = false;
+  auto last_plot = Clock::now() - std::chrono::hours(1);
+  Batch batch;
+  for (int epoch = start_epoch; epoch < cfg.epochs && !stopped_early; ++epoch) {
+    const auto t0 = Clock::now();
+    loader.start_epoch(epoch);
+    // A resumed partial epoch skips the batches already trained on (same order: seed, epoch).
+    const int64_t skip = std::max<int64_t>(0, step - static_cast<int64_t>(epoch) * steps_per_epoch);
+    for (int64_t b = 0; b < skip && loader.next(batch); ++b) {
+    }
+    progress.begin_epoch(epoch + 1, cfg.epochs, static_cast<size_t>(steps_per_epoch), static_cast<size_t>(skip));
+    double loss_sum = 0, lr = scheduler->lr(step);
+    int64_t seen = 0, correct = 0, images = 0;
+    int64_t b = skip;
+    while (loader.next(batch)) {
+      Tensor x = Tensor::from_host(batch.x, batch.x_shape, device);
+      Tensor y = Tensor::from_host(batch.y_onehot, Shape{batch.size, K}, device);
+      Tensor yhat = model.forward(x, /*training=*/true);
+      const int64_t c = device.count_correct(yhat, y);
+      const double loss = model.backward(y, yhat);
+      if (!std::isfinite(loss)) {
+        progress.clear();
+        write_metrics();
+        draw_plots(dir);
+        const std::string kept = fs::exists(last_path, ec)
+                                     ? "the last good checkpoint is " + last_path
+                                     : std::string("no checkpoint was written yet");
+        throw Error(detail::concat("training stopped: the loss became ", loss, " at step ", step, " (epoch ",
+                                   epoch + 1, ", batch ", b + 1, " of ", steps_per_epoch,
+                                   "); lower the learning rate? ", kept));
+      }
+      lr = scheduler->lr(step);
+      optimizer->step(model.named_parameters(), lr);
+      ++step;
+      ++b;
+      ++steps_this_run;
+      loss_sum += loss * batch.size;
+      correct += c;
+      seen += batch.size;
+      images += batch.size;
+      progress.update(static_cast<size_t>(b), images, loss_sum / static_cast<double>(seen),
+                      static_cast<double>(correct) / static_cast<double>(seen));
+      if (opts.max_steps > 0 && steps_this_run >= opts.max_steps) {
+        stopped_early = b < steps_per_epoch;
+        break;
+      }
+    }
+    progress.clear();
+
+    EpochMetrics m;
+    m.epoch = epoch + 1;
+    m.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
+    m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
+    m.val_loss = m.val_acc = std::nan("");
+    if (data.validation.size() > 0) {
+      EvalResult v = evaluate(model, data.validation, eval_bs);
+      m.val_loss = v.loss;
+      m.val_acc = v.accuracy;
+    }
+    m.lr = lr;
+    m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    JANUS_CHECK(std::isfinite(m.train_loss) || seen == 0, "training stopped: non-finite mean loss in epoch ", m.epoch);
+
+    const double score = std::isfinite(m.val_acc) ? m.val_acc : m.train_acc;
+    const bool best = score > result.best_val_acc;
+    if (best) {
+      result.best_val_acc = score;
+      result.best_epoch = m.epoch;
+    }
+    result.history.push_back(m);
+    const int epochs_done = stopped_early ? epoch : epoch + 1;
+    save_checkpoint(last_path, model, optimizer.get(), checkpoint_meta(epochs_done));
+    if (best) save_checkpoint(best_path, model, optimizer.get(), checkpoint_meta(epochs_done));
+    write_metrics();
+    const bool final_epoch = stopped_early || epoch + 1 == cfg.epochs ||
+                             (opts.max_steps > 0 && steps_this_run >= opts.max_steps);
+    if (final_epoch || Clock::now() - last_plot > std::chrono::seconds(20)) {
+      draw_plots(dir);
+      last_plot = Clock::now();
+    }
+
+    char lrbuf[32];
+    std::snprintf(lrbuf, sizeof lrbuf, "%.3g", m.lr);
+    out << "epoch " << m.epoch << "/" << cfg.epochs << (stopped_early ? " (partial)" : "") << "  train loss "
+        << fixed(m.train_loss) << " acc " << pct(m.train_acc) << "  val loss " << fixed(m.val_loss) << " acc "
+        << pct(m.val_acc) << "  lr " << lrbuf << "  " << fixed(m.seconds, 1) << "s" << (best ? "  *best" : "")
+        << "\n";
+    out.flush();
+    if (opts.max_steps > 0 && steps_this_run >= opts.max_steps) {
+      if (!stopped_early && epoch + 1 < cfg.epochs) stopped_early = true;
+      if (stopped_early) out << "stopped after --max-steps " << opts.max_steps << " steps (step " << step << ")\n";
+    }
+  }
+  result.steps = step;
+  out << "best " << (data.validation.size() ? "validation" : "train") << " accuracy " << pct(result.best_val_acc)
+      << " at epoch " << result.best_epoch << "; run saved in " << dir << "\n";
+  return result;
+}
+
+}  // namespace janus
