@@ -1,4 +1,5 @@
 // janus info: version, build options, devices and library versions.
+#include <dlfcn.h>
 #include <zlib.h>
 
 #include <iostream>
@@ -11,8 +12,6 @@
 #include "janus/data.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
-
-extern "C" char* openblas_get_config() __attribute__((weak));
 
 namespace janus_cli {
 
@@ -72,7 +71,10 @@ int run_info() {
             << NLOHMANN_JSON_VERSION_PATCH << "\n";
   std::cout << "  CLI11          " << CLI11_VERSION << "\n";
   std::cout << "  zlib           " << zlibVersion() << "\n";
-  if (openblas_get_config) std::cout << "  OpenBLAS       " << openblas_get_config() << "\n";
+  // OpenBLAS, when the process has it loaded (looked up at run time: no hard dependency).
+  using ConfigFn = char* (*)();
+  if (auto fn = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
+    std::cout << "  OpenBLAS       " << fn() << "\n";
   return 0;
 }
 

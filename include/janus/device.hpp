@@ -181,10 +181,15 @@ class Device {
                            bool decoupled, int64_t step) = 0;
 };
 
-// The process-wide CPU device (always available).
+// The process-wide CPU device (always available): the fast path (BLAS-backed
+// GEMM and convolutions, OpenMP over the cores), named "cpu".
 Device& cpu_device();
+// The reference CPU device, "cpu:reference": plain loops, accumulating in
+// double; the oracle the fast path and the CUDA backend are tested against.
+// Tensors of one CPU device cannot be passed to the other (copy with to()).
+Device& reference_cpu_device();
 
-// Resolves "cpu", "cuda", "cuda:N" or "auto" (CUDA when a device is present,
+// Resolves "cpu", "cpu:reference", "cuda", "cuda:N" or "auto" (CUDA when a device is present,
 // else the CPU). "cuda" in a build without CUDA, or an index that does not
 // exist, throws janus::Error naming the request and what is available.
 Device& get_device(const std::string& spec);

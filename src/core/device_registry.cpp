@@ -20,6 +20,7 @@ int cuda_device_count() { return cuda_backend::device_count(); }
 
 Device& get_device(const std::string& spec) {
   if (spec == "cpu") return cpu_device();
+  if (spec == "cpu:reference") return reference_cpu_device();
   if (spec == "auto") {
     if (cuda_device_count() > 0) return cuda_backend::device(0);
     // Said once per process: a CUDA build on a machine without a GPU runs on the CPU.
@@ -34,7 +35,7 @@ Device& get_device(const std::string& spec) {
       const std::string digits = spec.substr(5);
       JANUS_CHECK(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
                       digits.size() < 6,
-                  "unknown device '", spec, "': expected cpu, cuda, cuda:N or auto");
+                  "unknown device '", spec, "': expected cpu, cpu:reference, cuda, cuda:N or auto");
       index = std::stoi(digits);
     }
     JANUS_CHECK(cuda_built(), "device '", spec,
@@ -44,7 +45,7 @@ Device& get_device(const std::string& spec) {
                 count == 0 ? " (no GPU on this machine; use --device cpu or auto)" : "");
     return cuda_backend::device(index);
   }
-  throw Error("unknown device '" + spec + "': expected cpu, cuda, cuda:N or auto");
+  throw Error("unknown device '" + spec + "': expected cpu, cpu:reference, cuda, cuda:N or auto");
 }
 
 }  // namespace janus

@@ -149,6 +149,7 @@ void CpuDevice::copy_on_device(void* dst, const void* src, size_t bytes) {
 
 void CpuDevice::fill(Tensor& x, double value) {
   const DType dt = check_args("fill", {{"x", &x}});
+  if (accel_fill(dt, x, value)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::fill<T>(x.numel(), value, x.data<T>());
@@ -158,6 +159,7 @@ void CpuDevice::fill(Tensor& x, double value) {
 void CpuDevice::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
   const DType dt = check_args("axpby", {{"x", &x}, {"y", &y}});
   check_same_numel("axpby", "x", x, "y", y);
+  if (accel_axpby(dt, alpha, x, beta, y)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::axpby<T>(x.numel(), alpha, x.data<T>(), beta, y.data<T>());
@@ -168,6 +170,7 @@ void CpuDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   const DType dt = check_args("multiply", {{"a", &a}, {"b", &b}, {"out", &out}});
   check_same_numel("multiply", "a", a, "b", b);
   check_same_numel("multiply", "a", a, "out", out);
+  if (accel_multiply(dt, a, b, out)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::multiply<T>(a.numel(), a.data<T>(), b.data<T>(), out.data<T>());
@@ -184,6 +187,7 @@ void CpuDevice::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, 
               ") from a ", a.shape().str(), trans_a ? " transposed" : "", ", op(B) is (", Kb, ", ", N,
               ") from b ", b.shape().str(), trans_b ? " transposed" : "", ", C is (", cm.rows, ", ",
               cm.cols, ") from c ", c.shape().str(), ": expected op(A) (M, K), op(B) (K, N), C (M, N)");
+  if (accel_gemm(dt, trans_a, trans_b, M, N, K, alpha, a, b, beta, c)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::gemm<T>(trans_a, trans_b, M, N, K, alpha, a.data<T>(), b.data<T>(), beta, c.data<T>());
@@ -194,6 +198,7 @@ void CpuDevice::add_bias(Tensor& y, const Tensor& bias) {
   const DType dt = check_args("add_bias", {{"y", &y}, {"bias", &bias}});
   const Matrix ym = as_matrix(y);
   check_numel("add_bias", "bias", bias, ym.cols);
+  if (accel_add_bias(dt, ym.rows, ym.cols, y, bias)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::add_bias<T>(ym.rows, ym.cols, bias.data<T>(), y.data<T>());
@@ -204,6 +209,7 @@ void CpuDevice::sum_rows(const Tensor& x, double beta, Tensor& out) {
   const DType dt = check_args("sum_rows", {{"x", &x}, {"out", &out}});
   const Matrix xm = as_matrix(x);
   check_numel("sum_rows", "out", out, xm.cols);
+  if (accel_sum_rows(dt, xm.rows, xm.cols, x, beta, out)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::sum_rows<T>(xm.rows, xm.cols, x.data<T>(), beta, out.data<T>());
@@ -227,6 +233,7 @@ void CpuDevice::activation_forward(ActivationKind act, const Tensor& z, Tensor& 
               prefix("activation_forward"), "softmax: z ", z.shape().str(), " and y ",
               y.shape().str(), " differ in their last axis");
   const Matrix zm = as_matrix(z);
+  if (accel_activation_forward(dt, act, zm.rows, zm.cols, z, y)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::activation_forward<T>(act, zm.rows, zm.cols, z.data<T>(), y.data<T>());
@@ -251,6 +258,9 @@ void CpuDevice::activation_backward(ActivationKind act, const Tensor& z, const T
               "softmax: y ", y.shape().str(), " and dy ", dy.shape().str(),
               " differ in their last axis");
   const Matrix m = as_matrix(dy);
+  if (accel_activation_backward(dt, act, m.rows, m.cols, uses_z ? &z : nullptr,
+                                uses_y ? &y : nullptr, dy, dz))
+    return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::activation_backward<T>(act, m.rows, m.cols, uses_z ? z.data<T>() : nullptr,
@@ -338,6 +348,7 @@ void CpuDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Ten
   check_shape(op, "w", w, {g.KH, g.KW, g.C, g.F});
   check_shape(op, "y", y, {g.N, g.OH, g.OW, g.F});
   if (bias.defined()) check_numel(op, "bias", bias, g.F);
+  if (accel_conv2d_forward(dt, g, x, w, bias.defined() ? &bias : nullptr, y)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
@@ -353,6 +364,7 @@ void CpuDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, co
   check_shape(op, "dy", dy, {g.N, g.OH, g.OW, g.F});
   check_shape(op, "w", w, {g.KH, g.KW, g.C, g.F});
   check_shape(op, "dx", dx, {g.N, g.H, g.W, g.C});
+  if (accel_conv2d_backward_data(dt, g, dy, w, dx)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::conv2d_backward_data<T>(g, dy.data<T>(), w.data<T>(), dx.data<T>());
@@ -367,6 +379,7 @@ void CpuDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, c
   check_shape(op, "x", x, {g.N, g.H, g.W, g.C});
   check_shape(op, "dy", dy, {g.N, g.OH, g.OW, g.F});
   check_shape(op, "dw", dw, {g.KH, g.KW, g.C, g.F});
+  if (accel_conv2d_backward_filter(dt, g, x, dy, dw)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::conv2d_backward_filter<T>(g, x.data<T>(), dy.data<T>(), dw.data<T>());
@@ -381,6 +394,7 @@ void CpuDevice::pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tenso
   check_pool_geometry(op, g);
   check_shape(op, "x", x, {g.N, g.H, g.W, g.C});
   check_shape(op, "y", y, {g.N, g.OH, g.OW, g.C});
+  if (accel_pool2d_forward(dt, mode, g, x, y)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::pool2d_forward<T>(mode, g, x.data<T>(), y.data<T>());
@@ -395,6 +409,7 @@ void CpuDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tens
   check_shape(op, "x", x, {g.N, g.H, g.W, g.C});
   check_shape(op, "dy", dy, {g.N, g.OH, g.OW, g.C});
   check_shape(op, "dx", dx, {g.N, g.H, g.W, g.C});
+  if (accel_pool2d_backward(dt, mode, g, x, dy, dx)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::pool2d_backward<T>(mode, g, x.data<T>(), dy.data<T>(), dx.data<T>());
@@ -441,6 +456,9 @@ void CpuDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, con
                        Arg{"running_var", &running_var}})
     check_numel(op, a.name, *a.tensor, xm.cols);
   check_same_numel(op, "x", x, "y", y);
+  if (accel_batchnorm_forward_eval(dt, xm.rows, xm.cols, x, gamma, beta, running_mean,
+                                   running_var, eps, y))
+    return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::batchnorm_forward_eval<T>(xm.rows, xm.cols, x.data<T>(), gamma.data<T>(), beta.data<T>(),
@@ -493,6 +511,9 @@ void CpuDevice::sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double 
                                  : check_args(op, {{"w", &w}, {"g", &g}});
   check_same_numel(op, "w", w, "g", g);
   if (uses_velocity) check_same_numel(op, "w", w, "velocity", velocity);
+  if (accel_sgd_update(dt, w, g, uses_velocity ? &velocity : nullptr, lr, momentum,
+                       weight_decay, nesterov))
+    return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::sgd_update<T>(w.numel(), w.data<T>(), g.data<T>(),
@@ -510,6 +531,8 @@ void CpuDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, do
   check_same_numel(op, "w", w, "g", g);
   check_same_numel(op, "w", w, "m", m);
   check_same_numel(op, "w", w, "v", v);
+  if (accel_adam_update(dt, w, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step))
+    return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::adam_update<T>(w.numel(), w.data<T>(), g.data<T>(), m.data<T>(), v.data<T>(), lr, beta1,
@@ -517,7 +540,7 @@ void CpuDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, do
   });
 }
 
-Device& cpu_device() {
+Device& reference_cpu_device() {
   static CpuDevice device;
   return device;
 }

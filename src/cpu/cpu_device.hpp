@@ -5,6 +5,14 @@
 // mixed dtypes, element counts and shapes that do not fit together) and throws
 // janus::Error naming the operation and the shapes; then it dispatches on the
 // dtype (F32 or F64) to one templated kernel of src/cpu/kernels.hpp.
+//
+// reference_cpu_device() is a plain CpuDevice ("cpu:reference"): the oracle
+// that the fast path and the CUDA backend are tested against. cpu_device() is
+// a FastCpuDevice (src/cpu/fast_device.hpp), which derives from this class and
+// overrides the protected accel_* hooks below: every public operation first
+// validates its arguments here (one set of checks and messages for both
+// devices), then offers the work to its hook, and runs the reference kernel
+// only when the hook declines (returns false), as all of them do here.
 #pragma once
 
 #include <initializer_list>
@@ -13,9 +21,9 @@
 
 namespace janus {
 
-class CpuDevice final : public Device {
+class CpuDevice : public Device {
  public:
-  std::string name() const override { return "cpu"; }
+  std::string name() const override { return "cpu:reference"; }
   DeviceKind kind() const override { return DeviceKind::CPU; }
 
   // ---- memory ---------------------------------------------------------------
@@ -81,7 +89,78 @@ class CpuDevice final : public Device {
                    double beta2, double eps, double weight_decay, bool decoupled,
                    int64_t step) override;
 
- private:
+ protected:
+  // ---- fast-path hooks (see the top of this file) ---------------------------
+  // Called after validation with the sizes the reference kernel would get; dt
+  // is the common dtype of the tensors. Return true when the work is done.
+  virtual bool accel_fill(DType, Tensor&, double) { return false; }
+  virtual bool accel_axpby(DType, double, const Tensor&, double, Tensor&) { return false; }
+  virtual bool accel_multiply(DType, const Tensor&, const Tensor&, Tensor&) { return false; }
+  virtual bool accel_gemm(DType, bool /*trans_a*/, bool /*trans_b*/, int64_t /*M*/, int64_t /*N*/,
+                          int64_t /*K*/, double /*alpha*/, const Tensor& /*a*/, const Tensor& /*b*/,
+                          double /*beta*/, Tensor& /*c*/) {
+    return false;
+  }
+  virtual bool accel_add_bias(DType, int64_t /*rows*/, int64_t /*cols*/, Tensor& /*y*/,
+                              const Tensor& /*bias*/) {
+    return false;
+  }
+  virtual bool accel_sum_rows(DType, int64_t /*rows*/, int64_t /*cols*/, const Tensor& /*x*/,
+                              double /*beta*/, Tensor& /*out*/) {
+    return false;
+  }
+  virtual bool accel_activation_forward(DType, ActivationKind, int64_t /*rows*/, int64_t /*cols*/,
+                                        const Tensor& /*z*/, Tensor& /*y*/) {
+    return false;
+  }
+  // z / y are null when the derivative does not use them.
+  virtual bool accel_activation_backward(DType, ActivationKind, int64_t /*rows*/,
+                                         int64_t /*cols*/, const Tensor* /*z*/,
+                                         const Tensor* /*y*/, const Tensor& /*dy*/,
+                                         Tensor& /*dz*/) {
+    return false;
+  }
+  virtual bool accel_conv2d_forward(DType, const ConvGeometry&, const Tensor& /*x*/,
+                                    const Tensor& /*w*/, const Tensor* /*bias or null*/,
+                                    Tensor& /*y*/) {
+    return false;
+  }
+  virtual bool accel_conv2d_backward_data(DType, const ConvGeometry&, const Tensor& /*dy*/,
+                                          const Tensor& /*w*/, Tensor& /*dx*/) {
+    return false;
+  }
+  virtual bool accel_conv2d_backward_filter(DType, const ConvGeometry&, const Tensor& /*x*/,
+                                            const Tensor& /*dy*/, Tensor& /*dw*/) {
+    return false;
+  }
+  virtual bool accel_pool2d_forward(DType, PoolMode, const PoolGeometry&, const Tensor& /*x*/,
+                                    Tensor& /*y*/) {
+    return false;
+  }
+  virtual bool accel_pool2d_backward(DType, PoolMode, const PoolGeometry&, const Tensor& /*x*/,
+                                     const Tensor& /*dy*/, Tensor& /*dx*/) {
+    return false;
+  }
+  virtual bool accel_batchnorm_forward_eval(DType, int64_t /*rows*/, int64_t /*C*/,
+                                            const Tensor& /*x*/, const Tensor& /*gamma*/,
+                                            const Tensor& /*beta*/, const Tensor& /*mean*/,
+                                            const Tensor& /*var*/, double /*eps*/,
+                                            Tensor& /*y*/) {
+    return false;
+  }
+  // velocity is null when momentum == 0.
+  virtual bool accel_sgd_update(DType, Tensor& /*w*/, const Tensor& /*g*/, Tensor* /*velocity*/,
+                                double /*lr*/, double /*momentum*/, double /*weight_decay*/,
+                                bool /*nesterov*/) {
+    return false;
+  }
+  virtual bool accel_adam_update(DType, Tensor& /*w*/, const Tensor& /*g*/, Tensor& /*m*/,
+                                 Tensor& /*v*/, double /*lr*/, double /*beta1*/, double /*beta2*/,
+                                 double /*eps*/, double /*weight_decay*/, bool /*decoupled*/,
+                                 int64_t /*step*/) {
+    return false;
+  }
+
   // One tensor argument of an operation, named as in device.hpp for messages.
   struct Arg {
     const char* name;

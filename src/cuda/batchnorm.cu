@@ -1,7 +1,13 @@
-// Batch normalisation over the rows of x (rows x C): per-channel statistics
-// with deterministic two-pass column reductions (mean first, then the sum of
-// squared deviations, so no catastrophic cancellation), double accumulators,
-// per-chunk partials summed in chunk order (no atomics).
+// Batch normalisation over the rows of x (rows x C).
+//
+// Per-channel statistics come from deterministic two-pass column reductions
+// (mean first, then the sum of squared deviations from it, so no catastrophic
+// cancellation): blocks of 32 x 8 threads cover 32 channels of one chunk of
+// rows, accumulate in double, write per-chunk partials, and a second kernel
+// adds the partials in chunk order (no atomics). The statistics stay in double
+// for the normalisation itself (as in the CPU backend): with few rows the
+// variance can be tiny and 1/std large, and a float-rounded mean would be
+// amplified by it.
 #include "cuda/cuda_compat.hpp"
 
 #include <cmath>
@@ -17,8 +23,10 @@ namespace {
 // mode 0: p1 += x
 // mode 1: p1 += (x - mean)^2
 // mode 2: p1 += dy ; p2 += dy * (x - mean) * invstd
-__global__ void bn_partial_kernel(int mode, const float* x, const float* dy, const float* mean,
-                                  const float* invstd, int64_t rows, int64_t cols, int64_t chunk_rows,
+// mean / invstd are double (mode 0 ignores them). For mode 2 they are the
+// saved float statistics widened by the caller's kernel (see bn_widen_kernel).
+__global__ void bn_partial_kernel(int mode, const float* x, const float* dy, const double* mean,
+                                  const double* invstd, int64_t rows, int64_t cols, int64_t chunk_rows,
                                   double* p1, double* p2) {
   __shared__ double s1[kColRows][kColTile + 1];
   __shared__ double s2[kColRows][kColTile + 1];
@@ -27,19 +35,19 @@ __global__ void bn_partial_kernel(int mode, const float* x, const float* dy, con
   const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
   double a1 = 0.0, a2 = 0.0;
   if (col < cols) {
-    const float mu = mode == 0 ? 0.0f : mean[col];
-    const float is = mode == 2 ? invstd[col] : 0.0f;
+    const double mu = mode == 0 ? 0.0 : mean[col];
+    const double is = mode == 2 ? invstd[col] : 0.0;
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kColRows) {
-      const float v = x[r * cols + col];
+      const double v = static_cast<double>(x[r * cols + col]);
       if (mode == 0) {
-        a1 += static_cast<double>(v);
+        a1 += v;
       } else if (mode == 1) {
-        const double dv = static_cast<double>(v) - static_cast<double>(mu);
+        const double dv = v - mu;
         a1 += dv * dv;
       } else {
-        const float g = dy[r * cols + col];
-        a1 += static_cast<double>(g);
-        a2 += static_cast<double>(g) * ((static_cast<double>(v) - mu) * is);
+        const double g = static_cast<double>(dy[r * cols + col]);
+        a1 += g;
+        a2 += g * ((v - mu) * is);
       }
     }
   }
@@ -63,62 +71,92 @@ __device__ inline double sum_chunks(const double* p, int64_t chunks, int64_t col
   return t;
 }
 
-__global__ void bn_mean_kernel(const double* p1, int64_t chunks, int64_t rows, int64_t cols,
+// mean_d[c] (double) and saved_mean[c] (its float rounding).
+__global__ void bn_mean_kernel(const double* p1, int64_t chunks, int64_t rows, int64_t cols, double* mean_d,
                                float* saved_mean) {
   for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
-       c += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    saved_mean[c] = static_cast<float>(sum_chunks(p1, chunks, cols, c) / static_cast<double>(rows));
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const double m = sum_chunks(p1, chunks, cols, c) / static_cast<double>(rows);
+    mean_d[c] = m;
+    saved_mean[c] = static_cast<float>(m);
+  }
 }
 
-__global__ void bn_var_kernel(const double* p1, int64_t chunks, int64_t rows, int64_t cols, float momentum,
-                              float eps, const float* saved_mean, float* saved_invstd, float* running_mean,
-                              float* running_var) {
+__global__ void bn_var_kernel(const double* p1, int64_t chunks, int64_t rows, int64_t cols, double momentum,
+                              double eps, const double* mean_d, double* invstd_d, float* saved_invstd,
+                              float* running_mean, float* running_var) {
   for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const double var = sum_chunks(p1, chunks, cols, c) / static_cast<double>(rows);
-    saved_invstd[c] = static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps)));
-    const double unbiased = rows > 1 ? var * static_cast<double>(rows) / static_cast<double>(rows - 1) : var;
-    const double mom = static_cast<double>(momentum);
-    running_mean[c] = static_cast<float>((1.0 - mom) * running_mean[c] + mom * saved_mean[c]);
-    running_var[c] = static_cast<float>((1.0 - mom) * running_var[c] + mom * unbiased);
+    const double is = 1.0 / sqrt(var + eps);
+    invstd_d[c] = is;
+    saved_invstd[c] = static_cast<float>(is);
+    // rows == 1: the unbiased estimate is undefined; keep the biased one.
+    const double unbias = rows > 1 ? static_cast<double>(rows) / static_cast<double>(rows - 1) : 1.0;
+    running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mean_d[c]);
+    running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
   }
 }
 
-// y = gamma * (x - mean) * invstd + beta ; eval mode passes invstd = null and
-// the running variance instead (invstd computed on the fly).
-__global__ void bn_apply_kernel(const float* x, const float* gamma, const float* beta, const float* mean,
-                                const float* invstd, const float* var, float eps, float* y, int64_t rows,
-                                int64_t cols) {
+// y = gamma * (x - mean) * invstd + beta, in double, rounded once.
+__global__ void bn_apply_train_kernel(const float* x, const float* gamma, const float* beta, const double* mean_d,
+                                      const double* invstd_d, float* y, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t c = i % cols;
-    const float is = invstd ? invstd[c] : 1.0f / sqrtf(var[c] + eps);
-    y[i] = gamma[c] * ((x[i] - mean[c]) * is) + beta[c];
+    y[i] = static_cast<float>(static_cast<double>(gamma[c]) * (static_cast<double>(x[i]) - mean_d[c]) * invstd_d[c] +
+                              static_cast<double>(beta[c]));
   }
 }
 
-__global__ void bn_grad_params_kernel(const double* p1, const double* p2, int64_t chunks, int64_t cols,
-                                      float* dgamma, float* dbeta) {
+// y = gamma / sqrt(running_var + eps) * (x - running_mean) + beta, in double.
+__global__ void bn_apply_eval_kernel(const float* x, const float* gamma, const float* beta, const float* rmean,
+                                     const float* rvar, double eps, float* y, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t c = i % cols;
+    const double scale = static_cast<double>(gamma[c]) / sqrt(static_cast<double>(rvar[c]) + eps);
+    y[i] = static_cast<float>(scale * (static_cast<double>(x[i]) - static_cast<double>(rmean[c])) +
+                              static_cast<double>(beta[c]));
+  }
+}
+
+__global__ void bn_widen_kernel(const float* a, const float* b, double* ad, double* bd, int64_t cols) {
   for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    dbeta[c] = static_cast<float>(sum_chunks(p1, chunks, cols, c));
-    dgamma[c] = static_cast<float>(sum_chunks(p2, chunks, cols, c));
+    ad[c] = static_cast<double>(a[c]);
+    bd[c] = static_cast<double>(b[c]);
   }
 }
 
-// dx = gamma * invstd / rows * (rows * dy - dbeta - xhat * dgamma)
-__global__ void bn_dx_kernel(const float* x, const float* dy, const float* gamma, const float* mean,
-                             const float* invstd, const float* dgamma, const float* dbeta, float* dx,
+// Final sums: sum_dy -> dbeta, sum_dy_xhat -> dgamma (kept in double as well).
+__global__ void bn_grad_params_kernel(const double* p1, const double* p2, int64_t chunks, int64_t cols,
+                                      double* sum_dy, double* sum_dy_xhat, float* dgamma, float* dbeta) {
+  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const double s1 = sum_chunks(p1, chunks, cols, c), s2 = sum_chunks(p2, chunks, cols, c);
+    sum_dy[c] = s1;
+    sum_dy_xhat[c] = s2;
+    dbeta[c] = static_cast<float>(s1);
+    dgamma[c] = static_cast<float>(s2);
+  }
+}
+
+// dx = gamma * invstd / rows * (rows * dy - sum_dy - xhat * sum_dy_xhat), in double.
+__global__ void bn_dx_kernel(const float* x, const float* dy, const float* gamma, const double* mean_d,
+                             const double* invstd_d, const double* sum_dy, const double* sum_dy_xhat, float* dx,
                              int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
-  const float inv_rows = 1.0f / static_cast<float>(rows);
+  const double nr = static_cast<double>(rows);
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t c = i % cols;
-    const float is = invstd[c];
-    const float xhat = (x[i] - mean[c]) * is;
-    dx[i] = gamma[c] * is * (dy[i] - (dbeta[c] + xhat * dgamma[c]) * inv_rows);
+    const double is = invstd_d[c];
+    const double xhat = (static_cast<double>(x[i]) - mean_d[c]) * is;
+    dx[i] = static_cast<float>(static_cast<double>(gamma[c]) * is / nr *
+                               (nr * static_cast<double>(dy[i]) - sum_dy[c] - xhat * sum_dy_xhat[c]));
   }
 }
 
@@ -126,47 +164,54 @@ dim3 col_grid(int64_t rows, int64_t cols) {
   return dim3(static_cast<unsigned>((cols + kColTile - 1) / kColTile), static_cast<unsigned>(col_chunks(rows)));
 }
 
+// Workspace layout (doubles): p1[chunks*cols] p2[chunks*cols] a[cols] b[cols] c[cols] d[cols].
+struct Ws {
+  double *p1, *p2, *a, *b, *c, *d;
+};
+Ws split(double* w, int64_t rows, int64_t cols) {
+  const int64_t pc = col_chunks(rows) * cols;
+  return Ws{w, w + pc, w + 2 * pc, w + 2 * pc + cols, w + 2 * pc + 2 * cols, w + 2 * pc + 3 * cols};
+}
+
 }  // namespace
 
-int64_t bn_workspace_count(int64_t rows, int64_t cols) { return 2 * col_chunks(rows) * cols; }
+int64_t bn_workspace_count(int64_t rows, int64_t cols) { return 2 * col_chunks(rows) * cols + 4 * cols; }
 
-void batchnorm_forward_train(const float* x, const float* gamma, const float* beta, float momentum, float eps,
+void batchnorm_forward_train(const float* x, const float* gamma, const float* beta, double momentum, double eps,
                              float* running_mean, float* running_var, float* saved_mean, float* saved_invstd,
                              float* y, int64_t rows, int64_t cols, double* workspace, cudaStream_t s) {
   if (rows <= 0 || cols <= 0) return;
   const int64_t chunks = col_chunks(rows);
   const int64_t chunk_rows = (rows + chunks - 1) / chunks;
-  double* p1 = workspace;
-  double* p2 = workspace + chunks * cols;
+  const Ws w = split(workspace, rows, cols);
   const dim3 block(kColTile, kColRows);
   const float* no_f = nullptr;
-  JANUS_LAUNCH(bn_partial_kernel, col_grid(rows, cols), block, 0, s, 0, x, no_f, no_f, no_f, rows, cols,
-               chunk_rows, p1, p2);
+  const double* no_d = nullptr;
+  JANUS_LAUNCH(bn_partial_kernel, col_grid(rows, cols), block, 0, s, 0, x, no_f, no_d, no_d, rows, cols,
+               chunk_rows, w.p1, w.p2);
   JANUS_CUDA_CHECK_LAUNCH("bn_partial_kernel (mean)");
-  JANUS_LAUNCH(bn_mean_kernel, blocks_for(cols), kThreads, 0, s, static_cast<const double*>(p1), chunks, rows,
-               cols, saved_mean);
+  JANUS_LAUNCH(bn_mean_kernel, blocks_for(cols), kThreads, 0, s, static_cast<const double*>(w.p1), chunks, rows,
+               cols, w.a, saved_mean);
   JANUS_CUDA_CHECK_LAUNCH("bn_mean_kernel");
-  JANUS_LAUNCH(bn_partial_kernel, col_grid(rows, cols), block, 0, s, 1, x, no_f,
-               static_cast<const float*>(saved_mean), no_f, rows, cols, chunk_rows, p1, p2);
+  JANUS_LAUNCH(bn_partial_kernel, col_grid(rows, cols), block, 0, s, 1, x, no_f, static_cast<const double*>(w.a),
+               no_d, rows, cols, chunk_rows, w.p1, w.p2);
   JANUS_CUDA_CHECK_LAUNCH("bn_partial_kernel (var)");
-  JANUS_LAUNCH(bn_var_kernel, blocks_for(cols), kThreads, 0, s, static_cast<const double*>(p1), chunks, rows,
-               cols, momentum, eps, static_cast<const float*>(saved_mean), saved_invstd, running_mean,
-               running_var);
+  JANUS_LAUNCH(bn_var_kernel, blocks_for(cols), kThreads, 0, s, static_cast<const double*>(w.p1), chunks, rows,
+               cols, momentum, eps, static_cast<const double*>(w.a), w.b,
+               saved_invstd, running_mean, running_var);
   JANUS_CUDA_CHECK_LAUNCH("bn_var_kernel");
-  JANUS_LAUNCH(bn_apply_kernel, blocks_for(rows * cols), kThreads, 0, s, x, gamma, beta,
-               static_cast<const float*>(saved_mean), static_cast<const float*>(saved_invstd), no_f, eps, y,
-               rows, cols);
-  JANUS_CUDA_CHECK_LAUNCH("bn_apply_kernel");
+  JANUS_LAUNCH(bn_apply_train_kernel, blocks_for(rows * cols), kThreads, 0, s, x, gamma, beta,
+               static_cast<const double*>(w.a), static_cast<const double*>(w.b), y, rows, cols);
+  JANUS_CUDA_CHECK_LAUNCH("bn_apply_train_kernel");
 }
 
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta, const float* running_mean,
-                            const float* running_var, float eps, float* y, int64_t rows, int64_t cols,
+                            const float* running_var, double eps, float* y, int64_t rows, int64_t cols,
                             cudaStream_t s) {
   if (rows <= 0 || cols <= 0) return;
-  const float* no_f = nullptr;
-  JANUS_LAUNCH(bn_apply_kernel, blocks_for(rows * cols), kThreads, 0, s, x, gamma, beta, running_mean, no_f,
+  JANUS_LAUNCH(bn_apply_eval_kernel, blocks_for(rows * cols), kThreads, 0, s, x, gamma, beta, running_mean,
                running_var, eps, y, rows, cols);
-  JANUS_CUDA_CHECK_LAUNCH("bn_apply_kernel");
+  JANUS_CUDA_CHECK_LAUNCH("bn_apply_eval_kernel");
 }
 
 void batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* saved_mean,
@@ -175,17 +220,19 @@ void batchnorm_backward(const float* x, const float* dy, const float* gamma, con
   if (rows <= 0 || cols <= 0) return;
   const int64_t chunks = col_chunks(rows);
   const int64_t chunk_rows = (rows + chunks - 1) / chunks;
-  double* p1 = workspace;
-  double* p2 = workspace + chunks * cols;
+  const Ws w = split(workspace, rows, cols);
   const dim3 block(kColTile, kColRows);
-  JANUS_LAUNCH(bn_partial_kernel, col_grid(rows, cols), block, 0, s, 2, x, dy, saved_mean, saved_invstd, rows,
-               cols, chunk_rows, p1, p2);
+  JANUS_LAUNCH(bn_widen_kernel, blocks_for(cols), kThreads, 0, s, saved_mean, saved_invstd, w.a, w.b, cols);
+  JANUS_CUDA_CHECK_LAUNCH("bn_widen_kernel");
+  JANUS_LAUNCH(bn_partial_kernel, col_grid(rows, cols), block, 0, s, 2, x, dy, static_cast<const double*>(w.a),
+               static_cast<const double*>(w.b), rows, cols, chunk_rows, w.p1, w.p2);
   JANUS_CUDA_CHECK_LAUNCH("bn_partial_kernel (backward)");
-  JANUS_LAUNCH(bn_grad_params_kernel, blocks_for(cols), kThreads, 0, s, static_cast<const double*>(p1),
-               static_cast<const double*>(p2), chunks, cols, dgamma, dbeta);
+  JANUS_LAUNCH(bn_grad_params_kernel, blocks_for(cols), kThreads, 0, s, static_cast<const double*>(w.p1),
+               static_cast<const double*>(w.p2), chunks, cols, w.c, w.d, dgamma, dbeta);
   JANUS_CUDA_CHECK_LAUNCH("bn_grad_params_kernel");
-  JANUS_LAUNCH(bn_dx_kernel, blocks_for(rows * cols), kThreads, 0, s, x, dy, gamma, saved_mean, saved_invstd,
-               static_cast<const float*>(dgamma), static_cast<const float*>(dbeta), dx, rows, cols);
+  JANUS_LAUNCH(bn_dx_kernel, blocks_for(rows * cols), kThreads, 0, s, x, dy, gamma, static_cast<const double*>(w.a),
+               static_cast<const double*>(w.b), static_cast<const double*>(w.c), static_cast<const double*>(w.d), dx,
+               rows, cols);
   JANUS_CUDA_CHECK_LAUNCH("bn_dx_kernel");
 }
 

@@ -32,8 +32,12 @@
 //   * Thrust: available in the simulator when CMake found CCCL
 //     (JANUS_SIM_HAS_THRUST=1): thrust is built with
 //     THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP, so thrust::device
-//     algorithms run sequentially on the host, and thrust::device_ptr wraps
-//     cudaMalloc memory as usual. Use the thrust::device policy, not
+//     algorithms run sequentially on the host. Pass raw cudaMalloc pointers
+//     with the thrust::device policy. thrust::sort and thrust::device_ptr
+//     dereferences trip UBSan inside Thrust's CPP system (null reference in
+//     thrust/detail/reference.h) in the sanitizer build; thrust::device_vector memory is
+//     not cudaMalloc memory there, so cudaMemcpy rejects it). Use
+//     thrust::device, not
 //     thrust::cuda::par.on(stream) (that one exists only under nvcc; guard it
 //     with `if constexpr (!JANUS_SIMULATED)` or #if JANUS_CUDA_SIM).
 //   * Memory from cudaMalloc is filled with 0xFF bytes in the simulator

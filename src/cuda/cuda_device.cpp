@@ -431,7 +431,7 @@ void CudaDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, c
                 " does not match the ", cols, " channels of x ", x.shape().str());
   Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
   k::batchnorm_forward_train(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
-                             static_cast<float>(momentum), static_cast<float>(eps), f32(running_mean, op, "running_mean"),
+                             momentum, eps, f32(running_mean, op, "running_mean"),
                              f32(running_var, op, "running_var"), f32(saved_mean, op, "saved_mean"),
                              f32(saved_invstd, op, "saved_invstd"), f32(y, op, "y"), rows, cols, ws.as<double>(),
                              stream_);
@@ -448,7 +448,7 @@ void CudaDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, co
                 " does not match the ", cols, " channels of x ", x.shape().str());
   k::batchnorm_forward_eval(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
                             f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"),
-                            static_cast<float>(eps), f32(y, op, "y"), rows_of(x), cols, stream_);
+                            eps, f32(y, op, "y"), rows_of(x), cols, stream_);
 }
 
 void CudaDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,

@@ -84,11 +84,11 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const
 // Workspace: bn_workspace_count(rows, C) doubles.
 int64_t bn_workspace_count(int64_t rows, int64_t cols);
 void batchnorm_forward_train(const float* x, const float* gamma, const float* beta,
-                             float momentum, float eps, float* running_mean, float* running_var,
+                             double momentum, double eps, float* running_mean, float* running_var,
                              float* saved_mean, float* saved_invstd, float* y, int64_t rows,
                              int64_t cols, double* workspace, cudaStream_t s);
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
-                            const float* running_mean, const float* running_var, float eps,
+                            const float* running_mean, const float* running_var, double eps,
                             float* y, int64_t rows, int64_t cols, cudaStream_t s);
 void batchnorm_backward(const float* x, const float* dy, const float* gamma,
                         const float* saved_mean, const float* saved_invstd, float* dx,

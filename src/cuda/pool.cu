@@ -63,17 +63,17 @@ __global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, floa
       if (y) y[e] = idx < 0 ? 0.0f : x[(static_cast<int64_t>(n) * d.H * d.W + idx) * d.C + c];
       if (argmax) argmax[e] = idx;
     } else {
-      float acc = 0.0f;
+      double acc = 0.0;  // as the CPU backend: double sum, one rounding
       for (int i = 0; i < d.KH; ++i) {
         const int h = oh * d.sh - d.ph + i;
         if (h < 0 || h >= d.H) continue;
         for (int j = 0; j < d.KW; ++j) {
           const int w = ow * d.sw - d.pw + j;
           if (w < 0 || w >= d.W) continue;
-          acc += x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c];
+          acc += static_cast<double>(x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c]);
         }
       }
-      y[e] = acc / static_cast<float>(d.KH * d.KW);
+      y[e] = static_cast<float>(acc / (static_cast<double>(d.KH) * d.KW));
     }
   }
 }
@@ -90,7 +90,7 @@ __device__ inline void covering(int h, int pad, int k, int stride, int out, int&
 __global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, const int* argmax,
                                      float* dx) {
   const int64_t total = static_cast<int64_t>(d.N) * d.H * d.W * d.C;
-  const float inv_area = 1.0f / static_cast<float>(d.KH * d.KW);
+  const double area = static_cast<double>(d.KH) * d.KW;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(e % d.C);
@@ -103,17 +103,19 @@ __global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, co
     covering(h, d.ph, d.KH, d.sh, d.OH, oh0, oh1);
     covering(w, d.pw, d.KW, d.sw, d.OW, ow0, ow1);
     const int me = h * d.W + w;
-    float acc = 0.0f;
+    // Double accumulation, one final rounding: the CPU backend does the same,
+    // so overlapping windows give identical results.
+    double acc = 0.0;
     for (int oh = oh0; oh <= oh1; ++oh)
       for (int ow = ow0; ow <= ow1; ++ow) {
         const int64_t o = ((static_cast<int64_t>(n) * d.OH + oh) * d.OW + ow) * d.C + c;
         if (is_max) {
-          if (argmax[o] == me) acc += dy[o];
+          if (argmax[o] == me) acc += static_cast<double>(dy[o]);
         } else {
-          acc += dy[o] * inv_area;
+          acc += static_cast<double>(dy[o]) / area;
         }
       }
-    dx[e] = acc;
+    dx[e] = static_cast<float>(acc);
   }
 }
 

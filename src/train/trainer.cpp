@@ -100,8 +100,14 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     if (data.test.size()) standardizer.apply(data.test);
   }
   // Record the files actually read, so that the run can be resumed or re-evaluated as it was.
-  if (cfg.dataset.name != "iris" || !cfg.dataset.train.empty()) cfg.dataset.train = data.train_files;
-  if (!data.validation_files.empty()) cfg.dataset.validation = data.validation_files;
+  auto absolute = [](const std::vector<std::string>& files) {
+    std::vector<std::string> out;
+    std::error_code e;
+    for (const auto& f : files) out.push_back(fs::absolute(f, e).lexically_normal().string());
+    return out;
+  };
+  cfg.dataset.train = absolute(data.train_files);
+  if (!data.validation_files.empty()) cfg.dataset.validation = absolute(data.validation_files);
 
   // ---- model, optimizer, loader, schedule ------------------------------------------
   NeuralNetwork model = NeuralNetwork::from_config(cfg.model);

@@ -307,8 +307,8 @@ void fiber_main(void* arg) {
 void fiber_main_trampoline() { fiber_main(g_run.current); }
 #endif
 
-[[noreturn]] void fault(Fiber& f, std::string message) {
-  g_run.failure = std::move(message);
+// Abandons the calling fiber; g_run.failure holds the message.
+[[noreturn]] void fault(Fiber& f) {
   f.state = FiberState::faulted;
   yield_to_scheduler(f, false);
   std::abort();  // a faulted fiber is never resumed
@@ -409,12 +409,15 @@ void syncthreads(const char* file, int line) {
     r.block_file = file;
     r.block_line = line;
   } else if (r.block_line != line || std::strcmp(r.block_file, file) != 0) {
-    std::ostringstream s;
-    s << "Janus CUDA simulator: divergent __syncthreads() in " << where() << ": thread " << dim_str(f.tid)
-      << " reached the one at " << file << ':' << line << " while " << r.block_arrived
-      << " threads wait at the one at " << r.block_file << ':' << r.block_line
-      << ". Every thread of a block must reach the same __syncthreads().";
-    fault(f, s.str());
+    {
+      std::ostringstream s;
+      s << "Janus CUDA simulator: divergent __syncthreads() in " << where() << ": thread " << dim_str(f.tid)
+        << " reached the one at " << file << ':' << line << " while " << r.block_arrived
+        << " threads wait at the one at " << r.block_file << ':' << r.block_line
+        << ". Every thread of a block must reach the same __syncthreads().";
+      g_run.failure = s.str();
+    }  // no heap object may stay alive on an abandoned fiber stack
+    fault(f);
   }
   if (++r.block_arrived == r.count) {  // last one: release everybody, carry on
     r.block_arrived = 0;
@@ -433,23 +436,29 @@ CollectiveResult warp_collective(const char* op, unsigned mask, Collective kind,
   const unsigned lane = f.linear % 32;
   Warp& w = r.warps[warp_index];
   if ((mask >> lane & 1u) == 0) {
-    std::ostringstream s;
-    s << "Janus CUDA simulator: " << op << " in " << where() << ": thread " << dim_str(f.tid) << " (lane " << lane
-      << ") calls it with mask 0x" << std::hex << mask << " that does not include its own lane.";
-    fault(f, s.str());
+    {
+      std::ostringstream s;
+      s << "Janus CUDA simulator: " << op << " in " << where() << ": thread " << dim_str(f.tid) << " (lane " << lane
+        << ") calls it with mask 0x" << std::hex << mask << " that does not include its own lane.";
+      g_run.failure = s.str();
+    }  // no heap object may stay alive on an abandoned fiber stack
+    fault(f);
   }
   if (w.arrived == 0) {
     w.mask = mask;
     w.op = op;
     w.participants = mask & w.existing;
   } else if (w.mask != mask || std::strcmp(w.op, op) != 0) {
-    std::ostringstream s;
-    s << "Janus CUDA simulator: " << where() << ", warp " << warp_index << ": lane " << lane << " calls " << op
-      << " with mask 0x" << std::hex << mask << " while lanes 0x" << w.arrived << " wait in " << w.op
-      << " with mask 0x" << w.mask << std::dec
-      << ". All lanes in the mask must execute the same collective with the same mask"
-         " (concurrent collectives of disjoint lane groups are not simulated).";
-    fault(f, s.str());
+    {
+      std::ostringstream s;
+      s << "Janus CUDA simulator: " << where() << ", warp " << warp_index << ": lane " << lane << " calls " << op
+        << " with mask 0x" << std::hex << mask << " while lanes 0x" << w.arrived << " wait in " << w.op
+        << " with mask 0x" << w.mask << std::dec
+        << ". All lanes in the mask must execute the same collective with the same mask"
+           " (concurrent collectives of disjoint lane groups are not simulated).";
+      g_run.failure = s.str();
+    }  // no heap object may stay alive on an abandoned fiber stack
+    fault(f);
   }
   f.kind = kind;
   f.value = bits;
@@ -495,9 +504,12 @@ CollectiveResult warp_collective(const char* op, unsigned mask, Collective kind,
 
 void trap(const char* what) {
   Fiber& f = current_fiber(what);
-  std::ostringstream s;
-  s << "Janus CUDA simulator: thread " << dim_str(f.tid) << " of " << where() << ": " << what;
-  fault(f, s.str());
+  {
+    std::ostringstream s;
+    s << "Janus CUDA simulator: thread " << dim_str(f.tid) << " of " << where() << ": " << what;
+    g_run.failure = s.str();
+  }  // no heap object may stay alive on an abandoned fiber stack
+  fault(f);
 }
 
 // ---- launch -------------------------------------------------------------------------------

@@ -1,0 +1,377 @@
+// FastCpuDevice: threads, workspace, storage cache and the accel_* hooks.
+#include "cpu/fast_device.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+
+#include "cpu/fast_kernels.hpp"
+#include "cpu/kernels.hpp"
+
+namespace janus {
+
+namespace {
+
+constexpr std::align_val_t kAlignment{64};
+
+// Element-wise work below this many elements runs on one thread.
+constexpr int64_t kParallelElems = 1 << 15;
+
+template <class Fn>
+bool dispatch(DType dt, Fn&& fn) {
+  if (dt == DType::F64)
+    fn(double{});
+  else
+    fn(float{});
+  return true;
+}
+
+// Runs fn(lo, hi) over [0, n) split into one contiguous slice per thread, or
+// on one thread when the work (in elements; n by default) is small. Slices are
+// multiples of `align` items.
+template <class Fn>
+void parallel_slices(int threads, int64_t n, Fn&& fn, int64_t align = 16, int64_t work = -1) {
+  if (threads <= 1 || (work < 0 ? n : work) < kParallelElems || n < 2) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  const int64_t per = ((n + threads - 1) / threads + align - 1) / align * align;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int t = 0; t < threads; ++t) {
+    const int64_t lo = std::min<int64_t>(t * per, n), hi = std::min<int64_t>(lo + per, n);
+    if (lo < hi) fn(lo, hi);
+  }
+}
+
+int thread_count() {
+  for (const char* var : {"JANUS_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    if (const char* env = std::getenv(var)) {
+      const int n = std::atoi(env);
+      if (n > 0) return n;
+    }
+  }
+  return std::max(1, omp_get_num_procs());
+}
+
+size_t cache_limit() {
+  static const size_t limit = [] {
+    const char* env = std::getenv("JANUS_CPU_CACHE_MB");
+    const long mb = env ? std::atol(env) : 1024;
+    return mb > 0 ? static_cast<size_t>(mb) << 20 : size_t{0};
+  }();
+  return limit;
+}
+
+// Blocks smaller than this go straight back to malloc, which is fast for them.
+constexpr size_t kCacheMinBytes = 64 * 1024;
+
+}  // namespace
+
+FastCpuDevice::FastCpuDevice() : threads_(thread_count()) {
+  // One BLAS thread per caller: parallelism comes from OpenMP here.
+  openblas_set_num_threads(1);
+}
+
+FastCpuDevice::~FastCpuDevice() {
+  release_cache();
+  if (workspace_) ::operator delete(workspace_, kAlignment);
+}
+
+// ---- memory ---------------------------------------------------------------------
+
+void* FastCpuDevice::allocate(size_t bytes) {
+  if (bytes >= kCacheMinBytes) {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    auto it = cache_.find(bytes);
+    if (it != cache_.end()) {
+      void* p = it->second;
+      cache_.erase(it);
+      cached_bytes_ -= bytes;
+      return p;
+    }
+  }
+  try {
+    return ::operator new(bytes, kAlignment);
+  } catch (const std::bad_alloc&) {
+    release_cache();  // the cache may hold what this allocation needs
+    return ::operator new(bytes, kAlignment);
+  }
+}
+
+void FastCpuDevice::deallocate(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  if (bytes >= kCacheMinBytes) {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (cached_bytes_ + bytes <= cache_limit()) {
+      cache_.emplace(bytes, ptr);
+      cached_bytes_ += bytes;
+      return;
+    }
+  }
+  ::operator delete(ptr, kAlignment);
+}
+
+void FastCpuDevice::release_cache() {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  for (auto& [bytes, p] : cache_) ::operator delete(p, kAlignment);
+  cache_.clear();
+  cached_bytes_ = 0;
+}
+
+void* FastCpuDevice::workspace(size_t bytes) {
+  if (bytes > workspace_bytes_) {
+    if (workspace_) ::operator delete(workspace_, kAlignment);
+    workspace_ = nullptr;
+    workspace_bytes_ = 0;
+    workspace_ = ::operator new(bytes, kAlignment);
+    workspace_bytes_ = bytes;
+  }
+  return workspace_;
+}
+
+// ---- elementwise and BLAS-like ------------------------------------------------------
+
+bool FastCpuDevice::accel_fill(DType dt, Tensor& x, double value) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = x.data<T>();
+    parallel_slices(threads_, x.numel(), [&](int64_t lo, int64_t hi) { cpu::fill<T>(hi - lo, value, p + lo); });
+  });
+}
+
+bool FastCpuDevice::accel_axpby(DType dt, double alpha, const Tensor& x, double beta, Tensor& y) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    parallel_slices(threads_, x.numel(), [&](int64_t lo, int64_t hi) {
+      cpu::axpby<T>(hi - lo, alpha, xp + lo, beta, yp + lo);
+    });
+  });
+}
+
+bool FastCpuDevice::accel_multiply(DType dt, const Tensor& a, const Tensor& b, Tensor& out) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T *ap = a.data<T>(), *bp = b.data<T>();
+    T* op = out.data<T>();
+    parallel_slices(threads_, a.numel(), [&](int64_t lo, int64_t hi) {
+      cpu::multiply<T>(hi - lo, ap + lo, bp + lo, op + lo);
+    });
+  });
+}
+
+bool FastCpuDevice::accel_gemm(DType dt, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                               int64_t K, double alpha, const Tensor& a, const Tensor& b,
+                               double beta, Tensor& c) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    fast::parallel_gemm<T>(threads_, trans_a, trans_b, M, N, K, alpha, a.data<T>(), b.data<T>(),
+                           beta, c.data<T>());
+  });
+}
+
+bool FastCpuDevice::accel_add_bias(DType dt, int64_t rows, int64_t cols, Tensor& y,
+                                   const Tensor& bias) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    T* yp = y.data<T>();
+    const T* bp = bias.data<T>();
+    // Slices of whole rows.
+    parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
+      cpu::add_bias<T>(hi - lo, cols, bp, yp + lo * cols);
+    }, 1, rows * cols);
+  });
+}
+
+bool FastCpuDevice::accel_sum_rows(DType dt, int64_t rows, int64_t cols, const Tensor& x,
+                                   double beta, Tensor& out) {
+  if (threads_ <= 1 || rows * cols < kParallelElems || cols > 4096) return false;
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* op = out.data<T>();
+    // Per-thread column sums in double (as the reference), then combined.
+    const int nt = threads_;
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    double* acc = static_cast<double*>(workspace(sizeof(double) * cols * nt));
+    std::fill(acc, acc + cols * nt, 0.0);
+    const int64_t per = (rows + nt - 1) / nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; ++t) {
+      double* a = acc + t * cols;
+      const int64_t lo = std::min<int64_t>(t * per, rows), hi = std::min<int64_t>(lo + per, rows);
+      for (int64_t r = lo; r < hi; ++r) {
+        const T* row = xp + r * cols;
+        for (int64_t c = 0; c < cols; ++c) a[c] += row[c];
+      }
+    }
+    for (int64_t c = 0; c < cols; ++c) {
+      double s = 0.0;
+      for (int t = 0; t < nt; ++t) s += acc[t * cols + c];
+      op[c] = static_cast<T>(beta == 0.0 ? s : s + beta * op[c]);
+    }
+  });
+}
+
+// ---- activations ---------------------------------------------------------------------
+
+bool FastCpuDevice::accel_activation_forward(DType dt, ActivationKind act, int64_t rows,
+                                             int64_t cols, const Tensor& z, Tensor& y) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* zp = z.data<T>();
+    T* yp = y.data<T>();
+    if (act == ActivationKind::SoftMax) {  // whole rows per slice
+      parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
+        cpu::activation_forward<T>(act, hi - lo, cols, zp + lo * cols, yp + lo * cols);
+      }, 1, rows * cols);
+      return;
+    }
+    parallel_slices(threads_, rows * cols, [&](int64_t lo, int64_t hi) {
+      if (act == ActivationKind::ReLU) {
+        for (int64_t i = lo; i < hi; ++i) yp[i] = zp[i] > T(0) ? zp[i] : T(0);
+      } else {
+        cpu::activation_forward<T>(act, 1, hi - lo, zp + lo, yp + lo);
+      }
+    });
+  });
+}
+
+bool FastCpuDevice::accel_activation_backward(DType dt, ActivationKind act, int64_t rows,
+                                              int64_t cols, const Tensor* z, const Tensor* y,
+                                              const Tensor& dy, Tensor& dz) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* zp = z ? z->data<T>() : nullptr;
+    const T* yp = y ? y->data<T>() : nullptr;
+    const T* dyp = dy.data<T>();
+    T* dzp = dz.data<T>();
+    if (act == ActivationKind::SoftMax) {
+      parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
+        const int64_t o = lo * cols;
+        cpu::activation_backward<T>(act, hi - lo, cols, nullptr, yp + o, dyp + o, dzp + o);
+      }, 1, rows * cols);
+      return;
+    }
+    parallel_slices(threads_, rows * cols, [&](int64_t lo, int64_t hi) {
+      if (act == ActivationKind::ReLU) {
+        for (int64_t i = lo; i < hi; ++i) dzp[i] = zp[i] > T(0) ? dyp[i] : T(0);
+      } else {
+        cpu::activation_backward<T>(act, 1, hi - lo, zp ? zp + lo : nullptr, yp ? yp + lo : nullptr,
+                                    dyp + lo, dzp + lo);
+      }
+    });
+  });
+}
+
+// ---- convolution and pooling ------------------------------------------------------------
+
+bool FastCpuDevice::accel_conv2d_forward(DType dt, const ConvGeometry& g, const Tensor& x,
+                                         const Tensor& w, const Tensor* bias, Tensor& y) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    void* ws = workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::Forward, g, threads_));
+    fast::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), bias ? bias->data<T>() : nullptr,
+                            y.data<T>(), threads_, ws);
+  });
+}
+
+bool FastCpuDevice::accel_conv2d_backward_data(DType dt, const ConvGeometry& g, const Tensor& dy,
+                                               const Tensor& w, Tensor& dx) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    void* ws = workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::BackwardData, g, threads_));
+    fast::conv2d_backward_data<T>(g, dy.data<T>(), w.data<T>(), dx.data<T>(), threads_, ws);
+  });
+}
+
+bool FastCpuDevice::accel_conv2d_backward_filter(DType dt, const ConvGeometry& g, const Tensor& x,
+                                                 const Tensor& dy, Tensor& dw) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    void* ws =
+        workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::BackwardFilter, g, threads_));
+    fast::conv2d_backward_filter<T>(g, x.data<T>(), dy.data<T>(), dw.data<T>(), threads_, ws);
+  });
+}
+
+bool FastCpuDevice::accel_pool2d_forward(DType dt, PoolMode mode, const PoolGeometry& g,
+                                         const Tensor& x, Tensor& y) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    fast::pool2d_forward<T>(mode, g, x.data<T>(), y.data<T>(), threads_);
+  });
+}
+
+bool FastCpuDevice::accel_pool2d_backward(DType dt, PoolMode mode, const PoolGeometry& g,
+                                          const Tensor& x, const Tensor& dy, Tensor& dx) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    void* ws = workspace(fast::pool_workspace_bytes(g, threads_));
+    fast::pool2d_backward<T>(mode, g, x.data<T>(), dy.data<T>(), dx.data<T>(), threads_, ws);
+  });
+}
+
+// ---- batch normalisation and optimizers ---------------------------------------------------
+
+bool FastCpuDevice::accel_batchnorm_forward_eval(DType dt, int64_t rows, int64_t C,
+                                                 const Tensor& x, const Tensor& gamma,
+                                                 const Tensor& beta, const Tensor& mean,
+                                                 const Tensor& var, double eps, Tensor& y) {
+  if (rows * C < kParallelElems) return false;
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
+      cpu::batchnorm_forward_eval<T>(hi - lo, C, xp + lo * C, gamma.data<T>(), beta.data<T>(),
+                                     mean.data<T>(), var.data<T>(), eps, yp + lo * C);
+    }, 1, rows * C);
+  });
+}
+
+bool FastCpuDevice::accel_sgd_update(DType dt, Tensor& w, const Tensor& g, Tensor* velocity,
+                                     double lr, double momentum, double weight_decay,
+                                     bool nesterov) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    T* wp = w.data<T>();
+    const T* gp = g.data<T>();
+    T* vp = velocity ? velocity->data<T>() : nullptr;
+    parallel_slices(threads_, w.numel(), [&](int64_t lo, int64_t hi) {
+      cpu::sgd_update<T>(hi - lo, wp + lo, gp + lo, vp ? vp + lo : nullptr, lr, momentum,
+                         weight_decay, nesterov);
+    });
+  });
+}
+
+bool FastCpuDevice::accel_adam_update(DType dt, Tensor& w, const Tensor& g, Tensor& m, Tensor& v,
+                                      double lr, double beta1, double beta2, double eps,
+                                      double weight_decay, bool decoupled, int64_t step) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    T *wp = w.data<T>(), *mp = m.data<T>(), *vp = v.data<T>();
+    const T* gp = g.data<T>();
+    parallel_slices(threads_, w.numel(), [&](int64_t lo, int64_t hi) {
+      cpu::adam_update<T>(hi - lo, wp + lo, gp + lo, mp + lo, vp + lo, lr, beta1, beta2, eps,
+                          weight_decay, decoupled, step);
+    });
+  });
+}
+
+// Never destroyed: tensors with static storage duration elsewhere may free
+// their memory through it during exit, after this function's statics die.
+Device& cpu_device() {
+  static FastCpuDevice* device = new FastCpuDevice;
+  return *device;
+}
+
+}  // namespace janus

@@ -1,0 +1,106 @@
+// FastCpuDevice: the CPU device that cpu_device() returns ("cpu").
+//
+// It is the reference CpuDevice with its hot operations replaced (the
+// accel_* hooks of cpu_device.hpp): argument validation, error messages and
+// every operation not listed here stay those of the reference.
+//
+// - gemm: OpenBLAS cblas_sgemm / cblas_dgemm, split over the OpenMP threads.
+// - conv2d forward / backward-data / backward-filter: im2col on chunks of
+//   images (NHWC makes each im2col row a run of KW*C contiguous values) and
+//   one GEMM per chunk; 1x1 stride-1 unpadded convolutions skip im2col. Chunks
+//   run in parallel; backward-filter reduces per-thread partial gradients.
+// - pooling, ReLU, bias, column sums, SGD/Adam, BatchNorm (eval), fill,
+//   axpby, multiply: OpenMP over the cores when the tensor is big enough to
+//   pay for it; the element-wise ones run the reference kernels on slices, so
+//   their results are bit-identical to the reference.
+//
+// Threads: all parallelism is OpenMP at this level; OpenBLAS is set to one
+// thread (each OpenMP thread calls it on its own block), so the two thread
+// pools never oversubscribe the cores. JANUS_NUM_THREADS (else
+// OMP_NUM_THREADS, else all cores) sets the thread count.
+//
+// Memory: im2col / partial-gradient workspaces are cached in the device and
+// only grow, and freed tensor storage is kept in an exact-size cache (up to a
+// bound) so the steady state of a training loop allocates nothing from the
+// system. Operations lock a mutex around their use of the workspace, so the
+// device stays safe to call from several threads (they then take turns).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "cpu/cpu_device.hpp"
+
+namespace janus {
+
+class FastCpuDevice final : public CpuDevice {
+ public:
+  FastCpuDevice();
+  ~FastCpuDevice() override;
+  std::string name() const override { return "cpu"; }
+
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr, size_t bytes) override;
+
+  // Number of OpenMP threads the kernels use.
+  int threads() const { return threads_; }
+  // Bytes held by the workspace and by the storage cache (for diagnostics).
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  size_t cached_bytes() const { return cached_bytes_; }
+  // Gives the cached storage back to the system.
+  void release_cache();
+
+ protected:
+  bool accel_fill(DType dt, Tensor& x, double value) override;
+  bool accel_axpby(DType dt, double alpha, const Tensor& x, double beta, Tensor& y) override;
+  bool accel_multiply(DType dt, const Tensor& a, const Tensor& b, Tensor& out) override;
+  bool accel_gemm(DType dt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                  double alpha, const Tensor& a, const Tensor& b, double beta,
+                  Tensor& c) override;
+  bool accel_add_bias(DType dt, int64_t rows, int64_t cols, Tensor& y,
+                      const Tensor& bias) override;
+  bool accel_sum_rows(DType dt, int64_t rows, int64_t cols, const Tensor& x, double beta,
+                      Tensor& out) override;
+  bool accel_activation_forward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
+                                const Tensor& z, Tensor& y) override;
+  bool accel_activation_backward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
+                                 const Tensor* z, const Tensor* y, const Tensor& dy,
+                                 Tensor& dz) override;
+  bool accel_conv2d_forward(DType dt, const ConvGeometry& g, const Tensor& x, const Tensor& w,
+                            const Tensor* bias, Tensor& y) override;
+  bool accel_conv2d_backward_data(DType dt, const ConvGeometry& g, const Tensor& dy,
+                                  const Tensor& w, Tensor& dx) override;
+  bool accel_conv2d_backward_filter(DType dt, const ConvGeometry& g, const Tensor& x,
+                                    const Tensor& dy, Tensor& dw) override;
+  bool accel_pool2d_forward(DType dt, PoolMode mode, const PoolGeometry& g, const Tensor& x,
+                            Tensor& y) override;
+  bool accel_pool2d_backward(DType dt, PoolMode mode, const PoolGeometry& g, const Tensor& x,
+                             const Tensor& dy, Tensor& dx) override;
+  bool accel_batchnorm_forward_eval(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                    const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                    const Tensor& var, double eps, Tensor& y) override;
+  bool accel_sgd_update(DType dt, Tensor& w, const Tensor& g, Tensor* velocity, double lr,
+                        double momentum, double weight_decay, bool nesterov) override;
+  bool accel_adam_update(DType dt, Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr,
+                         double beta1, double beta2, double eps, double weight_decay,
+                         bool decoupled, int64_t step) override;
+
+ private:
+  // A grow-only scratch buffer of at least `bytes` (64-byte aligned). Callers
+  // hold ws_mutex_ while they use it.
+  void* workspace(size_t bytes);
+
+  int threads_ = 1;
+  std::mutex ws_mutex_;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+
+  // Exact-size cache of freed storage: bytes -> free blocks.
+  std::mutex cache_mutex_;
+  std::multimap<size_t, void*> cache_;
+  size_t cached_bytes_ = 0;
+};
+
+}  // namespace janus

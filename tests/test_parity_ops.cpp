@@ -1,0 +1,541 @@
+// Parity of every Device operation between the CPU backend (the reference)
+// and the CUDA backend (a real GPU, or the CUDA simulator in a JANUS_CUDA=SIM
+// build): identical random inputs on both, outputs compared element by
+// element with |cuda - cpu| <= atol_i + rtol * |cpu|.
+//
+// Tolerances (u = 2^-24, the float32 unit roundoff):
+// - Elementwise float ops: a few ulp (the CPU may compute in double and round
+//   once, the GPU rounds each float op; CUDA's expf/tanhf/logf are <= 2 ulp).
+// - Dot products (GEMM, convolutions): a sum of K float products computed in
+//   any order has error <= K*u*sum_k |a_k b_k| (first order, Higham 3.1), on
+//   each side. The test computes sum_k |a_k b_k| exactly as the same op on the
+//   CPU applied to |A| and |B|, and allows atol_i = 2*K*u*(|A||B|)_i.
+// - Reductions the backends accumulate in double (sum, sum_rows, losses,
+//   BatchNorm statistics): only the final float rounding and per-element float
+//   math differ: a few ulp of the result, or of the sum of magnitudes.
+// - Max pooling, dropout masks, count_correct: bit-exact (no arithmetic).
+//
+// Each test records which two devices it compared (RecordProperty and
+// stdout), and is skipped when this machine has no CUDA device.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "janus/device.hpp"
+#include "janus/error.hpp"
+#include "janus/tensor.hpp"
+
+#include "cuda/cuda_device.hpp"
+
+using namespace janus;
+
+namespace {
+
+constexpr double kU = 1.0 / 16777216.0;  // 2^-24
+
+class Parity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda_device_count() == 0)
+      GTEST_SKIP() << "no CUDA device available (cuda_device_count() == 0): nothing to compare the CPU with";
+    gpu_ = &get_device("cuda");
+    cpu_ = &cpu_device();
+    const std::string pair = cpu_->name() + " vs " + gpu_->name();
+    RecordProperty("devices", pair);
+    std::cout << "[parity] comparing " << pair << "\n";
+  }
+
+  Device& cpu() { return *cpu_; }
+  Device& gpu() { return *gpu_; }
+
+  // Convolution paths to exercise on this CUDA device.
+  std::vector<cuda::ConvAlgo> conv_algos() {
+    if (gpu().simulated()) return {cuda::ConvAlgo::ImplicitGemm};
+    return {cuda::ConvAlgo::ImplicitGemm, cuda::ConvAlgo::CuDNN};
+  }
+  cuda::CudaDevice& cuda_dev() { return dynamic_cast<cuda::CudaDevice&>(gpu()); }
+
+  Tensor rand(const Shape& s, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(static_cast<size_t>(s.numel()));
+    for (float& x : v) x = d(rng);
+    return Tensor::from_host(v, s, cpu());
+  }
+  // Small integers: many exact ties (for max pooling and argmax).
+  Tensor rand_int(const Shape& s, uint32_t seed, int lo, int hi) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> d(lo, hi);
+    std::vector<float> v(static_cast<size_t>(s.numel()));
+    for (float& x : v) x = static_cast<float>(d(rng));
+    return Tensor::from_host(v, s, cpu());
+  }
+  Tensor on_gpu(const Tensor& t) { return t.to(gpu()); }
+  Tensor abs_of(const Tensor& t) {
+    std::vector<float> v = t.to_host_f32();
+    for (float& x : v) x = std::fabs(x);
+    return Tensor::from_host(v, t.shape(), cpu());
+  }
+
+  // |got - ref| <= atol_i + rtol*|ref| for all i; atol_i = atol + scale * mag_i.
+  void expect_close(const std::string& what, const Tensor& ref, const Tensor& got, double atol, double rtol,
+                    const Tensor* mag = nullptr, double scale = 0.0) {
+    ASSERT_EQ(ref.numel(), got.numel()) << what;
+    const std::vector<double> r = ref.to_host(), g = got.to_host();
+    std::vector<double> m;
+    if (mag) m = mag->to_host();
+    double max_abs = 0.0, max_rel = 0.0;
+    int64_t bad = 0, first_bad = -1;
+    for (size_t i = 0; i < r.size(); ++i) {
+      const double err = std::fabs(g[i] - r[i]);
+      const double tol = atol + rtol * std::fabs(r[i]) + (mag ? scale * m[i] : 0.0);
+      if (!(err <= tol)) {
+        if (first_bad < 0) first_bad = static_cast<int64_t>(i);
+        ++bad;
+      }
+      max_abs = std::max(max_abs, err);
+      if (r[i] != 0.0) max_rel = std::max(max_rel, err / std::fabs(r[i]));
+    }
+    std::cout << "[parity]   " << what << ": max abs err " << max_abs << ", max rel err " << max_rel << "\n";
+    EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << r.size() << " elements out of tolerance; first at "
+                      << first_bad << ": cpu " << (first_bad >= 0 ? r[static_cast<size_t>(first_bad)] : 0.0)
+                      << ", cuda " << (first_bad >= 0 ? g[static_cast<size_t>(first_bad)] : 0.0);
+  }
+  void expect_exact(const std::string& what, const Tensor& ref, const Tensor& got) {
+    expect_close(what, ref, got, 0.0, 0.0);
+  }
+  void expect_scalar(const std::string& what, double ref, double got, double tol) {
+    std::cout << "[parity]   " << what << ": cpu " << ref << ", cuda " << got << ", diff " << std::fabs(ref - got)
+              << " (tol " << tol << ")\n";
+    EXPECT_LE(std::fabs(ref - got), tol) << what << ": cpu " << ref << ", cuda " << got;
+  }
+
+ private:
+  Device* cpu_ = nullptr;
+  Device* gpu_ = nullptr;
+};
+
+// ---- elementwise --------------------------------------------------------------
+
+TEST_F(Parity, FillAxpbyMultiply) {
+  const Shape s{7, 13};
+  Tensor xc = rand(s, 1), yc = rand(s, 2);
+  Tensor xg = on_gpu(xc), yg = on_gpu(yc);
+
+  Tensor fc = Tensor::empty(s, cpu()), fg = Tensor::empty(s, gpu());
+  cpu().fill(fc, 0.1);
+  gpu().fill(fg, 0.1);
+  expect_exact("fill", fc, fg);  // both round 0.1 to float once
+
+  // Float vs double evaluation of alpha*x + beta*y: <= 2 ulp of |ax|+|by|, here <= 2.5.
+  cpu().axpby(0.7, xc, -1.3, yc);
+  gpu().axpby(0.7, xg, -1.3, yg);
+  expect_close("axpby", yc, yg, 4 * 2.5 * kU, 0.0);
+
+  // beta == 0 must not read y (fresh CUDA memory may hold NaN).
+  Tensor zc = Tensor::empty(s, cpu()), zg = Tensor::empty(s, gpu());
+  cpu().fill(zc, 0.0);
+  cpu().axpby(2.0, xc, 0.0, zc);
+  gpu().axpby(2.0, xg, 0.0, zg);
+  expect_exact("axpby beta=0", zc, zg);
+
+  // One rounding of an exact product on both sides: identical.
+  cpu().multiply(xc, yc, yc);  // out aliases b
+  gpu().multiply(xg, yg, yg);
+  expect_close("multiply (aliased)", yc, yg, 4 * 2.5 * kU, 2 * kU);
+}
+
+TEST_F(Parity, Gemm) {
+  struct Case {
+    int M, N, K;
+  };
+  for (const Case& cs : {Case{37, 29, 53}, Case{1, 70, 33}, Case{65, 1, 129}, Case{3, 5, 1}}) {
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        const Shape sa = ta ? Shape{cs.K, cs.M} : Shape{cs.M, cs.K};
+        const Shape sb = tb ? Shape{cs.N, cs.K} : Shape{cs.K, cs.N};
+        Tensor ac = rand(sa, 10 + cs.M), bc = rand(sb, 20 + cs.N), cc = rand({cs.M, cs.N}, 30);
+        Tensor ag = on_gpu(ac), bg = on_gpu(bc), cg = on_gpu(cc);
+        // Magnitude: |alpha| |A||B| + |beta| |C|, the sum of absolute terms.
+        Tensor mag = abs_of(cc);
+        cpu().gemm(ta, tb, 1.5, abs_of(ac), abs_of(bc), 0.5, mag);
+        cpu().gemm(ta, tb, 1.5, ac, bc, -0.5, cc);
+        gpu().gemm(ta, tb, 1.5, ag, bg, -0.5, cg);
+        const std::string what = "gemm " + std::to_string(cs.M) + "x" + std::to_string(cs.N) + "x" +
+                                 std::to_string(cs.K) + (ta ? " A^T" : "") + (tb ? " B^T" : "");
+        expect_close(what, cc, cg, 0.0, 0.0, &mag, 2.0 * (cs.K + 2) * kU);
+      }
+  }
+  // beta = 0 ignores NaN garbage in C.
+  Tensor ac = rand({4, 6}, 1), bc = rand({6, 5}, 2);
+  Tensor cc = Tensor::zeros({4, 5}, cpu());
+  Tensor cg = Tensor::empty({4, 5}, gpu());
+  Tensor mag = Tensor::zeros({4, 5}, cpu());
+  cpu().gemm(false, false, 1.0, abs_of(ac), abs_of(bc), 0.0, mag);
+  cpu().gemm(false, false, 1.0, ac, bc, 0.0, cc);
+  gpu().gemm(false, false, 1.0, on_gpu(ac), on_gpu(bc), 0.0, cg);
+  expect_close("gemm beta=0", cc, cg, 0.0, 0.0, &mag, 2.0 * 8 * kU);
+}
+
+TEST_F(Parity, BiasAndReductions) {
+  Tensor yc = rand({33, 19}, 3), bc = rand({19}, 4);
+  Tensor yg = on_gpu(yc);
+  cpu().add_bias(yc, bc);
+  gpu().add_bias(yg, on_gpu(bc));
+  expect_exact("add_bias", yc, yg);  // one float add each
+
+  // sum_rows: double accumulation on both sides, one final rounding (+ beta*out).
+  for (const Shape& s : {Shape{1000, 37}, Shape{1, 5}, Shape{3, 2, 2, 70}}) {
+    Tensor xc = rand(s, 5), oc = rand({s.last()}, 6);
+    Tensor og = on_gpu(oc);
+    cpu().sum_rows(xc, 0.5, oc);
+    gpu().sum_rows(on_gpu(xc), 0.5, og);
+    expect_close("sum_rows beta=0.5 " + s.str(), oc, og, 1e-12 * s.rows(), 2 * kU);
+    Tensor zc = Tensor::empty({s.last()}, cpu()), zg = Tensor::empty({s.last()}, gpu());
+    cpu().sum_rows(xc, 0.0, zc);
+    gpu().sum_rows(on_gpu(xc), 0.0, zg);
+    expect_close("sum_rows beta=0 " + s.str(), zc, zg, 1e-12 * s.rows(), 2 * kU);
+  }
+  // sum: exact float inputs added in double, any order: error <= n * 2^-53 * sum|x|.
+  for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{300001}}) {
+    Tensor xc = rand({n}, 7);
+    expect_scalar("sum n=" + std::to_string(n), cpu().sum(xc), gpu().sum(on_gpu(xc)),
+                  static_cast<double>(n) * 1.2e-16 * static_cast<double>(n));
+  }
+}
+
+// ---- activations ----------------------------------------------------------------
+
+TEST_F(Parity, Activations) {
+  const ActivationKind kinds[] = {ActivationKind::Linear, ActivationKind::Sigmoid, ActivationKind::TanH,
+                                  ActivationKind::ReLU, ActivationKind::SoftMax};
+  const char* names[] = {"linear", "sigmoid", "tanh", "relu", "softmax"};
+  for (const Shape& s : {Shape{17, 10}, Shape{3, 77}, Shape{1, 1}, Shape{2, 3, 5, 6}}) {
+    for (int a = 0; a < 5; ++a) {
+      const std::string what = std::string(names[a]) + " " + s.str();
+      Tensor zc = rand(s, 11, -4.0f, 4.0f), dyc = rand(s, 12);
+      {  // exact zeros: ReLU's derivative is 0 there
+        std::vector<float> zv = zc.to_host_f32();
+        for (size_t i = 0; i < zv.size(); i += 7) zv[i] = 0.0f;
+        zc = Tensor::from_host(zv, s, cpu());
+      }
+      Tensor zg = on_gpu(zc), dyg = on_gpu(dyc);
+      Tensor yc = Tensor::empty(s, cpu()), yg = Tensor::empty(s, gpu());
+      cpu().activation_forward(kinds[a], zc, yc);
+      gpu().activation_forward(kinds[a], zg, yg);
+      // expf/tanhf within 2 ulp, one more rounding for 1/(1+e) or the softmax
+      // division; softmax sums <= 77 terms in float: 8 ulp + 77 u relative.
+      expect_close("forward " + what, yc, yg, 1e-30, (a == 4 ? 8 + s.last() : 8) * kU);
+      // Backward uses the CPU's y on both sides so only the backward differs.
+      yg = on_gpu(yc);
+      Tensor dzc = Tensor::empty(s, cpu()), dzg = Tensor::empty(s, gpu());
+      cpu().activation_backward(kinds[a], zc, yc, dyc, dzc);
+      gpu().activation_backward(kinds[a], zg, yg, dyg, dzg);
+      // Elementwise: a product of 3 roundings (<= 4 ulp). SoftMax: the row dot
+      // product sum_j dy_j y_j has K terms with sum |dy_j y_j| <= max|dy| = 1.
+      const double atol = a == 4 ? 2.0 * (s.last() + 4) * kU : 1e-30;
+      expect_close("backward " + what, dzc, dzg, atol, 8 * kU);
+    }
+  }
+}
+
+// ---- losses ------------------------------------------------------------------------
+
+TEST_F(Parity, Losses) {
+  for (const Shape& s : {Shape{16, 10}, Shape{1, 3}, Shape{5, 100}}) {
+    // Probabilities (softmax of random logits), one-hot and soft targets.
+    Tensor logits = rand(s, 21, -3.0f, 3.0f);
+    Tensor yhat = Tensor::empty(s, cpu());
+    cpu().activation_forward(ActivationKind::SoftMax, logits, yhat);
+    std::vector<float> oh(static_cast<size_t>(s.numel()), 0.0f);
+    std::mt19937 rng(22);
+    for (int64_t r = 0; r < s[0]; ++r) oh[static_cast<size_t>(r * s[1] + static_cast<int64_t>(rng() % s[1]))] = 1.0f;
+    Tensor onehot = Tensor::from_host(oh, s, cpu());
+    Tensor soft = Tensor::empty(s, cpu());
+    cpu().activation_forward(ActivationKind::SoftMax, rand(s, 23), soft);
+    // A hard zero in yhat exercises the 1e-12 clamp.
+    std::vector<float> yz = yhat.to_host_f32();
+    yz[0] = 0.0f;
+    Tensor yhat0 = Tensor::from_host(yz, s, cpu());
+
+    for (const Tensor* y : {&onehot, &soft}) {
+      const std::string tgt = (y == &onehot ? " one-hot " : " soft ") + s.str();
+      for (const Tensor* yh : {&yhat, &yhat0}) {
+        // CE: the CPU takes log in double, the GPU logf (<= 2 ulp of |log|, i.e.
+        // absolute <= 2u*|log p|); summed in double: tol 4u * sum|y log p| / m + tiny.
+        const double jc = cpu().cross_entropy_forward(*yh, *y);
+        const double jg = gpu().cross_entropy_forward(on_gpu(*yh), on_gpu(*y));
+        expect_scalar("cross_entropy_forward" + tgt, jc, jg, 4 * kU * std::fabs(jc) + 1e-12);
+        Tensor dc = Tensor::empty(s, cpu()), dg = Tensor::empty(s, gpu());
+        cpu().cross_entropy_backward(*yh, *y, dc);
+        gpu().cross_entropy_backward(on_gpu(*yh), on_gpu(*y), dg);
+        expect_close("cross_entropy_backward" + tgt, dc, dg, 1e-30, 4 * kU);
+      }
+      const double lc = cpu().l2_forward(yhat, *y), lg = gpu().l2_forward(on_gpu(yhat), on_gpu(*y));
+      expect_scalar("l2_forward" + tgt, lc, lg, 1e-12 * (1 + std::fabs(lc)));  // exact terms, double sums
+      Tensor dc = Tensor::empty(s, cpu()), dg = Tensor::empty(s, gpu());
+      cpu().l2_backward(yhat, *y, dc);
+      gpu().l2_backward(on_gpu(yhat), on_gpu(*y), dg);
+      // (yhat - y) exact or 1 rounding, times 2/m: <= 2 ulp of the result, or of |yhat|+|y|.
+      expect_close("l2_backward" + tgt, dc, dg, 4 * kU * 2.0 * 2.0 / static_cast<double>(s[0]), 2 * kU);
+
+      // Fused softmax + CE on logits: log-sum-exp in float on the GPU; per row
+      // |error| <= (k + 8) u (max|z| + log k) in the log-softmax, times sum|y|.
+      const double kz = static_cast<double>(s[1]);
+      const double row_tol = (kz + 8) * kU * (3.0 + std::log(kz) + 1.0);
+      Tensor zc = Tensor::empty(s, cpu()), zg = Tensor::empty(s, gpu());
+      const double sc = cpu().softmax_cross_entropy(logits, *y, &zc);
+      const double sg = gpu().softmax_cross_entropy(on_gpu(logits), on_gpu(*y), &zg);
+      expect_scalar("softmax_cross_entropy" + tgt, sc, sg, row_tol);
+      const double sg2 = gpu().softmax_cross_entropy(on_gpu(logits), on_gpu(*y), nullptr);
+      expect_scalar("softmax_cross_entropy (no dz)" + tgt, sc, sg2, row_tol);
+      // dz = (s * sum y - y)/m: s within (8 + k) ulp relative (expf + float sum).
+      expect_close("softmax_cross_entropy dz" + tgt, zc, zg, (kz + 8) * kU * 2.0 / static_cast<double>(s[0]), 4 * kU);
+    }
+  }
+}
+
+TEST_F(Parity, CountCorrect) {
+  // Integer scores from a tiny range: many ties, resolved to the first maximum.
+  for (const Shape& s : {Shape{200, 10}, Shape{1, 3}, Shape{9, 70}}) {
+    Tensor a = rand_int(s, 31, 0, 3), b = rand_int(s, 32, 0, 3);
+    const int64_t cc = cpu().count_correct(a, b), cg = gpu().count_correct(on_gpu(a), on_gpu(b));
+    std::cout << "[parity]   count_correct " << s.str() << ": cpu " << cc << ", cuda " << cg << "\n";
+    EXPECT_EQ(cc, cg) << s.str();
+    EXPECT_EQ(gpu().count_correct(on_gpu(a), on_gpu(a)), s[0]);
+  }
+}
+
+// ---- convolution -------------------------------------------------------------------
+
+ConvGeometry conv_geom(int N, int H, int W, int C, int KH, int KW, int F, int sh, int sw, int ph, int pw) {
+  ConvGeometry g;
+  g.N = N, g.H = H, g.W = W, g.C = C, g.KH = KH, g.KW = KW, g.F = F;
+  g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw;
+  g.OH = (H + 2 * ph - KH) / sh + 1;
+  g.OW = (W + 2 * pw - KW) / sw + 1;
+  return g;
+}
+
+std::string conv_str(const ConvGeometry& g) {
+  return "N" + std::to_string(g.N) + " " + std::to_string(g.H) + "x" + std::to_string(g.W) + "x" +
+         std::to_string(g.C) + " k" + std::to_string(g.KH) + "x" + std::to_string(g.KW) + " F" +
+         std::to_string(g.F) + " s" + std::to_string(g.stride_h) + "," + std::to_string(g.stride_w) + " p" +
+         std::to_string(g.pad_h) + "," + std::to_string(g.pad_w);
+}
+
+TEST_F(Parity, Conv2d) {
+  const std::vector<ConvGeometry> geoms = {
+      conv_geom(1, 5, 5, 1, 3, 3, 1, 1, 1, 1, 1),     // batch 1, "same"
+      conv_geom(2, 9, 7, 3, 3, 3, 70, 1, 1, 1, 1),    // odd sizes, F not a multiple of 64
+      conv_geom(2, 9, 9, 17, 3, 3, 5, 2, 2, 1, 1),    // stride 2, C not a multiple of 16
+      conv_geom(1, 8, 11, 5, 3, 5, 7, 1, 2, 1, 2),    // non-square kernel, mixed strides
+      conv_geom(3, 6, 6, 4, 1, 1, 9, 1, 1, 0, 0),     // 1x1, "valid"
+      conv_geom(2, 7, 6, 65, 5, 1, 3, 2, 1, 0, 0),    // 5x1 kernel, valid, C = 65
+      conv_geom(1, 10, 10, 2, 4, 4, 3, 2, 2, 3, 3),   // even kernel, large integer padding
+      conv_geom(4, 16, 16, 8, 3, 3, 16, 1, 1, 1, 1),  // enough rows for split-K in the filter gradient
+  };
+  for (cuda::ConvAlgo algo : conv_algos()) {
+    cuda_dev().set_conv_algo(algo);
+    for (const ConvGeometry& g : geoms) {
+      const std::string what = std::string(cuda::conv_algo_name(algo)) + " " + conv_str(g);
+      const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.C, g.F}, ys{g.N, g.OH, g.OW, g.F};
+      Tensor x = rand(xs, 41), w = rand(ws, 42), b = rand({g.F}, 43), dy = rand(ys, 44);
+      const double kfwd = static_cast<double>(g.KH) * g.KW * g.C;
+
+      for (bool with_bias : {true, false}) {
+        Tensor yc = Tensor::empty(ys, cpu()), yg = Tensor::empty(ys, gpu()), mag = Tensor::empty(ys, cpu());
+        cpu().conv2d_forward(g, x, w, with_bias ? b : Tensor(), yc);
+        gpu().conv2d_forward(g, on_gpu(x), on_gpu(w), with_bias ? on_gpu(b) : Tensor(), yg);
+        cpu().conv2d_forward(g, abs_of(x), abs_of(w), with_bias ? abs_of(b) : Tensor(), mag);
+        expect_close(std::string("conv2d_forward") + (with_bias ? "+bias " : " ") + what, yc, yg, 0.0, 0.0, &mag,
+                     2.0 * (kfwd + 2) * kU);
+      }
+      // Backward data: each dx sums at most KH*KW*F products.
+      Tensor dxc = Tensor::empty(xs, cpu()), dxg = Tensor::empty(xs, gpu()), magx = Tensor::empty(xs, cpu());
+      cpu().conv2d_backward_data(g, dy, w, dxc);
+      gpu().conv2d_backward_data(g, on_gpu(dy), on_gpu(w), dxg);
+      cpu().conv2d_backward_data(g, abs_of(dy), abs_of(w), magx);
+      expect_close("conv2d_backward_data " + what, dxc, dxg, 0.0, 0.0, &magx,
+                   2.0 * (static_cast<double>(g.KH) * g.KW * g.F + 2) * kU);
+      // Backward filter: each dw sums N*OH*OW products.
+      Tensor dwc = Tensor::empty(ws, cpu()), dwg = Tensor::empty(ws, gpu()), magw = Tensor::empty(ws, cpu());
+      cpu().conv2d_backward_filter(g, x, dy, dwc);
+      gpu().conv2d_backward_filter(g, on_gpu(x), on_gpu(dy), dwg);
+      cpu().conv2d_backward_filter(g, abs_of(x), abs_of(dy), magw);
+      expect_close("conv2d_backward_filter " + what, dwc, dwg, 0.0, 0.0, &magw,
+                   2.0 * (static_cast<double>(g.N) * g.OH * g.OW + 2) * kU);
+    }
+  }
+  cuda_dev().set_conv_algo(conv_algos().back());
+}
+
+// ---- pooling ----------------------------------------------------------------------
+
+PoolGeometry pool_geom(int N, int H, int W, int C, int KH, int KW, int sh, int sw, int ph, int pw) {
+  PoolGeometry g;
+  g.N = N, g.H = H, g.W = W, g.C = C, g.KH = KH, g.KW = KW;
+  g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw;
+  g.OH = (H + 2 * ph - KH) / sh + 1;
+  g.OW = (W + 2 * pw - KW) / sw + 1;
+  return g;
+}
+
+TEST_F(Parity, Pool2d) {
+  const std::vector<PoolGeometry> geoms = {
+      pool_geom(2, 8, 8, 3, 2, 2, 2, 2, 0, 0),    // the usual 2x2/2
+      pool_geom(1, 7, 9, 5, 3, 3, 2, 2, 1, 1),    // overlapping windows, padding, odd sizes
+      pool_geom(2, 6, 5, 2, 3, 2, 1, 2, 1, 0),    // non-square, stride 1 x 2
+      pool_geom(1, 5, 5, 33, 3, 3, 1, 1, 2, 2),   // heavy overlap, padding 2
+  };
+  for (const PoolGeometry& g : geoms) {
+    const Shape xs{g.N, g.H, g.W, g.C}, ys{g.N, g.OH, g.OW, g.C};
+    const std::string gs = "N" + std::to_string(g.N) + " " + std::to_string(g.H) + "x" + std::to_string(g.W) + "x" +
+                           std::to_string(g.C) + " k" + std::to_string(g.KH) + "x" + std::to_string(g.KW) + " s" +
+                           std::to_string(g.stride_h) + "," + std::to_string(g.stride_w) + " p" +
+                           std::to_string(g.pad_h) + "," + std::to_string(g.pad_w);
+    // Integers in [-2, 2]: ties in almost every window (and negative values,
+    // so a padding zero winning would show).
+    Tensor x = rand_int(xs, 51, -2, 2), dy = rand(ys, 52);
+    for (PoolMode mode : {PoolMode::Max, PoolMode::Average}) {
+      const bool mx = mode == PoolMode::Max;
+      const std::string what = std::string(mx ? "max " : "average ") + gs;
+      Tensor yc = Tensor::empty(ys, cpu()), yg = Tensor::empty(ys, gpu());
+      cpu().pool2d_forward(mode, g, x, yc);
+      gpu().pool2d_forward(mode, g, on_gpu(x), yg);
+      // Max: a copy (exact). Average of small integers: exact sums, one division.
+      expect_close("pool2d_forward " + what, yc, yg, 0.0, mx ? 0.0 : 2 * kU);
+      Tensor dxc = Tensor::empty(xs, cpu()), dxg = Tensor::empty(xs, gpu());
+      cpu().pool2d_backward(mode, g, x, dy, dxc);
+      gpu().pool2d_backward(mode, g, on_gpu(x), on_gpu(dy), dxg);
+      // Max: the same dy values added in the same (output) order: exact. Average:
+      // <= KH*KW overlapping windows, each dy/(KH*KW) rounded: (windows + 1) u.
+      const double windows = static_cast<double>(g.KH) * g.KW;
+      expect_close("pool2d_backward " + what, dxc, dxg, mx ? 0.0 : 2.0 * (windows + 2) * kU, 0.0);
+    }
+  }
+}
+
+// ---- batch normalisation ------------------------------------------------------------
+
+TEST_F(Parity, BatchNorm) {
+  for (const Shape& s : {Shape{64, 10}, Shape{2, 5, 5, 17}, Shape{2, 3}}) {
+    const int64_t C = s.last();
+    // Offset data so the mean matters; gamma/beta O(1).
+    Tensor x = rand(s, 61, 0.5f, 2.5f), dy = rand(s, 62), gamma = rand({C}, 63, 0.5f, 2.0f), beta = rand({C}, 64);
+    Tensor rmc = rand({C}, 65), rvc = rand({C}, 66, 0.5f, 1.5f);
+    Tensor rmg = on_gpu(rmc), rvg = on_gpu(rvc);
+    Tensor smc = Tensor::empty({C}, cpu()), sic = Tensor::empty({C}, cpu());
+    Tensor smg = Tensor::empty({C}, gpu()), sig = Tensor::empty({C}, gpu());
+    Tensor yc = Tensor::empty(s, cpu()), yg = Tensor::empty(s, gpu());
+    cpu().batchnorm_forward_train(x, gamma, beta, 0.1, 1e-5, rmc, rvc, smc, sic, yc);
+    gpu().batchnorm_forward_train(on_gpu(x), on_gpu(gamma), on_gpu(beta), 0.1, 1e-5, rmg, rvg, smg, sig, yg);
+    // Statistics are double sums rounded to float: a few ulp.
+    expect_close("batchnorm saved_mean " + s.str(), smc, smg, 0.0, 4 * kU);
+    expect_close("batchnorm saved_invstd " + s.str(), sic, sig, 0.0, 8 * kU);
+    expect_close("batchnorm running_mean " + s.str(), rmc, rmg, 4 * kU, 4 * kU);
+    expect_close("batchnorm running_var " + s.str(), rvc, rvg, 4 * kU, 4 * kU);
+    // y = gamma (x - mean) invstd + beta: (x - mean) has abs error <= 2u*2.5,
+    // times invstd (<= ~1/sqrt(eps)~ but here <= 5) and gamma (<= 2), + ulps of |y|.
+    expect_close("batchnorm_forward_train y " + s.str(), yc, yg, 64 * kU, 8 * kU);
+
+    Tensor ec = Tensor::empty(s, cpu()), eg = Tensor::empty(s, gpu());
+    cpu().batchnorm_forward_eval(x, gamma, beta, rmc, rvc, 1e-5, ec);
+    gpu().batchnorm_forward_eval(on_gpu(x), on_gpu(gamma), on_gpu(beta), rmg, rvg, 1e-5, eg);
+    expect_close("batchnorm_forward_eval " + s.str(), ec, eg, 64 * kU, 8 * kU);
+
+    // Backward from the CPU's saved statistics (on both devices).
+    Tensor dxc = Tensor::empty(s, cpu()), dgc = Tensor::empty({C}, cpu()), dbc = Tensor::empty({C}, cpu());
+    Tensor dxg = Tensor::empty(s, gpu()), dgg = Tensor::empty({C}, gpu()), dbg = Tensor::empty({C}, gpu());
+    cpu().batchnorm_backward(x, dy, gamma, smc, sic, dxc, dgc, dbc);
+    gpu().batchnorm_backward(on_gpu(x), on_gpu(dy), on_gpu(gamma), on_gpu(smc), on_gpu(sic), dxg, dgg, dbg);
+    const double rows = static_cast<double>(s.rows());
+    // dbeta: a double sum of exact values. dgamma: sum over rows of dy*xhat with
+    // xhat within ~16u: rows * 16u * |xhat|max(~2).
+    expect_close("batchnorm_backward dbeta " + s.str(), dbc, dbg, 1e-12 * rows, 2 * kU);
+    expect_close("batchnorm_backward dgamma " + s.str(), dgc, dgg, rows * 32 * kU, 2 * kU);
+    // dx = gamma invstd (dy - (dbeta + xhat dgamma)/rows): each term O(gamma invstd * 3).
+    expect_close("batchnorm_backward dx " + s.str(), dxc, dxg, 256 * kU, 8 * kU);
+  }
+}
+
+// ---- dropout ------------------------------------------------------------------------
+
+TEST_F(Parity, Dropout) {
+  for (double p : {0.0, 0.1, 0.5, 0.9}) {
+    const Shape s{37, 129};
+    Tensor x = rand(s, 71);
+    Tensor mc = Tensor::empty(s, cpu()), yc = Tensor::empty(s, cpu());
+    Tensor mg = Tensor::empty(s, gpu()), yg = Tensor::empty(s, gpu());
+    cpu().dropout_forward(x, p, 1234, mc, yc);
+    gpu().dropout_forward(on_gpu(x), p, 1234, mg, yg);
+    // counter_uniform gives the same numbers on both devices: identical masks.
+    expect_exact("dropout mask p=" + std::to_string(p), mc, mg);
+    expect_exact("dropout y p=" + std::to_string(p), yc, yg);
+  }
+}
+
+// ---- optimizers ---------------------------------------------------------------------
+
+TEST_F(Parity, Sgd) {
+  struct Case {
+    double momentum, wd;
+    bool nesterov;
+  };
+  for (const Case& cs : {Case{0.0, 0.0, false}, Case{0.9, 0.0, false}, Case{0.9, 1e-2, true}, Case{0.0, 5e-4, false}}) {
+    const Shape s{13, 11};
+    Tensor wc = rand(s, 81), vc = Tensor::zeros(s, cpu());
+    Tensor wg = on_gpu(wc), vg = on_gpu(vc);
+    for (int step = 0; step < 3; ++step) {
+      Tensor g = rand(s, 82 + step);
+      cpu().sgd_update(wc, g, vc, 0.05, cs.momentum, cs.wd, cs.nesterov);
+      gpu().sgd_update(wg, on_gpu(g), vg, 0.05, cs.momentum, cs.wd, cs.nesterov);
+    }
+    const std::string what = "sgd momentum=" + std::to_string(cs.momentum) + " wd=" + std::to_string(cs.wd) +
+                             (cs.nesterov ? " nesterov" : "");
+    // Per step a few float roundings of |w| <= 1.5 and |v| <= 3 (vs double on the CPU).
+    expect_close(what + " w", wc, wg, 3 * 16 * kU, 0.0);
+    if (cs.momentum != 0.0) expect_close(what + " velocity", vc, vg, 3 * 16 * kU, 0.0);
+  }
+}
+
+TEST_F(Parity, Adam) {
+  for (bool decoupled : {false, true}) {
+    const Shape s{9, 23};
+    Tensor wc = rand(s, 91), mc = Tensor::zeros(s, cpu()), vc = Tensor::zeros(s, cpu());
+    Tensor wg = on_gpu(wc), mg = on_gpu(mc), vg = on_gpu(vc);
+    for (int64_t step = 1; step <= 5; ++step) {
+      Tensor g = rand(s, 92 + static_cast<uint32_t>(step));
+      cpu().adam_update(wc, g, mc, vc, 1e-2, 0.9, 0.999, 1e-8, 1e-2, decoupled, step);
+      gpu().adam_update(wg, on_gpu(g), mg, vg, 1e-2, 0.9, 0.999, 1e-8, 1e-2, decoupled, step);
+    }
+    const std::string what = decoupled ? "adamw" : "adam";
+    // m, v: a few roundings per step of O(1) values. w: the step lr*mhat/(sqrt(vhat)+eps)
+    // is O(lr) with ~8 ulp relative error, plus the rounding of |w| <= 1: per step ~(1 + 8 lr) * 2u.
+    expect_close(what + " m", mc, mg, 5 * 8 * kU, 0.0);
+    expect_close(what + " v", vc, vg, 5 * 8 * kU, 8 * kU);
+    expect_close(what + " w", wc, wg, 5 * 8 * kU, 0.0);
+  }
+}
+
+// ---- errors --------------------------------------------------------------------------
+
+TEST_F(Parity, NonFloat32Throws) {
+  Tensor d = Tensor::empty({4}, gpu(), DType::F64);
+  try {
+    gpu().fill(d, 1.0);
+    FAIL() << "fill of a float64 tensor on CUDA did not throw";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("fill"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("float32"), std::string::npos) << msg;
+  }
+}
+
+}  // namespace
