@@ -473,7 +473,7 @@ void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tenso
   JANUS_SAME_NUMEL("dropout_forward", x, mask);
   JANUS_SAME_NUMEL("dropout_forward", x, y);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
-  k::dropout_forward(f32(x, "dropout_forward", "x"), static_cast<float>(p), scale, seed,
+  k::dropout_forward(f32(x, "dropout_forward", "x"), p, scale, seed,
                      f32(mask, "dropout_forward", "mask"), f32(y, "dropout_forward", "y"), x.numel(), stream_);
 }
 
@@ -487,8 +487,8 @@ void CudaDevice::sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double
     JANUS_SAME_NUMEL("sgd_update", w, velocity);
     pv = f32(velocity, "sgd_update", "velocity");
   }
-  k::sgd_update(f32(w, "sgd_update", "w"), f32(g, "sgd_update", "g"), pv, static_cast<float>(lr),
-                static_cast<float>(momentum), static_cast<float>(weight_decay), nesterov, w.numel(), stream_);
+  k::sgd_update(f32(w, "sgd_update", "w"), f32(g, "sgd_update", "g"), pv, lr, momentum, weight_decay, nesterov,
+                w.numel(), stream_);
 }
 
 void CudaDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
@@ -500,9 +500,8 @@ void CudaDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, d
   const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
   k::adam_update(f32(w, "adam_update", "w"), f32(g, "adam_update", "g"), f32(m, "adam_update", "m"),
-                 f32(v, "adam_update", "v"), static_cast<float>(lr), static_cast<float>(beta1),
-                 static_cast<float>(beta2), static_cast<float>(eps), static_cast<float>(weight_decay), decoupled,
-                 static_cast<float>(bc1), static_cast<float>(bc2), w.numel(), stream_);
+                 f32(v, "adam_update", "v"), lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2, w.numel(),
+                 stream_);
 }
 
 }  // namespace janus::cuda

@@ -12,11 +12,12 @@ namespace janus::cuda_kernels {
 
 namespace {
 
-__global__ void dropout_kernel(const float* x, float p, float scale, uint64_t seed, float* mask, float* y,
+__global__ void dropout_kernel(const float* x, double p, float scale, uint64_t seed, float* mask, float* y,
                                int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float m = counter_uniform(seed, static_cast<uint64_t>(i)) >= p ? scale : 0.0f;
+    const double u = counter_uniform(seed, static_cast<uint64_t>(i));
+    const float m = u >= p ? scale : 0.0f;
     mask[i] = m;
     y[i] = x[i] * m;
   }
@@ -24,7 +25,7 @@ __global__ void dropout_kernel(const float* x, float p, float scale, uint64_t se
 
 }  // namespace
 
-void dropout_forward(const float* x, float p, float scale, uint64_t seed, float* mask, float* y, int64_t n,
+void dropout_forward(const float* x, double p, float scale, uint64_t seed, float* mask, float* y, int64_t n,
                      cudaStream_t s) {
   if (n <= 0) return;
   JANUS_LAUNCH(dropout_kernel, blocks_for(n), kThreads, 0, s, x, p, scale, seed, mask, y, n);

@@ -96,15 +96,17 @@ void batchnorm_backward(const float* x, const float* dy, const float* gamma,
                         double* workspace, cudaStream_t s);
 
 // ---- dropout.cu -------------------------------------------------------------
-void dropout_forward(const float* x, float p, float scale, uint64_t seed, float* mask, float* y,
+// Keep decision: double(counter_uniform(seed, i)) >= p, exactly as the CPU.
+void dropout_forward(const float* x, double p, float scale, uint64_t seed, float* mask, float* y,
                      int64_t n, cudaStream_t s);
 
 // ---- optimizer.cu -----------------------------------------------------------
-void sgd_update(float* w, const float* g, float* velocity, float lr, float momentum,
-                float weight_decay, bool nesterov, int64_t n, cudaStream_t s);
+// Arithmetic in double, each result rounded once (as the CPU backend).
+void sgd_update(float* w, const float* g, float* velocity, double lr, double momentum,
+                double weight_decay, bool nesterov, int64_t n, cudaStream_t s);
 // bc1 = 1 - beta1^step, bc2 = 1 - beta2^step (computed on the host in double).
-void adam_update(float* w, const float* g, float* m, float* v, float lr, float beta1,
-                 float beta2, float eps, float weight_decay, bool decoupled, float bc1, float bc2,
+void adam_update(float* w, const float* g, float* m, float* v, double lr, double beta1,
+                 double beta2, double eps, double weight_decay, bool decoupled, double bc1, double bc2,
                  int64_t n, cudaStream_t s);
 
 }  // namespace janus::cuda_kernels
