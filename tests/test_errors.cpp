@@ -116,6 +116,16 @@ TEST(ShapeErrors, EmptyBatch) {
   EXPECT_THAT(error_of([&] { ce.forward(zeros({0, 3}), zeros({0, 3})); }), HasSubstr("(0, 3)"));
 }
 
+// Building for an empty batch must not crash (Flatten once divided by the
+// batch size: SIGFPE); the first forward then reports the empty batch.
+TEST(ShapeErrors, BuildForAnEmptyBatchDoesNotCrash) {
+  Flatten f("flat0");
+  EXPECT_EQ(f.output_shape(Shape{0, 2, 3, 1}), Shape({0, 6}));
+  NeuralNetwork net = net_of({{{"type", "flatten"}, {"name", "flat"}}, {{"type", "dense"}, {"name", "fc"}, {"n_out", 2}}});
+  net.build(Shape{0, 2, 3, 1}, cpu());
+  EXPECT_THAT(error_of([&] { net.forward(zeros({0, 2, 3, 1}), true); }), HasSubstr("(0, 2, 3, 1)"));
+}
+
 TEST(ShapeErrors, InputWithoutBatchAxis) {
   FullyConnected fc("fc_rank1", 3);
   EXPECT_THAT(error_of([&] { fc.forward(ones({4}), true); }), AllOf(HasSubstr("fc_rank1"), HasSubstr("(4)")));

@@ -16,8 +16,8 @@
 // (gradients that are exactly zero, behind a ReLU or at a losing max-pool
 // position, included). In float64 the truncation error of the central
 // difference is O(h^2) ~ 1e-12; the rounding error of the objective divided
-// by 2h dominates: measured up to ~3e-9 absolute for convolutions (L sums a
-// few hundred products), i.e. err <= ~3e-8 for correct gradients, a 30x
+// by 2h dominates: measured up to ~5e-9 absolute for convolutions (L sums a
+// few hundred products), i.e. err <= ~5e-8 for correct gradients, a 20x
 // margin. Real mistakes (a wrong sign, swapped indices, a missing factor, a
 // 1e-4 relative error) give err >= 1e-4. CheckerSensitivity.* proves the
 // checker fails on such mistakes.

@@ -222,7 +222,7 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias
 #pragma omp parallel num_threads(nt)
   {
     T* col = thread_slice<T>(workspace, ConvPass::Forward, g, threads, omp_get_thread_num());
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t k = 0; k < ch.chunks; ++k) {
       const int64_t n0 = k * ch.images, count = std::min(ch.images, g.N - n0);
       const T* a = x + n0 * image_in;
@@ -250,7 +250,7 @@ void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx,
 #pragma omp parallel num_threads(nt)
   {
     T* col = thread_slice<T>(workspace, ConvPass::BackwardData, g, threads, omp_get_thread_num());
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t k = 0; k < ch.chunks; ++k) {
       const int64_t n0 = k * ch.images, count = std::min(ch.images, g.N - n0);
       const int64_t rows = count * P;
@@ -282,7 +282,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* d
     // Thread 0 accumulates straight into dw, the others into partial sums.
     T* part = t == 0 ? dw : col + col_elems;
     bool first = true;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t k = 0; k < ch.chunks; ++k) {
       const int64_t n0 = k * ch.images, count = std::min(ch.images, g.N - n0);
       const T* a = x + n0 * image_in;
@@ -359,16 +359,21 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
   const T inv = static_cast<T>(1.0 / (static_cast<double>(g.KH) * g.KW));
   const int nt = int64_t{g.N} * g.OH * g.OW * C * g.KH * g.KW >= 32768 ? threads : 1;
   const size_t each = pool_workspace_bytes(g, threads) / threads;
+  // Windows that tile the input exactly (no padding, stride == kernel, no
+  // leftover rows or columns): every input position lies in exactly one
+  // window, so dx is written once per position and needs no zeroing.
+  const bool tiled = g.pad_h == 0 && g.pad_w == 0 && g.stride_h == g.KH && g.stride_w == g.KW &&
+                     g.OH * g.KH == g.H && g.OW * g.KW == g.W;
 #pragma omp parallel num_threads(nt)
   {
     char* mine = static_cast<char*>(workspace) + each * omp_get_thread_num();
-    T* best = reinterpret_cast<T*>(mine);
-    int64_t* where = reinterpret_cast<int64_t*>(mine + sizeof(double) * C);
-#pragma omp for schedule(static)
+    T* __restrict best = reinterpret_cast<T*>(mine);
+    int64_t* __restrict where = reinterpret_cast<int64_t*>(mine + sizeof(double) * C);
+#pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.N; ++n) {
       const T* xn = x + n * image;
       T* dxn = dx + n * image;
-      std::memset(dxn, 0, sizeof(T) * image);
+      if (!tiled) std::memset(dxn, 0, sizeof(T) * image);
       for (int64_t r = 0; r < g.OH; ++r) {
         const int64_t top = r * g.stride_h - g.pad_h;
         const int64_t h0 = std::max<int64_t>(top, 0), h1 = std::min<int64_t>(top + g.KH, g.H);
@@ -376,29 +381,68 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
           const int64_t left = c * g.stride_w - g.pad_w;
           const int64_t v0 = std::max<int64_t>(left, 0), v1 = std::min<int64_t>(left + g.KW, g.W);
           const T* d = dy + ((n * g.OH + r) * g.OW + c) * C;
-          if (mode == PoolMode::Max) {
+          if (mode == PoolMode::Max && tiled) {
+            // Branch-free (vectorised over channels): the window maximum,
+            // then the first position (row-major) that holds it takes dy and
+            // every other position 0. `claimed` marks channels already routed.
+            T* __restrict claimed = reinterpret_cast<T*>(where);
+            const int64_t first = (h0 * g.W + v0) * C;
+            for (int64_t ch = 0; ch < C; ++ch) best[ch] = xn[first + ch];
+            for (int64_t h = h0; h < h1; ++h)
+              for (int64_t v = (h == h0 ? v0 + 1 : v0); v < v1; ++v) {
+                const T* p = xn + (h * g.W + v) * C;
+#pragma omp simd
+                for (int64_t ch = 0; ch < C; ++ch) {
+                  const T val = p[ch], b = best[ch];
+                  best[ch] = val > b ? val : b;
+                }
+              }
+            for (int64_t ch = 0; ch < C; ++ch) claimed[ch] = T(0);
+            for (int64_t h = h0; h < h1; ++h)
+              for (int64_t v = v0; v < v1; ++v) {
+                const int64_t at = (h * g.W + v) * C;
+                const T* p = xn + at;
+                T* q = dxn + at;
+#pragma omp simd
+                for (int64_t ch = 0; ch < C; ++ch) {
+                  const T val = p[ch], b = best[ch], cl = claimed[ch], dv = d[ch];
+                  const bool hit = (val == b) & (cl == T(0));  // '&': no branch
+                  q[ch] = hit ? dv : T(0);
+                  claimed[ch] = hit ? T(1) : cl;
+                }
+              }
+            // A NaN in the first position is the maximum of the reference's
+            // scan ('>' never replaces it) but equals nothing: route it there.
+            for (int64_t ch = 0; ch < C; ++ch)
+              if (claimed[ch] == T(0)) dxn[first + ch] = d[ch];
+          } else if (mode == PoolMode::Max) {
             // First maximum in row-major window order: replace only on '>'.
+            // `where` holds the offset of the winner within the image.
             const int64_t first = (h0 * g.W + v0) * C;
             for (int64_t ch = 0; ch < C; ++ch) {
               best[ch] = xn[first + ch];
-              where[ch] = first + ch;
+              where[ch] = first;
             }
             for (int64_t h = h0; h < h1; ++h)
               for (int64_t v = (h == h0 ? v0 + 1 : v0); v < v1; ++v) {
                 const int64_t at = (h * g.W + v) * C;
                 const T* p = xn + at;
                 for (int64_t ch = 0; ch < C; ++ch) {
-                  const bool gt = p[ch] > best[ch];
-                  best[ch] = gt ? p[ch] : best[ch];
-                  where[ch] = gt ? at + ch : where[ch];
+                  const T val = p[ch];
+                  const bool gt = val > best[ch];
+                  best[ch] = gt ? val : best[ch];
+                  where[ch] = gt ? at : where[ch];
                 }
               }
-            for (int64_t ch = 0; ch < C; ++ch) dxn[where[ch]] += d[ch];
+            for (int64_t ch = 0; ch < C; ++ch) dxn[where[ch] + ch] += d[ch];
           } else {
             for (int64_t h = h0; h < h1; ++h)
               for (int64_t v = v0; v < v1; ++v) {
                 T* p = dxn + (h * g.W + v) * C;
-                for (int64_t ch = 0; ch < C; ++ch) p[ch] += d[ch] * inv;
+                if (tiled)
+                  for (int64_t ch = 0; ch < C; ++ch) p[ch] = d[ch] * inv;
+                else
+                  for (int64_t ch = 0; ch < C; ++ch) p[ch] += d[ch] * inv;
               }
           }
         }

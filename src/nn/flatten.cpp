@@ -4,7 +4,13 @@
 
 namespace janus {
 
-Shape Flatten::output_shape(const Shape& in) const { return Shape{in[0], in.numel() / in[0]}; }
+Shape Flatten::output_shape(const Shape& in) const {
+  JANUS_CHECK(in.rank() >= 1, where(), ": input of shape ", in.str(), " has no batch axis");
+  // The product of the per-example extents (not numel / batch: the batch may be 0).
+  int64_t features = 1;
+  for (int i = 1; i < in.rank(); ++i) features *= in[i];
+  return Shape{in[0], features};
+}
 
 Tensor Flatten::forward(const Tensor& x, bool training) {
   check_input(x);

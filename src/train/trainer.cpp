@@ -42,7 +42,10 @@ std::string pct(double v) {
 std::string fixed(double v, int digits = 4) {
   if (!std::isfinite(v)) return "-";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  if (std::fabs(v) >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
 }
 
@@ -67,6 +70,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
 
   // ---- the run directory and the config ---------------------------------------
   RunConfig cfg = cfg_in;
+  bool remove_existing = false;
   if (opts.resume) {
     JANUS_CHECK(fs::is_regular_file(last_path, ec), "--resume: ", dir,
                 " has no last.safetensors to continue from (was the run started?)");
@@ -79,8 +83,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
                 " already exists; pass --overwrite to replace it or --resume to continue it");
     JANUS_CHECK(fs::is_directory(run_dir, ec) && (fs::is_empty(run_dir, ec) || fs::exists(run_dir / "config.json", ec)),
                 "--overwrite: ", dir, " does not look like a Janus run directory (no config.json); not removing it");
-    fs::remove_all(run_dir, ec);
-    JANUS_CHECK(!ec, "--overwrite: cannot remove ", dir, ": ", ec.message());
+    remove_existing = true;  // only once everything else has been checked
   }
   cfg.name = name;
   if (opts.epochs > 0) cfg.epochs = opts.epochs;
@@ -101,10 +104,10 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   }
   // Record the files actually read, so that the run can be resumed or re-evaluated as it was.
   auto absolute = [](const std::vector<std::string>& files) {
-    std::vector<std::string> out;
+    std::vector<std::string> abs;
     std::error_code e;
-    for (const auto& f : files) out.push_back(fs::absolute(f, e).lexically_normal().string());
-    return out;
+    for (const auto& f : files) abs.push_back(fs::absolute(f, e).lexically_normal().string());
+    return abs;
   };
   cfg.dataset.train = absolute(data.train_files);
   if (!data.validation_files.empty()) cfg.dataset.validation = absolute(data.validation_files);
@@ -144,6 +147,10 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   result.run_dir = dir;
   int start_epoch = 0;
   int64_t step = 0;
+  // Sums of a partial epoch (after --max-steps), so that its train metrics
+  // come out the same when it is resumed.
+  double partial_loss_sum = 0;
+  int64_t partial_correct = 0, partial_seen = 0;
   if (opts.resume) {
     load_checkpoint_into(last_path, model, optimizer.get());
     SafetensorsFile f = read_safetensors(last_path);
@@ -158,6 +165,11 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     JANUS_CHECK(st.at("steps_per_epoch").get<int64_t>() == steps_per_epoch, "--resume: the checkpoint had ",
                 st.at("steps_per_epoch").get<int64_t>(), " steps per epoch but the data now gives ", steps_per_epoch,
                 " (different data or batch size?)");
+    if (st.contains("partial")) {
+      partial_loss_sum = st["partial"].at("loss_sum").get<double>();
+      partial_correct = st["partial"].at("correct").get<int64_t>();
+      partial_seen = st["partial"].at("seen").get<int64_t>();
+    }
     result.best_val_acc = st.value("best_val_acc", -1.0);
     result.best_epoch = st.value("best_epoch", 0);
     for (const auto& m : read_metrics_csv((run_dir / "metrics.csv").string()))
@@ -169,6 +181,10 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
       return result;
     }
   } else {
+    if (remove_existing) {
+      fs::remove_all(run_dir, ec);
+      JANUS_CHECK(!ec, "--overwrite: cannot remove ", dir, ": ", ec.message());
+    }
     fs::create_directories(run_dir, ec);
     JANUS_CHECK(!ec && fs::is_directory(run_dir), "cannot create the experiment directory ", dir, ": ", ec.message());
   }
@@ -203,11 +219,12 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     write_file_atomically((run_dir / "hyperparameters.json").string(), hp.dump(2) + "\n");
   }
 
-  auto checkpoint_meta = [&](int epochs_done) {
+  auto checkpoint_meta = [&](int epochs_done, const json& partial) {
     json st = {{"epochs_done", epochs_done},         {"step", step},
                {"steps_per_epoch", steps_per_epoch}, {"best_val_acc", result.best_val_acc},
                {"best_epoch", result.best_epoch},    {"seed", cfg.seed},
                {"run_name", cfg.name}};
+    if (!partial.is_null()) st["partial"] = partial;
     std::map<std::string, std::string> meta = {{"janus_run", st.dump()},
                                                {"dataset", cfg.dataset.name},
                                                {"class_names", json(data.train.class_names).dump()},
@@ -242,6 +259,11 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     progress.begin_epoch(epoch + 1, cfg.epochs, static_cast<size_t>(steps_per_epoch), static_cast<size_t>(skip));
     double loss_sum = 0, lr = scheduler->lr(step);
     int64_t seen = 0, correct = 0, images = 0;
+    if (skip > 0) {
+      loss_sum = partial_loss_sum;
+      correct = partial_correct;
+      seen = partial_seen;
+    }
     int64_t b = skip;
     while (loader.next(batch)) {
       Tensor x = Tensor::from_host(batch.x, batch.x_shape, device);
@@ -293,15 +315,19 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     JANUS_CHECK(std::isfinite(m.train_loss) || seen == 0, "training stopped: non-finite mean loss in epoch ", m.epoch);
 
     const double score = std::isfinite(m.val_acc) ? m.val_acc : m.train_acc;
-    const bool best = score > result.best_val_acc;
+    // A partial epoch (--max-steps) never becomes "best": a resumed run then
+    // picks the same best epoch as an uninterrupted one.
+    const bool best = !stopped_early && score > result.best_val_acc;
     if (best) {
       result.best_val_acc = score;
       result.best_epoch = m.epoch;
     }
     result.history.push_back(m);
     const int epochs_done = stopped_early ? epoch : epoch + 1;
-    save_checkpoint(last_path, model, optimizer.get(), checkpoint_meta(epochs_done));
-    if (best) save_checkpoint(best_path, model, optimizer.get(), checkpoint_meta(epochs_done));
+    const json partial =
+        stopped_early ? json{{"loss_sum", loss_sum}, {"correct", correct}, {"seen", seen}} : json(nullptr);
+    save_checkpoint(last_path, model, optimizer.get(), checkpoint_meta(epochs_done, partial));
+    if (best) save_checkpoint(best_path, model, optimizer.get(), checkpoint_meta(epochs_done, partial));
     write_metrics();
     const bool final_epoch = stopped_early || epoch + 1 == cfg.epochs ||
                              (opts.max_steps > 0 && steps_this_run >= opts.max_steps);
@@ -323,8 +349,11 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     }
   }
   result.steps = step;
-  out << "best " << (data.validation.size() ? "validation" : "train") << " accuracy " << pct(result.best_val_acc)
-      << " at epoch " << result.best_epoch << "; run saved in " << dir << "\n";
+  if (result.best_epoch > 0)
+    out << "best " << (data.validation.size() ? "validation" : "train") << " accuracy " << pct(result.best_val_acc)
+        << " at epoch " << result.best_epoch << "; run saved in " << dir << "\n";
+  else
+    out << "no complete epoch yet (best.safetensors not written); run saved in " << dir << "\n";
   return result;
 }
 

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# End-to-end test of the janus command-line tool (CTest label "cli").
+#   tests/test_cli.sh PATH/TO/janus SOURCE_DIR
+# Runs in a temporary directory: info, a smoke training run on the bundled
+# Iris data, evaluate, predict (CSV format), exact resume, and bad usage
+# (every failure must exit non-zero with a "janus: error:" message).
+set -u
+JANUS=$(realpath "$1")
+SRC=$(realpath "$2")
+CONFIG="$SRC/configs/iris.json"
+DATA="$SRC/datasets"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-cli-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+FAILED=0
+
+fail() { echo "FAIL: $*" >&2; FAILED=1; }
+ok() { echo "ok: $*"; }
+
+# expect_ok DESCRIPTION -- command...
+expect_ok() {
+  local what=$1; shift; shift
+  if "$@" > out.txt 2> err.txt; then ok "$what"; else
+    fail "$what (exit $?)"; cat out.txt err.txt >&2; fi
+}
+# expect_fail DESCRIPTION PATTERN -- command...: non-zero exit, not a crash, message matches
+expect_fail() {
+  local what=$1 pattern=$2; shift 3
+  "$@" > out.txt 2> err.txt
+  local rc=$?
+  if [ $rc -eq 0 ]; then fail "$what: exit 0"; return; fi
+  if [ $rc -ge 128 ]; then fail "$what: killed by a signal (exit $rc)"; return; fi
+  if ! grep -q -- "$pattern" err.txt; then fail "$what: stderr lacks '$pattern'"; cat err.txt >&2; return; fi
+  ok "$what (exit $rc: $(head -n 1 err.txt))"
+}
+
+# ---- info and help -------------------------------------------------------------
+expect_ok "info" -- "$JANUS" info
+grep -q "^janus " out.txt || fail "info prints no version"
+grep -q "cpu" out.txt || fail "info lists no cpu device"
+for sub in train evaluate predict info; do expect_ok "$sub --help" -- "$JANUS" "$sub" --help; done
+
+# ---- smoke training run --------------------------------------------------------
+expect_ok "train iris (2 epochs)" -- "$JANUS" train --config "$CONFIG" --epochs 2 --name smoke --overwrite \
+  --data-dir "$DATA" --experiments-dir exp -q
+[ "$(grep -c '^epoch ' out.txt)" -eq 2 ] || fail "expected 2 epoch summary lines on stdout"
+for f in config.json hyperparameters.json metrics.csv last.safetensors best.safetensors; do
+  [ -s "exp/smoke/$f" ] || fail "exp/smoke/$f missing"
+done
+if command -v gnuplot > /dev/null; then
+  for f in loss.png accuracy.png; do [ -s "exp/smoke/$f" ] || fail "exp/smoke/$f missing"; done
+fi
+[ "$(head -n 1 exp/smoke/metrics.csv)" = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds" ] ||
+  fail "metrics.csv header"
+[ "$(wc -l < exp/smoke/metrics.csv)" -eq 3 ] || fail "metrics.csv should have 2 rows"
+
+expect_fail "run directory exists" "already exists" -- "$JANUS" train --config "$CONFIG" --epochs 2 --name smoke \
+  --data-dir "$DATA" --experiments-dir exp -q
+
+# ---- evaluate and predict ------------------------------------------------------
+expect_ok "evaluate (validation split)" -- "$JANUS" evaluate --run exp/smoke --data-dir "$DATA"
+grep -q "accuracy" out.txt || fail "evaluate prints no accuracy"
+grep -q "confusion matrix" out.txt || fail "evaluate prints no confusion matrix"
+expect_ok "evaluate --data" -- "$JANUS" evaluate --run exp/smoke --data "$DATA/iris.csv" --checkpoint last --json ev.json
+grep -q "^samples   150" out.txt || fail "evaluate on iris.csv should see 150 samples"
+[ -s ev.json ] || fail "evaluate --json wrote nothing"
+
+expect_ok "predict" -- "$JANUS" predict --run exp/smoke --data "$DATA/iris.csv" --out preds.csv
+[ "$(head -n 1 preds.csv)" = "Id,Category" ] || fail "predictions.csv header"
+[ "$(wc -l < preds.csv)" -eq 151 ] || fail "predictions.csv should have 150 rows"
+awk -F, 'NR > 1 && ($1 != NR - 2 || $2 !~ /^[0-2]$/) { bad = 1 } END { exit bad }' preds.csv ||
+  fail "predictions.csv rows must be 'Id,Category' with Id from 0 and Category 0..2"
+
+# ---- resume reproduces an uninterrupted run ------------------------------------
+"$JANUS" train --config "$CONFIG" --epochs 4 --name full --data-dir "$DATA" --experiments-dir exp -q > /dev/null 2>&1 ||
+  fail "train 4 epochs"
+"$JANUS" train --config "$CONFIG" --epochs 4 --name part --max-steps 9 --data-dir "$DATA" --experiments-dir exp -q \
+  > /dev/null 2>&1 || fail "train with --max-steps"
+expect_ok "resume" -- "$JANUS" train --name part --resume --data-dir "$DATA" --experiments-dir exp -q
+if diff <(cut -d, -f1-6 exp/full/metrics.csv) <(cut -d, -f1-6 exp/part/metrics.csv) > /dev/null; then
+  ok "resumed metrics equal the uninterrupted run's"
+else
+  fail "resumed metrics differ"; diff exp/full/metrics.csv exp/part/metrics.csv >&2
+fi
+if command -v python3 > /dev/null; then
+  if python3 - exp/full/last.safetensors exp/part/last.safetensors << 'EOF'; then
+import json, struct, sys
+def tensors(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    d = b[8 + n:]
+    return {k: d[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+sys.exit(0 if tensors(sys.argv[1]) == tensors(sys.argv[2]) else 1)
+EOF
+    ok "resumed weights equal the uninterrupted run's"
+  else
+    fail "resumed weights differ"
+  fi
+fi
+
+# ---- bad usage -----------------------------------------------------------------
+python3 - "$CONFIG" << 'EOF' || sed 's/"batch_size"/"batch_sise"/' "$CONFIG" > badkey.json
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["batch_sise"] = 3
+json.dump(c, open("badkey.json", "w"))
+EOF
+expect_fail "unknown config key" "unknown key 'batch_sise'" -- "$JANUS" train --config badkey.json --name x \
+  --data-dir "$DATA" --experiments-dir exp
+grep -q "badkey.json" err.txt || fail "unknown-key message does not name the file"
+expect_fail "missing data dir" "no such directory" -- "$JANUS" train --config "$CONFIG" --name x \
+  --data-dir "$WORK/nonexistent" --experiments-dir exp
+expect_fail "unknown device" "unknown device" -- "$JANUS" train --config "$CONFIG" --name x --device tpu \
+  --data-dir "$DATA" --experiments-dir exp
+expect_fail "missing config file" "cannot open" -- "$JANUS" train --config nope.json
+expect_fail "evaluate a missing run" "does not exist" -- "$JANUS" evaluate --run exp/nope
+expect_fail "predict a missing file" "no such file" -- "$JANUS" predict --run exp/smoke --data nope.csv
+expect_fail "no subcommand" "subcommand" -- "$JANUS"
+expect_fail "unknown flag" "not expected" -- "$JANUS" train --bogus
+[ -d exp/x ] && fail "a failed run left exp/x behind"
+
+exit $FAILED
