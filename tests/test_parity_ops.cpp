@@ -529,6 +529,42 @@ TEST_F(Parity, Adam) {
   }
 }
 
+// ---- the caching allocator ----------------------------------------------------------
+
+TEST_F(Parity, SteadyStateDoesNoCudaMalloc) {
+  // One "training step" worth of ops with workspaces; the second run of the
+  // same step must be served entirely from the allocator's cache.
+  const ConvGeometry g = conv_geom(2, 8, 8, 3, 3, 3, 4, 1, 1, 1, 1);
+  Tensor x = on_gpu(rand({2, 8, 8, 3}, 1)), w = on_gpu(rand({3, 3, 3, 4}, 2));
+  auto step = [&] {
+    Tensor y = Tensor::empty({2, 8, 8, 4}, gpu()), dx = Tensor::empty({2, 8, 8, 3}, gpu());
+    Tensor dw = Tensor::empty({3, 3, 3, 4}, gpu());
+    gpu().conv2d_forward(g, x, w, Tensor(), y);
+    gpu().conv2d_backward_data(g, y, w, dx);
+    gpu().conv2d_backward_filter(g, x, y, dw);
+    return gpu().sum(y) + gpu().l2_forward(y, y);
+  };
+  step();
+  const size_t before = cuda_dev().allocator().malloc_count();
+  step();
+  EXPECT_EQ(cuda_dev().allocator().malloc_count(), before) << "a repeated step called cudaMalloc";
+}
+
+TEST_F(Parity, OutOfMemoryMessage) {
+  const size_t huge = size_t{1} << 52;  // 4 PiB: more than any GPU (or simulator host) has
+  try {
+    void* p = gpu().allocate(huge);
+    gpu().deallocate(p, huge);
+    GTEST_SKIP() << "allocation of 4 PiB unexpectedly succeeded";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    std::cout << "[parity]   " << msg << "\n";
+    EXPECT_NE(msg.find("out of memory"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::to_string(huge)), std::string::npos) << msg;
+    EXPECT_NE(msg.find("free"), std::string::npos) << msg;
+  }
+}
+
 // ---- errors --------------------------------------------------------------------------
 
 TEST_F(Parity, NonFloat32Throws) {

@@ -64,6 +64,11 @@ class Layer {
   // The options that rebuild this layer through make_layer() (type included).
   virtual nlohmann::json config() const = 0;
 
+  // The optimisation step about to run. Layers whose training forward is
+  // random (Dropout) key their random stream on it, so a run resumed at step
+  // k draws exactly what an uninterrupted run drew.
+  virtual void set_step(uint64_t step) {}
+
   // Seed for this layer's initial weights (and dropout masks).
   void set_seed(uint64_t seed) { seed_ = seed; }
   uint64_t seed() const { return seed_; }

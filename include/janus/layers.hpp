@@ -165,10 +165,11 @@ class Dropout : public Layer {
   Tensor backward(const Tensor& dy) override;
   nlohmann::json config() const override;
   double p() const { return p_; }
+  void set_step(uint64_t step) override { calls_ = step; }
 
  private:
   double p_;
-  uint64_t calls_ = 0;  // advances the mask stream every training forward
+  uint64_t calls_ = 0;  // mask stream position: the step, advanced by every training forward
   Tensor mask_;
   bool last_training_ = false;
 };

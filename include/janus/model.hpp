@@ -36,6 +36,9 @@ class NeuralNetwork {
   Shape input_shape() const { return input_shape_; }
 
   Tensor forward(const Tensor& x, bool training = true);
+  // Tells every layer which optimisation step the next forward belongs to
+  // (see Layer::set_step); the trainer calls it before each training step.
+  void set_step(uint64_t step);
   // Computes the loss of `out` (the last forward's output) against target,
   // backpropagates through the layers in reverse (filling the gradients) and
   // returns the loss.

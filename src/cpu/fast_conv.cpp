@@ -381,7 +381,37 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
           const int64_t left = c * g.stride_w - g.pad_w;
           const int64_t v0 = std::max<int64_t>(left, 0), v1 = std::min<int64_t>(left + g.KW, g.W);
           const T* d = dy + ((n * g.OH + r) * g.OW + c) * C;
-          if (mode == PoolMode::Max && tiled) {
+          if (mode == PoolMode::Max && tiled && g.KH == 2 && g.KW == 2) {
+            // The common 2x2 case, straight-line so that it vectorises over
+            // channels: the maximum by the reference's scan ('>' replaces),
+            // then the first position holding it takes dy (the first one when
+            // a leading NaN equals nothing), the others 0.
+            const T* p0 = xn + (h0 * g.W + v0) * C;
+            const T* p1 = p0 + C;
+            const T* p2 = p0 + g.W * C;
+            const T* p3 = p2 + C;
+            T* q0 = dxn + (h0 * g.W + v0) * C;
+            T* q1 = q0 + C;
+            T* q2 = q0 + g.W * C;
+            T* q3 = q2 + C;
+#pragma omp simd
+            for (int64_t ch = 0; ch < C; ++ch) {
+              const T a = p0[ch], b = p1[ch], e = p2[ch], f = p3[ch], dv = d[ch];
+              T m = a;
+              m = b > m ? b : m;
+              m = e > m ? e : m;
+              m = f > m ? f : m;
+              bool s0 = a == m;
+              const bool s1 = !s0 & (b == m);
+              const bool s2 = !s0 & !s1 & (e == m);
+              const bool s3 = !s0 & !s1 & !s2 & (f == m);
+              s0 = s0 | !(s1 | s2 | s3);
+              q0[ch] = s0 ? dv : T(0);
+              q1[ch] = s1 ? dv : T(0);
+              q2[ch] = s2 ? dv : T(0);
+              q3[ch] = s3 ? dv : T(0);
+            }
+          } else if (mode == PoolMode::Max && tiled) {
             // Branch-free (vectorised over channels): the window maximum,
             // then the first position (row-major) that holds it takes dy and
             // every other position 0. `claimed` marks channels already routed.

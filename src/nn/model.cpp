@@ -71,6 +71,10 @@ Tensor NeuralNetwork::forward(const Tensor& x, bool training) {
   return h;
 }
 
+void NeuralNetwork::set_step(uint64_t step) {
+  for (auto& l : layers_) l->set_step(step);
+}
+
 bool NeuralNetwork::uses_fused_softmax_cross_entropy() const {
   const Activation* act = layers_.back()->activation();
   return act && act->kind() == ActivationKind::SoftMax && dynamic_cast<const CrossEntropy*>(loss_.get());

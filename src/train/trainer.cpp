@@ -268,6 +268,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     while (loader.next(batch)) {
       Tensor x = Tensor::from_host(batch.x, batch.x_shape, device);
       Tensor y = Tensor::from_host(batch.y_onehot, Shape{batch.size, K}, device);
+      model.set_step(static_cast<uint64_t>(step));
       Tensor yhat = model.forward(x, /*training=*/true);
       const int64_t c = device.count_correct(yhat, y);
       const double loss = model.backward(y, yhat);
