@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Janus vs PyTorch on the CPU: the same networks, batch, optimizer and threads.
 
 Runs the workloads of bench/configs (SPEC reference CNN, MLP 784-256-10) in
@@ -8,7 +8,7 @@ configs, then prints the ratio Janus / PyTorch of images/s per workload as
 markdown ready for bench/RESULTS.md, with each side's peak RSS (each side runs
 in its own process; ru_maxrss of that child).
 
-  python3 bench/compare_pytorch.py --janus-bench build/janus_bench [--threads 2]
+  /usr/bin/python3 bench/compare_pytorch.py --janus-bench build/janus_bench [--threads 2]
       [--iters 10] [--repeats 5] [--rounds 2] [--out bench/RESULTS.md]
 
 Both sides time "best of --repeats runs of --iters steps" after warm-up; the

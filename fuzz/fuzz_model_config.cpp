@@ -5,6 +5,7 @@
 // input, pooling that leaves no output, a dense layer on images without
 // flatten) must be refused with a janus::Error.
 #include <janus/device.hpp>
+#include <janus/error.hpp>
 #include <janus/model.hpp>
 #include <janus/tensor.hpp>
 

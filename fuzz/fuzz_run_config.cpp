@@ -1,6 +1,7 @@
 // The trainer's run-config parser: parse_run_config on the input as JSON
 // (which also builds the model, optimizer and schedule once to check them).
 // Input that is not JSON at all is skipped: nlohmann's parser is not ours.
+#include <janus/error.hpp>
 #include <janus/trainer.hpp>
 
 #include <nlohmann/json.hpp>

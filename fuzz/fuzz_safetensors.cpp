@@ -1,6 +1,7 @@
 // Safetensors checkpoints: read_safetensors, then load_model (which rebuilds
 // the model from the config in the metadata) on the input as a file.
 #include <janus/checkpoint.hpp>
+#include <janus/error.hpp>
 #include <janus/device.hpp>
 #include <janus/model.hpp>
 

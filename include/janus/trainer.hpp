@@ -120,6 +120,7 @@ struct TrainResult {
   std::vector<EpochMetrics> history;
   int best_epoch = 0;
   double best_val_acc = -1;
+  double best_val_loss = 1e300;  // tie-break between epochs of equal accuracy
   int64_t steps = 0;
 };
 

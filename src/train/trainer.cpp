@@ -2,6 +2,7 @@
 // plots and exact resumption.
 #include <cctype>
 #include <chrono>
+#include <limits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -171,6 +172,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
       partial_seen = st["partial"].at("seen").get<int64_t>();
     }
     result.best_val_acc = st.value("best_val_acc", -1.0);
+    result.best_val_loss = st.value("best_val_loss", std::numeric_limits<double>::infinity());
     result.best_epoch = st.value("best_epoch", 0);
     for (const auto& m : read_metrics_csv((run_dir / "metrics.csv").string()))
       if (m.epoch <= start_epoch) result.history.push_back(m);
@@ -222,7 +224,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   auto checkpoint_meta = [&](int epochs_done, const json& partial) {
     json st = {{"epochs_done", epochs_done},         {"step", step},
                {"steps_per_epoch", steps_per_epoch}, {"best_val_acc", result.best_val_acc},
-               {"best_epoch", result.best_epoch},    {"seed", cfg.seed},
+               {"best_val_loss", result.best_val_loss}, {"best_epoch", result.best_epoch},    {"seed", cfg.seed},
                {"run_name", cfg.name}};
     if (!partial.is_null()) st["partial"] = partial;
     std::map<std::string, std::string> meta = {{"janus_run", st.dump()},
@@ -315,12 +317,18 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     JANUS_CHECK(std::isfinite(m.train_loss) || seen == 0, "training stopped: non-finite mean loss in epoch ", m.epoch);
 
-    const double score = std::isfinite(m.val_acc) ? m.val_acc : m.train_acc;
+    const bool has_val = std::isfinite(m.val_acc);
+    const double score = has_val ? m.val_acc : m.train_acc;
+    const double score_loss = has_val ? m.val_loss : m.train_loss;
+    // Best = highest accuracy, ties broken by lower loss (small validation
+    // sets tie often, and the earliest tie is rarely the best model).
     // A partial epoch (--max-steps) never becomes "best": a resumed run then
     // picks the same best epoch as an uninterrupted one.
-    const bool best = !stopped_early && score > result.best_val_acc;
+    const bool best = !stopped_early && (score > result.best_val_acc ||
+                                         (score == result.best_val_acc && score_loss < result.best_val_loss));
     if (best) {
       result.best_val_acc = score;
+      result.best_val_loss = score_loss;
       result.best_epoch = m.epoch;
     }
     result.history.push_back(m);
