@@ -15,7 +15,7 @@ struct TrainArgs {
   std::string config, data_dir, device, name, experiments_dir = "experiments";
   int epochs = 0;
   int64_t max_steps = 0, batch_size = 0;
-  bool resume = false, overwrite = false, quiet = false;
+  bool resume = false, overwrite = false, quiet = false, check_numerics = false;
 };
 
 int run_train(const TrainArgs& a) {
@@ -37,6 +37,7 @@ int run_train(const TrainArgs& a) {
   o.overwrite = a.overwrite;
   o.max_steps = a.max_steps;
   o.progress = !a.quiet;
+  o.check_numerics = a.check_numerics;
   janus::train_run(cfg, o);
   return 0;
 }
@@ -58,6 +59,9 @@ void add_train(CLI::App& app, Action& action) {
   sub->add_flag("--overwrite", args->overwrite, "Replace an existing run directory");
   sub->add_option("--max-steps", args->max_steps, "Stop after this many optimizer steps (smoke tests)")
       ->check(CLI::PositiveNumber);
+  sub->add_flag("--check-numerics", args->check_numerics,
+                "Check every layer's output, gradients and parameters for NaN/inf at each step and name the "
+                "first layer where one appears (slower)");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar (epoch summaries still go to stdout)");
   sub->callback([&action, args] { action = [args] { return run_train(*args); }; });
 }

@@ -106,6 +106,8 @@ struct TrainOptions {
   bool resume = false;
   bool overwrite = false;
   int64_t max_steps = 0;                     // > 0: stop after this many optimizer steps (this invocation)
+  bool check_numerics = false;               // check every layer's output, gradients and parameters for
+                                             // NaN/inf each step and name the first layer at fault
   bool progress = true;                      // progress bar on stderr
   std::ostream* out = nullptr;               // epoch summaries (nullptr: std::cout)
 };

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/test_hooks.hpp"
 #include "janus/checkpoint.hpp"
 #include "janus/error.hpp"
 
@@ -51,9 +52,15 @@ void write_file_atomically(const std::string& path, const std::string& contents)
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   JANUS_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
+  // Test-only fault injection (core/test_hooks.hpp): stop or pause half-way
+  // through a checkpoint's temporary file.
+  bool hooked = test_hooks::checkpoint_hooks_enabled() && path.size() > 12 &&
+                path.compare(path.size() - 12, 12, ".safetensors") == 0;
   size_t written = 0;
   while (written < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    size_t chunk = contents.size() - written;
+    if (hooked && written == 0 && chunk > 1) chunk /= 2;
+    const ssize_t n = ::write(fd, contents.data() + written, chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int err = errno;
@@ -62,6 +69,11 @@ void write_file_atomically(const std::string& path, const std::string& contents)
       throw Error(detail::concat("cannot write '", tmp, "': ", std::strerror(err)));
     }
     written += static_cast<size_t>(n);
+    if (hooked && written < contents.size()) {
+      hooked = false;
+      test_hooks::kill_point("checkpoint");
+      if (const long ms = test_hooks::slow_checkpoint_write_ms(); ms > 0) ::usleep(static_cast<useconds_t>(ms) * 1000);
+    }
   }
   // fsync before rename: otherwise a crash can leave the new name pointing at
   // an empty file on some file systems.

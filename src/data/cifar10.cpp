@@ -61,6 +61,7 @@ Dataset load_cifar10_batches(const std::vector<std::string>& files, bool ignore_
                 " trailing bytes: truncated or not a CIFAR-10 binary batch");
     records[f] = static_cast<size_t>(bytes / kRecord);
     total += records[f];
+    data_detail::check_decoded_size(total, kPixels * sizeof(float), "cifar10", files[f]);
   }
 
   Dataset d;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <janus/error.hpp>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -40,6 +41,28 @@ inline uint64_t file_size_or_throw(const std::string& path, const char* what) {
   auto n = std::filesystem::file_size(path, ec);
   if (ec) throw Error(detail::concat(what, ": ", path, ": cannot stat: ", ec.message()));
   return static_cast<uint64_t>(n);
+}
+
+// Physical memory of this machine in bytes (0 when unknown).
+inline uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+}
+
+// Refuses, before anything is allocated, to decode `count` items of
+// `bytes_each` bytes (e.g. float32 pixels) from `path` when they would not
+// fit in this machine's physical memory: a corrupt or absurd file (a sparse
+// file claiming terabytes, say) gets a message instead of an allocation
+// failure or the OOM killer.
+inline void check_decoded_size(uint64_t count, uint64_t bytes_each, const char* what, const std::string& path) {
+  const uint64_t mem = physical_memory_bytes();
+  if (mem == 0 || bytes_each == 0) return;
+  if (count <= mem / bytes_each) return;
+  const double gib = static_cast<double>(count) * static_cast<double>(bytes_each) / double(1ull << 30);
+  throw Error(detail::concat(what, ": ", path, ": decoding it would need ", gib, " GiB of memory but this machine has ",
+                             mem >> 30, " GiB; refusing (corrupt or absurdly large file?)"));
 }
 
 // RAII FILE*.

@@ -128,6 +128,7 @@ IdxHeader read_header(ByteSource& src, const std::string& path, int expect_dims,
                 " bytes) but a gzip file of ", src.file_bytes(),
                 " bytes cannot hold that much; corrupt header");
   }
+  data_detail::check_decoded_size(h.payload, expect_dims == 1 ? 1 : sizeof(float), "idx", path);
   return h;
 }
 

@@ -1,5 +1,7 @@
 // Model checkpoints: parameters, BatchNorm statistics, optimizer state and
 // the model config, in one safetensors file.
+#include <cstdint>
+#include <exception>
 #include <nlohmann/json.hpp>
 
 #include "janus/checkpoint.hpp"
@@ -46,7 +48,17 @@ void load_checkpoint_into(const std::string& path, NeuralNetwork& model, Optimiz
     const std::string prefix = kOptimizerPrefix;
     for (auto& [name, t] : f.tensors)
       if (name.rfind(prefix, 0) == 0) optimizer->state()[name.substr(prefix.size())] = t.to(model.device());
-    optimizer->set_steps(std::stoll(steps->second));
+    int64_t n = -1;
+    try {
+      size_t used = 0;
+      n = std::stoll(steps->second, &used);
+      if (used != steps->second.size()) n = -1;
+    } catch (const std::exception&) {
+      n = -1;
+    }
+    JANUS_CHECK(n >= 0, "checkpoint '", path, "': metadata 'optimizer_steps' is not a step count: '", steps->second,
+                "'");
+    optimizer->set_steps(n);
   }
 }
 
@@ -63,10 +75,24 @@ NeuralNetwork load_model(const std::string& path, Device& device) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(detail::concat("checkpoint '", path, "': bad model metadata (", e.what(), ")"));
   }
+  // The input shape: (batch, sample dims...), every extent positive and the
+  // whole small enough to describe a real batch.
+  std::vector<int64_t> dims;
+  bool shape_ok = shape.is_array() && shape.size() >= 2 && shape.size() <= 8;
+  int64_t numel = 1;
+  for (size_t i = 0; shape_ok && i < shape.size(); ++i) {
+    shape_ok = shape[i].is_number_integer() && shape[i].get<int64_t>() > 0 &&
+               shape[i].get<int64_t>() <= (int64_t(1) << 31) / numel;
+    if (shape_ok) {
+      dims.push_back(shape[i].get<int64_t>());
+      numel *= dims.back();
+    }
+  }
+  JANUS_CHECK(shape_ok, "checkpoint '", path, "': metadata 'input_shape' is not a valid batch shape: ", s->second);
   NeuralNetwork model = NeuralNetwork::from_config(config);
   DType dtype = DType::F32;
   if (!f.tensors.empty()) dtype = f.tensors.begin()->second.dtype();
-  model.build(Shape(shape.get<std::vector<int64_t>>()), device, dtype);
+  model.build(Shape(dims), device, dtype);
   for (auto& [name, t] : model.state()) {
     auto it = f.tensors.find(name);
     JANUS_CHECK(it != f.tensors.end(), "checkpoint '", path, "' has no tensor '", name, "' that the model needs");

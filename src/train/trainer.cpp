@@ -13,7 +13,9 @@
 #include "janus/optimizer.hpp"
 #include "janus/scheduler.hpp"
 #include "janus/trainer.hpp"
+#include "core/test_hooks.hpp"
 #include "train/internal.hpp"
+#include "train/numerics.hpp"
 
 namespace janus {
 
@@ -271,23 +273,34 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
       Tensor x = Tensor::from_host(batch.x, batch.x_shape, device);
       Tensor y = Tensor::from_host(batch.y_onehot, Shape{batch.size, K}, device);
       model.set_step(static_cast<uint64_t>(step));
-      Tensor yhat = model.forward(x, /*training=*/true);
-      const int64_t c = device.count_correct(yhat, y);
-      const double loss = model.backward(y, yhat);
-      if (!std::isfinite(loss)) {
+      // A NaN or infinity stops the run, naming the step (and with
+      // --check-numerics the first layer where it appeared); last.safetensors
+      // stays the last good checkpoint.
+      auto stop = [&](const std::string& what) {
         progress.clear();
         write_metrics();
         draw_plots(dir);
         const std::string kept = fs::exists(last_path, ec)
                                      ? "the last good checkpoint is " + last_path
                                      : std::string("no checkpoint was written yet");
-        throw Error(detail::concat("training stopped: the loss became ", loss, " at step ", step, " (epoch ",
-                                   epoch + 1, ", batch ", b + 1, " of ", steps_per_epoch,
-                                   "); lower the learning rate? ", kept));
-      }
+        throw Error(detail::concat("training stopped: ", what, " at step ", step, " (epoch ", epoch + 1, ", batch ",
+                                   b + 1, " of ", steps_per_epoch, "); lower the learning rate? ", kept));
+      };
+      std::string fault;
+      Tensor yhat = opts.check_numerics ? forward_checked(model, x, /*training=*/true, &fault)
+                                        : model.forward(x, /*training=*/true);
+      if (!fault.empty()) stop("a NaN or infinity appeared first in " + fault + ",");
+      const int64_t c = device.count_correct(yhat, y);
+      const double loss = model.backward(y, yhat);
+      if (!std::isfinite(loss)) stop(detail::concat("the loss became ", loss));
+      if (opts.check_numerics && !(fault = nonfinite_gradient(model)).empty())
+        stop("a NaN or infinity appeared first in " + fault + ",");
       lr = scheduler->lr(step);
       optimizer->step(model.named_parameters(), lr);
+      if (opts.check_numerics && !(fault = nonfinite_parameter(model)).empty())
+        stop("a NaN or infinity appeared first in " + fault + ",");
       ++step;
+      test_hooks::kill_point("step");  // test-only (core/test_hooks.hpp)
       ++b;
       ++steps_this_run;
       loss_sum += loss * batch.size;
@@ -335,9 +348,13 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     const int epochs_done = stopped_early ? epoch : epoch + 1;
     const json partial =
         stopped_early ? json{{"loss_sum", loss_sum}, {"correct", correct}, {"seen", seen}} : json(nullptr);
-    save_checkpoint(last_path, model, optimizer.get(), checkpoint_meta(epochs_done, partial));
+    // last.safetensors is written last: it is the commit point of the epoch.
+    // A crash before it resumes from the previous epoch and redoes this one
+    // identically (rewriting best.safetensors and metrics.csv the same way);
+    // a crash after it finds both already up to date.
     if (best) save_checkpoint(best_path, model, optimizer.get(), checkpoint_meta(epochs_done, partial));
     write_metrics();
+    save_checkpoint(last_path, model, optimizer.get(), checkpoint_meta(epochs_done, partial));
     const bool final_epoch = stopped_early || epoch + 1 == cfg.epochs ||
                              (opts.max_steps > 0 && steps_this_run >= opts.max_steps);
     if (final_epoch || Clock::now() - last_plot > std::chrono::seconds(20)) {

@@ -1,0 +1,63 @@
+// Per-layer NaN / infinity checks (train/numerics.hpp).
+#include "train/numerics.hpp"
+
+#include <cmath>
+
+#include "janus/error.hpp"
+
+namespace janus::train_detail {
+
+namespace {
+
+std::string describe_layer(Layer& l) { return "layer '" + l.name() + "' (" + l.type() + ")"; }
+
+}  // namespace
+
+bool all_finite(const Tensor& t) {
+  if (!t.defined() || t.numel() == 0) return true;
+  return std::isfinite(t.device().sum(t));
+}
+
+Tensor forward_checked(NeuralNetwork& model, const Tensor& x, bool training, std::string* fault) {
+  fault->clear();
+  if (!all_finite(x)) {
+    *fault = "the input batch";
+    return Tensor();
+  }
+  JANUS_CHECK(model.built() && &x.device() == &model.device(),
+              "check-numerics: the model must be built on the input's device before the checked forward pass");
+  Tensor h = x;
+  for (size_t i = 0; i < model.size(); ++i) {
+    Layer& l = model.layer(i);
+    h = l.forward(h, training);
+    if (!all_finite(h)) {
+      *fault = "the output of " + describe_layer(l) + " (layer " + std::to_string(i + 1) + " of " +
+               std::to_string(model.size()) + ", forward pass)";
+      return Tensor();
+    }
+  }
+  return h;
+}
+
+std::string nonfinite_gradient(NeuralNetwork& model) {
+  for (size_t i = model.size(); i-- > 0;) {
+    Layer& l = model.layer(i);
+    for (Parameter* p : l.parameters())
+      if (!all_finite(p->grad))
+        return "the gradient of '" + l.name() + "." + p->name + "' in " + describe_layer(l) + " (backward pass)";
+  }
+  return "";
+}
+
+std::string nonfinite_parameter(NeuralNetwork& model) {
+  for (size_t i = 0; i < model.size(); ++i) {
+    Layer& l = model.layer(i);
+    for (Parameter* p : l.parameters())
+      if (!all_finite(p->value))
+        return "the parameter '" + l.name() + "." + p->name + "' of " + describe_layer(l) +
+               " (after the optimizer step)";
+  }
+  return "";
+}
+
+}  // namespace janus::train_detail

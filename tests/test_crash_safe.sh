@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Crash-safe training runs (CTest label "errors").
+#   tests/test_crash_safe.sh PATH/TO/janus SOURCE_DIR
+# A run killed with SIGKILL, in the middle of an epoch or in the middle of a
+# checkpoint write, then resumed with --resume, must end with exactly the
+# parameters, optimizer state, best checkpoint and metrics of an
+# uninterrupted run with the same seed; the previous good checkpoint must
+# survive a kill during a write, and the leftover temporary file must not
+# disturb the resume. The kills use the test-only hooks of
+# src/core/test_hooks.hpp (JANUS_TEST_KILL_AT, JANUS_TEST_SLOW_CHECKPOINT_WRITE).
+# A NaN (learning rate 1e30 on a ReLU network) must stop training with a
+# message naming the step and, with --check-numerics, the first layer.
+set -u
+JANUS=$(realpath "$1")
+SRC=$(realpath "$2")
+DATA="$SRC/datasets"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-crash.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+FAILED=0
+fail() { echo "FAIL: $*" >&2; FAILED=1; }
+ok() { echo "ok: $*"; }
+command -v python3 > /dev/null || { echo "SKIP: python3 is needed to compare checkpoints"; exit 0; }
+
+EPOCHS=8   # iris: 90 training samples, batch 16 -> 6 steps per epoch, 48 steps
+train() { "$JANUS" train --config "$SRC/configs/iris.json" --data-dir "$DATA" --experiments-dir exp -q "$@"; }
+
+# same_run A B: tensors (parameters and optimizer state) of last and best
+# checkpoints equal bit for bit, training state equal, metrics equal but for
+# the time column.
+cat > compare.py << 'PY'
+import json, struct, sys
+def load(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    d = b[8 + n:]
+    meta = h.pop("__metadata__", {})
+    return {k: (v["dtype"], v["shape"], d[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in h.items()}, meta
+a, b = sys.argv[1], sys.argv[2]
+bad = []
+for name in ("last.safetensors", "best.safetensors"):
+    ta, ma = load(f"{a}/{name}")
+    tb, mb = load(f"{b}/{name}")
+    if set(ta) != set(tb):
+        bad.append(f"{name}: tensor names differ")
+    bad += [f"{name}: tensor {k} differs" for k in sorted(ta) if k in tb and ta[k] != tb[k]]
+    ra, rb = json.loads(ma["janus_run"]), json.loads(mb["janus_run"])
+    ra.pop("run_name", None); rb.pop("run_name", None)
+    if ra != rb:
+        bad.append(f"{name}: training state {ra} != {rb}")
+def metrics(d):
+    return [",".join(l.split(",")[:6]) for l in open(f"{d}/metrics.csv").read().split("\n") if l]
+if metrics(a) != metrics(b):
+    bad.append(f"metrics.csv differ:\n{metrics(a)}\n{metrics(b)}")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PY
+same_run() {
+  if python3 compare.py "$1" "$2" > cmp.txt 2>&1; then ok "$3: equals the uninterrupted run bit for bit"
+  else fail "$3: differs from the uninterrupted run"; cat cmp.txt >&2; fi
+}
+epochs_done() { python3 - "$1" << 'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+print(json.loads(json.loads(b[8:8 + n])["__metadata__"]["janus_run"])["epochs_done"])
+PY
+}
+# killed NAME ENV=VALUE...: the run must die by SIGKILL (exit 137)
+killed() {
+  local name=$1; shift
+  env "$@" "$JANUS" train --config "$SRC/configs/iris.json" --data-dir "$DATA" --experiments-dir exp -q \
+    --epochs $EPOCHS --name "$name" > /dev/null 2> "$name.err"
+  local rc=$?
+  [ $rc -eq 137 ] || { fail "$name: expected death by SIGKILL (137), got exit $rc"; cat "$name.err" >&2; return 1; }
+}
+resume() {
+  local name=$1
+  if train --resume --name "$name" > "$name.resume.txt" 2>&1; then ok "$name: resumed"
+  else fail "$name: resume failed"; cat "$name.resume.txt" >&2; return 1; fi
+}
+
+train --epochs $EPOCHS --name full > /dev/null 2>&1 || fail "uninterrupted run"
+
+# ---- SIGKILL in the middle of an epoch ----------------------------------------------
+# Step 22 is the 4th step of epoch 4: last.safetensors must hold epoch 3.
+if killed mid_epoch JANUS_TEST_KILL_AT=step:22; then
+  [ "$(epochs_done exp/mid_epoch/last.safetensors)" = 3 ] && ok "mid_epoch: last.safetensors holds epoch 3" ||
+    fail "mid_epoch: last.safetensors should hold epoch 3"
+  resume mid_epoch && same_run exp/full exp/mid_epoch "killed at step 22, resumed"
+fi
+# killed in the first epoch: nothing to resume from, and the message says so
+if killed first_epoch JANUS_TEST_KILL_AT=step:3; then
+  if train --resume --name first_epoch > out.txt 2>&1; then fail "resume without a checkpoint succeeded"
+  elif grep -q "no last.safetensors" out.txt; then ok "killed in epoch 1: --resume says there is no checkpoint"
+  else fail "killed in epoch 1: unclear resume message"; cat out.txt >&2; fi
+fi
+
+# ---- SIGKILL half-way through a checkpoint write ------------------------------------
+# Writes go: [best], last for each epoch; kill inside several of them.
+for n in 2 3 5 8; do
+  name=ckpt_$n
+  killed $name JANUS_TEST_KILL_AT=checkpoint:$n || continue
+  ls exp/$name/*.safetensors.tmp.* > /dev/null 2>&1 && ok "$name: a partial temporary file was left" ||
+    fail "$name: no partial temporary file (did the kill land inside the write?)"
+  if [ -f exp/$name/last.safetensors ]; then
+    "$JANUS" evaluate --run exp/$name --checkpoint last --data-dir "$DATA" > /dev/null 2> eval.err &&
+      ok "$name: last.safetensors is intact (epoch $(epochs_done exp/$name/last.safetensors))" ||
+      { fail "$name: last.safetensors is damaged"; cat eval.err >&2; }
+    resume $name && same_run exp/full exp/$name "killed inside checkpoint write $n, resumed"
+  else
+    ok "$name: killed inside the first checkpoint write: no last.safetensors yet"
+  fi
+done
+
+# ---- an outside kill -9 while a checkpoint is being written --------------------------
+JANUS_TEST_SLOW_CHECKPOINT_WRITE=3000 "$JANUS" train --config "$SRC/configs/iris.json" --data-dir "$DATA" \
+  --experiments-dir exp -q --epochs $EPOCHS --name outside > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 600); do  # up to 60 s: wait for a write in progress after a complete checkpoint
+  [ -f exp/outside/last.safetensors ] && ls exp/outside/*.tmp.* > /dev/null 2>&1 && break
+  sleep 0.1
+done
+kill -9 $pid 2> /dev/null
+wait $pid 2> /dev/null
+if [ -f exp/outside/last.safetensors ] && ls exp/outside/*.tmp.* > /dev/null 2>&1; then
+  ok "outside kill -9 landed during a checkpoint write"
+  resume outside && same_run exp/full exp/outside "kill -9 from outside during a write, resumed"
+else
+  fail "outside kill: no write in progress was seen"
+fi
+
+# ---- numerical faults ----------------------------------------------------------------
+python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))
+c['schedule']['lr'] = 1e30
+c['model']['layers'][0]['activation'] = 'relu'
+json.dump(c, open('nan.json', 'w'))" "$SRC/configs/iris.json"
+nan_run() {  # nan_run NAME FLAGS...: must fail with one clear message, no signal
+  local name=$1; shift
+  "$JANUS" train --config nan.json --data-dir "$DATA" --experiments-dir exp -q --epochs 3 --name "$name" "$@" \
+    > "$name.out" 2> "$name.err"
+  local rc=$?
+  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then fail "$name: exit $rc (expected a clean failure)"; cat "$name.err" >&2; return 1; fi
+  [ "$(grep -c '^janus: error: ' "$name.err")" -eq 1 ] || { fail "$name: expected one error line"; cat "$name.err" >&2; return 1; }
+}
+if nan_run nan; then
+  grep -q "at step 1 (epoch 1, batch 2 of 6)" nan.err && ok "NaN loss: $(grep '^janus: error' nan.err)" ||
+    { fail "NaN loss: the message does not name the step"; cat nan.err >&2; }
+fi
+if nan_run nan_checked --check-numerics; then
+  grep -q "first in the output of layer 'fully_connected_1'.*at step 1 (epoch 1, batch 2 of 6)" nan_checked.err &&
+    ok "--check-numerics: $(grep '^janus: error' nan_checked.err)" ||
+    { fail "--check-numerics: the message does not name the layer and step"; cat nan_checked.err >&2; }
+fi
+# A NaN after complete epochs keeps the last good checkpoint: train 2 good
+# epochs, then resume with the learning rate raised to 1e30 in the run's config.
+train --epochs 2 --name nan_late > /dev/null 2>&1 || fail "nan_late: first two epochs"
+cp exp/nan_late/last.safetensors good.safetensors
+python3 -c "
+import json
+p = 'exp/nan_late/config.json'
+c = json.load(open(p))
+c['schedule']['lr'] = 1e30
+c['model']['layers'][0]['activation'] = 'relu'
+c['epochs'] = 4
+json.dump(c, open(p, 'w'))"
+# (the activation change keeps parameter shapes, so the checkpoint still loads)
+if train --resume --name nan_late --check-numerics > nan_late.out 2> nan_late.err; then
+  fail "nan_late: training with lr 1e30 succeeded"
+else
+  grep -q "epoch 3" nan_late.err && grep -q "last good checkpoint is exp/nan_late/last.safetensors" nan_late.err &&
+    ok "NaN in epoch 3: $(grep '^janus: error' nan_late.err | cut -c1-200)..." ||
+    { fail "nan_late: message"; cat nan_late.err >&2; }
+  cmp -s good.safetensors exp/nan_late/last.safetensors && ok "NaN in epoch 3: last.safetensors is still the epoch-2 checkpoint" ||
+    fail "nan_late: last.safetensors changed"
+fi
+exit $FAILED

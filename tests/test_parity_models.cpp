@@ -1,0 +1,463 @@
+// Whole-model parity between the CPU backend (cpu_device(), the reference for
+// this test) and the CUDA backend (a real GPU, or the CUDA simulator in a
+// JANUS_CUDA=SIM build): the same model config built on both devices from the
+// same seed, trained in lockstep on the same batches, compared after every
+// step. Also: identical dropout masks (counter-based RNG) and a checkpoint
+// written by the CUDA model and loaded on the CPU.
+//
+// Tolerances (float32, u = 2^-24 ~ 6e-8). test_parity_ops bounds every single
+// op to a few ulp or K*u*sum|ab| for a K-term dot product; a whole model
+// chains ~10-20 ops forward and backward, and after step 1 the two models no
+// longer hold identical weights: the O(u) differences of each update are fed
+// back and amplified by the next steps (by roughly (1 + lr*||H||) per step).
+// Observed under the simulator (printed by every test): loss differences
+// <= 7e-8 relative over ten steps, parameter differences <= 1.5e-7 absolute,
+// step-1 gradient differences <= 2.4e-7 absolute (<= 1/10 of their limit).
+// The limits below leave one to three orders of magnitude of headroom for a
+// real GPU's different summation orders, while any real kernel bug (a wrong
+// term, index or constant) shows up as an O(1e-3..1) difference after the
+// first step:
+// - loss per step:         |l_cuda - l_cpu| <= 1e-4 * |l_cpu|
+// - parameters, BatchNorm running statistics and predictions:
+//                          |p_cuda - p_cpu| <= max(1e-4 * |p_cpu|, 1e-5)
+//                          (1e-5 absolute for values near zero, where a
+//                          relative bound is meaningless)
+// - gradients of step 1 (identical weights and inputs, one backward pass) and
+//   optimizer state (velocity, Adam moments, which are running sums of
+//   gradients; Adam's v ~ g^2 is far below 1e-5, so an absolute 1e-5 would
+//   test nothing):
+//                          |g_cuda - g_cpu| <= 1e-4 * |g_cpu| + 1e-5 * max|g_cpu|
+//                          (max over the tensor: a gradient element is a sum
+//                          of terms of both signs, its error scales with the
+//                          tensor's magnitude, not its own)
+// - initial weights, dropout masks, checkpointed tensors: bit-exact (no
+//   arithmetic: drawn on the host / counter-based / copied bytes).
+//
+// Design choices that keep the comparison well conditioned:
+// - The convolution that feeds BatchNorm has no bias: its gradient is zero in
+//   exact arithmetic and rounding noise (~1e-9) in float, and Adam normalises
+//   any gradient to a step of ~lr, so that noise would become an O(lr)
+//   device-dependent difference -- an ill-conditioned comparison, not a bug.
+// - Max pooling and ReLU can route gradients differently when two values tie
+//   to within rounding; with continuous random data and fixed seeds this has
+//   probability ~1e-3 per run and did not happen.
+//
+// Each test prints "[parity] cpu vs <device name>" and is skipped when there
+// is no CUDA device.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "janus/checkpoint.hpp"
+#include "janus/data.hpp"
+#include "janus/device.hpp"
+#include "janus/model.hpp"
+#include "janus/optimizer.hpp"
+#include "janus/tensor.hpp"
+
+using namespace janus;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr double kLossRtol = 1e-4;
+constexpr double kParamRtol = 1e-4;
+constexpr double kParamAtol = 1e-5;
+
+// One training batch on the host.
+struct HostBatch {
+  std::vector<float> x, y;
+  Shape x_shape, y_shape;
+};
+
+// Worst error of one comparison, for the summary lines.
+struct Err {
+  double abs = 0.0, rel = 0.0;
+};
+
+class ModelParity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda_device_count() == 0)
+      GTEST_SKIP() << "no CUDA device available (cuda_device_count() == 0): nothing to compare the CPU with";
+    cpu_ = &cpu_device();
+    gpu_ = &get_device("cuda");
+    const std::string pair = cpu_->name() + " vs " + gpu_->name();
+    RecordProperty("devices", pair);
+    std::cout << "[parity] " << pair << "\n";
+  }
+
+  Device& cpu() { return *cpu_; }
+  Device& gpu() { return *gpu_; }
+
+  // |got - ref| <= max(rtol * |ref|, atol) + scale * max|ref| elementwise.
+  Err expect_close(const std::string& what, const std::vector<double>& r, const std::vector<double>& g, double rtol,
+                   double atol, double scale_of_max = 0.0, bool print = true) {
+    Err e;
+    EXPECT_EQ(r.size(), g.size()) << what;
+    if (r.size() != g.size()) return e;
+    double ref_max = 0.0;
+    for (double v : r) ref_max = std::max(ref_max, std::fabs(v));
+    int64_t bad = 0, first_bad = -1;
+    for (size_t i = 0; i < r.size(); ++i) {
+      const double err = std::fabs(g[i] - r[i]);
+      const double tol = std::max(rtol * std::fabs(r[i]), atol) + scale_of_max * ref_max;
+      if (!(err <= tol)) {
+        if (first_bad < 0) first_bad = static_cast<int64_t>(i);
+        ++bad;
+      }
+      e.abs = std::max(e.abs, err);
+      if (r[i] != 0.0) e.rel = std::max(e.rel, err / std::fabs(r[i]));
+    }
+    if (print)
+      std::cout << "[parity]   " << what << ": max abs err " << e.abs << ", max rel err " << e.rel << " (|ref| <= "
+                << ref_max << ")\n";
+    EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << r.size() << " elements out of tolerance; first at "
+                      << first_bad << ": cpu " << (first_bad >= 0 ? r[static_cast<size_t>(first_bad)] : 0.0)
+                      << ", cuda " << (first_bad >= 0 ? g[static_cast<size_t>(first_bad)] : 0.0);
+    return e;
+  }
+  Err expect_close(const std::string& what, const Tensor& ref, const Tensor& got, double rtol = kParamRtol,
+                   double atol = kParamAtol, double scale_of_max = 0.0, bool print = true) {
+    EXPECT_EQ(ref.shape(), got.shape()) << what;
+    return expect_close(what, ref.to_host(), got.to_host(), rtol, atol, scale_of_max, print);
+  }
+  void expect_identical(const std::string& what, const Tensor& ref, const Tensor& got) {
+    ASSERT_EQ(ref.shape(), got.shape()) << what;
+    const std::vector<float> r = ref.to_host_f32(), g = got.to_host_f32();
+    int64_t differ = 0;
+    for (size_t i = 0; i < r.size(); ++i) differ += r[i] != g[i];
+    EXPECT_EQ(differ, 0) << what << ": " << differ << " of " << r.size() << " elements not bit-identical";
+  }
+
+  // Model state (parameters and buffers) bit-identical on both devices.
+  void expect_identical_state(const std::string& when, NeuralNetwork& a, NeuralNetwork& b) {
+    auto sa = a.state(), sb = b.state();
+    ASSERT_EQ(sa.size(), sb.size());
+    for (size_t i = 0; i < sa.size(); ++i) {
+      ASSERT_EQ(sa[i].first, sb[i].first);
+      expect_identical(when + " " + sa[i].first, *sa[i].second, *sb[i].second);
+    }
+  }
+
+  // Parameters, buffers (BatchNorm running statistics) and optimizer state.
+  void expect_close_state(const std::string& when, NeuralNetwork& mc, NeuralNetwork& mg, Optimizer* oc = nullptr,
+                          Optimizer* og = nullptr) {
+    auto sc = mc.state(), sg = mg.state();
+    ASSERT_EQ(sc.size(), sg.size());
+    for (size_t i = 0; i < sc.size(); ++i) {
+      ASSERT_EQ(sc[i].first, sg[i].first);
+      EXPECT_EQ(&sc[i].second->device(), &cpu());
+      EXPECT_EQ(&sg[i].second->device(), &gpu());
+      expect_close(when + " " + sc[i].first, *sc[i].second, *sg[i].second);
+    }
+    if (oc && og) {
+      ASSERT_EQ(oc->state().size(), og->state().size());
+      EXPECT_EQ(oc->steps(), og->steps());
+      for (auto& [name, tc] : oc->state()) {
+        auto it = og->state().find(name);
+        ASSERT_NE(it, og->state().end()) << name;
+        // Moments can be tiny (Adam's v ~ g^2): compare against the tensor's scale.
+        expect_close(when + " optimizer " + name, tc, it->second, kParamRtol, 0.0, kParamAtol);
+      }
+    }
+  }
+
+  // The training step of the trainer (src/train/trainer.cpp): set_step,
+  // forward, (fused) backward, optimizer step. Returns the loss.
+  static double train_step(NeuralNetwork& model, Optimizer& opt, const HostBatch& b, uint64_t step, double lr,
+                           Device& dev) {
+    Tensor x = Tensor::from_host(b.x, b.x_shape, dev);
+    Tensor y = Tensor::from_host(b.y, b.y_shape, dev);
+    model.set_step(step);
+    Tensor yhat = model.forward(x, /*training=*/true);
+    const double loss = model.backward(y, yhat);
+    opt.step(model.named_parameters(), lr);
+    return loss;
+  }
+
+  // Builds the config on both devices, checks the initial weights are
+  // identical, trains `batches.size()` steps in lockstep, comparing the loss
+  // of every step, the gradients of the first step and everything at the end.
+  void lockstep(const std::string& what, const json& model_cfg, const json& opt_cfg, double lr,
+                const std::vector<HostBatch>& batches) {
+    SCOPED_TRACE(what);
+    std::cout << "[parity] " << what << ": " << batches.size() << " steps, optimizer " << opt_cfg.dump()
+              << ", lr " << lr << "\n";
+    NeuralNetwork mc = NeuralNetwork::from_config(model_cfg);
+    NeuralNetwork mg = NeuralNetwork::from_config(model_cfg);
+    ASSERT_TRUE(mc.uses_fused_softmax_cross_entropy());
+    mc.build(batches.at(0).x_shape, cpu());
+    mg.build(batches.at(0).x_shape, gpu());
+    expect_identical_state("initial", mc, mg);
+    if (HasFatalFailure() || HasNonfatalFailure()) return;
+    std::unique_ptr<Optimizer> oc = make_optimizer(opt_cfg), og = make_optimizer(opt_cfg);
+
+    double worst_loss_rel = 0.0;
+    for (size_t s = 0; s < batches.size(); ++s) {
+      const double lc = train_step(mc, *oc, batches[s], s, lr, cpu());
+      const double lg = train_step(mg, *og, batches[s], s, lr, gpu());
+      ASSERT_TRUE(std::isfinite(lc) && std::isfinite(lg)) << "step " << s << ": cpu " << lc << ", cuda " << lg;
+      const double rel = std::fabs(lg - lc) / std::fabs(lc);
+      worst_loss_rel = std::max(worst_loss_rel, rel);
+      std::printf("[parity]   step %zu: loss cpu %.9f cuda %.9f rel diff %.2e\n", s, lc, lg, rel);
+      EXPECT_LE(std::fabs(lg - lc), kLossRtol * std::fabs(lc)) << "step " << s << " loss: cpu " << lc << ", cuda " << lg;
+      if (s == 0) {
+        // Gradients of the first step: identical weights and inputs (the
+        // optimizer reads the gradients, it does not change them).
+        auto pc = mc.named_parameters(), pg = mg.named_parameters();
+        ASSERT_EQ(pc.size(), pg.size());
+        for (size_t i = 0; i < pc.size(); ++i)
+          expect_close("step 0 grad " + pc[i].name, pc[i].parameter->grad, pg[i].parameter->grad, 1e-4, 0.0, 1e-5);
+      }
+    }
+    std::cout << "[parity]   max rel loss diff over " << batches.size() << " steps: " << worst_loss_rel << "\n";
+    expect_close_state("final", mc, mg, oc.get(), og.get());
+  }
+
+  Device* cpu_ = nullptr;
+  Device* gpu_ = nullptr;
+};
+
+// ---- data -----------------------------------------------------------------------
+
+// Standardised Iris, shuffled once, cut into `steps` batches (wrapping around).
+std::vector<HostBatch> iris_batches(int steps, int batch_size) {
+  Dataset d = load_iris_csv(default_iris_path());
+  Standardizer st;
+  st.fit(d);
+  st.apply(d);
+  const size_t K = static_cast<size_t>(d.num_classes), F = d.sample_numel();
+  const std::vector<size_t> order = seeded_permutation(d.size(), 7, 0);
+  std::vector<HostBatch> out;
+  size_t next = 0;
+  for (int s = 0; s < steps; ++s) {
+    HostBatch b;
+    b.x_shape = d.batch_shape(batch_size);
+    b.y_shape = Shape{batch_size, static_cast<int64_t>(K)};
+    b.y.assign(static_cast<size_t>(batch_size) * K, 0.0f);
+    for (int r = 0; r < batch_size; ++r, ++next) {
+      const size_t i = order[next % d.size()];
+      b.x.insert(b.x.end(), d.sample(i), d.sample(i) + F);
+      b.y[static_cast<size_t>(r) * K + static_cast<size_t>(d.labels[i])] = 1.0f;
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+// Synthetic NHWC images in [-1, 1] with random one-hot labels.
+std::vector<HostBatch> image_batches(int steps, const Shape& x_shape, int classes, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> px(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> label(0, classes - 1);
+  std::vector<HostBatch> out;
+  for (int s = 0; s < steps; ++s) {
+    HostBatch b;
+    b.x_shape = x_shape;
+    b.y_shape = Shape{x_shape[0], classes};
+    b.x.resize(static_cast<size_t>(x_shape.numel()));
+    for (float& v : b.x) v = px(rng);
+    b.y.assign(static_cast<size_t>(x_shape[0] * classes), 0.0f);
+    for (int64_t r = 0; r < x_shape[0]; ++r) b.y[static_cast<size_t>(r * classes + label(rng))] = 1.0f;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+json iris_model() {
+  return {{"seed", 3},
+          {"loss", "cross_entropy"},
+          {"layers",
+           {{{"type", "fully_connected"}, {"n_out", 16}, {"activation", "tanh"}},
+            {{"type", "fully_connected"}, {"n_out", 3}, {"activation", "softmax"}}}}};
+}
+
+// A small CIFAR-style CNN on (N, 10, 10, 3):
+// conv 3x3x8 same (no bias: BatchNorm follows) -> batchnorm -> relu -> maxpool 2
+// -> conv 3x3x16 stride 2 valid relu -> avgpool 2 -> flatten -> dropout -> dense 10 softmax.
+json cnn_model(double dropout_p) {
+  return {{"seed", 11},
+          {"loss", "cross_entropy"},
+          {"layers",
+           {{{"type", "conv2d"}, {"n_out", 8}, {"kernel", 3}, {"pad", "same"}, {"bias", true}, {"init", "he_uniform"}},
+            {{"type", "batchnorm"}, {"momentum", 0.1}},
+            {{"type", "activation"}, {"activation", "relu"}},
+            {{"type", "pool2d"}, {"mode", "max"}, {"kernel", 2}, {"stride", 2}},
+            {{"type", "conv2d"}, {"n_out", 16}, {"kernel", 3}, {"stride", 2}, {"pad", "valid"},
+             {"activation", "relu"}, {"init", "he_uniform"}},
+            {{"type", "pool2d"}, {"mode", "average"}, {"kernel", 2}, {"stride", 2}},
+            {{"type", "flatten"}},
+            {{"type", "dropout"}, {"p", dropout_p}},
+            {{"type", "fully_connected"}, {"n_out", 10}, {"activation", "softmax"}}}}};
+}
+
+const Shape kCnnInput{4, 10, 10, 3};
+
+// ---- 1. Iris MLP -----------------------------------------------------------------
+
+TEST_F(ModelParity, IrisMlpMomentumSgd) {
+  lockstep("iris mlp, momentum SGD", iris_model(), {{"type", "sgd"}, {"momentum", 0.9}}, 0.05, iris_batches(10, 16));
+}
+
+TEST_F(ModelParity, IrisMlpAdam) {
+  lockstep("iris mlp, Adam", iris_model(), {{"type", "adam"}}, 0.01, iris_batches(10, 16));
+}
+
+// ---- 2. CNN ----------------------------------------------------------------------
+
+TEST_F(ModelParity, CnnMomentumSgd) {
+  lockstep("cnn, Nesterov momentum SGD with weight decay", cnn_model(0.0),
+           {{"type", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 5e-4}}, 0.05,
+           image_batches(10, kCnnInput, 10, 101));
+}
+
+TEST_F(ModelParity, CnnAdamW) {
+  lockstep("cnn, AdamW", cnn_model(0.0), {{"type", "adamw"}, {"weight_decay", 0.05}}, 3e-3,
+           image_batches(10, kCnnInput, 10, 202));
+}
+
+TEST_F(ModelParity, CnnAdamWithDecay) {
+  lockstep("cnn, Adam (L2 decay)", cnn_model(0.0), {{"type", "adam"}, {"weight_decay", 1e-3}}, 3e-3,
+           image_batches(10, kCnnInput, 10, 303));
+}
+
+// Dropout p = 0.3 in training mode: the masks come from a counter-based
+// generator keyed by (layer seed, step), so both devices drop exactly the
+// same elements. The mask itself is observed bit-exactly by running the
+// dropout layer on a tensor of ones (its output is the mask, 0 or 1/(1-p));
+// then the real step runs layer by layer, comparing the dropout output, the
+// model output, the loss and, after two steps, all parameters.
+TEST_F(ModelParity, CnnDropoutMasksIdentical) {
+  const double p = 0.3;
+  const json cfg = cnn_model(p);
+  NeuralNetwork mc = NeuralNetwork::from_config(cfg), mg = NeuralNetwork::from_config(cfg);
+  mc.build(kCnnInput, cpu());
+  mg.build(kCnnInput, gpu());
+  expect_identical_state("initial", mc, mg);
+  size_t drop = 0;
+  Shape drop_in = kCnnInput;
+  while (mc.layer(drop).type() != "dropout") drop_in = mc.layer(drop++).output_shape(drop_in);
+  std::unique_ptr<Optimizer> oc = make_optimizer({{"type", "sgd"}, {"momentum", 0.9}});
+  std::unique_ptr<Optimizer> og = make_optimizer({{"type", "sgd"}, {"momentum", 0.9}});
+  const std::vector<HostBatch> batches = image_batches(2, kCnnInput, 10, 404);
+  const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
+  std::vector<float> previous_mask;
+  for (size_t s = 0; s < batches.size(); ++s) {
+    const uint64_t step = 7 + s;
+    // The mask of this step, on each device.
+    mc.set_step(step);
+    mg.set_step(step);
+    const std::vector<float> mask_c = mc.layer(drop).forward(Tensor::full(drop_in, 1.0, cpu()), true).to_host_f32();
+    const std::vector<float> mask_g = mg.layer(drop).forward(Tensor::full(drop_in, 1.0, gpu()), true).to_host_f32();
+    size_t dropped = 0, other = 0;
+    for (float m : mask_c) {
+      dropped += m == 0.0f;
+      other += m != 0.0f && std::fabs(m - keep_scale) > 1e-6f;
+    }
+    EXPECT_EQ(mask_c, mask_g) << "step " << step << ": dropout masks differ between the devices";
+    EXPECT_EQ(other, 0u) << "mask values must be 0 or 1/(1-p)";
+    const double frac = static_cast<double>(dropped) / static_cast<double>(mask_c.size());
+    std::printf("[parity]   step %llu: dropout mask drops %zu of %zu elements (%.2f, p = %.1f), bit-identical: %s\n",
+                static_cast<unsigned long long>(step), dropped, mask_c.size(), frac, p,
+                mask_c == mask_g ? "yes" : "NO");
+    EXPECT_GT(frac, 0.1);
+    EXPECT_LT(frac, 0.5);
+    if (!previous_mask.empty()) {
+      EXPECT_NE(mask_c, previous_mask) << "the mask must change with the step";
+    }
+    previous_mask = mask_c;
+
+    // The real training step, layer by layer (same step: same mask again).
+    mc.set_step(step);
+    mg.set_step(step);
+    Tensor hc = Tensor::from_host(batches[s].x, batches[s].x_shape, cpu());
+    Tensor hg = Tensor::from_host(batches[s].x, batches[s].x_shape, gpu());
+    for (size_t i = 0; i < mc.size(); ++i) {
+      hc = mc.layer(i).forward(hc, true);
+      hg = mg.layer(i).forward(hg, true);
+      if (i == drop) {
+        expect_close("step " + std::to_string(step) + " dropout output", hc, hg);
+        // Dropped exactly where the mask says, on both devices.
+        const std::vector<float> yc = hc.to_host_f32(), yg = hg.to_host_f32();
+        size_t wrong = 0;
+        for (size_t k = 0; k < yc.size(); ++k) wrong += (mask_c[k] == 0.0f && (yc[k] != 0.0f || yg[k] != 0.0f));
+        EXPECT_EQ(wrong, 0u) << "dropout output non-zero where the mask drops";
+      }
+    }
+    expect_close("step " + std::to_string(step) + " training output", hc, hg);
+    Tensor yc = Tensor::from_host(batches[s].y, batches[s].y_shape, cpu());
+    Tensor yg = Tensor::from_host(batches[s].y, batches[s].y_shape, gpu());
+    const double lc = mc.backward(yc, hc), lg = mg.backward(yg, hg);
+    std::printf("[parity]   step %llu: loss cpu %.9f cuda %.9f\n", static_cast<unsigned long long>(step), lc, lg);
+    EXPECT_LE(std::fabs(lg - lc), kLossRtol * std::fabs(lc));
+    oc->step(mc.named_parameters(), 0.05);
+    og->step(mg.named_parameters(), 0.05);
+  }
+  expect_close_state("after dropout steps", mc, mg, oc.get(), og.get());
+}
+
+// ---- 3. checkpoint portability ------------------------------------------------------
+
+// A checkpoint written by the CUDA model loads on the CPU with bit-identical
+// tensors, and the CPU model predicts what the CUDA model predicts (eval mode:
+// BatchNorm uses the running statistics it was saved with).
+TEST_F(ModelParity, CudaCheckpointLoadsOnCpu) {
+  const json cfg = cnn_model(0.3);
+  NeuralNetwork mg = NeuralNetwork::from_config(cfg);
+  mg.build(kCnnInput, gpu());
+  std::unique_ptr<Optimizer> og = make_optimizer({{"type", "adamw"}, {"weight_decay", 0.01}});
+  const std::vector<HostBatch> batches = image_batches(4, kCnnInput, 10, 505);
+  for (size_t s = 0; s < 3; ++s) train_step(mg, *og, batches[s], s, 3e-3, gpu());
+
+  const std::string path = ::testing::TempDir() + "janus_parity_models_" + std::to_string(::getpid()) + ".safetensors";
+  save_checkpoint(path, mg, og.get());
+  NeuralNetwork mc = load_model(path, cpu());
+  ASSERT_TRUE(mc.built());
+  EXPECT_EQ(&mc.device(), &cpu());
+  EXPECT_EQ(mc.config(), mg.config());
+  // Tensors crossed devices as raw float32 bytes: no rounding at all.
+  expect_identical_state("checkpoint", mg, mc);
+  // Optimizer state too (a resumed CPU run continues the CUDA one).
+  NeuralNetwork mc2 = NeuralNetwork::from_config(cfg);
+  mc2.build(kCnnInput, cpu());
+  std::unique_ptr<Optimizer> oc = make_optimizer({{"type", "adamw"}, {"weight_decay", 0.01}});
+  load_checkpoint_into(path, mc2, oc.get());
+  EXPECT_EQ(oc->steps(), og->steps());
+  ASSERT_EQ(oc->state().size(), og->state().size());
+  for (auto& [name, t] : og->state()) expect_identical("optimizer " + name, t, oc->state().at(name));
+  std::remove(path.c_str());
+
+  // Evaluation forward on a batch not seen in training.
+  const HostBatch& b = batches[3];
+  Tensor pg = mg.forward(Tensor::from_host(b.x, b.x_shape, gpu()), /*training=*/false);
+  Tensor pc = mc.forward(Tensor::from_host(b.x, b.x_shape, cpu()), /*training=*/false);
+  expect_close("predictions (cuda model vs its checkpoint on the cpu)", pc, pg);
+  const std::vector<float> hc = pc.to_host_f32(), hg = pg.to_host_f32();
+  const int64_t K = pc.dim(1);
+  for (int64_t r = 0; r < pc.dim(0); ++r) {
+    const auto row_c = hc.begin() + r * K, row_g = hg.begin() + r * K;
+    EXPECT_EQ(std::max_element(row_c, row_c + K) - row_c, std::max_element(row_g, row_g + K) - row_g)
+        << "predicted class of row " << r;
+  }
+  // And the loss the trainer would report on that batch.
+  const auto [yc, lc] = mc.predict(Tensor::from_host(b.x, b.x_shape, cpu()), Tensor::from_host(b.y, b.y_shape, cpu()));
+  const auto [yg, lg] = mg.predict(Tensor::from_host(b.x, b.x_shape, gpu()), Tensor::from_host(b.y, b.y_shape, gpu()));
+  std::printf("[parity]   eval loss cuda model %.9f, cpu checkpoint %.9f\n", lg, lc);
+  EXPECT_LE(std::fabs(lg - lc), kLossRtol * std::fabs(lc));
+}
+
+}  // namespace
