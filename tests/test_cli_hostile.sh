@@ -32,7 +32,8 @@ expect_error() {
   local n
   n=$(grep -c '^janus: error: ' err.txt)
   if [ "$n" -ne 1 ]; then fail "$what: expected one 'janus: error:' line, got $n"; cat err.txt >&2; return; fi
-  if grep -qE 'terminate called|Sanitizer|runtime error|std::bad_alloc|basic_string|nlohmann|json\.exception' err.txt; then
+  # (JSON syntax errors keep nlohmann's parse_error text: it gives the line and column)
+  if grep -qE 'terminate called|Sanitizer|runtime error|std::bad_alloc|basic_string|stoi|stoll|nlohmann|json\.exception\.(type|out_of_range|invalid_iterator|other)' err.txt; then
     fail "$what: internal failure leaked to the message"; cat err.txt >&2; return
   fi
   if ! grep -q -- "$pattern" err.txt; then fail "$what: message lacks '$pattern'"; cat err.txt >&2; return; fi
@@ -42,7 +43,7 @@ expect_ok() {
   local what=$1; shift; shift
   if "$@" > out.txt 2> err.txt; then ok "$what"; else fail "$what (exit $?)"; cat out.txt err.txt >&2; fi
 }
-train() { "$JANUS" train --experiments-dir exp -q --overwrite "$@"; }
+TRAIN=("$JANUS" train --experiments-dir exp -q --overwrite)
 
 # ---- small image data: CIFAR-10 batches of 4 records, Fashion-MNIST IDX ---------
 mkdir -p cifar
@@ -52,8 +53,8 @@ for b in 1 2 3 4 5; do
 done
 be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
 mkdir -p fmnist
-{ be32 $((0x801)); be32 4; printf '\x01\x02\x03\x04'; } > fmnist/labels
-{ be32 $((0x803)); be32 4; be32 28; be32 28; head -c $((4 * 28 * 28)) /dev/zero; } > fmnist/images
+{ be32 $((0x801)); be32 8; printf '\x01\x01\x02\x02\x03\x03\x04\x04'; } > fmnist/labels
+{ be32 $((0x803)); be32 8; be32 28; be32 28; head -c $((8 * 28 * 28)) /dev/zero; } > fmnist/images
 
 cat > cifar.json << 'JSON'
 {"name": "c", "dataset": {"name": "cifar10", "train": [1], "validation": [2]},
@@ -70,134 +71,134 @@ with_change() {
 command -v python3 > /dev/null || { echo "SKIP: python3 is needed to write the configs"; exit 0; }
 cp "$SRC/configs/iris.json" iris.json
 
-expect_ok "the small CIFAR-10 set trains (sanity)" -- train --config cifar.json --data-dir cifar --name c_ok
-expect_ok "iris trains (sanity)" -- train --config iris.json --data-dir "$DATA" --name iris_ok --epochs 1
+expect_ok "the small CIFAR-10 set trains (sanity)" -- "${TRAIN[@]}" --config cifar.json --data-dir cifar --name c_ok
+expect_ok "iris trains (sanity)" -- "${TRAIN[@]}" --config iris.json --data-dir "$DATA" --name iris_ok --epochs 1
 
 # ---- unknown keys below the top level ---------------------------------------------
 with_change iris.json k1.json 'c["dataset"]["standardise"] = True'
-expect_error "unknown dataset key" "unknown key 'standardise'" -- train --config k1.json --data-dir "$DATA"
+expect_error "unknown dataset key" "unknown key 'standardise'" -- "${TRAIN[@]}" --config k1.json --data-dir "$DATA"
 with_change cifar.json k2.json 'c["model"]["layers"][0]["kernal"] = 3'
-expect_error "unknown layer option" "unknown option 'kernal'" -- train --config k2.json --data-dir cifar
+expect_error "unknown layer option" "unknown option 'kernal'" -- "${TRAIN[@]}" --config k2.json --data-dir cifar
 with_change iris.json k3.json 'c["optimizer"]["momentun"] = 0.9'
-expect_error "unknown optimizer key" "momentun" -- train --config k3.json --data-dir "$DATA"
+expect_error "unknown optimizer key" "momentun" -- "${TRAIN[@]}" --config k3.json --data-dir "$DATA"
 with_change iris.json k4.json 'c["schedule"]["gama"] = 0.1'
-expect_error "unknown schedule key" "gama" -- train --config k4.json --data-dir "$DATA"
+expect_error "unknown schedule key" "gama" -- "${TRAIN[@]}" --config k4.json --data-dir "$DATA"
 with_change iris.json k5.json 'c["model"]["dropout"] = 0.5'
-expect_error "unknown model key" "unknown key 'dropout'" -- train --config k5.json --data-dir "$DATA"
+expect_error "unknown model key" "unknown key 'dropout'" -- "${TRAIN[@]}" --config k5.json --data-dir "$DATA"
 
 # ---- wrong types and values ----------------------------------------------------------
 with_change iris.json t1.json 'c["epochs"] = "ten"'
-expect_error "epochs as a string" "'epochs' must be an integer" -- train --config t1.json --data-dir "$DATA"
+expect_error "epochs as a string" "'epochs' must be an integer" -- "${TRAIN[@]}" --config t1.json --data-dir "$DATA"
 with_change iris.json t2.json 'c["batch_size"] = 1.5'
-expect_error "fractional batch size" "'batch_size' must be an integer" -- train --config t2.json --data-dir "$DATA"
+expect_error "fractional batch size" "'batch_size' must be an integer" -- "${TRAIN[@]}" --config t2.json --data-dir "$DATA"
 with_change iris.json t3.json 'c["model"]["layers"] = {"type": "dense"}'
-expect_error "layers as an object" "'layers' must be a non-empty array" -- train --config t3.json --data-dir "$DATA"
+expect_error "layers as an object" "'layers' must be a non-empty array" -- "${TRAIN[@]}" --config t3.json --data-dir "$DATA"
 with_change iris.json t4.json 'c["model"]["layers"][0]["n_out"] = "16"'
-expect_error "n_out as a string" "n_out" -- train --config t4.json --data-dir "$DATA"
+expect_error "n_out as a string" "n_out" -- "${TRAIN[@]}" --config t4.json --data-dir "$DATA"
 with_change iris.json t5.json 'c["dataset"] = ["iris"]'
-expect_error "dataset as a list" "must be a JSON object" -- train --config t5.json --data-dir "$DATA"
+expect_error "dataset as a list" "must be a JSON object" -- "${TRAIN[@]}" --config t5.json --data-dir "$DATA"
 with_change iris.json t6.json 'c["schedule"]["lr"] = "fast"'
-expect_error "learning rate as a string" "lr" -- train --config t6.json --data-dir "$DATA"
+expect_error "learning rate as a string" "lr" -- "${TRAIN[@]}" --config t6.json --data-dir "$DATA"
 with_change iris.json t7.json 'c["dataset"]["validation_fraction"] = 2'
-expect_error "validation fraction 2" "validation_fraction" -- train --config t7.json --data-dir "$DATA"
+expect_error "validation fraction 2" "validation_fraction" -- "${TRAIN[@]}" --config t7.json --data-dir "$DATA"
 with_change iris.json t8.json 'c["seed"] = -1'
-expect_error "negative seed" "'seed' must be at least 0" -- train --config t8.json --data-dir "$DATA"
+expect_error "negative seed" "'seed' must be at least 0" -- "${TRAIN[@]}" --config t8.json --data-dir "$DATA"
 with_change iris.json t9.json 'c["schedule"]["type"] = 7'
-expect_error "schedule type as a number" "type" -- train --config t9.json --data-dir "$DATA"
+expect_error "schedule type as a number" "type" -- "${TRAIN[@]}" --config t9.json --data-dir "$DATA"
 with_change iris.json t10.json 'c["optimizer"] = "adam"'
-expect_error "optimizer as a string" "optimizer" -- train --config t10.json --data-dir "$DATA"
+expect_error "optimizer as a string" "optimizer" -- "${TRAIN[@]}" --config t10.json --data-dir "$DATA"
 with_change iris.json t11.json 'c["model"]["layers"][0]["activation"] = "swish"'
-expect_error "unknown activation" "swish" -- train --config t11.json --data-dir "$DATA"
+expect_error "unknown activation" "swish" -- "${TRAIN[@]}" --config t11.json --data-dir "$DATA"
 with_change iris.json t12.json 'c["batch_size"] = 10**30'
-expect_error "batch size beyond 64 bits" "batch_size" -- train --config t12.json --data-dir "$DATA"
+expect_error "batch size beyond 64 bits" "batch_size" -- "${TRAIN[@]}" --config t12.json --data-dir "$DATA"
 head -c 100 iris.json > truncated.json
-expect_error "truncated JSON" "not valid JSON" -- train --config truncated.json --data-dir "$DATA"
+expect_error "truncated JSON" "not valid JSON" -- "${TRAIN[@]}" --config truncated.json --data-dir "$DATA"
 : > empty.json
-expect_error "empty config file" "not valid JSON" -- train --config empty.json --data-dir "$DATA"
+expect_error "empty config file" "not valid JSON" -- "${TRAIN[@]}" --config empty.json --data-dir "$DATA"
 echo '[1, 2]' > array.json
-expect_error "config is an array" "must be a JSON object" -- train --config array.json --data-dir "$DATA"
+expect_error "config is an array" "must be a JSON object" -- "${TRAIN[@]}" --config array.json --data-dir "$DATA"
 mkdir -p adir
-expect_error "config is a directory" "config" -- train --config adir --data-dir "$DATA"
+expect_error "config is a directory" "is a directory" -- "${TRAIN[@]}" --config adir --data-dir "$DATA"
 
 # ---- impossible layer combinations -----------------------------------------------
 with_change cifar.json l1.json 'c["model"]["layers"][0].update(kernel=40, pad="valid")'
-expect_error "kernel larger than the (unpadded) input" "larger than" -- train --config l1.json --data-dir cifar
+expect_error "kernel larger than the (unpadded) input" "larger than" -- "${TRAIN[@]}" --config l1.json --data-dir cifar
 with_change cifar.json l2.json 'c["model"]["layers"][0].update(kernel=[3, 50], pad=2)'
-expect_error "kernel larger than the padded input" "kernel" -- train --config l2.json --data-dir cifar
+expect_error "kernel larger than the padded input" "kernel" -- "${TRAIN[@]}" --config l2.json --data-dir cifar
 with_change cifar.json l3.json 'c["model"]["layers"][1].update(kernel=64)'
-expect_error "pooling window larger than its input" "window" -- train --config l3.json --data-dir cifar
+expect_error "pooling window larger than its input" "window" -- "${TRAIN[@]}" --config l3.json --data-dir cifar
 with_change cifar.json l4.json 'c["model"]["layers"][1].update(kernel=2, stride=2); c["model"]["layers"][1:1] = [{"type": "maxpool2d", "kernel": 2} for _ in range(6)]'
-expect_error "pooling that leaves no output" "pool" -- train --config l4.json --data-dir cifar
+expect_error "pooling that leaves no output" "pool" -- "${TRAIN[@]}" --config l4.json --data-dir cifar
 with_change cifar.json l5.json 'del c["model"]["layers"][2]'
-expect_error "dense layer on images without flatten" "expects (batch, features)" -- train --config l5.json --data-dir cifar
+expect_error "dense layer on images without flatten" "expects (batch, features)" -- "${TRAIN[@]}" --config l5.json --data-dir cifar
 with_change iris.json l6.json 'c["model"]["layers"].insert(0, {"type": "conv2d", "n_out": 2, "kernel": 3})'
-expect_error "convolution on dense data" "expects NHWC" -- train --config l6.json --data-dir "$DATA"
+expect_error "convolution on dense data" "expects NHWC" -- "${TRAIN[@]}" --config l6.json --data-dir "$DATA"
 with_change iris.json l7.json 'c["model"]["layers"][-1]["n_out"] = 5'
-expect_error "output size does not match the classes" "3 classes" -- train --config l7.json --data-dir "$DATA"
+expect_error "output size does not match the classes" "3 classes" -- "${TRAIN[@]}" --config l7.json --data-dir "$DATA"
 with_change cifar.json l8.json 'c["model"]["layers"][1].update(kernel=2, pad=2)'
-expect_error "pooling padding not below the window" "padding" -- train --config l8.json --data-dir cifar
+expect_error "pooling padding not below the window" "padding" -- "${TRAIN[@]}" --config l8.json --data-dir cifar
 with_change cifar.json l9.json 'c["model"]["layers"][0].update(stride=0)'
-expect_error "stride 0" "stride" -- train --config l9.json --data-dir cifar
+expect_error "stride 0" "stride" -- "${TRAIN[@]}" --config l9.json --data-dir cifar
 
 # ---- devices that do not exist -----------------------------------------------------
-for dev in cuda:9 gpu cuda:x cuda:99999999999 "cuda:-1" "" CPU; do
-  expect_error "--device '$dev'" "device" -- train --config iris.json --data-dir "$DATA" --device "$dev" --name d
+for dev in cuda:9 gpu cuda:x cuda:99999999999 "cuda:-1" CPU; do
+  expect_error "--device '$dev'" "device" -- "${TRAIN[@]}" --config iris.json --data-dir "$DATA" --device "$dev" --name d
 done
 with_change iris.json dev.json 'c["device"] = "cuda:9"'
-expect_error "config device cuda:9" "cuda:9" -- train --config dev.json --data-dir "$DATA"
+expect_error "config device cuda:9" "cuda:9" -- "${TRAIN[@]}" --config dev.json --data-dir "$DATA"
 
 # ---- data directories and files ------------------------------------------------------
 mkdir -p empty_dir
 expect_error "CIFAR-10 config, data directory without batches" "data_batch_1.bin" -- \
-  train --config cifar.json --data-dir empty_dir
+  "${TRAIN[@]}" --config cifar.json --data-dir empty_dir
 with_change cifar.json d1.json 'c["dataset"]["train"] = [1, 2, 3]'
 mkdir -p partial && cp cifar/data_batch_1.bin partial/
-expect_error "CIFAR-10 batch 2 missing" "data_batch_2.bin" -- train --config d1.json --data-dir partial
+expect_error "CIFAR-10 batch 2 missing" "data_batch_2.bin" -- "${TRAIN[@]}" --config d1.json --data-dir partial
 with_change iris.json d2.json 'c["dataset"]["train"] = ["no_such.csv"]'
-expect_error "iris file missing" "no_such.csv" -- train --config d2.json --data-dir "$DATA"
+expect_error "iris file missing" "no_such.csv" -- "${TRAIN[@]}" --config d2.json --data-dir "$DATA"
 touch afile
-expect_error "--data-dir is a file" "afile" -- train --config iris.json --data-dir afile
+expect_error "--data-dir is a file" "afile" -- "${TRAIN[@]}" --config iris.json --data-dir afile
 printf 'a,b,c,d,species\n5.1,3.5,nan,0.2,setosa\n' > nan.csv
 with_change iris.json d3.json 'c["dataset"]["train"] = ["'"$WORK"'/nan.csv"]'
-expect_error "iris CSV with a NaN" "not a finite number" -- train --config d3.json --data-dir "$DATA"
+expect_error "iris CSV with a NaN" "not a finite number" -- "${TRAIN[@]}" --config d3.json --data-dir "$DATA"
 printf 'a,b,c,d,species\n5.1,3.5,1.4,setosa\n' > short.csv
 with_change iris.json d4.json 'c["dataset"]["train"] = ["'"$WORK"'/short.csv"]'
-expect_error "iris CSV row with a missing field" "line 2" -- train --config d4.json --data-dir "$DATA"
+expect_error "iris CSV row with a missing field" "line 2" -- "${TRAIN[@]}" --config d4.json --data-dir "$DATA"
 cp cifar/data_batch_1.bin bad_label.bin && printf '\x0c' | dd of=bad_label.bin bs=1 seek=3073 conv=notrunc 2> /dev/null
 with_change cifar.json d5.json 'c["dataset"]["train"] = ["'"$WORK"'/bad_label.bin"]'
-expect_error "CIFAR-10 label 12" "label 12" -- train --config d5.json --data-dir cifar
+expect_error "CIFAR-10 label 12" "label 12" -- "${TRAIN[@]}" --config d5.json --data-dir cifar
 head -c 5000 cifar/data_batch_1.bin > short.bin
 with_change cifar.json d6.json 'c["dataset"]["train"] = ["'"$WORK"'/short.bin"]'
-expect_error "CIFAR-10 file cut inside a record" "not a multiple" -- train --config d6.json --data-dir cifar
+expect_error "CIFAR-10 file cut inside a record" "not a multiple" -- "${TRAIN[@]}" --config d6.json --data-dir cifar
 
 # ---- absurd sizes: refused before allocating -----------------------------------------
 mkdir -p huge
 for b in 1 2; do truncate -s $((3073 * (1 << 28))) huge/data_batch_$b.bin; done   # sparse, ~825 GB each
 start=$(date +%s)
-expect_error "sparse CIFAR-10 batch of 268M records" "GiB of memory" -- train --config cifar.json --data-dir huge
+expect_error "sparse CIFAR-10 batch of 268M records" "GiB of memory" -- "${TRAIN[@]}" --config cifar.json --data-dir huge
 [ $(($(date +%s) - start)) -lt 30 ] || fail "the huge CIFAR-10 file took $(($(date +%s) - start)) s to refuse"
 truncate -s 64G huge/data_batch_1.bin
-expect_error "sparse 64 GiB CIFAR-10 file, not whole records" "not a multiple" -- train --config cifar.json --data-dir huge
+expect_error "sparse 64 GiB CIFAR-10 file, not whole records" "not a multiple" -- "${TRAIN[@]}" --config cifar.json --data-dir huge
 rm -f huge/*
 
 with_change cifar.json fm.json 'c["dataset"] = {"name": "fashion_mnist", "train": ["'"$WORK"'/fmnist/images", "'"$WORK"'/fmnist/labels"], "validation_fraction": 0.5}; c["model"]["layers"][0]["kernel"] = 3'
-expect_ok "the small Fashion-MNIST set trains (sanity)" -- train --config fm.json --name fm_ok
+expect_ok "the small Fashion-MNIST set trains (sanity)" -- "${TRAIN[@]}" --config fm.json --name fm_ok
 { be32 $((0x803)); be32 2; be32 32768; be32 32768; head -c 64 /dev/zero; } > idx_2g
 with_change fm.json fm1.json 'c["dataset"]["train"] = ["'"$WORK"'/idx_2g", "'"$WORK"'/fmnist/labels"]'
-expect_error "IDX header claiming 2 GiB (plain)" "header says" -- train --config fm1.json
+expect_error "IDX header claiming 2 GiB (plain)" "header says" -- "${TRAIN[@]}" --config fm1.json
 gzip -c idx_2g > idx_2g.gz
 with_change fm.json fm2.json 'c["dataset"]["train"] = ["'"$WORK"'/idx_2g.gz", "'"$WORK"'/fmnist/labels"]'
-expect_error "IDX header claiming 2 GiB (gzip)" "cannot hold that much" -- train --config fm2.json
+expect_error "IDX header claiming 2 GiB (gzip)" "cannot hold that much" -- "${TRAIN[@]}" --config fm2.json
 { be32 $((0x801)); be32 $((0x7fffffff)); printf '\x01'; } > labels_2g
 with_change fm.json fm3.json 'c["dataset"]["train"] = ["'"$WORK"'/fmnist/images", "'"$WORK"'/labels_2g"]'
-expect_error "IDX labels header claiming 2^31 labels" "header says" -- train --config fm3.json
-{ be32 $((0x803)); be32 4; be32 28; be32 28; head -c 1000 /dev/zero; } > idx_trunc
+expect_error "IDX labels header claiming 2^31 labels" "header says" -- "${TRAIN[@]}" --config fm3.json
+{ be32 $((0x803)); be32 8; be32 28; be32 28; head -c 1000 /dev/zero; } > idx_trunc
 gzip -c idx_trunc > idx_trunc.gz
 with_change fm.json fm4.json 'c["dataset"]["train"] = ["'"$WORK"'/idx_trunc.gz", "'"$WORK"'/fmnist/labels"]'
-expect_error "gzip IDX with too few pixels" "truncated" -- train --config fm4.json
+expect_error "gzip IDX with too few pixels" "truncated" -- "${TRAIN[@]}" --config fm4.json
 printf '\x1f\x8b\x08\x00garbage-not-deflate' > idx_badgz
 with_change fm.json fm5.json 'c["dataset"]["train"] = ["'"$WORK"'/idx_badgz", "'"$WORK"'/fmnist/labels"]'
-expect_error "corrupt gzip stream" "idx" -- train --config fm5.json
+expect_error "corrupt gzip stream" "idx" -- "${TRAIN[@]}" --config fm5.json
 
 # ---- damaged checkpoints ---------------------------------------------------------------
 ckpt=exp/iris_ok/last.safetensors
@@ -205,14 +206,14 @@ cp -r exp/iris_ok exp/flip
 size=$(stat -c %s "$ckpt")
 printf '\xff' | dd of=exp/flip/last.safetensors bs=1 seek=$((size - 3)) conv=notrunc 2> /dev/null
 expect_error "evaluate: checkpoint with a flipped byte" "checksum" -- "$JANUS" evaluate --run exp/flip --checkpoint last --data-dir "$DATA"
-expect_error "resume: checkpoint with a flipped byte" "checksum" -- train --resume --name flip --data-dir "$DATA" --epochs 3
+expect_error "resume: checkpoint with a flipped byte" "checksum" -- "$JANUS" train --experiments-dir exp -q --resume --name flip --data-dir "$DATA" --epochs 3
 cp -r exp/iris_ok exp/cut && head -c $((size / 2)) "$ckpt" > exp/cut/last.safetensors
 expect_error "evaluate: truncated checkpoint" "exp/cut/last.safetensors" -- "$JANUS" evaluate --run exp/cut --checkpoint last --data-dir "$DATA"
 cp -r exp/iris_ok exp/empty && : > exp/empty/last.safetensors
-expect_error "resume: empty checkpoint" "truncated" -- train --resume --name empty --data-dir "$DATA" --epochs 3
+expect_error "resume: empty checkpoint" "truncated" -- "$JANUS" train --experiments-dir exp -q --resume --name empty --data-dir "$DATA" --epochs 3
 cp -r exp/iris_ok exp/hdr && { printf '\xff\xff\xff\xff\xff\xff\xff\x7f'; tail -c +9 "$ckpt"; } > exp/hdr/last.safetensors
 expect_error "checkpoint header length 2^63" "header claims" -- "$JANUS" predict --run exp/hdr --checkpoint last --data "$DATA/iris.csv" --out p.csv
 echo '{"name": "iris_ok", "epochs": "x"}' > exp/cut/config.json
-expect_error "resume: run config.json damaged" "config.json" -- train --resume --name cut --data-dir "$DATA"
+expect_error "resume: run config.json damaged" "config.json" -- "$JANUS" train --experiments-dir exp -q --resume --name cut --data-dir "$DATA"
 
 exit $FAILED

@@ -71,7 +71,8 @@ PY
 killed() {
   local name=$1; shift
   env "$@" "$JANUS" train --config "$SRC/configs/iris.json" --data-dir "$DATA" --experiments-dir exp -q \
-    --epochs $EPOCHS --name "$name" > /dev/null 2> "$name.err"
+    --epochs $EPOCHS --name "$name" > /dev/null 2> "$name.err" &
+  wait $!   # (in the background: no "Killed" notice from bash)
   local rc=$?
   [ $rc -eq 137 ] || { fail "$name: expected death by SIGKILL (137), got exit $rc"; cat "$name.err" >&2; return 1; }
 }

@@ -107,6 +107,8 @@ class OneCycle : public Scheduler {
 
 std::unique_ptr<Scheduler> make_scheduler(const json& cfg) {
   JANUS_CHECK(cfg.is_object(), "schedule: expected a JSON object, got ", cfg.dump());
+  JANUS_CHECK(!cfg.contains("type") || cfg.at("type").is_string(), "schedule: 'type' must be a string, got ",
+              cfg.at("type").dump());
   const std::string type = cfg.value("type", std::string("constant"));
   auto allow = [&](std::initializer_list<const char*> keys) {
     for (auto it = cfg.begin(); it != cfg.end(); ++it) {

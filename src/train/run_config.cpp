@@ -1,6 +1,7 @@
 // Run configs: parsing, checking every key, and the resolved form written to
 // experiments/RUN/config.json.
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -179,7 +180,7 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
   }
   try {
     json s = c.schedule;
-    if (s.is_object() && !s.contains("total_steps")) {
+    if (s.is_object() && !s.contains("total_steps") && (!s.contains("type") || s.at("type").is_string())) {
       const std::string t = s.value("type", std::string("constant"));
       if (t == "cosine" || t == "onecycle") s["total_steps"] = 1000;
     }
@@ -191,6 +192,8 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
 }
 
 RunConfig load_run_config(const std::string& path) {
+  std::error_code ec;
+  JANUS_CHECK(!std::filesystem::is_directory(path, ec), "config ", path, ": is a directory, not a JSON file");
   std::ifstream in(path);
   JANUS_CHECK(in.good(), "config ", path, ": cannot open the file");
   std::stringstream ss;
