@@ -18,12 +18,21 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-crash.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 FAILED=0
+command -v python3 > /dev/null || { echo "SKIP: python3 is needed to compare checkpoints"; exit 0; }
 fail() { echo "FAIL: $*" >&2; FAILED=1; }
 ok() { echo "ok: $*"; }
-command -v python3 > /dev/null || { echo "SKIP: python3 is needed to compare checkpoints"; exit 0; }
 
 EPOCHS=8   # iris: 90 training samples, batch 16 -> 6 steps per epoch, 48 steps
-train() { "$JANUS" train --config "$SRC/configs/iris.json" --data-dir "$DATA" --experiments-dir exp -q "$@"; }
+# configs/iris.json with the numbers this test counts on pinned
+python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))
+c['batch_size'] = 16
+c['dataset'].update(validation_fraction=0.2, test_fraction=0.2)
+c['seed'] = 0
+json.dump(c, open('iris.json', 'w'))" "$SRC/configs/iris.json"
+CONFIG=$WORK/iris.json
+train() { "$JANUS" train --config "$CONFIG" --data-dir "$DATA" --experiments-dir exp -q "$@"; }
 
 # same_run A B: tensors (parameters and optimizer state) of last and best
 # checkpoints equal bit for bit, training state equal, metrics equal but for
@@ -70,7 +79,7 @@ PY
 # killed NAME ENV=VALUE...: the run must die by SIGKILL (exit 137)
 killed() {
   local name=$1; shift
-  env "$@" "$JANUS" train --config "$SRC/configs/iris.json" --data-dir "$DATA" --experiments-dir exp -q \
+  env "$@" "$JANUS" train --config "$CONFIG" --data-dir "$DATA" --experiments-dir exp -q \
     --epochs $EPOCHS --name "$name" > /dev/null 2> "$name.err" &
   wait $!   # (in the background: no "Killed" notice from bash)
   local rc=$?
@@ -116,7 +125,7 @@ for n in 2 3 5 8; do
 done
 
 # ---- an outside kill -9 while a checkpoint is being written --------------------------
-JANUS_TEST_SLOW_CHECKPOINT_WRITE=3000 "$JANUS" train --config "$SRC/configs/iris.json" --data-dir "$DATA" \
+JANUS_TEST_SLOW_CHECKPOINT_WRITE=3000 "$JANUS" train --config "$CONFIG" --data-dir "$DATA" \
   --experiments-dir exp -q --epochs $EPOCHS --name outside > /dev/null 2>&1 &
 pid=$!
 for _ in $(seq 600); do  # up to 60 s: wait for a write in progress after a complete checkpoint
@@ -138,7 +147,7 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 c['schedule']['lr'] = 1e30
 c['model']['layers'][0]['activation'] = 'relu'
-json.dump(c, open('nan.json', 'w'))" "$SRC/configs/iris.json"
+json.dump(c, open('nan.json', 'w'))" "$CONFIG"
 nan_run() {  # nan_run NAME FLAGS...: must fail with one clear message, no signal
   local name=$1; shift
   "$JANUS" train --config nan.json --data-dir "$DATA" --experiments-dir exp -q --epochs 3 --name "$name" "$@" \

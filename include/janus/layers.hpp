@@ -49,6 +49,16 @@ struct Padding {
   std::pair<int, int> resolve(int kernel_rows, int kernel_cols) const;
 };
 
+// Where a sliding window (convolution kernel or pooling window) of
+// kernel_rows x kernel_cols with this stride and padding lands on an NHWC
+// input: out = (in + 2*pad - kernel) / stride + 1 per axis. Throws an Error
+// starting with `owner` when the window does not fit the padded input.
+struct SlidingWindow {
+  int pad_h = 0, pad_w = 0, out_h = 0, out_w = 0;
+};
+SlidingWindow slide_window(const Shape& nhwc, int kernel_rows, int kernel_cols, int stride, const Padding& pad,
+                           const std::string& owner, const char* window_name);
+
 // Cross-correlation on NHWC input with HWIO weights, then act (SPEC §1).
 class Conv2D : public Layer {
  public:

@@ -524,13 +524,17 @@ int device_count() {
 
 Device& device(int index) {
   static std::mutex mu;
-  static std::vector<cuda::CudaDevice*> devices;  // never freed: tensors may outlive main()
+  // Never freed: tensors may outlive main(). The list itself is never
+  // destroyed either, so the devices stay reachable at exit (a static vector's
+  // destructor would drop the only pointers to them: LeakSanitizer reports).
+  static auto* devices = new std::vector<cuda::CudaDevice*>();
   std::lock_guard<std::mutex> lock(mu);
   JANUS_CHECK(index >= 0 && index < device_count(), "cuda:", index, " does not exist (", device_count(),
               " CUDA device(s))");
-  if (devices.empty()) devices.resize(static_cast<size_t>(device_count()), nullptr);
-  if (!devices[static_cast<size_t>(index)]) devices[static_cast<size_t>(index)] = new cuda::CudaDevice(index);
-  return *devices[static_cast<size_t>(index)];
+  if (devices->empty()) devices->resize(static_cast<size_t>(device_count()), nullptr);
+  auto& slot = (*devices)[static_cast<size_t>(index)];
+  if (!slot) slot = new cuda::CudaDevice(index);
+  return *slot;
 }
 
 bool simulated() {

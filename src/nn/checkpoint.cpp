@@ -13,7 +13,18 @@ namespace janus {
 
 namespace {
 const char* kOptimizerPrefix = "optimizer.";
+
+// Copies every parameter and buffer the model has from the file, checking names and shapes.
+void restore_model_state(const SafetensorsFile& f, const std::string& path, NeuralNetwork& model) {
+  for (auto& [name, t] : model.state()) {
+    auto it = f.tensors.find(name);
+    JANUS_CHECK(it != f.tensors.end(), "checkpoint '", path, "' has no tensor '", name, "' that the model needs");
+    JANUS_CHECK(it->second.shape() == t->shape(), "checkpoint '", path, "': tensor '", name, "' has shape ",
+                it->second.shape().str(), " but the model expects ", t->shape().str());
+    t->copy_from(it->second.to(t->dtype()));
+  }
 }
+}  // namespace
 
 void save_checkpoint(const std::string& path, NeuralNetwork& model, Optimizer* optimizer,
                      const std::map<std::string, std::string>& extra) {
@@ -34,13 +45,7 @@ void save_checkpoint(const std::string& path, NeuralNetwork& model, Optimizer* o
 void load_checkpoint_into(const std::string& path, NeuralNetwork& model, Optimizer* optimizer) {
   SafetensorsFile f = read_safetensors(path);
   JANUS_CHECK(model.built(), "load_checkpoint '", path, "': build the model before loading into it");
-  for (auto& [name, t] : model.state()) {
-    auto it = f.tensors.find(name);
-    JANUS_CHECK(it != f.tensors.end(), "checkpoint '", path, "' has no tensor '", name, "' that the model needs");
-    JANUS_CHECK(it->second.shape() == t->shape(), "checkpoint '", path, "': tensor '", name, "' has shape ",
-                it->second.shape().str(), " but the model expects ", t->shape().str());
-    t->copy_from(it->second.to(t->dtype()));
-  }
+  restore_model_state(f, path, model);
   if (optimizer) {
     auto steps = f.metadata.find("optimizer_steps");
     JANUS_CHECK(steps != f.metadata.end(), "checkpoint '", path, "' holds no optimizer state");
@@ -93,13 +98,7 @@ NeuralNetwork load_model(const std::string& path, Device& device) {
   DType dtype = DType::F32;
   if (!f.tensors.empty()) dtype = f.tensors.begin()->second.dtype();
   model.build(Shape(dims), device, dtype);
-  for (auto& [name, t] : model.state()) {
-    auto it = f.tensors.find(name);
-    JANUS_CHECK(it != f.tensors.end(), "checkpoint '", path, "' has no tensor '", name, "' that the model needs");
-    JANUS_CHECK(it->second.shape() == t->shape(), "checkpoint '", path, "': tensor '", name, "' has shape ",
-                it->second.shape().str(), " but the model expects ", t->shape().str());
-    t->copy_from(it->second.to(t->dtype()));
-  }
+  restore_model_state(f, path, model);
   return model;
 }
 

@@ -31,12 +31,11 @@ ConvGeometry Conv2D::geometry(const Shape& in) const {
   g.KW = kc_;
   g.F = static_cast<int>(n_out_);
   g.stride_h = g.stride_w = stride_;
-  std::tie(g.pad_h, g.pad_w) = pad_.resolve(kr_, kc_);
-  JANUS_CHECK(g.H + 2 * g.pad_h >= g.KH && g.W + 2 * g.pad_w >= g.KW, where(), ": kernel (", kr_, ", ", kc_,
-              ") is larger than the padded input (", g.H + 2 * g.pad_h, ", ", g.W + 2 * g.pad_w,
-              ") for input ", in.str());
-  g.OH = (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1;
-  g.OW = (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1;
+  const SlidingWindow w = slide_window(in, kr_, kc_, stride_, pad_, where(), "kernel");
+  g.pad_h = w.pad_h;
+  g.pad_w = w.pad_w;
+  g.OH = w.out_h;
+  g.OW = w.out_w;
   return g;
 }
 

@@ -46,4 +46,16 @@ std::pair<int, int> Padding::resolve(int kernel_rows, int kernel_cols) const {
   return {0, 0};
 }
 
+SlidingWindow slide_window(const Shape& in, int kr, int kc, int stride, const Padding& pad,
+                           const std::string& owner, const char* window_name) {
+  SlidingWindow w;
+  std::tie(w.pad_h, w.pad_w) = pad.resolve(kr, kc);
+  const int64_t rows = in[1] + 2 * w.pad_h, cols = in[2] + 2 * w.pad_w;
+  JANUS_CHECK(rows >= kr && cols >= kc, owner, ": ", window_name, " (", kr, ", ", kc,
+              ") is larger than the padded input (", rows, ", ", cols, "): no output for input ", in.str());
+  w.out_h = static_cast<int>((rows - kr) / stride + 1);
+  w.out_w = static_cast<int>((cols - kc) / stride + 1);
+  return w;
+}
+
 }  // namespace janus

@@ -24,14 +24,14 @@ PoolGeometry Pool2D::geometry(const Shape& in) const {
   g.KH = kr_;
   g.KW = kc_;
   g.stride_h = g.stride_w = stride_;
-  std::tie(g.pad_h, g.pad_w) = pad_.resolve(kr_, kc_);
-  JANUS_CHECK(g.pad_h < g.KH && g.pad_w < g.KW, where(), ": padding (", g.pad_h, ", ", g.pad_w,
+  const SlidingWindow w = slide_window(in, kr_, kc_, stride_, pad_, where(), "pooling window");
+  // A window made only of padding would have no maximum.
+  JANUS_CHECK(w.pad_h < g.KH && w.pad_w < g.KW, where(), ": padding (", w.pad_h, ", ", w.pad_w,
               ") must be smaller than the window (", kr_, ", ", kc_, ")");
-  JANUS_CHECK(g.H + 2 * g.pad_h >= g.KH && g.W + 2 * g.pad_w >= g.KW, where(), ": window (", kr_, ", ", kc_,
-              ") is larger than the padded input (", g.H + 2 * g.pad_h, ", ", g.W + 2 * g.pad_w,
-              "): pooling would leave no output for input ", in.str());
-  g.OH = (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1;
-  g.OW = (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1;
+  g.pad_h = w.pad_h;
+  g.pad_w = w.pad_w;
+  g.OH = w.out_h;
+  g.OW = w.out_w;
   return g;
 }
 

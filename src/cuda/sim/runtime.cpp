@@ -288,7 +288,12 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (ptr == nullptr) return set_error(cudaErrorInvalidValue, "cudaMalloc: null pointer");
   *ptr = nullptr;
   if (size == 0) return ok();
-  void* p = ::operator new(size, std::align_val_t(janus::sim::detail::kAlignment), std::nothrow);
+  // More than the simulated device's memory (the host's, as cudaMemGetInfo
+  // reports) fails like it would on a GPU, without asking the host allocator
+  // (under AddressSanitizer an impossible request aborts instead of failing).
+  void* p = size > janus::sim::detail::total_memory()
+                ? nullptr
+                : ::operator new(size, std::align_val_t(janus::sim::detail::kAlignment), std::nothrow);
   if (p == nullptr) {
     std::ostringstream s;
     s << "cudaMalloc of " << size << " bytes failed";
