@@ -3,6 +3,7 @@
 //   janus evaluate --run experiments/cifar10
 //   janus predict --run experiments/cifar10 --data test_batch.bin --out predictions.csv
 //   janus info
+//   janus bench [--config FILE] [--device cpu|cuda|all] [--json FILE]
 // Every error ends as "janus: error: <message>" on stderr and exit status 1
 // (command-line usage errors: CLI11's message and exit status).
 #include <exception>
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   janus_cli::add_evaluate(app, action);
   janus_cli::add_predict(app, action);
   janus_cli::add_info(app, action);
+  janus_cli::add_bench(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

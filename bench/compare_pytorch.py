@@ -1,19 +1,25 @@
 #!/usr/bin/python3
 """Janus vs PyTorch on the CPU: the same networks, batch, optimizer and threads.
 
-Runs the workloads of bench/configs (SPEC reference CNN, MLP 784-256-10) in
-PyTorch (torch.set_num_threads(THREADS), channels_last for the CNN, SGD with
-momentum 0.9, cross-entropy on logits) and runs janus_bench on the same
-configs, then prints the ratio Janus / PyTorch of images/s per workload as
-markdown ready for bench/RESULTS.md, with each side's peak RSS (each side runs
-in its own process; ru_maxrss of that child).
+Workloads: the SPEC reference CNN (bench/configs/spec_cnn.json), the default
+CIFAR-10 model (configs/cifar10.json's "model", input 32x32x3, read at run
+time) and the MLP 784-256-10 (bench/configs/mlp.json). They run in PyTorch
+(torch.set_num_threads(THREADS), channels_last for CNNs, SGD with momentum
+0.9, cross-entropy on logits) and in `janus bench --device cpu` (or
+janus_bench) on the same configs; the script prints the ratio Janus / PyTorch
+of images/s as markdown ready for bench/RESULTS.md: SPEC CNN training, CIFAR
+model training, MLP training, SPEC CNN inference (then the other inference
+rows), and the peak RSS of a CIFAR-model training process on each side (its
+own child process per side, random data: ru_maxrss of that child).
 
-  /usr/bin/python3 bench/compare_pytorch.py --janus-bench build/janus_bench [--threads 2]
+  /usr/bin/python3 bench/compare_pytorch.py --janus build/janus [--threads 2]
       [--iters 10] [--repeats 5] [--rounds 2] [--out bench/RESULTS.md]
+  (--janus-bench build/janus_bench instead of --janus: the same engine)
 
-Both sides time "best of --repeats runs of --iters steps" after warm-up; the
-whole comparison is repeated --rounds times alternating Janus and PyTorch and
-the best of each is kept, so that a shared, noisy machine penalises neither.
+Both sides time "best of --repeats runs of --iters steps" after --warmup
+steps; the whole comparison is repeated --rounds times alternating Janus and
+PyTorch and the best of each is kept, so that a shared, noisy machine
+penalises neither. Tiny smoke run: --iters 1 --repeats 1 --warmup 1 --rounds 1.
 """
 import argparse
 import json
@@ -25,7 +31,32 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CONFIGS = [os.path.join(HERE, "configs", "spec_cnn.json"), os.path.join(HERE, "configs", "mlp.json")]
+ROOT = os.path.dirname(HERE)
+SPEC_CNN = os.path.join(HERE, "configs", "spec_cnn.json")
+MLP = os.path.join(HERE, "configs", "mlp.json")
+CIFAR_RUN_CONFIG = os.path.join(ROOT, "configs", "cifar10.json")
+# (path, kind): kind "workload" = bench/configs file, "run" = run config (janus bench --model-config)
+WORKLOADS = [(SPEC_CNN, "workload"), (CIFAR_RUN_CONFIG, "run"), (MLP, "workload")]
+DATASET_SHAPES = {"cifar10": ([32, 32, 3], 10), "fashion_mnist": ([28, 28, 1], 10), "iris": ([4], 3)}
+
+
+def load_workload(path, kind):
+    """The same reading as janus::bench::load_workload / workload_from_run_config."""
+    with open(path) as f:
+        w = json.load(f)
+    if kind == "run" or "dataset" in w:
+        ds = w["dataset"]["name"] if isinstance(w["dataset"], dict) else w["dataset"]
+        inp, classes = DATASET_SHAPES[ds]
+        name = w.get("name", os.path.splitext(os.path.basename(path))[0])
+        return {"name": name, "input": inp, "classes": classes, "batch": w.get("batch_size", 128),
+                "model": w["model"]}
+    w.setdefault("classes", 10)
+    w.setdefault("batch", 128)
+    return w
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
 
 
 # ---- the PyTorch side (run in a child process: python3 compare_pytorch.py --torch-child) ----
@@ -37,23 +68,44 @@ def torch_child(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "workloads": []}
-    for path in CONFIGS:
-        w = json.load(open(path))
+    only = set(args.only.split(",")) if args.only else None
+    for path, kind in WORKLOADS:
+        w = load_workload(path, kind)
+        if only is not None and w["name"] not in only:
+            continue
+        if args.batch:
+            w["batch"] = args.batch
         batch, classes, inp = w["batch"], w["classes"], w["input"]
         layers, shape = [], list(inp)  # shape per example, NHWC bookkeeping
         is_image = len(inp) == 3
+        acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
         for lc in w["model"]["layers"]:
             t = lc["type"]
             if t == "conv2d":
-                k = lc["kernel"]
-                k = (k, k) if isinstance(k, int) else tuple(k)
-                assert lc.get("pad", "same") == "same" and lc.get("stride", 1) == 1
-                layers.append(nn.Conv2d(shape[2], lc["n_out"], k, padding=(k[0] // 2, k[1] // 2)))
-                shape = [shape[0], shape[1], lc["n_out"]]
-            elif t in ("maxpool2d", "pool2d"):
-                k = lc["kernel"]
-                layers.append(nn.MaxPool2d(k))
-                shape = [shape[0] // k, shape[1] // k, shape[2]]
+                k = pair(lc["kernel"])
+                stride = lc.get("stride", 1)
+                pad = lc.get("pad", "same")
+                if pad == "same":
+                    if stride != 1 or k[0] % 2 == 0 or k[1] % 2 == 0:
+                        raise SystemExit("compare_pytorch.py: 'same' padding only with stride 1 and odd kernels")
+                    p = (k[0] // 2, k[1] // 2)
+                else:
+                    p = (0, 0) if pad == "valid" else pair(pad)
+                layers.append(nn.Conv2d(shape[2], lc["n_out"], k, stride=stride, padding=p,
+                                        bias=lc.get("bias", True)))
+                shape = [(shape[0] + 2 * p[0] - k[0]) // stride + 1, (shape[1] + 2 * p[1] - k[1]) // stride + 1,
+                         lc["n_out"]]
+            elif t in ("maxpool2d", "pool2d", "avgpool2d"):
+                k = pair(lc["kernel"])
+                stride = lc.get("stride", k[0])
+                p = pair(lc.get("pad", 0)) if lc.get("pad", "valid") != "valid" else (0, 0)
+                mode = lc.get("mode", "average" if t == "avgpool2d" else "max")
+                if mode == "max":
+                    layers.append(nn.MaxPool2d(k, stride=stride, padding=p))
+                else:
+                    layers.append(nn.AvgPool2d(k, stride=stride, padding=p, count_include_pad=True))
+                shape = [(shape[0] + 2 * p[0] - k[0]) // stride + 1, (shape[1] + 2 * p[1] - k[1]) // stride + 1,
+                         shape[2]]
                 continue
             elif t == "flatten":
                 layers.append(nn.Flatten())
@@ -65,11 +117,22 @@ def torch_child(args):
             elif t in ("dense", "fully_connected", "linear"):
                 layers.append(nn.Linear(shape[-1], lc["n_out"]))
                 shape = [lc["n_out"]]
+            elif t in ("batchnorm", "batch_norm"):
+                bn = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+                layers.append(bn(shape[-1], eps=lc.get("eps", 1e-5), momentum=lc.get("momentum", 0.1)))
+                continue
+            elif t == "dropout":
+                layers.append(nn.Dropout(lc.get("p", 0.5)))
+                continue
+            elif t in ("relu", "tanh", "sigmoid", "softmax", "activation"):
+                lc = {"activation": lc.get("activation", t)}
             else:
                 raise SystemExit("compare_pytorch.py: unsupported layer type " + t)
             act = lc.get("activation", "linear")
-            if act == "relu":
-                layers.append(nn.ReLU())
+            if act in acts:
+                layers.append(acts[act]())
+            elif act not in ("linear", "softmax"):
+                raise SystemExit("compare_pytorch.py: unsupported activation " + act)
             # softmax on the last layer is folded into CrossEntropyLoss (as Janus fuses it)
         model = nn.Sequential(*layers)
         if is_image:
@@ -127,23 +190,62 @@ def run_child(cmd, env):
     return p.stdout, max(after, before) / 1024.0
 
 
-def best_of(results, key):
-    return max(r[key] for r in results)
+def janus_cmd(args, json_path, workloads, layers=False):
+    """The janus bench (or janus_bench) command line for these (path, kind) workloads on the CPU."""
+    if args.janus_bench:
+        cmd = [args.janus_bench]
+    else:
+        cmd = [args.janus, "bench"]
+    cmd += ["--device", "cpu", "--json", json_path, "--iters", str(args.iters), "--repeats", str(args.repeats),
+            "--warmup", str(args.warmup)]
+    if not layers:
+        cmd.append("--no-layers")
+    if args.batch:
+        cmd += ["--batch", str(args.batch)]
+    for path, kind in workloads:
+        cmd += ["--model-config" if kind == "run" else "--config", path]
+    return cmd
+
+
+def torch_cmd(args, json_path, only=None):
+    cmd = [sys.executable, os.path.abspath(__file__), "--torch-child", json_path, "--threads", str(args.threads),
+           "--iters", str(args.iters), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+    if args.batch:
+        cmd += ["--batch", str(args.batch)]
+    if only:
+        cmd += ["--only", only]
+    return cmd
+
+
+def janus_workloads(report):
+    """The cpu device's workloads of a janus bench JSON report, by name."""
+    dev = [d for d in report["devices"] if d["device"] == "cpu"][0]
+    return {w["name"]: w for w in dev["workloads"]}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--janus-bench", default=os.path.join(HERE, "..", "build", "janus_bench"))
+    ap.add_argument("--janus", default=os.path.join(ROOT, "build", "janus"),
+                    help="the janus CLI binary (runs 'janus bench'; default build/janus)")
+    ap.add_argument("--janus-bench", help="use this janus_bench binary instead of 'janus bench' (same engine)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=0, help="override every workload's batch (default: theirs, 128)")
+    ap.add_argument("--no-rss", action="store_true", help="skip the CIFAR-model peak-RSS runs")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
+    ap.add_argument("--only", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_child:
         return torch_child(args)
+    binary = args.janus_bench or args.janus
+    if not os.path.exists(binary):
+        raise SystemExit("compare_pytorch.py: %s not found (build it: cmake --build BUILD --target %s, "
+                         "and pass --janus BUILD/janus or --janus-bench BUILD/janus_bench)"
+                         % (binary, "janus_bench" if args.janus_bench else "janus_cli"))
 
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
@@ -152,46 +254,66 @@ def main():
     janus_runs, torch_runs = [], []
     for rnd in range(args.rounds):
         jpath = os.path.join(tmp, "janus_%d.json" % rnd)
-        cmd = [args.janus_bench, "--json", jpath, "--iters", str(args.iters), "--repeats", str(args.repeats),
-               "--warmup", str(args.warmup), "--no-layers"]
-        for c in CONFIGS:
-            cmd += ["--config", c]
-        run_child(cmd, env)
+        run_child(janus_cmd(args, jpath, WORKLOADS), env)
         janus_runs.append(json.load(open(jpath)))
         tpath = os.path.join(tmp, "torch_%d.json" % rnd)
-        run_child([sys.executable, os.path.abspath(__file__), "--torch-child", tpath, "--threads", str(args.threads),
-                   "--iters", str(args.iters), "--repeats", str(args.repeats), "--warmup", str(args.warmup)], env)
+        run_child(torch_cmd(args, tpath), env)
         torch_runs.append(json.load(open(tpath)))
         print("round %d done" % (rnd + 1), file=sys.stderr)
 
-    names = [w["name"] for w in janus_runs[0]["workloads"]]
+    # Peak RSS of a CIFAR-model training process on each side (only that workload, one process each).
+    cifar = load_workload(CIFAR_RUN_CONFIG, "run")
+    rss = None
+    if not args.no_rss:
+        jpath, tpath = os.path.join(tmp, "janus_rss.json"), os.path.join(tmp, "torch_rss.json")
+        rss_args = argparse.Namespace(**vars(args))
+        rss_args.iters, rss_args.repeats, rss_args.warmup = 1, 1, 1
+        run_child(janus_cmd(rss_args, jpath, [(CIFAR_RUN_CONFIG, "run")]), env)
+        run_child(torch_cmd(rss_args, tpath, only=cifar["name"]), env)
+        rss = (json.load(open(jpath))["peak_rss_mb"], json.load(open(tpath))["peak_rss_mb"])
+
+    jw = [janus_workloads(r) for r in janus_runs]
+    tw = [{w["name"]: w for w in r["workloads"]} for r in torch_runs]
+    spec, mlp = load_workload(SPEC_CNN, "workload")["name"], load_workload(MLP, "workload")["name"]
+    batch = args.batch or 128
+    rows = [(spec, "train", "SPEC CNN training"), (cifar["name"], "train", "default CIFAR model (%s) training"
+                                                   % os.path.relpath(CIFAR_RUN_CONFIG, ROOT)),
+            (mlp, "train", "MLP 784-256-10 training"), (spec, "infer", "SPEC CNN inference"),
+            (cifar["name"], "infer", "default CIFAR model inference"), (mlp, "infer", "MLP 784-256-10 inference")]
     lines = []
-    lines.append("| workload (batch 128, %d threads) | Janus img/s | PyTorch %s img/s | Janus / PyTorch |"
-                 % (args.threads, torch_runs[0]["torch_version"]))
+    lines.append("| workload (batch %d, %d threads) | Janus img/s | PyTorch %s img/s | Janus / PyTorch |"
+                 % (batch, args.threads, torch_runs[0]["torch_version"]))
     lines.append("|---|---:|---:|---:|")
     ratios = {}
-    for i, name in enumerate(names):
-        for kind, label in (("train", "training"), ("infer", "inference")):
-            key = kind + "_images_per_s"
-            j = max(r["workloads"][i][key] for r in janus_runs)
-            t = max(r["workloads"][i][key] for r in torch_runs)
-            ratios[(name, kind)] = j / t
-            lines.append("| %s %s | %.0f | %.0f | **%.2fx** |" % (name, label, j, t, j / t))
+    for name, kind, label in rows:
+        key = kind + "_images_per_s"
+        j = max(r[name][key] for r in jw)
+        t = max(r[name][key] for r in tw)
+        ratios["%s/%s" % (name, kind)] = j / t
+        lines.append("| %s | %.0f | %.0f | **%.2fx** |" % (label, j, t, j / t))
+    lines.append("")
+    if rss:
+        lines.append("Peak RSS of a CIFAR-model training process (batch %d, random data, one process per side): "
+                     "Janus %.0f MiB, PyTorch %.0f MiB (**%.2fx**)." % (batch, rss[0], rss[1], rss[0] / rss[1]))
     jrss = max(r["peak_rss_mb"] for r in janus_runs)
     trss = max(r["peak_rss_mb"] for r in torch_runs)
-    lines.append("")
-    lines.append("Peak RSS (whole process, both workloads): Janus %.0f MiB, PyTorch %.0f MiB." % (jrss, trss))
+    lines.append("Peak RSS of the whole timing process (all three workloads): Janus %.0f MiB, PyTorch %.0f MiB."
+                 % (jrss, trss))
     lines.append("")
     lines.append("Best of %d rounds (alternating Janus / PyTorch), each the best of %d x %d steps after %d warm-up "
                  "steps; training = forward + cross-entropy + backward + SGD momentum 0.9 step; "
-                 "OMP_NUM_THREADS=JANUS_NUM_THREADS=%d, torch.set_num_threads(%d), channels_last for the CNN."
-                 % (args.rounds, args.repeats, args.iters, args.warmup, args.threads, args.threads))
+                 "OMP_NUM_THREADS=JANUS_NUM_THREADS=%d, torch.set_num_threads(%d), channels_last for the CNNs. "
+                 "Janus side: `%s`."
+                 % (args.rounds, args.repeats, args.iters, args.warmup, args.threads, args.threads,
+                    " ".join(os.path.basename(c) if i == 0 else c for i, c in enumerate(
+                        janus_cmd(args, "OUT.json", [(os.path.relpath(p, ROOT), k) for p, k in WORKLOADS])))))
     md = "\n".join(lines)
     print(md)
     if args.out:
         with open(args.out, "w") as f:
             f.write(md + "\n")
-    json.dump({"janus": janus_runs, "torch": torch_runs, "ratios": {"%s/%s" % k: v for k, v in ratios.items()}},
+    json.dump({"janus": janus_runs, "torch": torch_runs, "ratios": ratios,
+               "cifar_training_peak_rss_mb": {"janus": rss[0], "torch": rss[1]} if rss else None},
               open(os.path.join(tmp, "all.json"), "w"), indent=2)
     print("\n(raw results: %s)" % os.path.join(tmp, "all.json"), file=sys.stderr)
 

@@ -25,6 +25,14 @@ JOBS=${JANUS_FUZZ_JOBS:-$(nproc)}
 CC=${CC:-clang}
 CXX=${CXX:-clang++}
 command -v "$CXX" > /dev/null || { echo "fuzz.sh: $CXX not found (apt-get install clang)" >&2; exit 2; }
+probe=$(mktemp -d)
+echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' > "$probe/p.cpp"
+if ! "$CXX" -fsanitize=fuzzer,address,undefined "$probe/p.cpp" -o "$probe/p" 2> "$probe/err"; then
+  cat "$probe/err" >&2
+  echo "fuzz.sh: $CXX cannot build libFuzzer targets (Debian: apt-get install clang libclang-rt-14-dev libomp-dev)" >&2
+  rm -rf "$probe"; exit 2
+fi
+rm -rf "$probe"
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   CC=$CC CXX=$CXX cmake -S . -B "$BUILD" -DJANUS_FUZZ=ON -DJANUS_CUDA=OFF -DJANUS_BUILD_TESTS=OFF \
     -DJANUS_WERROR=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null || exit 2

@@ -20,6 +20,7 @@
 //   only the final rounding differs (4 eps relative); in F64 the summation
 //   order matters like a dot product of length rows.
 // - Average pooling sums KH*KW terms in T instead of double: KH*KW*4 eps.
+// - BatchNorm (training): see BatchNormTrainMatchesReference.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -393,6 +394,88 @@ TEST_P(FastCpu, BatchNormEvalBitIdentical) {
     ref().batchnorm_forward_eval(x.r, gamma.r, beta.r, mean.r, var.r, 1e-5, y.r);
     expect_close(y, 0.0, "batchnorm_forward_eval " + std::to_string(rows));
   }
+}
+
+// BatchNorm training forward and backward: per-channel statistics and
+// gradients are sums over `rows` values, accumulated in double by both
+// devices, in another order (blocks merged with Chan's update in the fast
+// path). In F32 the outputs therefore differ by the final rounding only (a
+// few eps; 8 eps allowed, and 8 eps relative for the statistics). In F64 the
+// order matters at the level of a dot product of length rows: dot_tol(rows).
+// Shapes: below the fast threshold (reference on both), one chunk, many
+// chunks with a ragged last chunk and block, C = 1, wide dense features, and
+// channels with a large mean relative to their spread (the case a one-pass
+// E[x^2] - E[x]^2 would get wrong).
+TEST_P(FastCpu, BatchNormTrainMatchesReference) {
+  struct Case {
+    int64_t rows, C;
+    double offset;  // added to x: |mean| >> std when large
+  };
+  for (const Case& k : {Case{5, 3, 0.0}, Case{4096, 8, 0.0}, Case{131072, 32, 0.0},
+                        Case{32771, 64, 0.0}, Case{40000, 1, 0.0}, Case{128, 4096, 0.0},
+                        Case{50003, 17, 100.0}, Case{8192, 128, 0.0}}) {
+    const int64_t rows = k.rows, C = k.C;
+    const std::string what = " " + std::to_string(rows) + "x" + std::to_string(C);
+    const double tol = dt() == DType::F32 ? 8 * eps_of(dt()) : dot_tol(rows);
+    Pair x = random({rows, C}, k.offset - 1.0, k.offset + 1.0);
+    Pair gamma = random({C}, 0.5, 1.5), beta = random({C});
+    Pair rmean = random({C}), rvar = random({C}, 0.5, 2.0);
+    Pair smean = nans({C}), sinv = nans({C}), y = nans({rows, C});
+    fast().batchnorm_forward_train(x.f, gamma.f, beta.f, 0.1, 1e-5, rmean.f, rvar.f, smean.f,
+                                   sinv.f, y.f);
+    ref().batchnorm_forward_train(x.r, gamma.r, beta.r, 0.1, 1e-5, rmean.r, rvar.r, smean.r,
+                                  sinv.r, y.r);
+    // The mean and inverse std are statistics of rows values (relative).
+    expect_close(smean, tol, "batchnorm saved_mean" + what);
+    expect_close(sinv, tol, "batchnorm saved_invstd" + what);
+    expect_close(rmean, tol, "batchnorm running_mean" + what);
+    expect_close(rvar, tol, "batchnorm running_var" + what);
+    // y = gamma * (x - mean) * invstd + beta, |y| = O(few); with a large
+    // offset, x - mean cancels: the error of mean (relative to |mean|) is
+    // amplified by |mean| * invstd.
+    const double amp = std::max(1.0, k.offset * std::sqrt(3.0));
+    expect_close(y, tol * amp, "batchnorm y" + what);
+
+    Pair dy = random({rows, C}), dx = nans({rows, C}), dgamma = nans({C}), dbeta = nans({C});
+    fast().batchnorm_backward(x.f, dy.f, gamma.f, smean.f, sinv.f, dx.f, dgamma.f, dbeta.f);
+    // The reference gets the fast path's saved statistics too, so that only
+    // the backward kernels are compared.
+    Pair smean2 = pair_of(smean.f.to_host(), {C}), sinv2 = pair_of(sinv.f.to_host(), {C});
+    ref().batchnorm_backward(x.r, dy.r, gamma.r, smean2.r, sinv2.r, dx.r, dgamma.r, dbeta.r);
+    // dbeta, dgamma: sums of rows terms of size O(1) (times amp for dgamma,
+    // whose terms hold x - mean): the same bounds as the statistics.
+    expect_close(dbeta, tol, "batchnorm dbeta" + what);
+    expect_close(dgamma, tol * amp, "batchnorm dgamma" + what);
+    expect_close(dx, tol * amp, "batchnorm dx" + what);
+
+    // Deterministic: a second run gives the same bits.
+    Pair y2 = nans({rows, C});
+    Pair rmean2 = random({C}), rvar2 = random({C}, 0.5, 2.0);
+    Pair smean3 = nans({C}), sinv3 = nans({C});
+    fast().batchnorm_forward_train(x.f, gamma.f, beta.f, 0.1, 1e-5, rmean2.f, rvar2.f, smean3.f,
+                                   sinv3.f, y2.f);
+    EXPECT_EQ(y2.f.to_host(), y.f.to_host()) << "batchnorm not deterministic" << what;
+  }
+}
+
+TEST_P(FastCpu, BatchNormTrainInPlace) {
+  // y may alias x, and dx may alias dy (the interface allows it).
+  const int64_t rows = 32768, C = 16;
+  Pair x = random({rows, C}), gamma = random({C}, 0.5, 1.5), beta = random({C});
+  Pair rm = random({C}), rv = random({C}, 0.5, 2.0), sm = nans({C}), si = nans({C});
+  const std::vector<double> xv = x.r.to_host();
+  Pair y = nans({rows, C});
+  fast().batchnorm_forward_train(x.f, gamma.f, beta.f, 0.1, 1e-5, rm.f, rv.f, sm.f, si.f, y.f);
+  Pair rm2 = random({C}), rv2 = random({C}, 0.5, 2.0), sm2 = nans({C}), si2 = nans({C});
+  Pair xi = pair_of(xv, {rows, C});
+  fast().batchnorm_forward_train(xi.f, gamma.f, beta.f, 0.1, 1e-5, rm2.f, rv2.f, sm2.f, si2.f, xi.f);
+  EXPECT_EQ(xi.f.to_host(), y.f.to_host());
+  Pair dy = random({rows, C}), dx = nans({rows, C}), dg = nans({C}), db = nans({C});
+  const std::vector<double> dyv = dy.f.to_host();
+  fast().batchnorm_backward(x.f, dy.f, gamma.f, sm.f, si.f, dx.f, dg.f, db.f);
+  Pair dyi = pair_of(dyv, {rows, C});
+  fast().batchnorm_backward(x.f, dyi.f, gamma.f, sm.f, si.f, dyi.f, dg.f, db.f);
+  EXPECT_EQ(dyi.f.to_host(), dx.f.to_host());
 }
 
 TEST_P(FastCpu, OptimizerUpdatesBitIdentical) {

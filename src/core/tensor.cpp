@@ -3,6 +3,7 @@
 #include "janus/tensor.hpp"
 
 #include <cstring>
+#include <new>
 
 #include "janus/device.hpp"
 #include "janus/error.hpp"
@@ -16,12 +17,25 @@ Storage::Storage(Device& device, size_t bytes) : device_(&device), data_(nullptr
 Storage::~Storage() { device_->deallocate(data_, bytes_ == 0 ? 1 : bytes_); }
 
 Tensor Tensor::empty(const Shape& shape, Device& device, DType dtype) {
-  for (int64_t d : shape.dims())
+  // Checked size: a product that overflows (absurd extents from a config or a
+  // file) must not wrap into a small allocation.
+  constexpr uint64_t kMaxBytes = uint64_t(1) << 48;
+  uint64_t bytes = dtype_size(dtype);
+  for (int64_t d : shape.dims()) {
     JANUS_CHECK(d >= 0, "Tensor::empty: negative extent in shape ", shape.str());
+    JANUS_CHECK(d == 0 || bytes <= kMaxBytes / static_cast<uint64_t>(d), "tensor of shape ", shape.str(),
+                " is too large to allocate");
+    bytes *= static_cast<uint64_t>(d);
+  }
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
-  t.storage_ = std::make_shared<Storage>(device, static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  try {
+    t.storage_ = std::make_shared<Storage>(device, static_cast<size_t>(bytes));
+  } catch (const std::bad_alloc&) {
+    throw Error(detail::concat("out of memory: cannot allocate ", bytes, " bytes for a tensor of shape ",
+                               shape.str(), " on ", device.name()));
+  }
   return t;
 }
 

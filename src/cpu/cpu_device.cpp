@@ -436,6 +436,9 @@ void CpuDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, co
                        Arg{"saved_invstd", &saved_invstd}})
     check_numel(op, a.name, *a.tensor, xm.cols);
   check_same_numel(op, "x", x, "y", y);
+  if (accel_batchnorm_forward_train(dt, xm.rows, xm.cols, x, gamma, beta, momentum, eps,
+                                    running_mean, running_var, saved_mean, saved_invstd, y))
+    return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::batchnorm_forward_train<T>(xm.rows, xm.cols, x.data<T>(), gamma.data<T>(), beta.data<T>(),
@@ -480,6 +483,9 @@ void CpuDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tens
                        Arg{"saved_invstd", &saved_invstd}, Arg{"dgamma", &dgamma},
                        Arg{"dbeta", &dbeta}})
     check_numel(op, a.name, *a.tensor, xm.cols);
+  if (accel_batchnorm_backward(dt, xm.rows, xm.cols, x, dy, gamma, saved_mean, saved_invstd, dx,
+                               dgamma, dbeta))
+    return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::batchnorm_backward<T>(xm.rows, xm.cols, x.data<T>(), dy.data<T>(), gamma.data<T>(),

@@ -148,6 +148,21 @@ class CpuDevice : public Device {
                                             Tensor& /*y*/) {
     return false;
   }
+  virtual bool accel_batchnorm_forward_train(DType, int64_t /*rows*/, int64_t /*C*/,
+                                             const Tensor& /*x*/, const Tensor& /*gamma*/,
+                                             const Tensor& /*beta*/, double /*momentum*/,
+                                             double /*eps*/, Tensor& /*running_mean*/,
+                                             Tensor& /*running_var*/, Tensor& /*saved_mean*/,
+                                             Tensor& /*saved_invstd*/, Tensor& /*y*/) {
+    return false;
+  }
+  virtual bool accel_batchnorm_backward(DType, int64_t /*rows*/, int64_t /*C*/,
+                                        const Tensor& /*x*/, const Tensor& /*dy*/,
+                                        const Tensor& /*gamma*/, const Tensor& /*saved_mean*/,
+                                        const Tensor& /*saved_invstd*/, Tensor& /*dx*/,
+                                        Tensor& /*dgamma*/, Tensor& /*dbeta*/) {
+    return false;
+  }
   // velocity is null when momentum == 0.
   virtual bool accel_sgd_update(DType, Tensor& /*w*/, const Tensor& /*g*/, Tensor* /*velocity*/,
                                 double /*lr*/, double /*momentum*/, double /*weight_decay*/,

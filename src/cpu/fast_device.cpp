@@ -360,6 +360,40 @@ bool FastCpuDevice::accel_batchnorm_forward_eval(DType dt, int64_t rows, int64_t
   });
 }
 
+bool FastCpuDevice::accel_batchnorm_forward_train(DType dt, int64_t rows, int64_t C,
+                                                  const Tensor& x, const Tensor& gamma,
+                                                  const Tensor& beta, double momentum, double eps,
+                                                  Tensor& running_mean, Tensor& running_var,
+                                                  Tensor& saved_mean, Tensor& saved_invstd,
+                                                  Tensor& y) {
+  if (rows * C < kParallelElems) return false;
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    void* ws = workspace(fast::batchnorm_workspace_bytes(rows, C));
+    fast::batchnorm_forward_train<T>(rows, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
+                                     momentum, eps, running_mean.data<T>(),
+                                     running_var.data<T>(), saved_mean.data<T>(),
+                                     saved_invstd.data<T>(), y.data<T>(), threads_, ws);
+  });
+}
+
+bool FastCpuDevice::accel_batchnorm_backward(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                             const Tensor& dy, const Tensor& gamma,
+                                             const Tensor& saved_mean,
+                                             const Tensor& saved_invstd, Tensor& dx,
+                                             Tensor& dgamma, Tensor& dbeta) {
+  if (rows * C < kParallelElems) return false;
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    void* ws = workspace(fast::batchnorm_workspace_bytes(rows, C));
+    fast::batchnorm_backward<T>(rows, C, x.data<T>(), dy.data<T>(), gamma.data<T>(),
+                                saved_mean.data<T>(), saved_invstd.data<T>(), dx.data<T>(),
+                                dgamma.data<T>(), dbeta.data<T>(), threads_, ws);
+  });
+}
+
 bool FastCpuDevice::accel_sgd_update(DType dt, Tensor& w, const Tensor& g, Tensor* velocity,
                                      double lr, double momentum, double weight_decay,
                                      bool nesterov) {

@@ -13,6 +13,10 @@
 //   axpby, multiply: OpenMP over the cores when the tensor is big enough to
 //   pay for it; the element-wise ones run the reference kernels on slices, so
 //   their results are bit-identical to the reference.
+// - BatchNorm training forward / backward (fast_batchnorm.cpp): row-major
+//   per-channel statistics in double over fixed row chunks (deterministic,
+//   independent of the thread count), cache-blocked two-pass variance merged
+//   with Chan's update; equal to the reference up to double rounding.
 //
 // Threads: all parallelism is OpenMP at this level; OpenBLAS is set to one
 // thread (each OpenMP thread calls it on its own block), so the two thread
@@ -81,6 +85,14 @@ class FastCpuDevice final : public CpuDevice {
   bool accel_batchnorm_forward_eval(DType dt, int64_t rows, int64_t C, const Tensor& x,
                                     const Tensor& gamma, const Tensor& beta, const Tensor& mean,
                                     const Tensor& var, double eps, Tensor& y) override;
+  bool accel_batchnorm_forward_train(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                     const Tensor& gamma, const Tensor& beta, double momentum,
+                                     double eps, Tensor& running_mean, Tensor& running_var,
+                                     Tensor& saved_mean, Tensor& saved_invstd, Tensor& y) override;
+  bool accel_batchnorm_backward(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
+                                const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                                Tensor& dbeta) override;
   bool accel_sgd_update(DType dt, Tensor& w, const Tensor& g, Tensor* velocity, double lr,
                         double momentum, double weight_decay, bool nesterov) override;
   bool accel_adam_update(DType dt, Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr,

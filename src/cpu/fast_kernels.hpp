@@ -48,4 +48,18 @@ template <class T>
 void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* dy, T* dx,
                      int threads, void* workspace);
 
+// BatchNorm training forward / backward on x viewed as rows x C (see
+// fast_batchnorm.cpp). `workspace` holds at least
+// batchnorm_workspace_bytes(rows, C) bytes. Deterministic: the result does
+// not depend on `threads`.
+size_t batchnorm_workspace_bytes(int64_t rows, int64_t C);
+template <class T>
+void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
+                             double momentum, double eps, T* running_mean, T* running_var,
+                             T* saved_mean, T* saved_invstd, T* y, int threads, void* workspace);
+template <class T>
+void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const T* gamma,
+                        const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta,
+                        int threads, void* workspace);
+
 }  // namespace janus::fast

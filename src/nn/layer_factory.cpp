@@ -1,6 +1,9 @@
 // make_layer: JSON config -> Layer. Every key is checked: a typo in a config
 // is an error naming the layer and the key, never silently ignored.
+#include <cstdint>
+#include <limits>
 #include <set>
+#include <type_traits>
 
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
@@ -25,6 +28,16 @@ void check_keys(const json& cfg, const std::string& owner, const std::set<std::s
 template <class T>
 T get(const json& cfg, const char* key, T fallback, const std::string& owner) {
   if (!cfg.contains(key)) return fallback;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // Whole numbers only, in range: nlohmann would truncate 2.5 or 1e30 (undefined behaviour for the latter).
+    const json& v = cfg.at(key);
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())
+                                : (v.get<int64_t>() < std::numeric_limits<T>::min() ||
+                                   v.get<int64_t>() > std::numeric_limits<T>::max())))
+      throw Error(owner + ": option '" + key + "' must be an integer in range, got " + v.dump());
+    return static_cast<T>(v.get<int64_t>());
+  }
   try {
     return cfg.at(key).get<T>();
   } catch (const json::exception&) {
@@ -40,15 +53,18 @@ int64_t require_positive(const json& cfg, const char* key, const std::string& ow
   return v.get<int64_t>();
 }
 
+constexpr int64_t kMaxKernel = 1 << 16;
+
 // "kernel": 3 or [3, 5]
 std::pair<int, int> kernel_of(const json& cfg, const std::string& owner) {
   JANUS_CHECK(cfg.contains("kernel"), owner, ": missing required option 'kernel'");
   const json& k = cfg.at("kernel");
-  if (k.is_number_integer() && k.get<int>() > 0) return {k.get<int>(), k.get<int>()};
-  if (k.is_array() && k.size() == 2 && k[0].is_number_integer() && k[1].is_number_integer() &&
-      k[0].get<int>() > 0 && k[1].get<int>() > 0)
-    return {k[0].get<int>(), k[1].get<int>()};
-  throw Error(owner + ": 'kernel' must be a positive integer or [rows, cols], got " + k.dump());
+  // (compared as 64-bit values: a huge extent must not wrap into a plausible int)
+  auto extent = [](const json& e) { return e.is_number_integer() && e.get<int64_t>() > 0 && e.get<int64_t>() <= kMaxKernel; };
+  if (extent(k)) return {k.get<int>(), k.get<int>()};
+  if (k.is_array() && k.size() == 2 && extent(k[0]) && extent(k[1])) return {k[0].get<int>(), k[1].get<int>()};
+  throw Error(owner + ": 'kernel' must be a positive integer (at most " + std::to_string(kMaxKernel) +
+              ") or [rows, cols], got " + k.dump());
 }
 
 }  // namespace

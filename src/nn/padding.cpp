@@ -12,20 +12,23 @@ Padding Padding::parse(const nlohmann::json& v, const std::string& owner) {
     if (s == "valid") { p.mode = Mode::Valid; return p; }
     throw Error(owner + ": unknown padding '" + s + "' (expected \"same\", \"valid\" or an integer)");
   }
-  if (v.is_number_integer() && v.get<int>() >= 0) {
+  // (checked as 64-bit values: a huge pad must not wrap into a plausible int)
+  auto extent = [](const nlohmann::json& e) {
+    return e.is_number_integer() && e.get<int64_t>() >= 0 && e.get<int64_t>() <= (1 << 16);
+  };
+  if (extent(v)) {
     p.mode = Mode::Explicit;
     p.rows = p.cols = v.get<int>();
     return p;
   }
-  if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer() &&
-      v[0].get<int>() >= 0 && v[1].get<int>() >= 0) {
+  if (v.is_array() && v.size() == 2 && extent(v[0]) && extent(v[1])) {
     p.mode = Mode::Explicit;
     p.rows = v[0].get<int>();
     p.cols = v[1].get<int>();
     return p;
   }
   throw Error(owner + ": invalid padding " + v.dump() +
-              " (expected \"same\", \"valid\", a non-negative integer or [rows, cols])");
+              " (expected \"same\", \"valid\", an integer 0..65536 or [rows, cols])");
 }
 
 nlohmann::json Padding::to_json() const {

@@ -1,0 +1,252 @@
+// Fast CPU BatchNorm (training forward and backward) on x viewed as rows x C
+// (NHWC images: rows = N*H*W, C = channels). See fast_kernels.hpp.
+//
+// Layout of the work: the inner loops always run over the C contiguous
+// channels of one row (vectorisable), never down a column. The rows are cut
+// into a fixed set of chunks that depends only on (rows, C), never on the
+// thread count; OpenMP threads take whole chunks, each chunk writes its own
+// partial statistics, and the partials are combined in chunk order on one
+// thread. So the result is deterministic and the same for any thread count.
+//
+// Precision (the reference's class: double accumulators, two-pass variance):
+// - forward statistics: inside a chunk the rows go in small blocks that stay
+//   in the L1/L2 cache; each block gets an exact two-pass mean and sum of
+//   squared deviations in double (mean first, then squared deviations, as
+//   the reference does over the whole column), and blocks and then chunks
+//   are merged with Chan et al.'s pairwise update
+//     M2 = M2_a + M2_b + delta^2 * n_a * n_b / n,
+//   which is as stable as the two-pass formula and never forms
+//   E[x^2] - E[x]^2. x is read twice from memory (statistics, output) instead
+//   of three times.
+// - backward: per-chunk double sums of dy and dy * (x - mean), combined in
+//   chunk order; dx per element in double.
+// - outputs are computed per element in double and rounded once to T.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cpu/fast_kernels.hpp"
+
+namespace janus::fast {
+
+namespace {
+
+// At most this many chunks (partials are 2 * C doubles each).
+constexpr int64_t kMaxChunks = 64;
+// Rows of a chunk: at least this many elements, so that small inputs do not
+// pay for many partials.
+constexpr int64_t kMinChunkElems = 1 << 14;
+// Elements of one in-cache block of rows (statistics pass of the forward).
+constexpr int64_t kBlockElems = 1 << 13;
+
+struct Chunks {
+  int64_t count;
+  int64_t rows;  // rows per chunk (the last may have fewer)
+};
+
+Chunks chunks_of(int64_t rows, int64_t C) {
+  const int64_t min_rows = std::max<int64_t>(1, kMinChunkElems / std::max<int64_t>(C, 1));
+  int64_t count = std::min<int64_t>(kMaxChunks, std::max<int64_t>(1, rows / min_rows));
+  const int64_t per = (rows + count - 1) / count;
+  count = (rows + per - 1) / per;
+  return {count, per};
+}
+
+// Merges the statistics (n_b, mean_b, m2_b) of a block into (n_a, mean_a,
+// m2_a), channel by channel.
+void merge(int64_t C, double n_a, double* mean_a, double* m2_a, double n_b, const double* mean_b,
+           const double* m2_b) {
+  const double n = n_a + n_b, wb = n_b / n, wab = n_a * n_b / n;
+  for (int64_t c = 0; c < C; ++c) {
+    const double delta = mean_b[c] - mean_a[c];
+    mean_a[c] += delta * wb;
+    m2_a[c] += m2_b[c] + delta * delta * wab;
+  }
+}
+
+// Runs fn(lo, hi) on contiguous row slices, one per thread (or on one thread
+// when small).
+template <class Fn>
+void row_slices(int threads, int64_t rows, int64_t C, Fn&& fn) {
+  if (threads <= 1 || rows * C < 2 * kMinChunkElems || rows < 2) {
+    fn(int64_t{0}, rows);
+    return;
+  }
+  const int64_t per = (rows + threads - 1) / threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int t = 0; t < threads; ++t) {
+    const int64_t lo = std::min<int64_t>(t * per, rows), hi = std::min<int64_t>(lo + per, rows);
+    if (lo < hi) fn(lo, hi);
+  }
+}
+
+}  // namespace
+
+size_t batchnorm_workspace_bytes(int64_t rows, int64_t C) {
+  const Chunks ch = chunks_of(rows, C);
+  // Forward: per chunk mean, m2 and two block scratch vectors; backward uses
+  // the first two. Plus 4 C doubles of per-channel coefficients.
+  return sizeof(double) * static_cast<size_t>(C) * static_cast<size_t>(4 * ch.count + 4);
+}
+
+template <class T>
+void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
+                             double momentum, double eps, T* running_mean, T* running_var,
+                             T* saved_mean, T* saved_invstd, T* y, int threads, void* workspace) {
+  const Chunks ch = chunks_of(rows, C);
+  double* ws = static_cast<double*>(workspace);
+  const int64_t block = std::max<int64_t>(1, kBlockElems / C);
+
+#pragma omp parallel for num_threads(std::max(1, std::min<int>(threads, static_cast<int>(ch.count)))) schedule(static)
+  for (int64_t k = 0; k < ch.count; ++k) {
+    double* mean = ws + (4 * k) * C;
+    double* m2 = mean + C;
+    double* bmean = m2 + C;
+    double* bm2 = bmean + C;
+    const int64_t lo = k * ch.rows, hi = std::min(rows, lo + ch.rows);
+    double n_acc = 0.0;
+    for (int64_t b0 = lo; b0 < hi; b0 += block) {
+      const int64_t b1 = std::min(hi, b0 + block);
+      const double nb = static_cast<double>(b1 - b0);
+      // Two passes over the (cached) block: mean, then squared deviations.
+      double* s = n_acc == 0.0 ? mean : bmean;
+      double* q = n_acc == 0.0 ? m2 : bm2;
+      std::fill(s, s + C, 0.0);
+      std::fill(q, q + C, 0.0);
+      for (int64_t r = b0; r < b1; ++r) {
+        const T* row = x + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) s[c] += static_cast<double>(row[c]);
+      }
+      const double inv_nb = 1.0 / nb;
+      for (int64_t c = 0; c < C; ++c) s[c] *= inv_nb;
+      for (int64_t r = b0; r < b1; ++r) {
+        const T* row = x + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const double d = static_cast<double>(row[c]) - s[c];
+          q[c] += d * d;
+        }
+      }
+      if (n_acc != 0.0) merge(C, n_acc, mean, m2, nb, bmean, bm2);
+      n_acc += nb;
+    }
+  }
+
+  // Chunks in order (chunk 0 holds the running result).
+  double* mean = ws;
+  double* m2 = ws + C;
+  double n_acc = static_cast<double>(std::min(rows, ch.rows));
+  for (int64_t k = 1; k < ch.count; ++k) {
+    const int64_t lo = k * ch.rows, hi = std::min(rows, lo + ch.rows);
+    merge(C, n_acc, mean, m2, static_cast<double>(hi - lo), ws + 4 * k * C, ws + (4 * k + 1) * C);
+    n_acc += static_cast<double>(hi - lo);
+  }
+
+  const double n = static_cast<double>(rows);
+  // The running variance estimates the population variance: unbiased (n-1).
+  const double unbias = n / (n - 1.0);
+  double* a = ws + 4 * ch.count * C;  // gamma * invstd
+  double* m = a + C;                  // mean
+  double* bt = m + C;                 // beta
+  for (int64_t c = 0; c < C; ++c) {
+    const double var = m2[c] / n;
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    m[c] = mean[c];
+    a[c] = static_cast<double>(gamma[c]) * invstd;
+    bt[c] = static_cast<double>(beta[c]);
+    saved_mean[c] = static_cast<T>(mean[c]);
+    saved_invstd[c] = static_cast<T>(invstd);
+    running_mean[c] = static_cast<T>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+    running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
+  }
+
+  row_slices(threads, rows, C, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* xr = x + r * C;
+      T* yr = y + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c)
+        yr[c] = static_cast<T>((static_cast<double>(xr[c]) - m[c]) * a[c] + bt[c]);
+    }
+  });
+}
+
+template <class T>
+void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const T* gamma,
+                        const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta,
+                        int threads, void* workspace) {
+  const Chunks ch = chunks_of(rows, C);
+  double* ws = static_cast<double*>(workspace);
+  double* mean = ws + 4 * ch.count * C;
+  for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<double>(saved_mean[c]);
+
+#pragma omp parallel for num_threads(std::max(1, std::min<int>(threads, static_cast<int>(ch.count)))) schedule(static)
+  for (int64_t k = 0; k < ch.count; ++k) {
+    double* sdy = ws + (2 * k) * C;
+    double* sdyx = sdy + C;
+    std::fill(sdy, sdy + 2 * C, 0.0);
+    const int64_t lo = k * ch.rows, hi = std::min(rows, lo + ch.rows);
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* xr = x + r * C;
+      const T* dr = dy + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double d = static_cast<double>(dr[c]);
+        sdy[c] += d;
+        sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
+      }
+    }
+  }
+  // Chunks in order.
+  double* sdy = ws;
+  double* sdyx = ws + C;
+  for (int64_t k = 1; k < ch.count; ++k) {
+    const double* p = ws + 2 * k * C;
+    for (int64_t c = 0; c < C; ++c) {
+      sdy[c] += p[c];
+      sdyx[c] += p[C + c];
+    }
+  }
+
+  // dx = gamma * invstd / n * (n * dy - sum_dy - xhat * sum_dy_xhat)
+  //    = a * dy + k * (x - mean) + b.
+  const double n = static_cast<double>(rows);
+  double* a = mean + C;
+  double* kx = a + C;
+  double* b = kx + C;
+  for (int64_t c = 0; c < C; ++c) {
+    const double invstd = static_cast<double>(saved_invstd[c]);
+    const double sum_dy_xhat = sdyx[c] * invstd;
+    a[c] = static_cast<double>(gamma[c]) * invstd;
+    b[c] = -a[c] * sdy[c] / n;
+    kx[c] = -a[c] * invstd * sum_dy_xhat / n;
+    dgamma[c] = static_cast<T>(sum_dy_xhat);
+    dbeta[c] = static_cast<T>(sdy[c]);
+  }
+
+  row_slices(threads, rows, C, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* xr = x + r * C;
+      const T* dr = dy + r * C;
+      T* out = dx + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c)
+        out[c] = static_cast<T>(a[c] * static_cast<double>(dr[c]) +
+                                kx[c] * (static_cast<double>(xr[c]) - mean[c]) + b[c]);
+    }
+  });
+}
+
+#define JANUS_INSTANTIATE(T)                                                                   \
+  template void batchnorm_forward_train<T>(int64_t, int64_t, const T*, const T*, const T*,    \
+                                           double, double, T*, T*, T*, T*, T*, int, void*);   \
+  template void batchnorm_backward<T>(int64_t, int64_t, const T*, const T*, const T*,         \
+                                      const T*, const T*, T*, T*, T*, int, void*);
+JANUS_INSTANTIATE(float)
+JANUS_INSTANTIATE(double)
+#undef JANUS_INSTANTIATE
+
+}  // namespace janus::fast

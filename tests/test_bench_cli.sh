@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# End-to-end test of `janus bench` (CTest label "cli").
+#   tests/test_bench_cli.sh PATH/TO/janus SOURCE_DIR
+# A tiny benchmark of the MLP workload on every device of the build: exit 0,
+# the JSON report has training and inference throughput > 0 on the cpu device,
+# per-layer rows, a CPU peak formula; in a SIM build the simulated CUDA device
+# is listed as simulated and not timed. Also --model-config, CSV output and
+# bad usage.
+set -u
+JANUS=$(realpath "$1")
+SRC=$(realpath "$2")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-bench-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+FAILED=0
+fail() { echo "FAIL: $*" >&2; FAILED=1; }
+ok() { echo "ok: $*"; }
+
+if "$JANUS" bench --config "$SRC/bench/configs/mlp.json" --iters 1 --repeats 1 --warmup 1 \
+     --json out.json --csv out.csv > out.txt 2> err.txt; then
+  ok "bench mlp"
+else
+  fail "bench mlp (exit $?)"; cat out.txt err.txt >&2
+fi
+grep -q "training" out.txt || fail "bench prints no training row"
+grep -q "peak = cores x clock x FLOP/cycle" out.txt || fail "bench states no CPU peak formula"
+python3 - out.json << 'PY' || fail "bench JSON report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+devs = {d["device"]: d for d in r["devices"]}
+cpu = devs["cpu"]
+w = cpu["workloads"][0]
+assert w["name"] == "mlp", w["name"]
+assert w["train_images_per_s"] > 0 and w["infer_images_per_s"] > 0, w
+assert w["train_gflops"] > 0 and len(w["layers"]) == 2, w
+assert cpu["simulated"] is False and cpu["timed"] is True
+if r["cuda_backend"] == "SIM":
+    sims = [d for d in r["devices"] if d["simulated"]]
+    assert sims, "SIM build lists no simulated device: %s" % list(devs)
+    for d in sims:
+        assert "simulated" in d["device"] and d["timed"] is False and not d["workloads"], d
+        assert "not" in d["note"].lower(), d["note"]
+print("json ok: cpu training %.0f img/s, inference %.0f img/s; devices %s"
+      % (w["train_images_per_s"], w["infer_images_per_s"], list(devs)))
+PY
+head -n 1 out.csv | grep -q "^device,simulated,workload" || fail "CSV header"
+grep -q "^cpu,false,mlp,128,training," out.csv || fail "CSV training row"
+if grep -q '"cuda_backend": "SIM"' out.json; then
+  grep -q "SIMULATED" out.txt || fail "table does not mark the simulated device"
+fi
+
+# A run config's model on its dataset's input shape (iris: 4 features, 3 classes).
+if "$JANUS" bench --model-config "$SRC/configs/iris.json" --device cpu --iters 1 --repeats 1 --warmup 0 \
+     --no-layers --json iris.json > out.txt 2> err.txt; then
+  ok "bench --model-config"
+else
+  fail "bench --model-config (exit $?)"; cat out.txt err.txt >&2
+fi
+python3 -c "
+import json; r = json.load(open('iris.json')); w = r['devices'][0]['workloads'][0]
+assert len(r['devices']) == 1 and w['input'] == [4] and w['classes'] == 3 and 'layers' not in w, w
+assert w['train_images_per_s'] > 0" || fail "bench --model-config JSON"
+
+# Bad usage: non-zero exit, not a crash.
+"$JANUS" bench --config does-not-exist.json --device cpu > out.txt 2> err.txt
+rc=$?
+{ [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "janus: error:" err.txt; } || fail "missing config (exit $rc)"
+"$JANUS" bench --iters 0 > out.txt 2> err.txt
+rc=$?
+{ [ $rc -ne 0 ] && [ $rc -lt 128 ]; } || fail "--iters 0 (exit $rc)"
+"$JANUS" bench --config "$SRC/bench/configs/mlp.json" --device cuda:7 > out.txt 2> err.txt
+rc=$?
+{ [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "janus: error:" err.txt; } || fail "bad device (exit $rc)"
+
+if [ $FAILED -ne 0 ]; then echo "test_bench_cli: FAILED"; exit 1; fi
+echo "test_bench_cli: all passed"
