@@ -21,6 +21,8 @@ ok() { echo "ok: $*"; }
 # fail loudly (not under AddressSanitizer, which reserves terabytes of shadow).
 VLIMIT=4194304
 grep -q __asan_init "$JANUS" && VLIMIT=unlimited
+# Under ASan an impossible allocation must fail as in a normal build (bad_alloc), not abort.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1"
 
 # expect_error DESCRIPTION PATTERN -- command...   (60 s timeout, $VLIMIT KiB of address space)
 expect_error() {
@@ -139,6 +141,14 @@ with_change cifar.json l8.json 'c["model"]["layers"][1].update(kernel=2, pad=2)'
 expect_error "pooling padding not below the window" "padding" -- "${TRAIN[@]}" --config l8.json --data-dir cifar
 with_change cifar.json l9.json 'c["model"]["layers"][0].update(stride=0)'
 expect_error "stride 0" "stride" -- "${TRAIN[@]}" --config l9.json --data-dir cifar
+
+# found by fuzz/fuzz_run_config and fuzz_model_config: huge numbers must not wrap or overflow
+with_change cifar.json l10.json 'c["model"]["layers"][1]["stride"] = 2.3e78'
+expect_error "stride 2.3e78" "'stride' must be an integer in range" -- "${TRAIN[@]}" --config l10.json --data-dir cifar
+with_change cifar.json l11.json 'c["model"]["layers"][0]["kernel"] = 77777777777774'
+expect_error "kernel 77777777777774" "'kernel' must be a positive integer" -- "${TRAIN[@]}" --config l11.json --data-dir cifar
+with_change cifar.json l12.json 'c["model"]["layers"][0]["n_out"] = 2**40'
+expect_error "conv n_out 2^40" "out of memory" -- "${TRAIN[@]}" --config l12.json --data-dir cifar
 
 # ---- devices that do not exist -----------------------------------------------------
 for dev in cuda:9 gpu cuda:x cuda:99999999999 "cuda:-1" CPU; do

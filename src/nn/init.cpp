@@ -1,7 +1,10 @@
 // Weight initialisers: host-side draws from a seeded Rng, then one copy to the device.
 #include "janus/init.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "janus/error.hpp"
@@ -35,7 +38,17 @@ const char* init_name(Init init) {
 
 Tensor initialise(Init init, const Shape& shape, int64_t fan_in, int64_t fan_out, Rng& rng,
                   Device& device, DType dtype) {
-  std::vector<double> values(static_cast<size_t>(shape.numel()));
+  // Refused before allocating (a sanitizer's operator new aborts instead of throwing).
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  JANUS_CHECK(pages <= 0 || page <= 0 ||
+                  static_cast<uint64_t>(shape.numel()) <= static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 8,
+              "out of memory: a parameter of shape ", shape.str(), " is larger than this machine's memory");
+  std::vector<double> values;
+  try {
+    values.resize(static_cast<size_t>(shape.numel()));
+  } catch (const std::exception&) {  // bad_alloc / length_error: absurd shapes from a config
+    throw Error("out of memory: cannot allocate the initial values of a parameter of shape " + shape.str());
+  }
   const double fi = static_cast<double>(fan_in), fo = static_cast<double>(fan_out);
   auto fill_uniform = [&](double a) {
     for (double& v : values) v = rng.uniform(-a, a);

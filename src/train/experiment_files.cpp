@@ -96,15 +96,19 @@ bool draw_plots(const std::string& run_dir) {
   const std::string dir = fs::absolute(run_dir, ec).string();
   if (dir.find('\'') != std::string::npos) return warn("the run directory name contains a quote");
   const std::string csv = dir + "/metrics.csv";
+  // The run's name in each title, so a plot copied elsewhere still says what it shows.
+  std::string run = fs::path(dir).filename().string();
+  for (char& c : run)
+    if (c == '_') c = ' ';  // '_' would subscript in the enhanced text mode
   std::string gp;
   gp += "# Drawn by janus from metrics.csv; rerun with: gnuplot plot.gp\n";
   gp += "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 900,560 enhanced font ',11' }"
         " else { set terminal png size 900,560 }\n";
   gp += "set datafile separator ','\nset key top right\nset grid\nset xlabel 'epoch'\n";
   gp += "set style data linespoints\nset datafile missing ''\n";
-  gp += "set output '" + dir + "/loss.png'\nset title 'loss'\nset ylabel 'loss'\n";
+  gp += "set output '" + dir + "/loss.png'\nset title '" + run + ": loss'\nset ylabel 'loss'\n";
   gp += "plot '" + csv + "' every ::1 using 1:2 title 'train' lw 2 pt 7 ps 0.6, '' every ::1 using 1:4 title 'validation' lw 2 pt 7 ps 0.6\n";
-  gp += "set output '" + dir + "/accuracy.png'\nset title 'accuracy'\nset ylabel 'accuracy'\nset key bottom right\n";
+  gp += "set output '" + dir + "/accuracy.png'\nset title '" + run + ": accuracy'\nset ylabel 'accuracy'\nset key bottom right\n";
   gp += "plot '" + csv + "' every ::1 using 1:3 title 'train' lw 2 pt 7 ps 0.6, '' every ::1 using 1:5 title 'validation' lw 2 pt 7 ps 0.6\n";
   gp += "unset output\n";
   const std::string script = dir + "/plot.gp";
