@@ -18,6 +18,7 @@ struct EvaluateArgs {
   std::string run, checkpoint = "best", split = "validation", device = "auto", data_dir, json_out;
   std::vector<std::string> data;
   int64_t batch_size = 500;
+  bool tta = false;
 };
 
 int run_evaluate(const EvaluateArgs& a) {
@@ -38,13 +39,13 @@ int run_evaluate(const EvaluateArgs& a) {
     what = "the run's " + a.split + " split";
   }
   janus::prepare_for_run(run, data);
-  janus::EvalResult r = janus::evaluate(*run.model, data, a.batch_size);
+  janus::EvalResult r = janus::evaluate(*run.model, data, a.batch_size, a.tta);
   std::cout << "run        " << a.run << "\ncheckpoint " << run.checkpoint << "\ndata       " << what << "\ndevice     "
-            << device.name() << "\n"
+            << device.name() << (a.tta ? "\ntta        left-right flip averaging" : "") << "\n"
             << janus::format_eval_report(r);
   if (!a.json_out.empty()) {
     nlohmann::json j = {{"run", a.run},          {"checkpoint", run.checkpoint}, {"data", what},
-                        {"samples", r.n},        {"loss", r.loss},               {"accuracy", r.accuracy},
+                        {"samples", r.n},        {"tta", a.tta},        {"loss", r.loss},               {"accuracy", r.accuracy},
                         {"class_names", r.class_names}, {"confusion", r.confusion}};
     janus::write_file_atomically(a.json_out, j.dump(2) + "\n");
   }
@@ -67,6 +68,8 @@ void add_evaluate(CLI::App& app, Action& action) {
   sub->add_option("--device", args->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
   sub->add_option("--data-dir", args->data_dir, "Data directory for the run's own splits");
   sub->add_option("--batch-size", args->batch_size, "Evaluation batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_flag("--tta", args->tta,
+                "Test-time augmentation (images): average the outputs for each image and its left-right mirror");
   sub->add_option("--json", args->json_out, "Also write the results as JSON to this file");
   sub->callback([&action, args] { action = [args] { return run_evaluate(*args); }; });
 }

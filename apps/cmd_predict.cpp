@@ -17,6 +17,7 @@ struct PredictArgs {
   std::string run, checkpoint = "best", device = "auto", out = "predictions.csv";
   std::vector<std::string> data;
   int64_t batch_size = 500;
+  bool tta = false;
 };
 
 int run_predict(const PredictArgs& a) {
@@ -27,7 +28,7 @@ int run_predict(const PredictArgs& a) {
   data.class_names.clear();
   for (int& l : data.labels) l = -1;
   janus::prepare_for_run(run, data);
-  const std::vector<int> classes = janus::predict_classes(*run.model, data, a.batch_size);
+  const std::vector<int> classes = janus::predict_classes(*run.model, data, a.batch_size, a.tta);
   janus::write_predictions_csv(a.out, classes);
   std::cout << "wrote " << classes.size() << " predictions to " << a.out << " (checkpoint " << run.checkpoint
             << ", device " << device.name() << ")\n";
@@ -47,6 +48,8 @@ void add_predict(CLI::App& app, Action& action) {
   sub->add_option("--checkpoint", args->checkpoint, "best, last or a .safetensors path")->capture_default_str();
   sub->add_option("--device", args->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
   sub->add_option("--batch-size", args->batch_size, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_flag("--tta", args->tta,
+                "Test-time augmentation (images): average the outputs for each image and its left-right mirror");
   sub->callback([&action, args] { action = [args] { return run_predict(*args); }; });
 }
 

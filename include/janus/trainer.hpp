@@ -157,10 +157,14 @@ struct EvalResult {
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
   std::vector<std::string> class_names;
 };
-EvalResult evaluate(NeuralNetwork& model, const Dataset& data, int64_t batch_size);
+// tta: test-time augmentation for images: the outputs for each sample and its
+// left-right mirror are averaged (the reported loss is the mean of the two
+// passes' losses).
+EvalResult evaluate(NeuralNetwork& model, const Dataset& data, int64_t batch_size, bool tta = false);
 std::string format_eval_report(const EvalResult& r);
 // Predicted class of every sample, in order.
-std::vector<int> predict_classes(NeuralNetwork& model, const Dataset& data, int64_t batch_size);
+std::vector<int> predict_classes(NeuralNetwork& model, const Dataset& data, int64_t batch_size,
+                                 bool tta = false);
 // "Id,Category\n0,3\n..." written atomically.
 void write_predictions_csv(const std::string& path, const std::vector<int>& classes);
 

@@ -30,6 +30,8 @@ NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
   std::vector<std::unique_ptr<Layer>> layers;
   int i = 0;
   for (const auto& lc : config.at("layers")) layers.push_back(make_layer(lc, i++));
+  JANUS_CHECK(!config.contains("loss") || config.at("loss").is_string(), "model config: 'loss' must be a string, got ",
+              config.contains("loss") ? config.at("loss").dump() : std::string());
   const std::string loss = config.value("loss", std::string("cross_entropy"));
   uint64_t seed = 0;
   if (config.contains("seed")) {

@@ -69,6 +69,8 @@ std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& cfg) {
     allow({"momentum", "weight_decay", "nesterov"});
     const double momentum = number(cfg, "momentum", 0.0);
     JANUS_CHECK(momentum >= 0.0 && momentum < 1.0, "optimizer sgd: momentum must be in [0, 1), got ", momentum);
+    JANUS_CHECK(!cfg.contains("nesterov") || cfg.at("nesterov").is_boolean(),
+                "optimizer sgd: 'nesterov' must be true or false, got ", cfg.contains("nesterov") ? cfg.at("nesterov").dump() : "");
     const bool nesterov = cfg.value("nesterov", false);
     JANUS_CHECK(!nesterov || momentum > 0.0, "optimizer sgd: nesterov needs momentum > 0");
     return std::make_unique<SGD>(momentum, number(cfg, "weight_decay", 0.0), nesterov);

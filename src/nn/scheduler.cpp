@@ -127,6 +127,9 @@ std::unique_ptr<Scheduler> make_scheduler(const json& cfg) {
     allow({"decay", "stage_length", "staircase"});
     const double stage = num(cfg, "stage_length", 1.0);
     JANUS_CHECK(stage > 0, "schedule exponential: 'stage_length' must be positive");
+    JANUS_CHECK(!cfg.contains("staircase") || cfg.at("staircase").is_boolean(),
+                "schedule exponential: 'staircase' must be true or false, got ",
+                cfg.contains("staircase") ? cfg.at("staircase").dump() : "");
     return std::make_unique<Exponential>(lr, num(cfg, "decay", 0.95), stage, cfg.value("staircase", false));
   }
   if (type == "step") {

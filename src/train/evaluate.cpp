@@ -34,6 +34,31 @@ Tensor batch_x(const Dataset& d, size_t start, size_t n, Device& device) {
   return Tensor::from_host(host, d.batch_shape(static_cast<int64_t>(n)), device);
 }
 
+// The same rows mirrored left-right (test-time augmentation): image samples
+// (H, W, C) only.
+Tensor batch_x_flipped(const Dataset& d, size_t start, size_t n, Device& device) {
+  JANUS_CHECK(d.sample_shape.rank() == 3, "test-time flip augmentation needs image samples (rows, cols, "
+              "channels); ", d.source, " has samples of shape ", d.sample_shape.str());
+  const size_t H = static_cast<size_t>(d.sample_shape[0]), W = static_cast<size_t>(d.sample_shape[1]),
+               C = static_cast<size_t>(d.sample_shape[2]), k = d.sample_numel();
+  std::vector<float> host(n * k);
+  for (size_t i = 0; i < n; ++i) {
+    const float* src = d.sample(start + i);
+    float* dst = host.data() + i * k;
+    for (size_t h = 0; h < H; ++h)
+      for (size_t w = 0; w < W; ++w)
+        std::copy_n(src + (h * W + w) * C, C, dst + (h * W + (W - 1 - w)) * C);
+  }
+  return Tensor::from_host(host, d.batch_shape(static_cast<int64_t>(n)), device);
+}
+
+// Adds the model's outputs for the flipped batch to p and halves the sum.
+void average_with_flipped(std::vector<float>& p, const Tensor& flipped_yhat) {
+  const std::vector<float> q = flipped_yhat.to_host_f32();
+  JANUS_CHECK(q.size() == p.size(), "test-time augmentation: output sizes differ");
+  for (size_t i = 0; i < p.size(); ++i) p[i] = 0.5f * (p[i] + q[i]);
+}
+
 }  // namespace
 
 TrainedRun load_trained_run(const std::string& run_dir, const std::string& which, Device& device) {
@@ -83,7 +108,7 @@ void prepare_for_run(const TrainedRun& run, Dataset& data) {
   }
 }
 
-EvalResult evaluate(NeuralNetwork& model, const Dataset& data, int64_t batch_size) {
+EvalResult evaluate(NeuralNetwork& model, const Dataset& data, int64_t batch_size, bool tta) {
   EvalResult r;
   JANUS_CHECK(batch_size > 0, "evaluate: batch size must be positive");
   const int K = data.num_classes;
@@ -105,9 +130,14 @@ EvalResult evaluate(NeuralNetwork& model, const Dataset& data, int64_t batch_siz
     auto [yhat, loss] = model.predict(x, y);
     JANUS_CHECK(yhat.rank() == 2 && yhat.dim(1) == K, "evaluate: the model outputs ", yhat.shape().str(),
                 " but the data has ", K, " classes");
+    std::vector<float> p = yhat.to_host_f32();
+    if (tta) {  // mean of the outputs; the loss is the mean of the two losses
+      auto [yhat_flip, loss_flip] = model.predict(batch_x_flipped(data, start, n, device), y);
+      average_with_flipped(p, yhat_flip);
+      loss = 0.5 * (loss + loss_flip);
+    }
     loss_sum += loss * static_cast<double>(n);
     labelled += static_cast<int64_t>(n);
-    const std::vector<float> p = yhat.to_host_f32();
     for (size_t i = 0; i < n; ++i) {
       const float* row = p.data() + i * static_cast<size_t>(K);
       const int pred = static_cast<int>(std::max_element(row, row + K) - row);
@@ -159,7 +189,7 @@ std::string format_eval_report(const EvalResult& r) {
   return s;
 }
 
-std::vector<int> predict_classes(NeuralNetwork& model, const Dataset& data, int64_t batch_size) {
+std::vector<int> predict_classes(NeuralNetwork& model, const Dataset& data, int64_t batch_size, bool tta) {
   JANUS_CHECK(batch_size > 0, "predict: batch size must be positive");
   std::vector<int> out;
   out.reserve(data.size());
@@ -170,7 +200,8 @@ std::vector<int> predict_classes(NeuralNetwork& model, const Dataset& data, int6
     JANUS_CHECK(yhat.rank() == 2 && yhat.dim(0) == static_cast<int64_t>(n), "predict: the model outputs ",
                 yhat.shape().str(), " for a batch of ", n);
     const int64_t K = yhat.dim(1);
-    const std::vector<float> p = yhat.to_host_f32();
+    std::vector<float> p = yhat.to_host_f32();
+    if (tta) average_with_flipped(p, model.forward(batch_x_flipped(data, start, n, device), /*training=*/false));
     for (size_t i = 0; i < n; ++i) {
       const float* row = p.data() + i * static_cast<size_t>(K);
       out.push_back(static_cast<int>(std::max_element(row, row + K) - row));
