@@ -2,6 +2,7 @@
 # which are included as SYSTEM by their imported targets).
 function(janus_warnings target)
   target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wshadow=local -Wno-unused-parameter>
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-Wshadow=local>
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${JANUS_WERROR}>>:-Werror>)
 endfunction()
