@@ -403,7 +403,8 @@ TEST_P(FastCpu, BatchNormEvalBitIdentical) {
 // few eps; 8 eps allowed, and 8 eps relative for the statistics). In F64 the
 // order matters at the level of a dot product of length rows: dot_tol(rows).
 // Shapes: below the fast threshold (reference on both), one chunk, many
-// chunks with a ragged last chunk and block, C = 1, wide dense features, and
+// chunks with a ragged last chunk and block, C = 1, wide dense features (also
+// with fewer rows than a chunk needs: one chunk), and
 // channels with a large mean relative to their spread (the case a one-pass
 // E[x^2] - E[x]^2 would get wrong).
 TEST_P(FastCpu, BatchNormTrainMatchesReference) {
@@ -413,7 +414,7 @@ TEST_P(FastCpu, BatchNormTrainMatchesReference) {
   };
   for (const Case& k : {Case{5, 3, 0.0}, Case{4096, 8, 0.0}, Case{131072, 32, 0.0},
                         Case{32771, 64, 0.0}, Case{40000, 1, 0.0}, Case{128, 4096, 0.0},
-                        Case{50003, 17, 100.0}, Case{8192, 128, 0.0}}) {
+                        Case{50003, 17, 100.0}, Case{8192, 128, 0.0}, Case{3, 16384, 0.0}}) {
     const int64_t rows = k.rows, C = k.C;
     const std::string what = " " + std::to_string(rows) + "x" + std::to_string(C);
     const double tol = dt() == DType::F32 ? 8 * eps_of(dt()) : dot_tol(rows);

@@ -1,5 +1,6 @@
 // Unit tests of the training pieces: learning-rate schedules against hand
-// formulas, weight initialisers (statistics, seeding), and Tensor basics.
+// formulas, weight initialisers (statistics, seeding), Tensor basics, and the
+// test-time flip augmentation of evaluate / predict_classes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "janus/janus.hpp"
+#include "janus/trainer.hpp"
 
 namespace janus {
 namespace {
@@ -341,6 +343,89 @@ TEST(TensorBasics, CopyFrom) {
   EXPECT_FALSE(a.shares_storage_with(b));
   EXPECT_THROW(a.copy_from(Tensor::zeros({7}, cpu())), Error);
   EXPECT_THROW(a.copy_from(Tensor::zeros({6}, cpu(), DType::F64)), Error);
+}
+
+// ---- test-time flip augmentation (evaluate / predict_classes with tta) ------------
+
+// A small conv net on 4x5x2 images with 3 classes, and n random images.
+struct TtaFixture {
+  NeuralNetwork model = NeuralNetwork::from_config(
+      {{"seed", 5},
+       {"loss", "cross_entropy"},
+       {"layers",
+        {{{"type", "conv2d"}, {"n_out", 4}, {"kernel", 3}, {"pad", "same"}, {"activation", "relu"}},
+         {{"type", "flatten"}},
+         {{"type", "dense"}, {"n_out", 3}, {"activation", "softmax"}}}}});
+  Dataset data;
+  explicit TtaFixture(bool symmetric) {
+    const int H = 4, W = 5, C = 2, n = 37;
+    data.sample_shape = Shape{H, W, C};
+    data.num_classes = 3;
+    data.source = "tta test";
+    Rng rng(11);
+    data.x.resize(static_cast<size_t>(n * H * W * C));
+    for (auto& v : data.x) v = static_cast<float>(rng.uniform() * 2 - 1);
+    if (symmetric)  // x[h][w] = x[h][W-1-w]
+      for (int i = 0; i < n; ++i)
+        for (int h = 0; h < H; ++h)
+          for (int w = 0; w < W / 2; ++w)
+            for (int c = 0; c < C; ++c)
+              data.x[static_cast<size_t>(((i * H + h) * W + (W - 1 - w)) * C + c)] =
+                  data.x[static_cast<size_t>(((i * H + h) * W + w) * C + c)];
+    for (int i = 0; i < n; ++i) data.labels.push_back(i % 3);
+    model.build(Shape{1, H, W, C}, cpu());
+  }
+};
+
+TEST(TestTimeAugmentation, SymmetricImagesGiveTheSameResult) {
+  TtaFixture f(/*symmetric=*/true);
+  const EvalResult a = evaluate(f.model, f.data, 8), b = evaluate(f.model, f.data, 8, /*tta=*/true);
+  EXPECT_EQ(a.confusion, b.confusion);
+  EXPECT_NEAR(a.loss, b.loss, 1e-6);
+  EXPECT_EQ(predict_classes(f.model, f.data, 8), predict_classes(f.model, f.data, 8, true));
+}
+
+TEST(TestTimeAugmentation, AveragesTheMirroredOutputs) {
+  TtaFixture f(/*symmetric=*/false);
+  // By hand: the outputs for the images and for their mirrors, averaged.
+  const int64_t n = static_cast<int64_t>(f.data.size());
+  const Shape s = f.data.batch_shape(n);
+  std::vector<float> flipped(f.data.x.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t h = 0; h < s[1]; ++h)
+      for (int64_t w = 0; w < s[2]; ++w)
+        for (int64_t c = 0; c < s[3]; ++c)
+          flipped[static_cast<size_t>(((i * s[1] + h) * s[2] + (s[2] - 1 - w)) * s[3] + c)] =
+              f.data.x[static_cast<size_t>(((i * s[1] + h) * s[2] + w) * s[3] + c)];
+  const std::vector<float> p = f.model.forward(Tensor::from_host(f.data.x, s, cpu()), false).to_host_f32();
+  const std::vector<float> q = f.model.forward(Tensor::from_host(flipped, s, cpu()), false).to_host_f32();
+  std::vector<int> want;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float m[3];
+    for (int k = 0; k < 3; ++k) m[k] = 0.5f * (p[static_cast<size_t>(i * 3 + k)] + q[static_cast<size_t>(i * 3 + k)]);
+    want.push_back(static_cast<int>(std::max_element(m, m + 3) - m));
+    correct += want.back() == f.data.labels[static_cast<size_t>(i)];
+  }
+  EXPECT_EQ(predict_classes(f.model, f.data, 10, /*tta=*/true), want);
+  const EvalResult r = evaluate(f.model, f.data, 10, /*tta=*/true);
+  EXPECT_DOUBLE_EQ(r.accuracy, static_cast<double>(correct) / static_cast<double>(n));
+  // The flipped pass changes something for random images.
+  EXPECT_NE(p, q);
+}
+
+TEST(TestTimeAugmentation, NeedsImages) {
+  Dataset d;
+  d.sample_shape = Shape{4};
+  d.num_classes = 3;
+  d.x.assign(8, 0.5f);
+  d.labels = {0, 1};
+  NeuralNetwork model = NeuralNetwork::from_config(
+      {{"loss", "cross_entropy"}, {"layers", {{{"type", "dense"}, {"n_out", 3}, {"activation", "softmax"}}}}});
+  model.build(Shape{1, 4}, cpu());
+  EXPECT_NO_THROW(evaluate(model, d, 2));
+  EXPECT_THROW(evaluate(model, d, 2, /*tta=*/true), Error);
+  EXPECT_THROW(predict_classes(model, d, 2, /*tta=*/true), Error);
 }
 
 }  // namespace

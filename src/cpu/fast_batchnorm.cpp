@@ -36,8 +36,10 @@ namespace {
 // At most this many chunks (partials are 2 * C doubles each).
 constexpr int64_t kMaxChunks = 64;
 // Rows of a chunk: at least this many elements, so that small inputs do not
-// pay for many partials.
+// pay for many partials, and at least kMinChunkRows rows, so that the partials
+// (4 C doubles per chunk) never take much more memory than x itself.
 constexpr int64_t kMinChunkElems = 1 << 14;
+constexpr int64_t kMinChunkRows = 8;
 // Elements of one in-cache block of rows (statistics pass of the forward).
 constexpr int64_t kBlockElems = 1 << 13;
 
@@ -47,7 +49,7 @@ struct Chunks {
 };
 
 Chunks chunks_of(int64_t rows, int64_t C) {
-  const int64_t min_rows = std::max<int64_t>(1, kMinChunkElems / std::max<int64_t>(C, 1));
+  const int64_t min_rows = std::max<int64_t>(kMinChunkRows, kMinChunkElems / std::max<int64_t>(C, 1));
   int64_t count = std::min<int64_t>(kMaxChunks, std::max<int64_t>(1, rows / min_rows));
   const int64_t per = (rows + count - 1) / count;
   count = (rows + per - 1) / per;
