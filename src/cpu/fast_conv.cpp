@@ -282,7 +282,11 @@ void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* d
     // Thread 0 accumulates straight into dw, the others into partial sums.
     T* part = t == 0 ? dw : col + col_elems;
     bool first = true;
-#pragma omp for schedule(dynamic, 1)
+    // Static schedule: which chunks a thread sums is fixed by the thread
+    // count, so dW (a sum over chunks) is bit-identical from run to run and a
+    // resumed run matches an uninterrupted one. (Forward and backward-data
+    // write disjoint outputs per chunk and can balance dynamically.)
+#pragma omp for schedule(static)
     for (int64_t k = 0; k < ch.chunks; ++k) {
       const int64_t n0 = k * ch.images, count = std::min(ch.images, g.N - n0);
       const T* a = x + n0 * image_in;
