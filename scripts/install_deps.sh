@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libcli11-dev libgtest-dev libgmock-dev nlohmann-json3-dev
-  libopenblas-dev zlib1g-dev gnuplot-nox
+  libopenblas-dev libdnnl-dev zlib1g-dev gnuplot-nox
 )
 # Optional extras for the dataset and the PyTorch comparisons; never needed to build.
 extras=(dataset-fashion-mnist)
