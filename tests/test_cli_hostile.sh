@@ -103,6 +103,12 @@ with_change iris.json t6.json 'c["schedule"]["lr"] = "fast"'
 expect_error "learning rate as a string" "lr" -- "${TRAIN[@]}" --config t6.json --data-dir "$DATA"
 with_change iris.json t7.json 'c["dataset"]["validation_fraction"] = 2'
 expect_error "validation fraction 2" "validation_fraction" -- "${TRAIN[@]}" --config t7.json --data-dir "$DATA"
+for case in 'c["dataset"]["folds"] = 1|between 2 and' 'c["dataset"]["fold"] = 10|must be below' \
+            'c["dataset"]["folds"] = 200|200 folds for' 'c["dataset"]["test_fraction"] = 0.2|not both' \
+            'del c["dataset"]["folds"]|needs' 'c["dataset"]["folds"] = 2; c["dataset"]["validation_fraction"] = 0.6|below'; do
+  with_change iris.json folds.json "${case%%|*}"
+  expect_error "cross-validation: ${case%%|*}" "${case#*|}" -- "${TRAIN[@]}" --config folds.json --data-dir "$DATA"
+done
 with_change iris.json t8.json 'c["seed"] = -1'
 expect_error "negative seed" "'seed' must be at least 0" -- "${TRAIN[@]}" --config t8.json --data-dir "$DATA"
 with_change iris.json t9.json 'c["schedule"]["type"] = 7'

@@ -28,6 +28,7 @@ python3 -c "
 import json, sys
 c = json.load(open(sys.argv[1]))
 c['batch_size'] = 16
+c['dataset'].pop('folds', None); c['dataset'].pop('fold', None)
 c['dataset'].update(validation_fraction=0.2, test_fraction=0.2)
 c['seed'] = 0
 json.dump(c, open('iris.json', 'w'))" "$SRC/configs/iris.json"

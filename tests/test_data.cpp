@@ -518,6 +518,46 @@ TEST(Split, StratifiedRandomIsBalancedDeterministicAndDisjoint) {
   EXPECT_THROW(split_tail(iris, 151), Error);
 }
 
+TEST(Split, KFoldPartitionsTheDataIntoBalancedFolds) {
+  // toy_images: sample i has class i % 3 and a unique first value 1000*i + 1.
+  const Dataset d = toy_images(47);
+  const int K = 5;
+  std::vector<int> seen(d.size(), 0);
+  for (int k = 0; k < K; ++k) {
+    const Split s = split_kfold(d, K, k, 11);
+    ASSERT_EQ(s.train.size() + s.validation.size(), d.size());
+    // 47 samples in 5 folds: sizes 9 or 10; per class, counts differ by at most one.
+    EXPECT_GE(s.validation.size(), 9u);
+    EXPECT_LE(s.validation.size(), 10u);
+    std::vector<int> per(3, 0);
+    for (int l : s.validation.labels) ++per[static_cast<size_t>(l)];
+    EXPECT_LE(*std::max_element(per.begin(), per.end()) - *std::min_element(per.begin(), per.end()), 1) << "fold " << k;
+    std::set<size_t> in_fold;
+    for (size_t i = 0; i < s.validation.size(); ++i) {
+      const size_t id = static_cast<size_t>(s.validation.sample(i)[0]) / 1000;
+      ASSERT_LT(id, d.size());
+      ++seen[id];
+      in_fold.insert(id);
+      EXPECT_EQ(s.validation.labels[i], static_cast<int>(id % 3));
+    }
+    for (size_t i = 0; i < s.train.size(); ++i)
+      EXPECT_EQ(in_fold.count(static_cast<size_t>(s.train.sample(i)[0]) / 1000), 0u) << "sample in both parts";
+    // File order is kept inside each part.
+    for (size_t i = 1; i < s.validation.size(); ++i) EXPECT_LT(s.validation.sample(i - 1)[0], s.validation.sample(i)[0]);
+  }
+  // The folds partition the data: every sample is tested exactly once.
+  for (size_t i = 0; i < d.size(); ++i) EXPECT_EQ(seen[i], 1) << "sample " << i;
+  // Seeded: same seed, same fold; another seed, another fold.
+  EXPECT_EQ(split_kfold(d, K, 2, 11).validation.x, split_kfold(d, K, 2, 11).validation.x);
+  EXPECT_NE(split_kfold(d, K, 2, 11).validation.x, split_kfold(d, K, 2, 12).validation.x);
+  // Leave-one-out is the case folds == size.
+  EXPECT_EQ(split_kfold(d, 47, 46, 3).validation.size(), 1u);
+  EXPECT_THROW(split_kfold(d, 1, 0, 0), Error);
+  EXPECT_THROW(split_kfold(d, 48, 0, 0), Error);
+  EXPECT_THROW(split_kfold(d, 5, 5, 0), Error);
+  EXPECT_THROW(split_kfold(d, 5, -1, 0), Error);
+}
+
 TEST(Split, SeededPermutation) {
   auto p = seeded_permutation(1000, 5, 0);
   auto q = seeded_permutation(1000, 5, 0);

@@ -152,6 +152,13 @@ Split split_tail(const Dataset& data, size_t n_validation);
 // the original file order. Identical (data, fraction, seed) give identical splits.
 Split split_random(const Dataset& data, double validation_fraction, uint64_t seed,
                    bool stratified = true);
+// Stratified k-fold cross-validation: the samples of each class are put in a
+// seeded order and dealt round-robin into `folds` folds, so the folds
+// partition the data, every fold keeps the class balance (sizes differ by at
+// most one per class), and the same seed gives the same folds for every
+// `fold` index. Returns fold `fold` as .validation and the rest as .train,
+// both in file order. Needs 2 <= folds <= size() and 0 <= fold < folds.
+Split split_kfold(const Dataset& data, int folds, int fold, uint64_t seed);
 
 // Deterministic permutation of 0..n-1 from (seed, stream) (Fisher-Yates on
 // SplitMix64): the DataLoader's epoch shuffle uses stream = epoch.

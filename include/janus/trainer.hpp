@@ -13,6 +13,9 @@
 //       "train": [...], "validation": [...],   files (see below); omitted = defaults
 //       "validation_fraction": 0.2,            > 0: validation split off the train data
 //       "test_fraction": 0.0,                  > 0: a test split held out first (evaluate --split test)
+//       "folds": 0, "fold": 0,                 folds >= 2: k-fold cross-validation, the test split is
+//                                              fold `fold` of a stratified `folds`-fold partition
+//                                              (seeded by "seed"; instead of test_fraction)
 //       "augment": {"crop_pad": 4, "flip": true},
 //       "label_smoothing": 0.0,
 //       "standardize": true                    per-channel, statistics of the train split
@@ -51,6 +54,8 @@ struct DatasetConfig {
   nlohmann::json validation = nlohmann::json::array();
   double validation_fraction = 0.0;
   double test_fraction = 0.0;
+  int folds = 0;  // >= 2: the test split is fold `fold` of a k-fold partition
+  int fold = 0;
   AugmentOptions augment;
   float label_smoothing = 0.0f;
   bool standardize = true;

@@ -100,4 +100,23 @@ Split split_random(const Dataset& data, double validation_fraction, uint64_t see
   return split_by_mask(data, is_val, stratified ? "stratified" : "random");
 }
 
+Split split_kfold(const Dataset& data, int folds, int fold, uint64_t seed) {
+  JANUS_CHECK(folds >= 2 && static_cast<size_t>(folds) <= data.size(), "k-fold split of ", data.source, ": ",
+              folds, " folds for ", data.size(), " samples (need 2 <= folds <= samples)");
+  JANUS_CHECK(fold >= 0 && fold < folds, "k-fold split of ", data.source, ": fold ", fold, " not in [0, ", folds,
+              ")");
+  std::map<int, std::vector<size_t>> by_class;
+  for (size_t i = 0; i < data.size(); ++i) by_class[data.labels[i]].push_back(i);
+  std::vector<char> in_fold(data.size(), 0);
+  // Dealing continues across classes (a class's first sample goes to the fold
+  // after its predecessor's last), so fold sizes differ by at most one overall.
+  size_t dealt = 0;
+  for (auto& [label, idx] : by_class) {
+    auto perm = seeded_permutation(idx.size(), seed, static_cast<uint64_t>(static_cast<int64_t>(label) + 1));
+    for (size_t k = 0; k < idx.size(); ++k, ++dealt)
+      if (static_cast<int>(dealt % static_cast<size_t>(folds)) == fold) in_fold[idx[perm[k]]] = 1;
+  }
+  return split_by_mask(data, in_fold, "fold " + std::to_string(fold) + "/" + std::to_string(folds));
+}
+
 }  // namespace janus

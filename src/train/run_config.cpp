@@ -109,6 +109,10 @@ nlohmann::json RunConfig::to_json() const {
             {"seed", seed},
             {"device", device},
             {"drop_last", drop_last}};
+  if (dataset.folds >= 2) {  // only with cross-validation: "fold" alone is refused on reading
+    j["dataset"]["folds"] = dataset.folds;
+    j["dataset"]["fold"] = dataset.fold;
+  }
   if (!description.empty()) j["description"] = description;
   return j;
 }
@@ -132,8 +136,8 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
   if (!j.contains("dataset")) fail(source, "missing 'dataset'");
   const json& d = j.at("dataset");
   check_keys(d, "'dataset'",
-             {"name", "train", "validation", "validation_fraction", "test_fraction", "augment", "label_smoothing",
-              "standardize"},
+             {"name", "train", "validation", "validation_fraction", "test_fraction", "folds", "fold", "augment",
+              "label_smoothing", "standardize"},
              source);
   c.dataset.name = get_str(d, "name", "", "dataset ", source);
   if (c.dataset.name != "iris" && c.dataset.name != "fashion_mnist" && c.dataset.name != "cifar10")
@@ -148,6 +152,22 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
     fail(source, "dataset: give either 'validation' files or 'validation_fraction', not both");
   if (c.dataset.validation_fraction + c.dataset.test_fraction >= 1.0)
     fail(source, "dataset: validation_fraction + test_fraction must stay below 1");
+  const int64_t folds = get_int(d, "folds", 0, 0, "dataset ", source);
+  const int64_t fold = get_int(d, "fold", 0, 0, "dataset ", source);
+  if (folds == 1 || folds > 1000000)
+    fail(source, "dataset: 'folds' must be 0 (no cross-validation) or between 2 and 1000000, got " +
+                     std::to_string(folds));
+  if (folds == 0 && d.contains("fold"))
+    fail(source, "dataset: 'fold' needs 'folds' (the number of cross-validation folds)");
+  if (folds >= 2 && fold >= folds)
+    fail(source, "dataset: 'fold' " + std::to_string(fold) + " must be below 'folds' " + std::to_string(folds));
+  c.dataset.folds = static_cast<int>(folds);
+  c.dataset.fold = static_cast<int>(fold);
+  if (c.dataset.folds >= 2 && c.dataset.test_fraction > 0)
+    fail(source, "dataset: give either 'folds' (cross-validation) or 'test_fraction', not both");
+  if (c.dataset.folds >= 2 && c.dataset.validation_fraction >= 1.0 - 1.0 / c.dataset.folds)
+    fail(source, "dataset: validation_fraction must stay below the " + std::to_string(1.0 - 1.0 / c.dataset.folds) +
+                     " of the data left outside the test fold");
   if (d.contains("augment")) {
     const json& a = d.at("augment");
     check_keys(a, "'dataset.augment'", {"crop_pad", "flip"}, source);

@@ -1,4 +1,5 @@
 // The datasets a run config names: defaults, path resolution, splits.
+#include <algorithm>
 #include <filesystem>
 
 #include "janus/error.hpp"
@@ -154,14 +155,21 @@ RunData load_run_data(const RunConfig& cfg, const std::string& data_dir_flag) {
     }
   }
 
-  if (dc.test_fraction > 0) {
+  // The test split is held out first (a fraction, or one cross-validation fold).
+  double test_share = dc.test_fraction;
+  if (dc.folds >= 2) {
+    Split s = split_kfold(r.train, dc.folds, dc.fold, cfg.seed ^ 0x7e57ull);
+    test_share = static_cast<double>(s.validation.size()) / static_cast<double>(r.train.size());
+    r.train = std::move(s.train);
+    r.test = std::move(s.validation);
+  } else if (dc.test_fraction > 0) {
     Split s = split_random(r.train, dc.test_fraction, cfg.seed ^ 0x7e57ull, true);
     r.train = std::move(s.train);
     r.test = std::move(s.validation);
   }
   if (dc.validation_fraction > 0) {
     // Of what is left after the test split, so that the fractions refer to the whole file.
-    const double f = dc.validation_fraction / (1.0 - dc.test_fraction);
+    const double f = std::min(1.0, dc.validation_fraction / (1.0 - test_share));
     Split s = split_random(r.train, f, cfg.seed, true);
     r.train = std::move(s.train);
     r.validation = std::move(s.validation);
