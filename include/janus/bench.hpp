@@ -71,10 +71,11 @@ struct Peak {
   double gflops = 0.0;  // 0: unknown
   std::string formula;  // e.g. "2 cores x 2.45 GHz x 64 FLOP/cycle (AVX-512 FMA: ...)"
 };
-// CPU: cores x clock x FLOPs/cycle; cores = min(threads Janus uses, CPUs
-// available to the process), clock = highest "cpu MHz" of /proc/cpuinfo,
-// FLOPs/cycle from __builtin_cpu_supports (AVX-512F+FMA: 64, AVX2+FMA: 32,
-// else 8).
+// CPU: measured FMA throughput of min(threads Janus uses, CPUs available)
+// threads running independent AVX-512 (else AVX2) FMAs at once (the clock
+// /proc/cpuinfo reports is the base clock, not the one the cores run at); the
+// nominal cores x clock x FLOP/cycle figure is kept in the formula text, and
+// is the peak where no vector FMA exists.
 Peak cpu_peak();
 // Any device: the CPU's for the CPU, cudaDeviceProp-based for a real CUDA
 // device (SMs x FP32 lanes/SM x clock x 2), unknown for a simulated one.
