@@ -27,6 +27,23 @@ inline int64_t hwio(const ConvGeometry& g, int64_t i, int64_t j, int64_t ch) {
   return ((i * g.KW + j) * g.C + ch) * g.F;  // offset of w[i,j,ch,0]
 }
 
+// The one loop nest every pass shares: calls tap(i, j, h, v) for each kernel
+// tap (i, j) of output pixel (r, c) whose input pixel (h, v) lies inside the
+// image. Taps in the zero padding contribute nothing to any pass, so they are
+// skipped here, once, for all three.
+template <class Tap>
+inline void for_each_tap(const ConvGeometry& g, int64_t r, int64_t c, Tap&& tap) {
+  for (int64_t i = 0; i < g.KH; ++i) {
+    const int64_t h = r * g.stride_h + i - g.pad_h;  // input row of this tap
+    if (h < 0 || h >= g.H) continue;
+    for (int64_t j = 0; j < g.KW; ++j) {
+      const int64_t v = c * g.stride_w + j - g.pad_w;
+      if (v < 0 || v >= g.W) continue;
+      tap(i, j, h, v);
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -36,19 +53,13 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias
     for (int64_t r = 0; r < g.OH; ++r)
       for (int64_t c = 0; c < g.OW; ++c) {
         std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t i = 0; i < g.KH; ++i) {
-          const int64_t h = r * g.stride_h + i - g.pad_h;  // input row of this tap
-          if (h < 0 || h >= g.H) continue;                 // zero padding
-          for (int64_t j = 0; j < g.KW; ++j) {
-            const int64_t v = c * g.stride_w + j - g.pad_w;
-            if (v < 0 || v >= g.W) continue;
-            for (int64_t ch = 0; ch < g.C; ++ch) {
-              const double xv = x[nhwc(n, h, v, ch, g.H, g.W, g.C)];
-              const T* wf = w + hwio(g, i, j, ch);
-              for (int64_t f = 0; f < g.F; ++f) acc[f] += xv * wf[f];
-            }
+        for_each_tap(g, r, c, [&](int64_t i, int64_t j, int64_t h, int64_t v) {
+          for (int64_t ch = 0; ch < g.C; ++ch) {
+            const double xv = x[nhwc(n, h, v, ch, g.H, g.W, g.C)];
+            const T* wf = w + hwio(g, i, j, ch);
+            for (int64_t f = 0; f < g.F; ++f) acc[f] += xv * wf[f];
           }
-        }
+        });
         T* yf = y + nhwc(n, r, c, 0, g.OH, g.OW, g.F);
         for (int64_t f = 0; f < g.F; ++f)
           yf[f] = static_cast<T>(bias ? acc[f] + bias[f] : acc[f]);
@@ -67,20 +78,14 @@ void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx)
     for (int64_t r = 0; r < g.OH; ++r)
       for (int64_t c = 0; c < g.OW; ++c) {
         const T* dyf = dy + nhwc(n, r, c, 0, g.OH, g.OW, g.F);
-        for (int64_t i = 0; i < g.KH; ++i) {
-          const int64_t h = r * g.stride_h + i - g.pad_h;
-          if (h < 0 || h >= g.H) continue;
-          for (int64_t j = 0; j < g.KW; ++j) {
-            const int64_t v = c * g.stride_w + j - g.pad_w;
-            if (v < 0 || v >= g.W) continue;
-            for (int64_t ch = 0; ch < g.C; ++ch) {
-              const T* wf = w + hwio(g, i, j, ch);
-              double s = 0.0;
-              for (int64_t f = 0; f < g.F; ++f) s += static_cast<double>(wf[f]) * dyf[f];
-              acc[nhwc(0, h, v, ch, g.H, g.W, g.C)] += s;
-            }
+        for_each_tap(g, r, c, [&](int64_t i, int64_t j, int64_t h, int64_t v) {
+          for (int64_t ch = 0; ch < g.C; ++ch) {
+            const T* wf = w + hwio(g, i, j, ch);
+            double s = 0.0;
+            for (int64_t f = 0; f < g.F; ++f) s += static_cast<double>(wf[f]) * dyf[f];
+            acc[nhwc(0, h, v, ch, g.H, g.W, g.C)] += s;
           }
-        }
+        });
       }
     T* dxn = dx + n * image;
     for (int64_t e = 0; e < image; ++e) dxn[e] = static_cast<T>(acc[e]);
@@ -95,19 +100,13 @@ void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* d
     for (int64_t r = 0; r < g.OH; ++r)
       for (int64_t c = 0; c < g.OW; ++c) {
         const T* dyf = dy + nhwc(n, r, c, 0, g.OH, g.OW, g.F);
-        for (int64_t i = 0; i < g.KH; ++i) {
-          const int64_t h = r * g.stride_h + i - g.pad_h;
-          if (h < 0 || h >= g.H) continue;
-          for (int64_t j = 0; j < g.KW; ++j) {
-            const int64_t v = c * g.stride_w + j - g.pad_w;
-            if (v < 0 || v >= g.W) continue;
-            for (int64_t ch = 0; ch < g.C; ++ch) {
-              const double xv = x[nhwc(n, h, v, ch, g.H, g.W, g.C)];
-              double* af = acc.data() + hwio(g, i, j, ch);
-              for (int64_t f = 0; f < g.F; ++f) af[f] += xv * dyf[f];
-            }
+        for_each_tap(g, r, c, [&](int64_t i, int64_t j, int64_t h, int64_t v) {
+          for (int64_t ch = 0; ch < g.C; ++ch) {
+            const double xv = x[nhwc(n, h, v, ch, g.H, g.W, g.C)];
+            double* af = acc.data() + hwio(g, i, j, ch);
+            for (int64_t f = 0; f < g.F; ++f) af[f] += xv * dyf[f];
           }
-        }
+        });
       }
   for (int64_t e = 0; e < size; ++e) dw[e] = static_cast<T>(acc[e]);
 }
