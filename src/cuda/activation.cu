@@ -14,8 +14,7 @@ namespace {
 
 // act: 0 Linear, 1 Sigmoid, 2 TanH, 3 ReLU
 __global__ void act_forward_kernel(int act, const float* z, float* y, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const float v = z[i];
     float r = v;
     if (act == 1) r = 1.0f / (1.0f + expf(-v));
@@ -27,8 +26,7 @@ __global__ void act_forward_kernel(int act, const float* z, float* y, int64_t n)
 
 __global__ void act_backward_kernel(int act, const float* z, const float* y, const float* dy,
                                     float* dz, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const float g = dy[i];
     float r = g;
     if (act == 1) {
@@ -58,18 +56,14 @@ int act_code(ActivationKind act) {
 }  // namespace
 
 void activation_forward(ActivationKind act, const float* z, float* y, int64_t n, cudaStream_t s) {
-  if (n <= 0) return;
   const int code = act_code(act);
-  JANUS_LAUNCH(act_forward_kernel, blocks_for(n), kThreads, 0, s, code, z, y, n);
-  JANUS_CUDA_CHECK_LAUNCH("act_forward_kernel");
+  JANUS_LAUNCH_1D(act_forward_kernel, n, s, code, z, y, n);
 }
 
 void activation_backward(ActivationKind act, const float* z, const float* y, const float* dy,
                          float* dz, int64_t n, cudaStream_t s) {
-  if (n <= 0) return;
   const int code = act_code(act);
-  JANUS_LAUNCH(act_backward_kernel, blocks_for(n), kThreads, 0, s, code, z, y, dy, dz, n);
-  JANUS_CUDA_CHECK_LAUNCH("act_backward_kernel");
+  JANUS_LAUNCH_1D(act_backward_kernel, n, s, code, z, y, dy, dz, n);
 }
 
 }  // namespace janus::cuda_kernels

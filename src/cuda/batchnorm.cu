@@ -74,8 +74,7 @@ __device__ inline double sum_chunks(const double* p, int64_t chunks, int64_t col
 // mean_d[c] (double) and saved_mean[c] (its float rounding).
 __global__ void bn_mean_kernel(const double* p1, int64_t chunks, int64_t rows, int64_t cols, double* mean_d,
                                float* saved_mean) {
-  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
-       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(c, cols) {
     const double m = sum_chunks(p1, chunks, cols, c) / static_cast<double>(rows);
     mean_d[c] = m;
     saved_mean[c] = static_cast<float>(m);
@@ -85,8 +84,7 @@ __global__ void bn_mean_kernel(const double* p1, int64_t chunks, int64_t rows, i
 __global__ void bn_var_kernel(const double* p1, int64_t chunks, int64_t rows, int64_t cols, double momentum,
                               double eps, const double* mean_d, double* invstd_d, float* saved_invstd,
                               float* running_mean, float* running_var) {
-  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
-       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(c, cols) {
     const double var = sum_chunks(p1, chunks, cols, c) / static_cast<double>(rows);
     const double is = 1.0 / sqrt(var + eps);
     invstd_d[c] = is;
@@ -102,8 +100,7 @@ __global__ void bn_var_kernel(const double* p1, int64_t chunks, int64_t rows, in
 __global__ void bn_apply_train_kernel(const float* x, const float* gamma, const float* beta, const double* mean_d,
                                       const double* invstd_d, float* y, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const int64_t c = i % cols;
     y[i] = static_cast<float>(static_cast<double>(gamma[c]) * (static_cast<double>(x[i]) - mean_d[c]) * invstd_d[c] +
                               static_cast<double>(beta[c]));
@@ -114,8 +111,7 @@ __global__ void bn_apply_train_kernel(const float* x, const float* gamma, const 
 __global__ void bn_apply_eval_kernel(const float* x, const float* gamma, const float* beta, const float* rmean,
                                      const float* rvar, double eps, float* y, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const int64_t c = i % cols;
     const double scale = static_cast<double>(gamma[c]) / sqrt(static_cast<double>(rvar[c]) + eps);
     y[i] = static_cast<float>(scale * (static_cast<double>(x[i]) - static_cast<double>(rmean[c])) +
@@ -124,8 +120,7 @@ __global__ void bn_apply_eval_kernel(const float* x, const float* gamma, const f
 }
 
 __global__ void bn_widen_kernel(const float* a, const float* b, double* ad, double* bd, int64_t cols) {
-  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
-       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(c, cols) {
     ad[c] = static_cast<double>(a[c]);
     bd[c] = static_cast<double>(b[c]);
   }
@@ -134,8 +129,7 @@ __global__ void bn_widen_kernel(const float* a, const float* b, double* ad, doub
 // Final sums: sum_dy -> dbeta, sum_dy_xhat -> dgamma (kept in double as well).
 __global__ void bn_grad_params_kernel(const double* p1, const double* p2, int64_t chunks, int64_t cols,
                                       double* sum_dy, double* sum_dy_xhat, float* dgamma, float* dbeta) {
-  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
-       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(c, cols) {
     const double s1 = sum_chunks(p1, chunks, cols, c), s2 = sum_chunks(p2, chunks, cols, c);
     sum_dy[c] = s1;
     sum_dy_xhat[c] = s2;
@@ -150,8 +144,7 @@ __global__ void bn_dx_kernel(const float* x, const float* dy, const float* gamma
                              int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   const double nr = static_cast<double>(rows);
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const int64_t c = i % cols;
     const double is = invstd_d[c];
     const double xhat = (static_cast<double>(x[i]) - mean_d[c]) * is;

@@ -108,8 +108,7 @@ __global__ void conv_bwd_filter_kernel(BwdFilterOp op, int M, int N, int K, int 
 }
 
 __global__ void sum_splits_kernel(const float* partials, int splits, int64_t n, float* out) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     float t = 0.0f;
     for (int s = 0; s < splits; ++s) t += partials[s * n + i];
     out[i] = t;

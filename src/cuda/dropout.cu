@@ -14,8 +14,7 @@ namespace {
 
 __global__ void dropout_kernel(const float* x, double p, float scale, uint64_t seed, float* mask, float* y,
                                int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const double u = counter_uniform(seed, static_cast<uint64_t>(i));
     const float m = u >= p ? scale : 0.0f;
     mask[i] = m;
@@ -27,9 +26,7 @@ __global__ void dropout_kernel(const float* x, double p, float scale, uint64_t s
 
 void dropout_forward(const float* x, double p, float scale, uint64_t seed, float* mask, float* y, int64_t n,
                      cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(dropout_kernel, blocks_for(n), kThreads, 0, s, x, p, scale, seed, mask, y, n);
-  JANUS_CUDA_CHECK_LAUNCH("dropout_kernel");
+  JANUS_LAUNCH_1D(dropout_kernel, n, s, x, p, scale, seed, mask, y, n);
 }
 
 }  // namespace janus::cuda_kernels

@@ -10,27 +10,23 @@ namespace janus::cuda_kernels {
 namespace {
 
 __global__ void fill_kernel(float* x, int64_t n, float value) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  JANUS_KERNEL_LOOP(i, n)
     x[i] = value;
 }
 
 __global__ void axpby_kernel(float alpha, const float* x, float beta, float* y, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  JANUS_KERNEL_LOOP(i, n)
     y[i] = beta == 0.0f ? alpha * x[i] : alpha * x[i] + beta * y[i];
 }
 
 __global__ void multiply_kernel(const float* a, const float* b, float* out, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  JANUS_KERNEL_LOOP(i, n)
     out[i] = a[i] * b[i];
 }
 
 __global__ void add_bias_kernel(float* y, const float* bias, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  JANUS_KERNEL_LOOP(i, n)
     y[i] += bias[i % cols];
 }
 
@@ -57,21 +53,15 @@ __global__ void transpose_kernel(const float* in, float* out, int64_t rows, int6
 }  // namespace
 
 void fill(float* x, int64_t n, float value, cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(fill_kernel, blocks_for(n), kThreads, 0, s, x, n, value);
-  JANUS_CUDA_CHECK_LAUNCH("fill_kernel");
+  JANUS_LAUNCH_1D(fill_kernel, n, s, x, n, value);
 }
 
 void axpby(float alpha, const float* x, float beta, float* y, int64_t n, cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(axpby_kernel, blocks_for(n), kThreads, 0, s, alpha, x, beta, y, n);
-  JANUS_CUDA_CHECK_LAUNCH("axpby_kernel");
+  JANUS_LAUNCH_1D(axpby_kernel, n, s, alpha, x, beta, y, n);
 }
 
 void multiply(const float* a, const float* b, float* out, int64_t n, cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(multiply_kernel, blocks_for(n), kThreads, 0, s, a, b, out, n);
-  JANUS_CUDA_CHECK_LAUNCH("multiply_kernel");
+  JANUS_LAUNCH_1D(multiply_kernel, n, s, a, b, out, n);
 }
 
 void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t s) {

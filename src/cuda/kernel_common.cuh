@@ -4,6 +4,7 @@
 // simulator runs exactly the same code.
 #pragma once
 
+#include "cuda/cuda_check.hpp"
 #include "cuda/cuda_compat.hpp"
 
 #include <algorithm>
@@ -19,6 +20,23 @@ inline int blocks_for(int64_t n, int threads = kThreads) {
   const int64_t b = (n + threads - 1) / threads;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(b, kMaxBlocks)));
 }
+
+// Grid-stride loop (Caffe's CUDA_KERNEL_LOOP): inside a kernel launched with
+// JANUS_LAUNCH_1D, index i runs over [0, n) across the whole grid, whatever
+// the grid size (blocks_for caps it at kMaxBlocks).
+#define JANUS_KERNEL_LOOP(i, n)                                                       \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+// Launches a 1-D element-wise kernel over n items (nothing for n <= 0) on
+// stream s and checks the launch: kThreads per block, blocks_for(n) blocks.
+#define JANUS_LAUNCH_1D(kernel, n, s, ...)                                 \
+  do {                                                                     \
+    if ((n) > 0) {                                                         \
+      JANUS_LAUNCH(kernel, blocks_for(n), kThreads, 0, s, __VA_ARGS__);    \
+      JANUS_CUDA_CHECK_LAUNCH(#kernel);                                    \
+    }                                                                      \
+  } while (0)
 
 // Column reductions (sum over rows of a rows x cols matrix) split the rows
 // into at most 256 chunks of >= 256 rows; blocks of 32 x 8 threads cover 32

@@ -16,8 +16,7 @@ namespace {
 constexpr float kClamp = 1e-12f;  // device.hpp: yhat clamped below at 1e-12 (float)
 
 __global__ void ce_terms_kernel(const float* yhat, const float* y, double* terms, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const float t = y[i];
     terms[i] = t == 0.0f ? 0.0 : -static_cast<double>(t) * static_cast<double>(logf(fmaxf(yhat[i], kClamp)));
   }
@@ -25,14 +24,12 @@ __global__ void ce_terms_kernel(const float* yhat, const float* y, double* terms
 
 __global__ void ce_backward_kernel(const float* yhat, const float* y, float* dyhat, float inv_m,
                                    int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  JANUS_KERNEL_LOOP(i, n)
     dyhat[i] = -inv_m * y[i] / fmaxf(yhat[i], kClamp);
 }
 
 __global__ void l2_terms_kernel(const float* yhat, const float* y, double* terms, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const double d = static_cast<double>(yhat[i]) - static_cast<double>(y[i]);
     terms[i] = d * d;
   }
@@ -40,37 +37,28 @@ __global__ void l2_terms_kernel(const float* yhat, const float* y, double* terms
 
 __global__ void l2_backward_kernel(const float* yhat, const float* y, float* dyhat, float two_over_m,
                                    int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  JANUS_KERNEL_LOOP(i, n)
     dyhat[i] = two_over_m * (yhat[i] - y[i]);
 }
 
 }  // namespace
 
 void cross_entropy_terms(const float* yhat, const float* y, double* terms, int64_t n, cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(ce_terms_kernel, blocks_for(n), kThreads, 0, s, yhat, y, terms, n);
-  JANUS_CUDA_CHECK_LAUNCH("ce_terms_kernel");
+  JANUS_LAUNCH_1D(ce_terms_kernel, n, s, yhat, y, terms, n);
 }
 
 void cross_entropy_backward(const float* yhat, const float* y, float* dyhat, float inv_m, int64_t n,
                             cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(ce_backward_kernel, blocks_for(n), kThreads, 0, s, yhat, y, dyhat, inv_m, n);
-  JANUS_CUDA_CHECK_LAUNCH("ce_backward_kernel");
+  JANUS_LAUNCH_1D(ce_backward_kernel, n, s, yhat, y, dyhat, inv_m, n);
 }
 
 void l2_terms(const float* yhat, const float* y, double* terms, int64_t n, cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(l2_terms_kernel, blocks_for(n), kThreads, 0, s, yhat, y, terms, n);
-  JANUS_CUDA_CHECK_LAUNCH("l2_terms_kernel");
+  JANUS_LAUNCH_1D(l2_terms_kernel, n, s, yhat, y, terms, n);
 }
 
 void l2_backward(const float* yhat, const float* y, float* dyhat, float two_over_m, int64_t n,
                  cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(l2_backward_kernel, blocks_for(n), kThreads, 0, s, yhat, y, dyhat, two_over_m, n);
-  JANUS_CUDA_CHECK_LAUNCH("l2_backward_kernel");
+  JANUS_LAUNCH_1D(l2_backward_kernel, n, s, yhat, y, dyhat, two_over_m, n);
 }
 
 }  // namespace janus::cuda_kernels

@@ -17,8 +17,7 @@ namespace {
 
 __global__ void sgd_kernel(float* w, const float* g, float* velocity, double lr, double momentum,
                            double weight_decay, int nesterov, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     const double gi = static_cast<double>(g[i]) + weight_decay * static_cast<double>(w[i]);
     double step = gi;
     if (momentum != 0.0) {
@@ -32,8 +31,7 @@ __global__ void sgd_kernel(float* w, const float* g, float* velocity, double lr,
 
 __global__ void adam_kernel(float* w, const float* g, float* m, float* v, double lr, double beta1, double beta2,
                             double eps, double weight_decay, int decoupled, double bc1, double bc2, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(i, n) {
     double wi = w[i];
     double gi = g[i];
     if (decoupled) wi -= lr * weight_decay * wi;
@@ -50,18 +48,14 @@ __global__ void adam_kernel(float* w, const float* g, float* m, float* v, double
 
 void sgd_update(float* w, const float* g, float* velocity, double lr, double momentum, double weight_decay,
                 bool nesterov, int64_t n, cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(sgd_kernel, blocks_for(n), kThreads, 0, s, w, g, velocity, lr, momentum, weight_decay,
+  JANUS_LAUNCH_1D(sgd_kernel, n, s, w, g, velocity, lr, momentum, weight_decay,
                nesterov ? 1 : 0, n);
-  JANUS_CUDA_CHECK_LAUNCH("sgd_kernel");
 }
 
 void adam_update(float* w, const float* g, float* m, float* v, double lr, double beta1, double beta2, double eps,
                  double weight_decay, bool decoupled, double bc1, double bc2, int64_t n, cudaStream_t s) {
-  if (n <= 0) return;
-  JANUS_LAUNCH(adam_kernel, blocks_for(n), kThreads, 0, s, w, g, m, v, lr, beta1, beta2, eps, weight_decay,
+  JANUS_LAUNCH_1D(adam_kernel, n, s, w, g, m, v, lr, beta1, beta2, eps, weight_decay,
                decoupled ? 1 : 0, bc1, bc2, n);
-  JANUS_CUDA_CHECK_LAUNCH("adam_kernel");
 }
 
 }  // namespace janus::cuda_kernels

@@ -50,8 +50,7 @@ __device__ inline int window_argmax(const float* x, const PoolDims& d, int n, in
 
 __global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, float* y, int* argmax) {
   const int64_t total = static_cast<int64_t>(d.N) * d.OH * d.OW * d.C;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(e, total) {
     const int c = static_cast<int>(e % d.C);
     int64_t t = e / d.C;
     const int ow = static_cast<int>(t % d.OW);
@@ -91,8 +90,7 @@ __global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, co
                                      float* dx) {
   const int64_t total = static_cast<int64_t>(d.N) * d.H * d.W * d.C;
   const double area = static_cast<double>(d.KH) * d.KW;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(e, total) {
     const int c = static_cast<int>(e % d.C);
     int64_t t = e / d.C;
     const int w = static_cast<int>(t % d.W);

@@ -24,8 +24,7 @@ template <class T>
 __global__ void partial_sum_kernel(const T* x, int64_t n, double* partials) {
   __shared__ double scratch[32];
   double acc = 0.0;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  JANUS_KERNEL_LOOP(i, n)
     acc += static_cast<double>(x[i]);
   acc = block_sum(acc, scratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
@@ -62,8 +61,7 @@ __global__ void col_partial_kernel(const float* x, int64_t rows, int64_t cols, i
 
 __global__ void col_final_kernel(const double* partials, int64_t chunks, int64_t cols, float beta,
                                  float* out) {
-  for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < cols;
-       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  JANUS_KERNEL_LOOP(c, cols) {
     double t = 0.0;
     for (int64_t k = 0; k < chunks; ++k) t += partials[k * cols + c];
     out[c] = beta == 0.0f ? static_cast<float>(t) : static_cast<float>(t + static_cast<double>(beta) * out[c]);
