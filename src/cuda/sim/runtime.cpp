@@ -138,6 +138,7 @@ cudaError_t memcpy_symbol(void* symbol, size_t symbol_size, const void* other, s
 
 }  // namespace janus::sim::detail
 
+using janus::sim::detail::Memory;
 using janus::sim::detail::memory;
 using janus::sim::detail::ok;
 using janus::sim::detail::set_error;
@@ -411,26 +412,38 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t str
 // ---- streams and events -----------------------------------------------------------------
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
-  if (stream == nullptr) return set_error(cudaErrorInvalidValue, "cudaStreamCreate: null pointer");
-  auto* s = new CUstream_st;
-  s->flags = flags;
+// Streams and events are heap objects whose live handles the runtime keeps in
+// a set, so that a call with a destroyed or made-up handle fails as on a GPU.
+template <class Object>
+cudaError_t create_handle(Object** out, unsigned int flags, std::set<Object*> Memory::*live, const char* call) {
+  if (out == nullptr) return set_error(cudaErrorInvalidValue, std::string(call) + ": null pointer");
+  auto* h = new Object;
+  h->flags = flags;
   auto& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
-  m.streams.insert(s);
-  *stream = s;
+  (m.*live).insert(h);
+  *out = h;
   return ok();
 }
 
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+template <class Object>
+cudaError_t destroy_handle(Object* h, std::set<Object*> Memory::*live, const char* call, const char* what) {
   auto& m = memory();
   {
     std::lock_guard<std::mutex> lock(m.mutex);
-    if (m.streams.erase(stream) == 0)
-      return set_error(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: not a live stream");
+    if ((m.*live).erase(h) == 0)
+      return set_error(cudaErrorInvalidResourceHandle, std::string(call) + ": not a live " + what);
   }
-  delete stream;
+  delete h;
   return ok();
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  return create_handle(stream, flags, &Memory::streams, "cudaStreamCreate");
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  return destroy_handle(stream, &Memory::streams, "cudaStreamDestroy", "stream");
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
@@ -454,25 +467,11 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
-  if (event == nullptr) return set_error(cudaErrorInvalidValue, "cudaEventCreate: null pointer");
-  auto* e = new CUevent_st;
-  e->flags = flags;
-  auto& m = memory();
-  std::lock_guard<std::mutex> lock(m.mutex);
-  m.events.insert(e);
-  *event = e;
-  return ok();
+  return create_handle(event, flags, &Memory::events, "cudaEventCreate");
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  auto& m = memory();
-  {
-    std::lock_guard<std::mutex> lock(m.mutex);
-    if (m.events.erase(event) == 0)
-      return set_error(cudaErrorInvalidResourceHandle, "cudaEventDestroy: not a live event");
-  }
-  delete event;
-  return ok();
+  return destroy_handle(event, &Memory::events, "cudaEventDestroy", "event");
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
