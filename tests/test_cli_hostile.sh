@@ -70,6 +70,12 @@ JSON
 with_change() {
   python3 -c "import json,sys; c=json.load(open(sys.argv[1])); $3; json.dump(c, open(sys.argv[2], 'w'))" "$1" "$2"
 }
+# bad_config BASE.json 'python change on c' DESCRIPTION EXPECTED_TEXT DATA_DIR: `janus train`
+# on BASE.json with the change applied must fail with EXPECTED_TEXT in its one error line.
+bad_config() {
+  with_change "$1" bad_config.json "$2"
+  expect_error "$3" "$4" -- "${TRAIN[@]}" --config bad_config.json --data-dir "$5"
+}
 command -v python3 > /dev/null || { echo "SKIP: python3 is needed to write the configs"; exit 0; }
 cp "$SRC/configs/iris.json" iris.json
 
@@ -77,48 +83,31 @@ expect_ok "the small CIFAR-10 set trains (sanity)" -- "${TRAIN[@]}" --config cif
 expect_ok "iris trains (sanity)" -- "${TRAIN[@]}" --config iris.json --data-dir "$DATA" --name iris_ok --epochs 1
 
 # ---- unknown keys below the top level ---------------------------------------------
-with_change iris.json k1.json 'c["dataset"]["standardise"] = True'
-expect_error "unknown dataset key" "unknown key 'standardise'" -- "${TRAIN[@]}" --config k1.json --data-dir "$DATA"
-with_change cifar.json k2.json 'c["model"]["layers"][0]["kernal"] = 3'
-expect_error "unknown layer option" "unknown option 'kernal'" -- "${TRAIN[@]}" --config k2.json --data-dir cifar
-with_change iris.json k3.json 'c["optimizer"]["momentun"] = 0.9'
-expect_error "unknown optimizer key" "momentun" -- "${TRAIN[@]}" --config k3.json --data-dir "$DATA"
-with_change iris.json k4.json 'c["schedule"]["gama"] = 0.1'
-expect_error "unknown schedule key" "gama" -- "${TRAIN[@]}" --config k4.json --data-dir "$DATA"
-with_change iris.json k5.json 'c["model"]["dropout"] = 0.5'
-expect_error "unknown model key" "unknown key 'dropout'" -- "${TRAIN[@]}" --config k5.json --data-dir "$DATA"
+bad_config iris.json 'c["dataset"]["standardise"] = True' "unknown dataset key" "unknown key 'standardise'" "$DATA"
+bad_config cifar.json 'c["model"]["layers"][0]["kernal"] = 3' "unknown layer option" "unknown option 'kernal'" cifar
+bad_config iris.json 'c["optimizer"]["momentun"] = 0.9' "unknown optimizer key" "momentun" "$DATA"
+bad_config iris.json 'c["schedule"]["gama"] = 0.1' "unknown schedule key" "gama" "$DATA"
+bad_config iris.json 'c["model"]["dropout"] = 0.5' "unknown model key" "unknown key 'dropout'" "$DATA"
 
 # ---- wrong types and values ----------------------------------------------------------
-with_change iris.json t1.json 'c["epochs"] = "ten"'
-expect_error "epochs as a string" "'epochs' must be an integer" -- "${TRAIN[@]}" --config t1.json --data-dir "$DATA"
-with_change iris.json t2.json 'c["batch_size"] = 1.5'
-expect_error "fractional batch size" "'batch_size' must be an integer" -- "${TRAIN[@]}" --config t2.json --data-dir "$DATA"
-with_change iris.json t3.json 'c["model"]["layers"] = {"type": "dense"}'
-expect_error "layers as an object" "'layers' must be a non-empty array" -- "${TRAIN[@]}" --config t3.json --data-dir "$DATA"
-with_change iris.json t4.json 'c["model"]["layers"][0]["n_out"] = "16"'
-expect_error "n_out as a string" "n_out" -- "${TRAIN[@]}" --config t4.json --data-dir "$DATA"
-with_change iris.json t5.json 'c["dataset"] = ["iris"]'
-expect_error "dataset as a list" "must be a JSON object" -- "${TRAIN[@]}" --config t5.json --data-dir "$DATA"
-with_change iris.json t6.json 'c["schedule"]["lr"] = "fast"'
-expect_error "learning rate as a string" "lr" -- "${TRAIN[@]}" --config t6.json --data-dir "$DATA"
-with_change iris.json t7.json 'c["dataset"]["validation_fraction"] = 2'
-expect_error "validation fraction 2" "validation_fraction" -- "${TRAIN[@]}" --config t7.json --data-dir "$DATA"
+bad_config iris.json 'c["epochs"] = "ten"' "epochs as a string" "'epochs' must be an integer" "$DATA"
+bad_config iris.json 'c["batch_size"] = 1.5' "fractional batch size" "'batch_size' must be an integer" "$DATA"
+bad_config iris.json 'c["model"]["layers"] = {"type": "dense"}' "layers as an object" "'layers' must be a non-empty array" "$DATA"
+bad_config iris.json 'c["model"]["layers"][0]["n_out"] = "16"' "n_out as a string" "n_out" "$DATA"
+bad_config iris.json 'c["dataset"] = ["iris"]' "dataset as a list" "must be a JSON object" "$DATA"
+bad_config iris.json 'c["schedule"]["lr"] = "fast"' "learning rate as a string" "lr" "$DATA"
+bad_config iris.json 'c["dataset"]["validation_fraction"] = 2' "validation fraction 2" "validation_fraction" "$DATA"
 for case in 'c["dataset"]["folds"] = 1|between 2 and' 'c["dataset"]["fold"] = 10|must be below' \
             'c["dataset"]["folds"] = 200|200 folds for' 'c["dataset"]["test_fraction"] = 0.2|not both' \
             'del c["dataset"]["folds"]|needs' 'c["dataset"]["folds"] = 2; c["dataset"]["validation_fraction"] = 0.6|below'; do
   with_change iris.json folds.json "${case%%|*}"
   expect_error "cross-validation: ${case%%|*}" "${case#*|}" -- "${TRAIN[@]}" --config folds.json --data-dir "$DATA"
 done
-with_change iris.json t8.json 'c["seed"] = -1'
-expect_error "negative seed" "'seed' must be at least 0" -- "${TRAIN[@]}" --config t8.json --data-dir "$DATA"
-with_change iris.json t9.json 'c["schedule"]["type"] = 7'
-expect_error "schedule type as a number" "type" -- "${TRAIN[@]}" --config t9.json --data-dir "$DATA"
-with_change iris.json t10.json 'c["optimizer"] = "adam"'
-expect_error "optimizer as a string" "optimizer" -- "${TRAIN[@]}" --config t10.json --data-dir "$DATA"
-with_change iris.json t11.json 'c["model"]["layers"][0]["activation"] = "swish"'
-expect_error "unknown activation" "swish" -- "${TRAIN[@]}" --config t11.json --data-dir "$DATA"
-with_change iris.json t12.json 'c["batch_size"] = 10**30'
-expect_error "batch size beyond 64 bits" "batch_size" -- "${TRAIN[@]}" --config t12.json --data-dir "$DATA"
+bad_config iris.json 'c["seed"] = -1' "negative seed" "'seed' must be at least 0" "$DATA"
+bad_config iris.json 'c["schedule"]["type"] = 7' "schedule type as a number" "type" "$DATA"
+bad_config iris.json 'c["optimizer"] = "adam"' "optimizer as a string" "optimizer" "$DATA"
+bad_config iris.json 'c["model"]["layers"][0]["activation"] = "swish"' "unknown activation" "swish" "$DATA"
+bad_config iris.json 'c["batch_size"] = 10**30' "batch size beyond 64 bits" "batch_size" "$DATA"
 head -c 100 iris.json > truncated.json
 expect_error "truncated JSON" "not valid JSON" -- "${TRAIN[@]}" --config truncated.json --data-dir "$DATA"
 : > empty.json
@@ -129,39 +118,26 @@ mkdir -p adir
 expect_error "config is a directory" "is a directory" -- "${TRAIN[@]}" --config adir --data-dir "$DATA"
 
 # ---- impossible layer combinations -----------------------------------------------
-with_change cifar.json l1.json 'c["model"]["layers"][0].update(kernel=40, pad="valid")'
-expect_error "kernel larger than the (unpadded) input" "larger than" -- "${TRAIN[@]}" --config l1.json --data-dir cifar
-with_change cifar.json l2.json 'c["model"]["layers"][0].update(kernel=[3, 50], pad=2)'
-expect_error "kernel larger than the padded input" "kernel" -- "${TRAIN[@]}" --config l2.json --data-dir cifar
-with_change cifar.json l3.json 'c["model"]["layers"][1].update(kernel=64)'
-expect_error "pooling window larger than its input" "window" -- "${TRAIN[@]}" --config l3.json --data-dir cifar
-with_change cifar.json l4.json 'c["model"]["layers"][1].update(kernel=2, stride=2); c["model"]["layers"][1:1] = [{"type": "maxpool2d", "kernel": 2} for _ in range(6)]'
-expect_error "pooling that leaves no output" "pool" -- "${TRAIN[@]}" --config l4.json --data-dir cifar
-with_change cifar.json l5.json 'del c["model"]["layers"][2]'
-expect_error "dense layer on images without flatten" "expects (batch, features)" -- "${TRAIN[@]}" --config l5.json --data-dir cifar
-with_change iris.json l6.json 'c["model"]["layers"].insert(0, {"type": "conv2d", "n_out": 2, "kernel": 3})'
-expect_error "convolution on dense data" "expects NHWC" -- "${TRAIN[@]}" --config l6.json --data-dir "$DATA"
-with_change iris.json l7.json 'c["model"]["layers"][-1]["n_out"] = 5'
-expect_error "output size does not match the classes" "3 classes" -- "${TRAIN[@]}" --config l7.json --data-dir "$DATA"
-with_change cifar.json l8.json 'c["model"]["layers"][1].update(kernel=2, pad=2)'
-expect_error "pooling padding not below the window" "padding" -- "${TRAIN[@]}" --config l8.json --data-dir cifar
-with_change cifar.json l9.json 'c["model"]["layers"][0].update(stride=0)'
-expect_error "stride 0" "stride" -- "${TRAIN[@]}" --config l9.json --data-dir cifar
+bad_config cifar.json 'c["model"]["layers"][0].update(kernel=40, pad="valid")' "kernel larger than the (unpadded) input" "larger than" cifar
+bad_config cifar.json 'c["model"]["layers"][0].update(kernel=[3, 50], pad=2)' "kernel larger than the padded input" "kernel" cifar
+bad_config cifar.json 'c["model"]["layers"][1].update(kernel=64)' "pooling window larger than its input" "window" cifar
+bad_config cifar.json 'c["model"]["layers"][1].update(kernel=2, stride=2); c["model"]["layers"][1:1] = [{"type": "maxpool2d", "kernel": 2} for _ in range(6)]' "pooling that leaves no output" "pool" cifar
+bad_config cifar.json 'del c["model"]["layers"][2]' "dense layer on images without flatten" "expects (batch, features)" cifar
+bad_config iris.json 'c["model"]["layers"].insert(0, {"type": "conv2d", "n_out": 2, "kernel": 3})' "convolution on dense data" "expects NHWC" "$DATA"
+bad_config iris.json 'c["model"]["layers"][-1]["n_out"] = 5' "output size does not match the classes" "3 classes" "$DATA"
+bad_config cifar.json 'c["model"]["layers"][1].update(kernel=2, pad=2)' "pooling padding not below the window" "padding" cifar
+bad_config cifar.json 'c["model"]["layers"][0].update(stride=0)' "stride 0" "stride" cifar
 
 # found by fuzz/fuzz_run_config and fuzz_model_config: huge numbers must not wrap or overflow
-with_change cifar.json l10.json 'c["model"]["layers"][1]["stride"] = 2.3e78'
-expect_error "stride 2.3e78" "'stride' must be an integer in range" -- "${TRAIN[@]}" --config l10.json --data-dir cifar
-with_change cifar.json l11.json 'c["model"]["layers"][0]["kernel"] = 77777777777774'
-expect_error "kernel 77777777777774" "'kernel' must be a positive integer" -- "${TRAIN[@]}" --config l11.json --data-dir cifar
-with_change cifar.json l12.json 'c["model"]["layers"][0]["n_out"] = 2**40'
-expect_error "conv n_out 2^40" "out of memory" -- "${TRAIN[@]}" --config l12.json --data-dir cifar
+bad_config cifar.json 'c["model"]["layers"][1]["stride"] = 2.3e78' "stride 2.3e78" "'stride' must be an integer in range" cifar
+bad_config cifar.json 'c["model"]["layers"][0]["kernel"] = 77777777777774' "kernel 77777777777774" "'kernel' must be a positive integer" cifar
+bad_config cifar.json 'c["model"]["layers"][0]["n_out"] = 2**40' "conv n_out 2^40" "out of memory" cifar
 
 # ---- devices that do not exist -----------------------------------------------------
 for dev in cuda:9 gpu cuda:x cuda:99999999999 "cuda:-1" CPU; do
   expect_error "--device '$dev'" "device" -- "${TRAIN[@]}" --config iris.json --data-dir "$DATA" --device "$dev" --name d
 done
-with_change iris.json dev.json 'c["device"] = "cuda:9"'
-expect_error "config device cuda:9" "cuda:9" -- "${TRAIN[@]}" --config dev.json --data-dir "$DATA"
+bad_config iris.json 'c["device"] = "cuda:9"' "config device cuda:9" "cuda:9" "$DATA"
 
 # ---- data directories and files ------------------------------------------------------
 mkdir -p empty_dir
@@ -170,22 +146,17 @@ expect_error "CIFAR-10 config, data directory without batches" "data_batch_1.bin
 with_change cifar.json d1.json 'c["dataset"]["train"] = [1, 2, 3]'
 mkdir -p partial && cp cifar/data_batch_1.bin partial/
 expect_error "CIFAR-10 batch 2 missing" "data_batch_2.bin" -- "${TRAIN[@]}" --config d1.json --data-dir partial
-with_change iris.json d2.json 'c["dataset"]["train"] = ["no_such.csv"]'
-expect_error "iris file missing" "no_such.csv" -- "${TRAIN[@]}" --config d2.json --data-dir "$DATA"
+bad_config iris.json 'c["dataset"]["train"] = ["no_such.csv"]' "iris file missing" "no_such.csv" "$DATA"
 touch afile
 expect_error "--data-dir is a file" "afile" -- "${TRAIN[@]}" --config iris.json --data-dir afile
 printf 'a,b,c,d,species\n5.1,3.5,nan,0.2,setosa\n' > nan.csv
-with_change iris.json d3.json 'c["dataset"]["train"] = ["'"$WORK"'/nan.csv"]'
-expect_error "iris CSV with a NaN" "not a finite number" -- "${TRAIN[@]}" --config d3.json --data-dir "$DATA"
+bad_config iris.json 'c["dataset"]["train"] = ["'"$WORK"'/nan.csv"]' "iris CSV with a NaN" "not a finite number" "$DATA"
 printf 'a,b,c,d,species\n5.1,3.5,1.4,setosa\n' > short.csv
-with_change iris.json d4.json 'c["dataset"]["train"] = ["'"$WORK"'/short.csv"]'
-expect_error "iris CSV row with a missing field" "line 2" -- "${TRAIN[@]}" --config d4.json --data-dir "$DATA"
+bad_config iris.json 'c["dataset"]["train"] = ["'"$WORK"'/short.csv"]' "iris CSV row with a missing field" "line 2" "$DATA"
 cp cifar/data_batch_1.bin bad_label.bin && printf '\x0c' | dd of=bad_label.bin bs=1 seek=3073 conv=notrunc 2> /dev/null
-with_change cifar.json d5.json 'c["dataset"]["train"] = ["'"$WORK"'/bad_label.bin"]'
-expect_error "CIFAR-10 label 12" "label 12" -- "${TRAIN[@]}" --config d5.json --data-dir cifar
+bad_config cifar.json 'c["dataset"]["train"] = ["'"$WORK"'/bad_label.bin"]' "CIFAR-10 label 12" "label 12" cifar
 head -c 5000 cifar/data_batch_1.bin > short.bin
-with_change cifar.json d6.json 'c["dataset"]["train"] = ["'"$WORK"'/short.bin"]'
-expect_error "CIFAR-10 file cut inside a record" "not a multiple" -- "${TRAIN[@]}" --config d6.json --data-dir cifar
+bad_config cifar.json 'c["dataset"]["train"] = ["'"$WORK"'/short.bin"]' "CIFAR-10 file cut inside a record" "not a multiple" cifar
 
 # ---- absurd sizes: refused before allocating -----------------------------------------
 mkdir -p huge
