@@ -237,7 +237,8 @@ def main():
     ap.add_argument("--no-rss", action="store_true", help="skip the CIFAR-model peak-RSS runs")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
-    ap.add_argument("--only", help=argparse.SUPPRESS)
+    ap.add_argument("--only", help="comma-separated workload names to run (spec_cnn, cifar10, mlp); "
+                    "default: all three (the CIFAR peak-RSS runs only when cifar10 is among them)")
     args = ap.parse_args()
     if args.torch_child:
         return torch_child(args)
@@ -250,21 +251,26 @@ def main():
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
     env["JANUS_NUM_THREADS"] = str(args.threads)
+    only = set(args.only.split(",")) if args.only else None
+    selected = [(p, k) for p, k in WORKLOADS if only is None or load_workload(p, k)["name"] in only]
+    if not selected:
+        raise SystemExit("compare_pytorch.py: --only %s matches no workload (%s)"
+                         % (args.only, ", ".join(load_workload(p, k)["name"] for p, k in WORKLOADS)))
     tmp = tempfile.mkdtemp(prefix="janus_cmp_")
     janus_runs, torch_runs = [], []
     for rnd in range(args.rounds):
         jpath = os.path.join(tmp, "janus_%d.json" % rnd)
-        run_child(janus_cmd(args, jpath, WORKLOADS), env)
+        run_child(janus_cmd(args, jpath, selected), env)
         janus_runs.append(json.load(open(jpath)))
         tpath = os.path.join(tmp, "torch_%d.json" % rnd)
-        run_child(torch_cmd(args, tpath), env)
+        run_child(torch_cmd(args, tpath, only=args.only), env)
         torch_runs.append(json.load(open(tpath)))
         print("round %d done" % (rnd + 1), file=sys.stderr)
 
     # Peak RSS of a CIFAR-model training process on each side (only that workload, one process each).
     cifar = load_workload(CIFAR_RUN_CONFIG, "run")
     rss = None
-    if not args.no_rss:
+    if not args.no_rss and (only is None or cifar["name"] in only):
         jpath, tpath = os.path.join(tmp, "janus_rss.json"), os.path.join(tmp, "torch_rss.json")
         rss_args = argparse.Namespace(**vars(args))
         rss_args.iters, rss_args.repeats, rss_args.warmup = 1, 1, 1
@@ -286,6 +292,8 @@ def main():
     lines.append("|---|---:|---:|---:|")
     ratios = {}
     for name, kind, label in rows:
+        if only is not None and name not in only:
+            continue
         key = kind + "_images_per_s"
         j = max(r[name][key] for r in jw)
         t = max(r[name][key] for r in tw)
@@ -297,8 +305,8 @@ def main():
                      "Janus %.0f MiB, PyTorch %.0f MiB (**%.2fx**)." % (batch, rss[0], rss[1], rss[0] / rss[1]))
     jrss = max(r["peak_rss_mb"] for r in janus_runs)
     trss = max(r["peak_rss_mb"] for r in torch_runs)
-    lines.append("Peak RSS of the whole timing process (all three workloads): Janus %.0f MiB, PyTorch %.0f MiB."
-                 % (jrss, trss))
+    lines.append("Peak RSS of the whole timing process (%s): Janus %.0f MiB, PyTorch %.0f MiB."
+                 % ("all three workloads" if only is None else ", ".join(sorted(only)), jrss, trss))
     lines.append("")
     lines.append("Best of %d rounds (alternating Janus / PyTorch), each the best of %d x %d steps after %d warm-up "
                  "steps; training = forward + cross-entropy + backward + SGD momentum 0.9 step; "
@@ -306,7 +314,7 @@ def main():
                  "Janus side: `%s`."
                  % (args.rounds, args.repeats, args.iters, args.warmup, args.threads, args.threads,
                     " ".join(os.path.basename(c) if i == 0 else c for i, c in enumerate(
-                        janus_cmd(args, "OUT.json", [(os.path.relpath(p, ROOT), k) for p, k in WORKLOADS])))))
+                        janus_cmd(args, "OUT.json", [(os.path.relpath(p, ROOT), k) for p, k in selected])))))
     md = "\n".join(lines)
     print(md)
     if args.out:

@@ -165,6 +165,43 @@ TEST_P(FastCpu, GemmAllTransposesAndShapes) {
           }
 }
 
+// The dense layers' shapes (the MLP 784-256-10 and the CIFAR model's 2048->10
+// head at batch 128: forward, dW = X^T dZ, dX = dZ W^T) and odd sizes, big
+// enough to be split over the team's threads along M or N; each must match
+// the reference and be bit-identical when repeated.
+TEST_P(FastCpu, GemmDenseLayerShapesSplitAndDeterministic) {
+  struct Case {
+    bool ta, tb;
+    int64_t M, N, K;
+  };
+  const Case cases[] = {{false, false, 128, 256, 784}, {true, false, 784, 256, 128},
+                        {false, true, 128, 784, 256},  {false, false, 128, 10, 2048},
+                        {true, false, 2048, 10, 128},  {false, true, 128, 2048, 10},
+                        {true, true, 257, 131, 67},    {false, true, 45, 301, 97},
+                        {true, false, 333, 17, 211},   {false, false, 31, 1000, 40}};
+  for (const Case& k : cases) {
+    const std::string what = "gemm ta=" + std::to_string(k.ta) + " tb=" + std::to_string(k.tb) +
+                             " M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) +
+                             " K=" + std::to_string(k.K);
+    Pair a = random(k.ta ? Shape{k.K, k.M} : Shape{k.M, k.K});
+    Pair b = random(k.tb ? Shape{k.N, k.K} : Shape{k.K, k.N});
+    Pair c = nans({k.M, k.N});
+    fast().gemm(k.ta, k.tb, 1.0, a.f, b.f, 0.0, c.f);
+    ref().gemm(k.ta, k.tb, 1.0, a.r, b.r, 0.0, c.r);
+    expect_close(c, dot_tol(k.K), what);
+    const std::vector<double> first = c.f.to_host();
+    for (int repeat = 0; repeat < 3; ++repeat) {
+      Tensor again = Tensor::full({k.M, k.N}, std::numeric_limits<double>::quiet_NaN(), fast(), dt());
+      fast().gemm(k.ta, k.tb, 1.0, a.f, b.f, 0.0, again);
+      ASSERT_EQ(again.to_host(), first) << what << ": not bit-identical on repeat " << repeat;
+    }
+    Pair c2 = random({k.M, k.N});  // accumulate into C, as beta = 1 would for a folded bias
+    fast().gemm(k.ta, k.tb, 0.5, a.f, b.f, 1.0, c2.f);
+    ref().gemm(k.ta, k.tb, 0.5, a.r, b.r, 1.0, c2.r);
+    expect_close(c2, dot_tol(k.K + 1), what + " beta=1");
+  }
+}
+
 TEST_P(FastCpu, GemmHigherRankViews) {
   Pair a = random({4, 5, 24});  // (20, 24)
   Pair b = random({24, 31});
@@ -384,6 +421,48 @@ TEST_P(FastCpu, ActivationsBitIdentical) {
       }
     }
   }
+}
+
+// bias_activation_forward (z += bias; y = act(z)) against the unfused
+// reference ops add_bias + activation_forward: bit-identical, in place too.
+TEST_P(FastCpu, FusedBiasActivationEqualsUnfused) {
+  const ActivationKind kinds[] = {ActivationKind::Linear, ActivationKind::Sigmoid, ActivationKind::TanH,
+                                  ActivationKind::ReLU, ActivationKind::SoftMax};
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 10}, {128, 256}, {129, 257}, {4096, 33}}) {
+    for (ActivationKind act : kinds) {
+      const std::string what = "bias+activation " + std::to_string(static_cast<int>(act)) + " " +
+                               std::to_string(rows) + "x" + std::to_string(cols);
+      std::vector<double> zv = random_values(rows * cols, -3.0, 3.0), bv = random_values(cols);
+      // Exact zeros after the bias: ReLU's kink (0 maps to 0, derivative 0).
+      for (size_t i = 0; i < zv.size(); i += 5) zv[i] = -bv[i % static_cast<size_t>(cols)];
+      Pair b = pair_of(bv, {cols});
+      Pair z_fused = pair_of(zv, {rows, cols}), y_fused = nans({rows, cols});
+      fast().bias_activation_forward(act, z_fused.f, b.f, y_fused.f);
+      ref().bias_activation_forward(act, z_fused.r, b.r, y_fused.r);
+      // The unfused reference: add_bias, then activation_forward.
+      Tensor z_ref = Tensor::from_host(zv, {rows, cols}, ref(), dt());
+      Tensor y_ref = Tensor::full({rows, cols}, 0.0, ref(), dt());
+      ref().add_bias(z_ref, b.r);
+      ref().activation_forward(act, z_ref, y_ref);
+      EXPECT_EQ(z_fused.f.to_host(), z_ref.to_host()) << what << ": z (fast)";
+      EXPECT_EQ(y_fused.f.to_host(), y_ref.to_host()) << what << ": y (fast)";
+      EXPECT_EQ(z_fused.r.to_host(), z_ref.to_host()) << what << ": z (reference device)";
+      EXPECT_EQ(y_fused.r.to_host(), y_ref.to_host()) << what << ": y (reference device)";
+      if (act != ActivationKind::SoftMax) {  // y aliasing z
+        Tensor zz = Tensor::from_host(zv, {rows, cols}, fast(), dt());
+        fast().bias_activation_forward(act, zz, b.f, zz);
+        EXPECT_EQ(zz.to_host(), y_ref.to_host()) << what << ": in place";
+      }
+    }
+  }
+}
+
+TEST(FastCpuDevice, FusedBiasActivationChecksItsArguments) {
+  Tensor z = Tensor::zeros({4, 3}, cpu_device()), y = Tensor::zeros({4, 3}, cpu_device());
+  Tensor wrong_bias = Tensor::zeros({4}, cpu_device());
+  EXPECT_THROW(cpu_device().bias_activation_forward(ActivationKind::ReLU, z, wrong_bias, y), Error);
+  Tensor bias = Tensor::zeros({3}, cpu_device()), small_y = Tensor::zeros({4, 2}, cpu_device());
+  EXPECT_THROW(cpu_device().bias_activation_forward(ActivationKind::ReLU, z, bias, small_y), Error);
 }
 
 TEST_P(FastCpu, BatchNormEvalBitIdentical) {

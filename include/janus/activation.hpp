@@ -22,6 +22,9 @@ class Activation {
 
   // Returns Y = act(Z). Linear returns Z itself (no copy).
   Tensor forward(const Tensor& z);
+  // Adds bias (broadcast over the rows) to z in place, then returns act(z):
+  // forward(z + bias) in one pass (Device::bias_activation_forward).
+  Tensor forward_with_bias(Tensor& z, const Tensor& bias);
   // Returns dZ from dY using the cached Z and Y.
   Tensor backward(const Tensor& dy) const;
   // The pre-activation cached by the last forward (logits for SoftMax).

@@ -97,6 +97,15 @@ class Device {
   // ---- activations (SoftMax is over the last axis, stable: subtract row max)
   // y = act(z). y may alias z for elementwise activations.
   virtual void activation_forward(ActivationKind act, const Tensor& z, Tensor& y) = 0;
+  // The forward of a dense layer after its GEMM: z (rows x cols) += bias
+  // (cols) broadcast over rows, then y = act(z), in one pass over z where the
+  // backend can (y may alias z for elementwise activations). The default is
+  // add_bias followed by activation_forward; a backend that overrides it must
+  // give the same result.
+  virtual void bias_activation_forward(ActivationKind act, Tensor& z, const Tensor& bias, Tensor& y) {
+    add_bias(z, bias);
+    activation_forward(act, z, y);
+  }
   // dz = act'(z) * dy using z and/or y = act(z) (Sigmoid/TanH use y, ReLU uses
   // z with derivative 0 where z <= 0). SoftMax: dz = y * (dy - sum(dy * y, last axis)).
   virtual void activation_backward(ActivationKind act, const Tensor& z, const Tensor& y,

@@ -52,6 +52,15 @@ class Layer {
   // backward(dL/dY) fills the parameter gradients and returns dL/dX.
   virtual Tensor backward(const Tensor& dy) = 0;
 
+  // Whether backward() must return dL/dX (default: yes). NeuralNetwork
+  // clears it for its first layer with parameters, whose input is the model
+  // input (or a parameter-free transform of it) whose gradient nobody uses:
+  // FullyConnected and Conv2D then skip their dX GEMM / backward-data pass
+  // and return an undefined tensor, as PyTorch does for an input that does
+  // not require grad. Layers for which dX is cheap may compute it anyway.
+  void set_input_gradient_needed(bool needed) { input_gradient_needed_ = needed; }
+  bool input_gradient_needed() const { return input_gradient_needed_; }
+
   // Layers with an activation (SPEC: Y = act(Z)) expose it so that the model
   // can fuse SoftMax with CrossEntropy: it then computes dL/dZ itself and
   // calls backward_from_preactivation.
@@ -86,6 +95,7 @@ class Layer {
   uint64_t seed_ = 0;
 
  private:
+  bool input_gradient_needed_ = true;
   std::string name_;
   bool built_ = false;
   Shape built_input_;

@@ -41,7 +41,9 @@ class NeuralNetwork {
   void set_step(uint64_t step);
   // Computes the loss of `out` (the last forward's output) against target,
   // backpropagates through the layers in reverse (filling the gradients) and
-  // returns the loss.
+  // returns the loss. The gradient of the model input is never formed: the
+  // backward pass stops at the first layer with parameters, which is told
+  // not to compute its input gradient (Layer::set_input_gradient_needed).
   double backward(const Tensor& target, const Tensor& out);
   // Evaluation-mode forward and loss: returns (Yhat, loss).
   std::pair<Tensor, double> predict(const Tensor& x, const Tensor& y);
@@ -60,6 +62,9 @@ class NeuralNetwork {
   std::vector<std::unique_ptr<Layer>> layers_;
   std::unique_ptr<Loss> loss_;
   uint64_t seed_;
+  // Index of the first layer with parameters (size() if none): backward()
+  // ends there, since the layers before it have nothing to learn.
+  size_t first_trainable_;
   Shape input_shape_;
   Device* device_ = nullptr;
 };

@@ -313,7 +313,9 @@ json run_workload(const Workload& w, Device& dev, const Options& o, double peak_
       }
       dev.synchronize();
       if (s >= 0) bwd[l] += seconds_since(t0);
-      while (l-- > 0) {
+      // An undefined gradient: that layer's input gradient is not needed (the
+      // first layer with parameters), and NeuralNetwork stops there too.
+      while (l-- > 0 && grad.defined()) {
         t0 = Clock::now();
         grad = net.layer(l).backward(grad);
         dev.synchronize();

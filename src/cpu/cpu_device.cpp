@@ -240,6 +240,24 @@ void CpuDevice::activation_forward(ActivationKind act, const Tensor& z, Tensor& 
   });
 }
 
+void CpuDevice::bias_activation_forward(ActivationKind act, Tensor& z, const Tensor& bias,
+                                        Tensor& y) {
+  const char* op = "bias_activation_forward";
+  const DType dt = check_args(op, {{"z", &z}, {"bias", &bias}, {"y", &y}});
+  const Matrix zm = as_matrix(z);
+  check_numel(op, "bias", bias, zm.cols);
+  check_same_numel(op, "z", z, "y", y);
+  JANUS_CHECK(act != ActivationKind::SoftMax || z.shape().last() == y.shape().last(), prefix(op),
+              "softmax: z ", z.shape().str(), " and y ", y.shape().str(),
+              " differ in their last axis");
+  if (accel_bias_activation_forward(dt, act, zm.rows, zm.cols, z, bias, y)) return;
+  dispatch(dt, [&](auto tag) {  // the unfused definition
+    using T = decltype(tag);
+    cpu::add_bias<T>(zm.rows, zm.cols, bias.data<T>(), z.data<T>());
+    cpu::activation_forward<T>(act, zm.rows, zm.cols, z.data<T>(), y.data<T>());
+  });
+}
+
 void CpuDevice::activation_backward(ActivationKind act, const Tensor& z, const Tensor& y,
                                     const Tensor& dy, Tensor& dz) {
   // Only the tensors the derivative needs must be defined: ReLU uses z,

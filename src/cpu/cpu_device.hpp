@@ -45,6 +45,8 @@ class CpuDevice : public Device {
 
   // ---- activations ----------------------------------------------------------
   void activation_forward(ActivationKind act, const Tensor& z, Tensor& y) override;
+  void bias_activation_forward(ActivationKind act, Tensor& z, const Tensor& bias,
+                               Tensor& y) override;
   void activation_backward(ActivationKind act, const Tensor& z, const Tensor& y,
                            const Tensor& dy, Tensor& dz) override;
 
@@ -111,6 +113,13 @@ class CpuDevice : public Device {
   }
   virtual bool accel_activation_forward(DType, ActivationKind, int64_t /*rows*/, int64_t /*cols*/,
                                         const Tensor& /*z*/, Tensor& /*y*/) {
+    return false;
+  }
+  // z += bias, then y = act(z); the reference runs add_bias then
+  // activation_forward, and an override must give the same values.
+  virtual bool accel_bias_activation_forward(DType, ActivationKind, int64_t /*rows*/,
+                                             int64_t /*cols*/, Tensor& /*z*/,
+                                             const Tensor& /*bias*/, Tensor& /*y*/) {
     return false;
   }
   // z / y are null when the derivative does not use them.

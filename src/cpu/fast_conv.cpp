@@ -1,6 +1,5 @@
-// Fast CPU kernels: BLAS GEMM, im2col convolutions and pooling (see
-// fast_kernels.hpp and fast_device.hpp).
-#include <cblas.h>
+// Fast CPU kernels: im2col convolutions and pooling (see fast_kernels.hpp
+// and fast_device.hpp); their GEMMs are blas_gemm (fast_gemm.cpp).
 #include <omp.h>
 
 #include <algorithm>
@@ -12,12 +11,6 @@
 namespace janus::fast {
 
 namespace {
-
-CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
-
-// Work (multiply-adds) below which a GEMM stays on one thread: a fork/join
-// costs a few microseconds, about what one core does in 2^17 multiply-adds.
-constexpr int64_t kParallelGemmWork = int64_t{1} << 17;
 
 // Target bytes of one chunk's im2col matrix: large enough for efficient GEMMs
 // and small enough to stay in the L2/L3 cache between im2col and the GEMM.
@@ -131,63 +124,6 @@ void col2im(const ConvGeometry& g, const T* col, int64_t count, T* dx) {
 }
 
 }  // namespace
-
-// ---- GEMM ----------------------------------------------------------------------
-
-void blas_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-               int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {  // BLAS would scale C by beta; do it here so beta == 0 never reads C
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, tr(trans_a), tr(trans_b), static_cast<int>(M), static_cast<int>(N),
-              static_cast<int>(K), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
-              c, static_cast<int>(ldc));
-}
-
-void blas_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
-               const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
-               int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = beta == 0.0 ? 0.0 : beta * c[i * ldc + j];
-    return;
-  }
-  cblas_dgemm(CblasRowMajor, tr(trans_a), tr(trans_b), static_cast<int>(M), static_cast<int>(N),
-              static_cast<int>(K), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
-              c, static_cast<int>(ldc));
-}
-
-template <class T>
-void parallel_gemm(int threads, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                   double alpha, const T* a, const T* b, double beta, T* c) {
-  const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
-  const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
-  if (threads <= 1 || M * N * K < kParallelGemmWork || (M < 32 && N < 32)) {
-    blas_gemm(trans_a, trans_b, M, N, K, al, a, lda, b, ldb, be, c, N);
-    return;
-  }
-  // Split the larger of M and N into one block per thread, in multiples of 16.
-  const bool split_m = M >= N;
-  const int64_t extent = split_m ? M : N;
-  const int64_t block = ((extent + threads - 1) / threads + 15) / 16 * 16;
-  const int64_t blocks = (extent + block - 1) / block;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < blocks; ++t) {
-    const int64_t lo = t * block, len = std::min(block, extent - lo);
-    if (split_m) {
-      const T* ab = trans_a ? a + lo : a + lo * K;
-      blas_gemm(trans_a, trans_b, len, N, K, al, ab, lda, b, ldb, be, c + lo * N, N);
-    } else {
-      const T* bb = trans_b ? b + lo * K : b + lo;
-      blas_gemm(trans_a, trans_b, M, len, K, al, a, lda, bb, ldb, be, c + lo, N);
-    }
-  }
-}
 
 // ---- convolutions ----------------------------------------------------------------
 
@@ -486,8 +422,6 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
 }
 
 #define JANUS_INSTANTIATE(T)                                                                    \
-  template void parallel_gemm<T>(int, bool, bool, int64_t, int64_t, int64_t, double, const T*, \
-                                 const T*, double, T*);                                         \
   template size_t conv_workspace_bytes<T>(ConvPass, const ConvGeometry&, int);                 \
   template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*, int,  \
                                   void*);                                                       \

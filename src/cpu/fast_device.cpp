@@ -6,10 +6,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "cpu/fast_kernels.hpp"
 #include "cpu/kernels.hpp"
+#include "cpu/onednn_conv.hpp"
+#include "cpu/simd_kernels.hpp"
+#include "janus/error.hpp"
 
 namespace janus {
 
@@ -46,6 +50,26 @@ void parallel_slices(int threads, int64_t n, Fn&& fn, int64_t align = 16, int64_
   }
 }
 
+// parallel_slices on the device's TaskTeam instead of OpenMP: for the
+// operations of dense layers, which come back to back in a training step and
+// are small enough that waking a passive OpenMP thread for each would cost
+// about as much as the work (see task_team.hpp). Slices depend only on n and
+// the team size, and each is written by one task, so results are as
+// deterministic as with parallel_slices.
+template <class Fn>
+void team_slices(fast::TaskTeam& team, int64_t n, Fn&& fn, int64_t align = 16, int64_t work = -1) {
+  const int parts = team.threads();
+  if (parts <= 1 || (work < 0 ? n : work) < kParallelElems || n < 2) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  const int64_t per = ((n + parts - 1) / parts + align - 1) / align * align;
+  team.run((n + per - 1) / per, [&](int64_t t) {
+    const int64_t lo = t * per;
+    fn(lo, std::min(lo + per, n));
+  });
+}
+
 // ReLU with both operands loaded unconditionally, so that the compiler turns
 // the selection into a vector blend instead of a data-dependent branch
 // ('omp simd': no loop-carried dependence, also when the output aliases an
@@ -56,6 +80,22 @@ void relu_forward(int64_t n, const T* z, T* y) {
   for (int64_t i = 0; i < n; ++i) {
     const T v = z[i];
     y[i] = v > T(0) ? v : T(0);
+  }
+}
+
+// z += bias and y = relu(z) in one pass over rows x cols (y may alias z).
+// The same two roundings as add_bias then relu_forward: bit-identical.
+template <class T>
+void bias_relu_forward(int64_t rows, int64_t cols, const T* bias, T* z, T* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* zr = z + r * cols;
+    T* yr = y + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) {
+      const T v = zr[c] + bias[c];
+      zr[c] = v;
+      yr[c] = v > T(0) ? v : T(0);
+    }
   }
 }
 
@@ -90,11 +130,20 @@ size_t cache_limit() {
 // Blocks smaller than this go straight back to malloc, which is fast for them.
 constexpr size_t kCacheMinBytes = 64 * 1024;
 
+// JANUS_CPU_CONV: true for "onednn" (the default), false for "im2col".
+bool use_onednn_convolutions() {
+  const char* env = std::getenv("JANUS_CPU_CONV");
+  if (!env || !*env || std::strcmp(env, "onednn") == 0) return true;
+  if (std::strcmp(env, "im2col") == 0) return false;
+  throw Error(std::string("JANUS_CPU_CONV must be 'onednn' or 'im2col' (got '") + env + "')");
+}
+
 }  // namespace
 
-FastCpuDevice::FastCpuDevice() : threads_(thread_count()) {
-  // One BLAS thread per caller: parallelism comes from OpenMP here.
+FastCpuDevice::FastCpuDevice() : threads_(thread_count()), team_(threads_) {
+  // One BLAS thread per caller: parallelism comes from OpenMP and team_ here.
   openblas_set_num_threads(1);
+  if (use_onednn_convolutions()) onednn_ = std::make_unique<onednn::OneDnnConv>(threads_);
 }
 
 FastCpuDevice::~FastCpuDevice() {
@@ -191,7 +240,7 @@ bool FastCpuDevice::accel_gemm(DType dt, bool trans_a, bool trans_b, int64_t M, 
                                double beta, Tensor& c) {
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    fast::parallel_gemm<T>(threads_, trans_a, trans_b, M, N, K, alpha, a.data<T>(), b.data<T>(),
+    fast::parallel_gemm<T>(team_, trans_a, trans_b, M, N, K, alpha, a.data<T>(), b.data<T>(),
                            beta, c.data<T>());
   });
 }
@@ -203,7 +252,7 @@ bool FastCpuDevice::accel_add_bias(DType dt, int64_t rows, int64_t cols, Tensor&
     T* yp = y.data<T>();
     const T* bp = bias.data<T>();
     // Slices of whole rows.
-    parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
+    team_slices(team_, rows, [&](int64_t lo, int64_t hi) {
       cpu::add_bias<T>(hi - lo, cols, bp, yp + lo * cols);
     }, 1, rows * cols);
   });
@@ -211,29 +260,28 @@ bool FastCpuDevice::accel_add_bias(DType dt, int64_t rows, int64_t cols, Tensor&
 
 bool FastCpuDevice::accel_sum_rows(DType dt, int64_t rows, int64_t cols, const Tensor& x,
                                    double beta, Tensor& out) {
-  if (threads_ <= 1 || rows * cols < kParallelElems || cols > 4096) return false;
+  if (team_.threads() <= 1 || rows * cols < kParallelElems || cols > 4096) return false;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
     T* op = out.data<T>();
-    // Per-thread column sums in double (as the reference), then combined.
-    const int nt = threads_;
+    // Column sums in double (as the reference) over one slice of rows per
+    // team thread, then combined in slice order: deterministic.
+    const int64_t parts = team_.threads(), per = (rows + parts - 1) / parts;
+    const int64_t slices = (rows + per - 1) / per;
     std::lock_guard<std::mutex> lock(ws_mutex_);
-    double* acc = static_cast<double*>(workspace(sizeof(double) * cols * nt));
-    std::fill(acc, acc + cols * nt, 0.0);
-    const int64_t per = (rows + nt - 1) / nt;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; ++t) {
+    double* acc = static_cast<double*>(workspace(sizeof(double) * cols * slices));
+    team_.run(slices, [&](int64_t t) {
       double* a = acc + t * cols;
-      const int64_t lo = std::min<int64_t>(t * per, rows), hi = std::min<int64_t>(lo + per, rows);
-      for (int64_t r = lo; r < hi; ++r) {
+      std::fill(a, a + cols, 0.0);
+      for (int64_t r = t * per; r < std::min(rows, (t + 1) * per); ++r) {
         const T* row = xp + r * cols;
         for (int64_t c = 0; c < cols; ++c) a[c] += row[c];
       }
-    }
+    });
     for (int64_t c = 0; c < cols; ++c) {
       double s = 0.0;
-      for (int t = 0; t < nt; ++t) s += acc[t * cols + c];
+      for (int64_t t = 0; t < slices; ++t) s += acc[t * cols + c];
       op[c] = static_cast<T>(beta == 0.0 ? s : s + beta * op[c]);
     }
   });
@@ -248,18 +296,42 @@ bool FastCpuDevice::accel_activation_forward(DType dt, ActivationKind act, int64
     const T* zp = z.data<T>();
     T* yp = y.data<T>();
     if (act == ActivationKind::SoftMax) {  // whole rows per slice
-      parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
+      team_slices(team_, rows, [&](int64_t lo, int64_t hi) {
         cpu::activation_forward<T>(act, hi - lo, cols, zp + lo * cols, yp + lo * cols);
       }, 1, rows * cols);
       return;
     }
-    parallel_slices(threads_, rows * cols, [&](int64_t lo, int64_t hi) {
+    team_slices(team_, rows * cols, [&](int64_t lo, int64_t hi) {
       if (act == ActivationKind::ReLU) {
         relu_forward(hi - lo, zp + lo, yp + lo);
       } else {
         cpu::activation_forward<T>(act, 1, hi - lo, zp + lo, yp + lo);
       }
     });
+  });
+}
+
+bool FastCpuDevice::accel_bias_activation_forward(DType dt, ActivationKind act, int64_t rows,
+                                                  int64_t cols, Tensor& z, const Tensor& bias,
+                                                  Tensor& y) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    T* zp = z.data<T>();
+    T* yp = y.data<T>();
+    const T* bp = bias.data<T>();
+    // Slices of whole rows (SoftMax needs them); within a slice, ReLU is one
+    // fused pass, the others add the bias and apply the reference kernel to
+    // the slice while it is still in the cache.
+    team_slices(team_, rows, [&](int64_t lo, int64_t hi) {
+      T* zs = zp + lo * cols;
+      T* ys = yp + lo * cols;
+      if (act == ActivationKind::ReLU) {
+        bias_relu_forward(hi - lo, cols, bp, zs, ys);
+      } else {
+        cpu::add_bias<T>(hi - lo, cols, bp, zs);
+        cpu::activation_forward<T>(act, hi - lo, cols, zs, ys);
+      }
+    }, 1, rows * cols);
   });
 }
 
@@ -273,13 +345,13 @@ bool FastCpuDevice::accel_activation_backward(DType dt, ActivationKind act, int6
     const T* dyp = dy.data<T>();
     T* dzp = dz.data<T>();
     if (act == ActivationKind::SoftMax) {
-      parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
+      team_slices(team_, rows, [&](int64_t lo, int64_t hi) {
         const int64_t o = lo * cols;
         cpu::activation_backward<T>(act, hi - lo, cols, nullptr, yp + o, dyp + o, dzp + o);
       }, 1, rows * cols);
       return;
     }
-    parallel_slices(threads_, rows * cols, [&](int64_t lo, int64_t hi) {
+    team_slices(team_, rows * cols, [&](int64_t lo, int64_t hi) {
       if (act == ActivationKind::ReLU) {
         relu_backward(hi - lo, zp + lo, dyp + lo, dzp + lo);
       } else {
@@ -294,9 +366,13 @@ bool FastCpuDevice::accel_activation_backward(DType dt, ActivationKind act, int6
 
 bool FastCpuDevice::accel_conv2d_forward(DType dt, const ConvGeometry& g, const Tensor& x,
                                          const Tensor& w, const Tensor* bias, Tensor& y) {
-  return dispatch(dt, [&](auto tag) {
+  std::lock_guard<std::mutex> lock(ws_mutex_);
+  if (dt == DType::F32 && onednn_ &&
+      onednn_->forward(g, x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr,
+                       y.data<float>()))
+    return true;
+  return dispatch(dt, [&](auto tag) {  // F64, im2col, or a geometry oneDNN declined
     using T = decltype(tag);
-    std::lock_guard<std::mutex> lock(ws_mutex_);
     void* ws = workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::Forward, g, threads_));
     fast::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), bias ? bias->data<T>() : nullptr,
                             y.data<T>(), threads_, ws);
@@ -305,9 +381,12 @@ bool FastCpuDevice::accel_conv2d_forward(DType dt, const ConvGeometry& g, const 
 
 bool FastCpuDevice::accel_conv2d_backward_data(DType dt, const ConvGeometry& g, const Tensor& dy,
                                                const Tensor& w, Tensor& dx) {
+  std::lock_guard<std::mutex> lock(ws_mutex_);
+  if (dt == DType::F32 && onednn_ &&
+      onednn_->backward_data(g, dy.data<float>(), w.data<float>(), dx.data<float>()))
+    return true;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    std::lock_guard<std::mutex> lock(ws_mutex_);
     void* ws = workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::BackwardData, g, threads_));
     fast::conv2d_backward_data<T>(g, dy.data<T>(), w.data<T>(), dx.data<T>(), threads_, ws);
   });
@@ -315,9 +394,12 @@ bool FastCpuDevice::accel_conv2d_backward_data(DType dt, const ConvGeometry& g, 
 
 bool FastCpuDevice::accel_conv2d_backward_filter(DType dt, const ConvGeometry& g, const Tensor& x,
                                                  const Tensor& dy, Tensor& dw) {
+  std::lock_guard<std::mutex> lock(ws_mutex_);
+  if (dt == DType::F32 && onednn_ &&
+      onednn_->backward_weights(g, x.data<float>(), dy.data<float>(), dw.data<float>()))
+    return true;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    std::lock_guard<std::mutex> lock(ws_mutex_);
     void* ws =
         workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::BackwardFilter, g, threads_));
     fast::conv2d_backward_filter<T>(g, x.data<T>(), dy.data<T>(), dw.data<T>(), threads_, ws);
@@ -402,9 +484,9 @@ bool FastCpuDevice::accel_sgd_update(DType dt, Tensor& w, const Tensor& g, Tenso
     T* wp = w.data<T>();
     const T* gp = g.data<T>();
     T* vp = velocity ? velocity->data<T>() : nullptr;
-    parallel_slices(threads_, w.numel(), [&](int64_t lo, int64_t hi) {
-      cpu::sgd_update<T>(hi - lo, wp + lo, gp + lo, vp ? vp + lo : nullptr, lr, momentum,
-                         weight_decay, nesterov);
+    team_slices(team_, w.numel(), [&](int64_t lo, int64_t hi) {
+      fast::sgd_update(hi - lo, wp + lo, gp + lo, vp ? vp + lo : nullptr, lr, momentum,
+                       weight_decay, nesterov);
     });
   });
 }

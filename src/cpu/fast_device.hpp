@@ -4,24 +4,43 @@
 // accel_* hooks of cpu_device.hpp): argument validation, error messages and
 // every operation not listed here stay those of the reference.
 //
-// - gemm: OpenBLAS cblas_sgemm / cblas_dgemm, split over the OpenMP threads.
-// - conv2d forward / backward-data / backward-filter: im2col on chunks of
-//   images (NHWC makes each im2col row a run of KW*C contiguous values) and
-//   one GEMM per chunk; 1x1 stride-1 unpadded convolutions skip im2col. Chunks
-//   run in parallel; backward-filter reduces per-thread partial gradients.
-// - pooling, ReLU, bias, column sums, SGD/Adam, BatchNorm (eval), fill,
-//   axpby, multiply: OpenMP over the cores when the tensor is big enough to
-//   pay for it; the element-wise ones run the reference kernels on slices, so
-//   their results are bit-identical to the reference.
+// - gemm (the dense layers): oneDNN's JIT sgemm (AVX-512 here) for F32,
+//   OpenBLAS dgemm for F64, C split over the device's TaskTeam
+//   (fast_gemm.hpp).
+// - conv2d forward / backward-data / backward-filter, F32: oneDNN's JIT
+//   (AVX-512 / AVX2) direct convolutions on the NHWC activations, weights
+//   reordered from HWIO to oneDNN's blocked layout (onednn_conv.hpp).
+//   Primitives are cached per geometry; their scratch memory comes from
+//   grow-only buffers. Geometries for which oneDNN has only its reference
+//   kernel, and all of F64, take the im2col path below.
+// - conv2d, im2col path: im2col on chunks of images (NHWC makes each im2col
+//   row a run of KW*C contiguous values) and one OpenBLAS GEMM per chunk; 1x1
+//   stride-1 unpadded convolutions skip im2col. Chunks run in parallel;
+//   backward-filter reduces per-thread partial gradients.
+//   JANUS_CPU_CONV=onednn (default) or im2col, read once when the device is
+//   created, picks the F32 path (im2col: for comparisons and benchmarks).
+// - bias, activations (also fused: bias_activation_forward), column sums
+//   and the SGD update: on the TaskTeam when the tensor is big enough to pay
+//   for it; SGD runs the reference arithmetic vectorised for the machine
+//   (simd_kernels.hpp).
+// - pooling, Adam, BatchNorm (eval), fill, axpby, multiply: OpenMP over the
+//   cores when the tensor is big enough to pay for it.
+// - The element-wise ones run the reference kernels (or the same arithmetic)
+//   on slices, so their results are bit-identical to the reference.
 // - BatchNorm training forward / backward (fast_batchnorm.cpp): row-major
 //   per-channel statistics in double over fixed row chunks (deterministic,
 //   independent of the thread count), cache-blocked two-pass variance merged
 //   with Chan's update; equal to the reference up to double rounding.
 //
-// Threads: all parallelism is OpenMP at this level; OpenBLAS is set to one
-// thread (each OpenMP thread calls it on its own block), so the two thread
-// pools never oversubscribe the cores. JANUS_NUM_THREADS (else
-// OMP_NUM_THREADS, else all cores) sets the thread count.
+// Threads: convolutions, pooling and BatchNorm use OpenMP; OpenBLAS is set to
+// one thread (each OpenMP thread calls it on its own block), so the thread
+// pools never oversubscribe the cores. oneDNN's convolutions run on the same
+// OpenMP runtime, with the device's thread count. The dense layers' GEMMs and
+// element-wise passes, small and back to back, run on a TaskTeam instead
+// (task_team.hpp: helpers that spin briefly between operations, where a
+// passive OpenMP thread would have to be woken for each), with oneDNN's
+// sgemm single-threaded per block. JANUS_NUM_THREADS (else OMP_NUM_THREADS,
+// else all cores) sets the thread count of both.
 //
 // Memory: im2col / partial-gradient workspaces are cached in the device and
 // only grow, and freed tensor storage is kept in an exact-size cache (up to a
@@ -32,12 +51,18 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 #include "cpu/cpu_device.hpp"
+#include "cpu/task_team.hpp"
 
 namespace janus {
+
+namespace onednn {
+class OneDnnConv;
+}
 
 class FastCpuDevice final : public CpuDevice {
  public:
@@ -55,6 +80,8 @@ class FastCpuDevice final : public CpuDevice {
   size_t cached_bytes() const { return cached_bytes_; }
   // Gives the cached storage back to the system.
   void release_cache();
+  // The F32 convolution path: "onednn" or "im2col" (JANUS_CPU_CONV).
+  const char* conv_path() const { return onednn_ ? "onednn" : "im2col"; }
 
  protected:
   bool accel_fill(DType dt, Tensor& x, double value) override;
@@ -69,6 +96,8 @@ class FastCpuDevice final : public CpuDevice {
                       Tensor& out) override;
   bool accel_activation_forward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
                                 const Tensor& z, Tensor& y) override;
+  bool accel_bias_activation_forward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
+                                     Tensor& z, const Tensor& bias, Tensor& y) override;
   bool accel_activation_backward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
                                  const Tensor* z, const Tensor* y, const Tensor& dy,
                                  Tensor& dz) override;
@@ -105,9 +134,14 @@ class FastCpuDevice final : public CpuDevice {
   void* workspace(size_t bytes);
 
   int threads_ = 1;
+  // Runs the dense layers' GEMMs and element-wise passes (see task_team.hpp).
+  fast::TaskTeam team_;
   std::mutex ws_mutex_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  // oneDNN convolutions (F32), null when JANUS_CPU_CONV=im2col. Used under
+  // ws_mutex_ like the workspace.
+  std::unique_ptr<onednn::OneDnnConv> onednn_;
 
   // Exact-size cache of freed storage: bytes -> free blocks.
   std::mutex cache_mutex_;

@@ -1,29 +1,16 @@
-// Kernels of the fast CPU path (FastCpuDevice): BLAS wrappers, the parallel
-// helpers and the im2col convolutions. Raw, contiguous, row-major arrays, as
-// in kernels.hpp; the device has validated every argument.
+// Kernels of the fast CPU path (FastCpuDevice): the im2col convolutions,
+// pooling and BatchNorm; the GEMMs they and the dense layers use are in
+// fast_gemm.hpp. Raw, contiguous, row-major arrays, as in kernels.hpp; the
+// device has validated every argument.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu/fast_gemm.hpp"
 #include "janus/device.hpp"
 
 namespace janus::fast {
-
-// Single-threaded row-major GEMM with leading dimensions (cblas):
-// C = alpha op(A) op(B) + beta C; C is (M x N).
-void blas_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-               int64_t ldc);
-void blas_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
-               const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
-               int64_t ldc);
-
-// The same GEMM on packed operands (lda/ldb/ldc from the shapes), with C split
-// into blocks of rows or columns over `threads` OpenMP threads when big enough.
-template <class T>
-void parallel_gemm(int threads, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                   double alpha, const T* a, const T* b, double beta, T* c);
 
 // Convolutions. `workspace` holds at least conv_workspace_bytes(...) bytes.
 enum class ConvPass { Forward, BackwardData, BackwardFilter };

@@ -4,23 +4,14 @@
 #include <cmath>
 
 #include "cpu/kernels.hpp"
+#include "cpu/sgd_update.hpp"
 
 namespace janus::cpu {
 
 template <class T>
 void sgd_update(int64_t n, T* w, const T* g, T* velocity, double lr, double momentum,
                 double weight_decay, bool nesterov) {
-  for (int64_t i = 0; i < n; ++i) {
-    const double gi = g[i] + weight_decay * w[i];  // L2 penalty folded into the gradient
-    double step = gi;
-    if (momentum != 0.0) {
-      const double v = momentum * velocity[i] + gi;
-      velocity[i] = static_cast<T>(v);
-      // Nesterov looks ahead along the updated velocity.
-      step = nesterov ? gi + momentum * v : v;
-    }
-    w[i] = static_cast<T>(w[i] - lr * step);
-  }
+  sgd_update_loop(n, w, g, velocity, lr, momentum, weight_decay, nesterov);
 }
 
 template <class T>

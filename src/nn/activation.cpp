@@ -42,6 +42,18 @@ Tensor Activation::forward(const Tensor& z) {
   return y_;
 }
 
+Tensor Activation::forward_with_bias(Tensor& z, const Tensor& bias) {
+  Device& dev = z.device();
+  if (kind_ == ActivationKind::Linear) {  // y is z itself: only the bias to add
+    dev.add_bias(z, bias);
+    return forward(z);
+  }
+  z_ = z;
+  y_ = Tensor::empty(z.shape(), dev, z.dtype());
+  dev.bias_activation_forward(kind_, z, bias, y_);
+  return y_;
+}
+
 Tensor Activation::backward(const Tensor& dy) const {
   JANUS_CHECK(z_.defined(), "activation ", activation_name(kind_), ": backward before forward");
   JANUS_CHECK(dy.shape() == z_.shape(), "activation ", activation_name(kind_), ": gradient shape ",

@@ -87,6 +87,7 @@ Tensor Conv2D::backward_from_preactivation(const Tensor& dz) {
   Device& dev = dz.device();
   dev.conv2d_backward_filter(g, x_, dz, W_.grad);
   if (use_bias_) dev.sum_rows(dz, 0.0, b_.grad);
+  if (!input_gradient_needed()) return Tensor();  // the model input: nobody uses dX
   Tensor dx = Tensor::empty(x_.shape(), dev, dz.dtype());
   dev.conv2d_backward_data(g, dz, W_.value, dx);
   return dx;

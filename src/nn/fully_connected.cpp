@@ -1,5 +1,6 @@
 // FullyConnected: Z = X W + 1 b, Y = act(Z).
-// Backward: dZ = act'(dY); dW = X^T dZ; db = 1^T dZ; dX = dZ W^T.
+// Backward: dZ = act'(dY); dW = X^T dZ; db = 1^T dZ; dX = dZ W^T (skipped when
+// the layer's input gradient is not needed, see Layer::input_gradient_needed).
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
 #include "janus/random.hpp"
@@ -34,9 +35,8 @@ Tensor FullyConnected::forward(const Tensor& x, bool training) {
   Device& dev = x.device();
   Tensor z = Tensor::empty(out, dev, x.dtype());
   dev.gemm(false, false, 1.0, x, W_.value, 0.0, z);
-  dev.add_bias(z, b_.value);
   x_ = x;
-  return act_.forward(z);
+  return act_.forward_with_bias(z, b_.value);
 }
 
 Tensor FullyConnected::backward(const Tensor& dy) {
@@ -54,6 +54,7 @@ Tensor FullyConnected::backward_from_preactivation(const Tensor& dz) {
   Device& dev = dz.device();
   dev.gemm(true, false, 1.0, x_, dz, 0.0, W_.grad);
   dev.sum_rows(dz, 0.0, b_.grad);
+  if (!input_gradient_needed()) return Tensor();  // the model input: nobody uses dX
   Tensor dx = Tensor::empty(x_.shape(), dev, dz.dtype());
   dev.gemm(false, true, 1.0, dz, W_.value, 0.0, dx);
   return dx;

@@ -18,6 +18,12 @@ NeuralNetwork::NeuralNetwork(std::vector<std::unique_ptr<Layer>> layers, std::un
     for (size_t j = 0; j < i; ++j)
       JANUS_CHECK(layers_[i]->name() != layers_[j]->name(), "layers ", j, " and ", i, " share the name '",
                   layers_[i]->name(), "'");
+  // Nothing consumes the gradient of the model input, so backward stops at
+  // the first layer with parameters and that layer skips its dX.
+  first_trainable_ = layers_.size();
+  for (size_t i = 0; i < layers_.size() && first_trainable_ == layers_.size(); ++i)
+    if (!layers_[i]->parameters().empty()) first_trainable_ = i;
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_input_gradient_needed(i != first_trainable_);
 }
 
 NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
@@ -97,7 +103,9 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out) {
     loss = loss_->forward(out, target);
     grad = layers_.back()->backward(loss_->backward(out, target));
   }
-  for (size_t i = layers_.size() - 1; i-- > 0;) grad = layers_[i]->backward(grad);
+  // Layers before first_trainable_ have no parameters: their backward would
+  // only form gradients of the model input.
+  for (size_t i = layers_.size() - 1; i-- > first_trainable_;) grad = layers_[i]->backward(grad);
   return loss;
 }
 

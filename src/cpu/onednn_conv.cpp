@@ -1,0 +1,342 @@
+// oneDNN convolution primitives for NHWC activations and HWIO weights (see
+// onednn_conv.hpp for the design).
+#include "cpu/onednn_conv.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <map>
+#include <new>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <unordered_map>
+
+#include "janus/error.hpp"
+
+namespace janus::onednn {
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Pass = OneDnnConv::Pass;
+
+constexpr std::align_val_t kAlignment{64};
+
+const char* pass_name(Pass pass) {
+  switch (pass) {
+    case Pass::Forward: return "forward";
+    case Pass::BackwardData: return "backward-data";
+    case Pass::BackwardWeights: return "backward-weights";
+  }
+  return "?";
+}
+
+std::string geometry_str(const ConvGeometry& g) {
+  return detail::concat("N=", g.N, " H=", g.H, " W=", g.W, " C=", g.C, " KH=", g.KH, " KW=", g.KW,
+                        " F=", g.F, " stride=", g.stride_h, "x", g.stride_w, " pad=", g.pad_h, "x",
+                        g.pad_w, " OH=", g.OH, " OW=", g.OW);
+}
+
+// oneDNN sizes its parallel regions by omp_get_max_threads() of the calling
+// thread (when a primitive is created and when it runs); this sets that to
+// the device's thread count for the guard's lifetime. The setting is an
+// OpenMP per-thread variable, so other threads are not affected.
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int threads) : saved_(omp_get_max_threads()), threads_(threads) {
+    if (threads_ != saved_) omp_set_num_threads(threads_);
+  }
+  ~ScopedOmpThreads() {
+    if (threads_ != saved_) omp_set_num_threads(saved_);
+  }
+  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
+  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
+
+ private:
+  int saved_, threads_;
+};
+
+// A 64-byte aligned buffer that only ever grows: after the first steps of a
+// training loop it has its final size and is never reallocated.
+class GrowBuffer {
+ public:
+  GrowBuffer() = default;
+  GrowBuffer(const GrowBuffer&) = delete;
+  GrowBuffer& operator=(const GrowBuffer&) = delete;
+  ~GrowBuffer() { release(); }
+
+  void* get(size_t bytes) {
+    if (bytes > bytes_) {
+      release();  // before allocating: old and new need not coexist
+      data_ = ::operator new(bytes, kAlignment);
+      bytes_ = bytes;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_) ::operator delete(data_, kAlignment);
+    data_ = nullptr;
+    bytes_ = 0;
+  }
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// oneDNN's descriptors of one geometry. oneDNN orders dimensions logically
+// (N, C, H, W for activations, O, I, H, W for weights) and takes the physical
+// layout from the format tag.
+struct Shapes {
+  memory::desc x, y, w_user, w_prim, bias;
+  memory::dims strides, pad_l, pad_r;
+};
+
+Shapes shapes_of(const ConvGeometry& g, WeightsLayout layout, bool bias) {
+  const auto f32 = memory::data_type::f32;
+  Shapes s;
+  s.x = memory::desc({g.N, g.C, g.H, g.W}, f32, Tag::nhwc);
+  s.y = memory::desc({g.N, g.F, g.OH, g.OW}, f32, Tag::nhwc);
+  s.w_user = memory::desc({g.F, g.C, g.KH, g.KW}, f32, Tag::hwio);
+  s.w_prim = layout == WeightsLayout::Any ? memory::desc({g.F, g.C, g.KH, g.KW}, f32, Tag::any)
+                                          : s.w_user;
+  if (bias) s.bias = memory::desc({g.F}, f32, Tag::x);
+  s.strides = {g.stride_h, g.stride_w};
+  s.pad_l = {g.pad_h, g.pad_w};
+  // Janus pads symmetrically, but the last window may stop short of the
+  // bottom / right padding (OH rounds down). oneDNN wants the padding that is
+  // actually read: the smallest non-negative value consistent with OH.
+  s.pad_r = {std::max(0, (g.OH - 1) * g.stride_h + g.KH - g.H - g.pad_h),
+             std::max(0, (g.OW - 1) * g.stride_w + g.KW - g.W - g.pad_w)};
+  return s;
+}
+
+// One pass for one geometry: the convolution primitive, the reorder between
+// HWIO and the primitive's weights layout (when they differ), and the memory
+// objects both are bound to. Only data pointers change from call to call.
+struct Entry {
+  bool usable = false;  // false: the pass declines this geometry
+  std::string impl;     // oneDNN's implementation name
+  dnnl::primitive conv;
+  std::unordered_map<int, memory> conv_args;
+  bool reorders = false;
+  dnnl::primitive reorder;
+  std::unordered_map<int, memory> reorder_args;
+  // x / dx, y / dy, bias, weights (or their gradient) in HWIO and in the
+  // primitive's layout (the same object when no reorder is needed), scratch.
+  memory x, y, bias, w_user, w_prim, scratch, reorder_scratch;
+  size_t scratch_bytes = 0;  // enough for the convolution and the reorder
+  size_t w_prim_bytes = 0;
+};
+
+// (pass, bias, N, H, W, C, KH, KW, F, strides, paddings): OH and OW follow.
+using Key = std::array<int, 13>;
+
+Key key_of(Pass pass, const ConvGeometry& g, bool bias) {
+  return {static_cast<int>(pass), bias ? 1 : 0, g.N, g.H, g.W, g.C, g.KH, g.KW, g.F,
+          g.stride_h, g.stride_w, g.pad_h, g.pad_w};
+}
+
+bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
+
+}  // namespace
+
+struct OneDnnConv::Impl {
+  WeightsLayout layout;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  std::map<Key, std::unique_ptr<Entry>> entries;
+  GrowBuffer scratch;    // the primitives' scratchpads (one runs at a time)
+  GrowBuffer w_reorder;  // weights in the primitive's layout
+
+  explicit Impl(WeightsLayout l) : layout(l) {}
+
+  // The cached entry, created on first use.
+  Entry& entry(Pass pass, const ConvGeometry& g, bool bias) {
+    std::unique_ptr<Entry>& e = entries[key_of(pass, g, bias)];
+    if (!e) e = create(pass, g, bias);
+    return *e;
+  }
+
+  std::unique_ptr<Entry> create(Pass pass, const ConvGeometry& g, bool bias) const {
+    auto e = std::make_unique<Entry>();
+    const Shapes s = shapes_of(g, layout, bias);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const auto direct = dnnl::algorithm::convolution_direct;
+
+    // The forward descriptor: the primitive itself for Forward, the "hint"
+    // that the backward passes are created from otherwise.
+    const dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, direct, s.x,
+                                                   s.w_prim, s.bias, s.y, s.strides, s.pad_l,
+                                                   s.pad_r);
+    const dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, attr, engine, true);
+    if (!fwd_pd) return e;  // no implementation: decline
+
+    memory::desc w_chosen, scratch_md;
+    if (pass == Pass::Forward) {
+      e->impl = fwd_pd.impl_info_str();
+      if (is_reference(e->impl)) return e;
+      e->conv = dnnl::convolution_forward(fwd_pd);
+      w_chosen = fwd_pd.weights_desc();
+      scratch_md = fwd_pd.scratchpad_desc();
+    } else if (pass == Pass::BackwardData) {
+      const dnnl::convolution_backward_data::desc d(direct, s.x, s.w_prim, s.y, s.strides,
+                                                    s.pad_l, s.pad_r);
+      const dnnl::convolution_backward_data::primitive_desc pd(d, attr, engine, fwd_pd, true);
+      if (!pd) return e;
+      e->impl = pd.impl_info_str();
+      if (is_reference(e->impl)) return e;
+      e->conv = dnnl::convolution_backward_data(pd);
+      w_chosen = pd.weights_desc();
+      scratch_md = pd.scratchpad_desc();
+    } else {
+      const dnnl::convolution_backward_weights::desc d(direct, s.x, s.w_prim, s.y, s.strides,
+                                                       s.pad_l, s.pad_r);
+      const dnnl::convolution_backward_weights::primitive_desc pd(d, attr, engine, fwd_pd, true);
+      if (!pd) return e;
+      e->impl = pd.impl_info_str();
+      if (is_reference(e->impl)) return e;
+      e->conv = dnnl::convolution_backward_weights(pd);
+      w_chosen = pd.diff_weights_desc();
+      scratch_md = pd.scratchpad_desc();
+    }
+
+    // Memory objects without data: the pointers are bound at each call.
+    e->x = memory(s.x, engine, DNNL_MEMORY_NONE);
+    e->y = memory(s.y, engine, DNNL_MEMORY_NONE);
+    e->w_user = memory(s.w_user, engine, DNNL_MEMORY_NONE);
+    e->scratch_bytes = scratch_md.get_size();
+    if (e->scratch_bytes > 0) e->scratch = memory(scratch_md, engine, DNNL_MEMORY_NONE);
+
+    e->reorders = w_chosen != s.w_user;
+    if (e->reorders) {
+      e->w_prim = memory(w_chosen, engine, DNNL_MEMORY_NONE);
+      e->w_prim_bytes = w_chosen.get_size();
+      // Weights go HWIO -> primitive before forward / backward-data; their
+      // gradient goes primitive -> HWIO after backward-weights.
+      const bool into = pass != Pass::BackwardWeights;
+      const memory& from = into ? e->w_user : e->w_prim;
+      const memory& to = into ? e->w_prim : e->w_user;
+      const dnnl::reorder::primitive_desc rpd(engine, from.get_desc(), engine, to.get_desc(),
+                                              attr);
+      e->reorder = dnnl::reorder(rpd);
+      e->reorder_args = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+      const memory::desc rs = rpd.scratchpad_desc();
+      if (rs.get_size() > 0) {
+        e->reorder_scratch = memory(rs, engine, DNNL_MEMORY_NONE);
+        e->reorder_args[DNNL_ARG_SCRATCHPAD] = e->reorder_scratch;
+        e->scratch_bytes = std::max(e->scratch_bytes, rs.get_size());
+      }
+    } else {
+      e->w_prim = e->w_user;
+    }
+
+    switch (pass) {
+      case Pass::Forward:
+        e->conv_args = {{DNNL_ARG_SRC, e->x}, {DNNL_ARG_WEIGHTS, e->w_prim}, {DNNL_ARG_DST, e->y}};
+        if (bias) {
+          e->bias = memory(s.bias, engine, DNNL_MEMORY_NONE);
+          e->conv_args[DNNL_ARG_BIAS] = e->bias;
+        }
+        break;
+      case Pass::BackwardData:
+        e->conv_args = {{DNNL_ARG_DIFF_DST, e->y}, {DNNL_ARG_WEIGHTS, e->w_prim},
+                        {DNNL_ARG_DIFF_SRC, e->x}};
+        break;
+      case Pass::BackwardWeights:
+        e->conv_args = {{DNNL_ARG_SRC, e->x}, {DNNL_ARG_DIFF_DST, e->y},
+                        {DNNL_ARG_DIFF_WEIGHTS, e->w_prim}};
+        break;
+    }
+    if (e->scratch_bytes > 0 && e->scratch) e->conv_args[DNNL_ARG_SCRATCHPAD] = e->scratch;
+    e->usable = true;
+    return e;
+  }
+
+  // Binds the buffers and runs the entry. oneDNN only reads the inputs; its
+  // memory objects take non-const pointers.
+  void run(Pass pass, Entry& e, const void* x, const void* y, const void* w, const void* bias) {
+    e.x.set_data_handle(const_cast<void*>(x));
+    e.y.set_data_handle(const_cast<void*>(y));
+    e.w_user.set_data_handle(const_cast<void*>(w));
+    if (bias) e.bias.set_data_handle(const_cast<void*>(bias));
+    if (e.reorders) e.w_prim.set_data_handle(w_reorder.get(e.w_prim_bytes));
+    if (e.scratch_bytes > 0) {
+      void* p = scratch.get(e.scratch_bytes);
+      if (e.scratch) e.scratch.set_data_handle(p);
+      if (e.reorder_scratch) e.reorder_scratch.set_data_handle(p);
+    }
+    const bool weights_in = pass != Pass::BackwardWeights;
+    if (e.reorders && weights_in) e.reorder.execute(stream, e.reorder_args);
+    e.conv.execute(stream, e.conv_args);
+    if (e.reorders && !weights_in) e.reorder.execute(stream, e.reorder_args);
+    stream.wait();
+  }
+};
+
+OneDnnConv::OneDnnConv(int threads, WeightsLayout layout) : threads_(std::max(1, threads)) {
+  try {
+    impl_ = std::make_unique<Impl>(layout);
+  } catch (const dnnl::error& e) {
+    throw Error(detail::concat("oneDNN: cannot create the CPU engine: ", e.what()));
+  }
+}
+
+OneDnnConv::~OneDnnConv() = default;
+
+namespace {
+// Runs fn (which creates and / or executes primitives) with the thread count
+// set, and turns oneDNN's exceptions into janus::Error naming the geometry.
+template <class Fn>
+auto guarded(int threads, Pass pass, const ConvGeometry& g, Fn&& fn) {
+  const ScopedOmpThreads threads_guard(threads);
+  try {
+    return fn();
+  } catch (const dnnl::error& e) {
+    throw Error(detail::concat("oneDNN convolution ", pass_name(pass), " failed (status ",
+                               static_cast<int>(e.status), ": ", e.what(), ") for ",
+                               geometry_str(g)));
+  }
+}
+}  // namespace
+
+bool OneDnnConv::forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                         float* y) {
+  return guarded(threads_, Pass::Forward, g, [&] {
+    Entry& e = impl_->entry(Pass::Forward, g, bias != nullptr);
+    if (!e.usable) return false;
+    impl_->run(Pass::Forward, e, x, y, w, bias);
+    return true;
+  });
+}
+
+bool OneDnnConv::backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
+  return guarded(threads_, Pass::BackwardData, g, [&] {
+    Entry& e = impl_->entry(Pass::BackwardData, g, false);
+    if (!e.usable) return false;
+    impl_->run(Pass::BackwardData, e, dx, dy, w, nullptr);
+    return true;
+  });
+}
+
+bool OneDnnConv::backward_weights(const ConvGeometry& g, const float* x, const float* dy,
+                                  float* dw) {
+  return guarded(threads_, Pass::BackwardWeights, g, [&] {
+    Entry& e = impl_->entry(Pass::BackwardWeights, g, false);
+    if (!e.usable) return false;
+    impl_->run(Pass::BackwardWeights, e, x, dy, dw, nullptr);
+    return true;
+  });
+}
+
+std::string OneDnnConv::implementation(Pass pass, const ConvGeometry& g, bool bias) {
+  return guarded(threads_, pass, g, [&] {
+    const Entry& e = impl_->entry(pass, g, bias);
+    return e.usable ? e.impl : std::string();
+  });
+}
+
+}  // namespace janus::onednn

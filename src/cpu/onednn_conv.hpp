@@ -1,0 +1,91 @@
+// OneDnnConv: F32 convolutions of the fast CPU device (FastCpuDevice) run by
+// oneDNN's JIT-compiled convolution primitives, on Janus's own layouts.
+//
+// Why oneDNN
+//   OpenBLAS is held to its AVX2 ("Haswell") kernels on this machine, which
+//   caps im2col + SGEMM at about half of what the CPU can do; oneDNN's direct
+//   convolutions are generated at run time for the CPU's actual instruction
+//   set (AVX-512 here) and need no im2col copy.
+//
+// Layouts
+//   Activations stay plain NHWC (format_tag::nhwc) in and out, so nothing is
+//   converted per step on the large tensors. Weights are Janus's HWIO; by
+//   default each primitive is created with format_tag::any for the weights,
+//   i.e. oneDNN picks its preferred blocked layout, and the HWIO weights are
+//   reordered into it before the forward / backward-data pass (the reordered
+//   gradient of backward-weights is reordered back into HWIO). The weights
+//   are small next to the activations, so the reorders are cheap; with
+//   WeightsLayout::Plain the primitives read and write HWIO directly instead
+//   (oneDNN then usually falls back to a slower GEMM-based kernel).
+//   The algorithm is always convolution_direct (never Winograd), so the
+//   result equals the reference up to float rounding.
+//
+// Steady state allocates nothing
+//   Primitives, reorder primitives and the memory objects bound to them are
+//   created once per (pass, geometry, bias) and kept in a small map; each
+//   call only rebinds the data pointers and executes. Primitives run with
+//   scratchpad_mode::user: their scratch memory, and the reordered weights,
+//   live in grow-only buffers owned by this object.
+//
+// Declining
+//   A pass returns false when oneDNN has only its reference (plain loop)
+//   implementation for a geometry, or none: the caller then runs its own
+//   im2col path, which is faster than oneDNN's reference kernels. The
+//   decision is cached with the primitive. Any other oneDNN failure throws
+//   janus::Error naming the pass and the geometry.
+//
+// Threads and determinism
+//   oneDNN here runs on the GNU OpenMP runtime, as Janus does, and sizes its
+//   parallel regions from omp_get_max_threads(): every creation and
+//   execution runs with that set to the `threads` given at construction
+//   (restored afterwards). For a fixed thread count the primitives split work
+//   statically, so results are bit-identical from run to run (tested, for
+//   backward-weights' cross-thread reduction too).
+//
+// Not thread-safe: one object serves one caller at a time (FastCpuDevice
+// holds its workspace mutex around every call).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "janus/device.hpp"
+
+namespace janus::onednn {
+
+enum class WeightsLayout {
+  Any,    // oneDNN chooses (usually blocked); HWIO is reordered to and from it
+  Plain,  // the primitives use HWIO as it is
+};
+
+class OneDnnConv {
+ public:
+  explicit OneDnnConv(int threads, WeightsLayout layout = WeightsLayout::Any);
+  ~OneDnnConv();
+  OneDnnConv(const OneDnnConv&) = delete;
+  OneDnnConv& operator=(const OneDnnConv&) = delete;
+
+  // The three passes on raw contiguous arrays (shapes as in ConvGeometry:
+  // x/dx NHWC, w/dw HWIO, y/dy NHWC, bias (F) or null). Each overwrites its
+  // output, returns false (output untouched) when it declines the geometry,
+  // and throws janus::Error if oneDNN fails.
+  bool forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+               float* y);
+  bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx);
+  bool backward_weights(const ConvGeometry& g, const float* x, const float* dy, float* dw);
+
+  // The oneDNN implementation a pass uses for a geometry (creating its
+  // primitive if needed), e.g. "brg:avx512_core" or "jit:avx512_core", or ""
+  // when the pass declines it. For tests and diagnostics.
+  enum class Pass { Forward, BackwardData, BackwardWeights };
+  std::string implementation(Pass pass, const ConvGeometry& g, bool bias = false);
+
+  int threads() const { return threads_; }
+
+ private:
+  struct Impl;
+  int threads_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace janus::onednn
