@@ -235,6 +235,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch", type=int, default=0, help="override every workload's batch (default: theirs, 128)")
     ap.add_argument("--no-rss", action="store_true", help="skip the CIFAR-model peak-RSS runs")
+    ap.add_argument("--omp-wait-policy", choices=["passive", "active", "default"], default="passive",
+                    help="OMP_WAIT_POLICY for both sides (default passive: idle OpenMP threads sleep at once, "
+                    "what scripts/train.sh uses on shared machines; 'default' leaves it unset, so libgomp "
+                    "spins a while before sleeping). Any value in the caller's environment is replaced.")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
     ap.add_argument("--only", help="comma-separated workload names to run (spec_cnn, cifar10, mlp); "
@@ -251,6 +255,9 @@ def main():
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(args.threads)
     env["JANUS_NUM_THREADS"] = str(args.threads)
+    env.pop("OMP_WAIT_POLICY", None)
+    if args.omp_wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     only = set(args.only.split(",")) if args.only else None
     selected = [(p, k) for p, k in WORKLOADS if only is None or load_workload(p, k)["name"] in only]
     if not selected:
@@ -310,9 +317,11 @@ def main():
     lines.append("")
     lines.append("Best of %d rounds (alternating Janus / PyTorch), each the best of %d x %d steps after %d warm-up "
                  "steps; training = forward + cross-entropy + backward + SGD momentum 0.9 step; "
-                 "OMP_NUM_THREADS=JANUS_NUM_THREADS=%d, torch.set_num_threads(%d), channels_last for the CNNs. "
-                 "Janus side: `%s`."
+                 "OMP_NUM_THREADS=JANUS_NUM_THREADS=%d, torch.set_num_threads(%d), %s for both, "
+                 "channels_last for the CNNs. Janus side: `%s`."
                  % (args.rounds, args.repeats, args.iters, args.warmup, args.threads, args.threads,
+                    "OMP_WAIT_POLICY unset" if args.omp_wait_policy == "default"
+                    else "OMP_WAIT_POLICY=" + args.omp_wait_policy.upper(),
                     " ".join(os.path.basename(c) if i == 0 else c for i, c in enumerate(
                         janus_cmd(args, "OUT.json", [(os.path.relpath(p, ROOT), k) for p, k in selected])))))
     md = "\n".join(lines)
