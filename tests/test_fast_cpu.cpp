@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -86,8 +87,8 @@ class FastCpu : public ::testing::TestWithParam<DType> {
     for (double v : r) scale = std::max(scale, std::abs(v));
     int reported = 0;
     for (size_t i = 0; i < f.size(); ++i) {
-      const bool ok = tol == 0.0 ? (f[i] == r[i] || (std::isnan(f[i]) && std::isnan(r[i])))
-                                 : std::abs(f[i] - r[i]) <= tol * scale;
+      const bool ok = (std::isnan(f[i]) && std::isnan(r[i])) ||
+                      (tol == 0.0 ? f[i] == r[i] : std::abs(f[i] - r[i]) <= tol * scale);
       if (!ok && reported++ < 5)
         ADD_FAILURE() << what << ": element " << i << " fast " << f[i] << " reference " << r[i]
                       << " (tolerance " << tol * scale << ")";
@@ -297,6 +298,57 @@ TEST_P(FastCpu, Conv2dBackwardFilterMatchesReference) {
   }
 }
 
+// conv2d_activation_forward (y = act(conv + bias), ReLU fused into oneDNN's
+// forward primitive) against conv2d_forward then activation_forward on the
+// same device: bit-identical (sign of zero included), on both devices, with
+// and without bias. A fused ReLU that rounded differently, skipped the bias or
+// clamped the wrong side would fail here.
+TEST_P(FastCpu, FusedConvActivationEqualsUnfused) {
+  const ActivationKind kinds[] = {ActivationKind::Linear, ActivationKind::Sigmoid, ActivationKind::TanH,
+                                  ActivationKind::ReLU, ActivationKind::SoftMax};
+  auto bits_equal = [](const Tensor& a, const Tensor& b) {
+    const std::vector<double> u = a.to_host(), v = b.to_host();
+    return u.size() == v.size() && std::memcmp(u.data(), v.data(), sizeof(double) * u.size()) == 0;
+  };
+  for (const ConvCase& k : conv_cases()) {
+    const ConvGeometry g = geometry_of(k);
+    Pair x = random({g.N, g.H, g.W, g.C});
+    Pair w = random({g.KH, g.KW, g.C, g.F});
+    Pair b = random({g.F});
+    for (ActivationKind act : kinds) {
+      for (bool with_bias : {true, false}) {
+        const std::string what = "conv+" + std::string(activation_name(act)) +
+                                 (with_bias ? "" : " (no bias) ") + str(k);
+        for (Device* dev : {&fast(), &ref()}) {
+          const bool on_fast = dev == &fast();
+          const Tensor& xd = on_fast ? x.f : x.r;
+          const Tensor& wd = on_fast ? w.f : w.r;
+          const Tensor bd = with_bias ? (on_fast ? b.f : b.r) : Tensor();
+          const double nan = std::numeric_limits<double>::quiet_NaN();
+          Tensor fused = Tensor::full({g.N, g.OH, g.OW, g.F}, nan, *dev, dt());
+          dev->conv2d_activation_forward(act, g, xd, wd, bd, fused);
+          Tensor z = Tensor::full({g.N, g.OH, g.OW, g.F}, nan, *dev, dt());
+          Tensor y = Tensor::full({g.N, g.OH, g.OW, g.F}, nan, *dev, dt());
+          dev->conv2d_forward(g, xd, wd, bd, z);
+          dev->activation_forward(act, z, y);
+          EXPECT_TRUE(bits_equal(fused, y)) << what << (on_fast ? " (fast)" : " (reference)");
+        }
+      }
+    }
+  }
+}
+
+TEST(FastCpuDevice, FusedConvActivationChecksItsArguments) {
+  ConvGeometry g;
+  g.N = 1; g.H = g.W = 4; g.C = 2; g.KH = g.KW = 3; g.F = 3; g.pad_h = g.pad_w = 1; g.OH = g.OW = 4;
+  Tensor x = Tensor::zeros({1, 4, 4, 2}, cpu_device()), w = Tensor::zeros({3, 3, 2, 3}, cpu_device());
+  Tensor bias = Tensor::zeros({3}, cpu_device()), y = Tensor::zeros({1, 4, 4, 3}, cpu_device());
+  EXPECT_NO_THROW(cpu_device().conv2d_activation_forward(ActivationKind::ReLU, g, x, w, bias, y));
+  Tensor wrong_bias = Tensor::zeros({4}, cpu_device()), small_y = Tensor::zeros({1, 4, 4, 2}, cpu_device());
+  EXPECT_THROW(cpu_device().conv2d_activation_forward(ActivationKind::ReLU, g, x, w, wrong_bias, y), Error);
+  EXPECT_THROW(cpu_device().conv2d_activation_forward(ActivationKind::ReLU, g, x, w, bias, small_y), Error);
+}
+
 // ---- pooling ------------------------------------------------------------------------
 
 TEST_P(FastCpu, Pool2dMatchesReference) {
@@ -311,6 +363,12 @@ TEST_P(FastCpu, Pool2dMatchesReference) {
       {2, 5, 7, 2, 3, 2, 1, 2, 1, 0},     // non-square, overlapping rows
       {1, 1, 1, 1, 1, 1, 1, 1, 0, 0},     // trivial
       {64, 16, 16, 32, 2, 2, 2, 2, 0, 0}, // large: parallel path
+      {2, 7, 7, 70, 2, 2, 1, 1, 0, 0},    // overlapping 2x2, channels over one 64-chunk
+      {3, 9, 9, 67, 3, 3, 2, 2, 1, 1},    // padded: 2x2 in-bounds corners, chunked channels
+      {2, 6, 8, 131, 3, 3, 3, 3, 0, 0},   // tiled 3x3 over three channel chunks
+      {1, 5, 5, 7, 3, 3, 1, 1, 2, 2},     // padding 2: windows of a single position
+      {33, 15, 13, 24, 3, 2, 2, 1, 1, 0}, // large, overlapping, uneven blocks over threads
+      {5, 32, 32, 3, 2, 2, 2, 2, 0, 0},   // few channels (narrower than a vector)
   };
   for (const PoolCase& k : cases) {
     PoolGeometry g;
@@ -323,12 +381,26 @@ TEST_P(FastCpu, Pool2dMatchesReference) {
                              std::to_string(k.KH) + "x" + std::to_string(k.KW) + " s" +
                              std::to_string(k.sh) + "," + std::to_string(k.sw) + " p" +
                              std::to_string(k.ph) + "," + std::to_string(k.pw);
-    for (bool ties : {false, true}) {
-      Pair x = ties ? integers({g.N, g.H, g.W, g.C}, 3) : random({g.N, g.H, g.W, g.C});
+    for (int data = 0; data < 3; ++data) {  // random, ties, ties with NaNs
+      const bool ties = data > 0;
+      std::vector<double> xv;
+      if (ties) {
+        std::uniform_int_distribution<int> u(0, 2);
+        xv.resize(static_cast<size_t>(int64_t{g.N} * g.H * g.W * g.C));
+        for (auto& e : xv) e = u(rng);
+        // NaNs first in some windows and later in others: the reference's
+        // scan keeps a leading NaN and never picks a later one.
+        if (data == 2)
+          for (size_t i = 0; i < xv.size(); i += 7) xv[i] = std::numeric_limits<double>::quiet_NaN();
+      } else {
+        xv = random_values(int64_t{g.N} * g.H * g.W * g.C);
+      }
+      Pair x = pair_of(xv, {g.N, g.H, g.W, g.C});
       Pair dy = random({g.N, g.OH, g.OW, g.C});
       for (PoolMode mode : {PoolMode::Max, PoolMode::Average}) {
         const bool max = mode == PoolMode::Max;
-        const std::string w2 = what + (max ? " max" : " avg") + (ties ? " ties" : "");
+        const std::string w2 = what + (max ? " max" : " avg") + (ties ? " ties" : "") +
+                               (data == 2 ? " nan" : "");
         Pair y = nans({g.N, g.OH, g.OW, g.C});
         fast().pool2d_forward(mode, g, x.f, y.f);
         ref().pool2d_forward(mode, g, x.r, y.r);

@@ -250,6 +250,9 @@ TEST(OneDnnConv, UsesOptimisedKernelsAndKeepsTheCallersThreadCount) {
     EXPECT_FALSE(impl.empty());
     EXPECT_EQ(impl.find("ref"), std::string::npos) << impl;
   }
+  // A fused ReLU post-op keeps the forward on the same optimised kernel.
+  EXPECT_EQ(conv.implementation(Pass::Forward, g, true, true),
+            conv.implementation(Pass::Forward, g, true, false));
   // The thread count is set for oneDNN and restored afterwards.
   const int before = omp_get_max_threads();
   omp_set_num_threads(before + 3);

@@ -25,9 +25,19 @@ class Activation {
   // Adds bias (broadcast over the rows) to z in place, then returns act(z):
   // forward(z + bias) in one pass (Device::bias_activation_forward).
   Tensor forward_with_bias(Tensor& z, const Tensor& bias);
-  // Returns dZ from dY using the cached Z and Y.
+  // Caches y = act(z) that the caller computed without keeping z (a fused
+  // convolution: Device::conv2d_activation_forward) and returns it. The
+  // derivative of every element-wise activation can be formed from y alone
+  // (Sigmoid and TanH use y; ReLU's z > 0 holds exactly where y > 0), so
+  // backward() works as after forward(). z() is then undefined, except for
+  // Linear (z is y). Not for SoftMax: the fused softmax cross-entropy reads
+  // the logits through z().
+  Tensor forward_fused(const Tensor& y);
+  // Returns dZ from dY using the cached Z (or Y in its place, see
+  // forward_fused) and Y.
   Tensor backward(const Tensor& dy) const;
-  // The pre-activation cached by the last forward (logits for SoftMax).
+  // The pre-activation cached by the last forward (logits for SoftMax);
+  // undefined after forward_fused for a non-linear activation.
   const Tensor& z() const { return z_; }
 
  private:

@@ -131,6 +131,24 @@ class Device {
   // y = conv(x, w) (+ bias if bias is defined, shape (F)).
   virtual void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
                               const Tensor& bias, Tensor& y) = 0;
+  // The forward of a convolution layer: y = act(conv(x, w) + bias) (bias may
+  // be undefined, as above), in one pass over y where the backend can (e.g.
+  // the activation as a post-op of the convolution kernel, while each output
+  // is still in a register). The default is conv2d_forward followed by
+  // activation_forward in place (through a temporary for SoftMax); a backend
+  // that overrides it must give the same result as those two operations.
+  virtual void conv2d_activation_forward(ActivationKind act, const ConvGeometry& g,
+                                         const Tensor& x, const Tensor& w, const Tensor& bias,
+                                         Tensor& y) {
+    if (act == ActivationKind::SoftMax) {  // not element-wise: y cannot alias z
+      Tensor z = Tensor::empty(y.shape(), *this, y.dtype());
+      conv2d_forward(g, x, w, bias, z);
+      activation_forward(act, z, y);
+      return;
+    }
+    conv2d_forward(g, x, w, bias, y);
+    if (act != ActivationKind::Linear) activation_forward(act, y, y);
+  }
   // dx = transposed correlation of dy with w, padding cut off.
   virtual void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w,
                                     Tensor& dx) = 0;

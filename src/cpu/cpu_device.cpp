@@ -356,9 +356,8 @@ int64_t CpuDevice::count_correct(const Tensor& yhat, const Tensor& y) {
 
 // ---- convolution ---------------------------------------------------------------
 
-void CpuDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
-                               const Tensor& bias, Tensor& y) {
-  const char* op = "conv2d_forward";
+DType CpuDevice::check_conv2d_forward(const char* op, const ConvGeometry& g, const Tensor& x,
+                                      const Tensor& w, const Tensor& bias, const Tensor& y) const {
   const DType dt = bias.defined() ? check_args(op, {{"x", &x}, {"w", &w}, {"bias", &bias}, {"y", &y}})
                                   : check_args(op, {{"x", &x}, {"w", &w}, {"y", &y}});
   check_conv_geometry(op, g);
@@ -366,12 +365,27 @@ void CpuDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Ten
   check_shape(op, "w", w, {g.KH, g.KW, g.C, g.F});
   check_shape(op, "y", y, {g.N, g.OH, g.OW, g.F});
   if (bias.defined()) check_numel(op, "bias", bias, g.F);
+  return dt;
+}
+
+void CpuDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
+                               const Tensor& bias, Tensor& y) {
+  const DType dt = check_conv2d_forward("conv2d_forward", g, x, w, bias, y);
   if (accel_conv2d_forward(dt, g, x, w, bias.defined() ? &bias : nullptr, y)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     cpu::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
                            y.data<T>());
   });
+}
+
+void CpuDevice::conv2d_activation_forward(ActivationKind act, const ConvGeometry& g,
+                                          const Tensor& x, const Tensor& w, const Tensor& bias,
+                                          Tensor& y) {
+  const DType dt = check_conv2d_forward("conv2d_activation_forward", g, x, w, bias, y);
+  if (accel_conv2d_activation_forward(dt, act, g, x, w, bias.defined() ? &bias : nullptr, y))
+    return;
+  Device::conv2d_activation_forward(act, g, x, w, bias, y);  // the unfused definition
 }
 
 void CpuDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w,

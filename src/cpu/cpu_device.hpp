@@ -61,6 +61,8 @@ class CpuDevice : public Device {
   // ---- convolution and pooling ----------------------------------------------
   void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
                       const Tensor& bias, Tensor& y) override;
+  void conv2d_activation_forward(ActivationKind act, const ConvGeometry& g, const Tensor& x,
+                                 const Tensor& w, const Tensor& bias, Tensor& y) override;
   void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w,
                             Tensor& dx) override;
   void conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy,
@@ -134,6 +136,14 @@ class CpuDevice : public Device {
                                     Tensor& /*y*/) {
     return false;
   }
+  // y = act(conv(x, w) + bias) in one pass; declining runs conv2d_forward,
+  // then activation_forward (Device's default), whose hooks an override
+  // must match.
+  virtual bool accel_conv2d_activation_forward(DType, ActivationKind, const ConvGeometry&,
+                                               const Tensor& /*x*/, const Tensor& /*w*/,
+                                               const Tensor* /*bias or null*/, Tensor& /*y*/) {
+    return false;
+  }
   virtual bool accel_conv2d_backward_data(DType, const ConvGeometry&, const Tensor& /*dy*/,
                                           const Tensor& /*w*/, Tensor& /*dx*/) {
     return false;
@@ -193,6 +203,12 @@ class CpuDevice : public Device {
   // Checks that every argument is defined, lives on this device and that all
   // have one dtype, which is returned. Throws janus::Error naming `op`.
   DType check_args(const char* op, std::initializer_list<Arg> args) const;
+
+ private:
+  // The argument checks of conv2d_forward (also those of
+  // conv2d_activation_forward); returns the dtype.
+  DType check_conv2d_forward(const char* op, const ConvGeometry& g, const Tensor& x,
+                             const Tensor& w, const Tensor& bias, const Tensor& y) const;
 };
 
 }  // namespace janus

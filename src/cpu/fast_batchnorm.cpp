@@ -4,9 +4,12 @@
 // Layout of the work: the inner loops always run over the C contiguous
 // channels of one row (vectorisable), never down a column. The rows are cut
 // into a fixed set of chunks that depends only on (rows, C), never on the
-// thread count; OpenMP threads take whole chunks, each chunk writes its own
-// partial statistics, and the partials are combined in chunk order on one
-// thread. So the result is deterministic and the same for any thread count.
+// thread count; the device's TaskTeam runs whole chunks as tasks (not
+// OpenMP: its helpers are awake from the operation before, where a passive
+// OpenMP worker would first be woken, see task_team.hpp), each chunk writes
+// its own partial statistics, and the partials are combined in chunk order on
+// one thread. So the result is deterministic and the same for any thread
+// count.
 //
 // Precision (the reference's class: double accumulators, two-pass variance):
 // - forward statistics: inside a chunk the rows go in small blocks that stay
@@ -21,8 +24,6 @@
 // - backward: per-chunk double sums of dy and dy * (x - mean), combined in
 //   chunk order; dx per element in double.
 // - outputs are computed per element in double and rounded once to T.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -68,20 +69,20 @@ void merge(int64_t C, double n_a, double* mean_a, double* m2_a, double n_b, cons
   }
 }
 
-// Runs fn(lo, hi) on contiguous row slices, one per thread (or on one thread
-// when small).
+// Runs fn(lo, hi) on contiguous row slices, a few per thread (or on the
+// caller when small). Each slice writes its own rows of the output.
 template <class Fn>
-void row_slices(int threads, int64_t rows, int64_t C, Fn&& fn) {
+void row_slices(TaskTeam& team, int64_t rows, int64_t C, Fn&& fn) {
+  const int threads = team.threads();
   if (threads <= 1 || rows * C < 2 * kMinChunkElems || rows < 2) {
     fn(int64_t{0}, rows);
     return;
   }
-  const int64_t per = (rows + threads - 1) / threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int t = 0; t < threads; ++t) {
-    const int64_t lo = std::min<int64_t>(t * per, rows), hi = std::min<int64_t>(lo + per, rows);
-    if (lo < hi) fn(lo, hi);
-  }
+  const int64_t per = (rows + 4 * threads - 1) / (4 * threads);
+  team.run((rows + per - 1) / per, [&](int64_t t) {
+    const int64_t lo = t * per;
+    fn(lo, std::min(lo + per, rows));
+  });
 }
 
 }  // namespace
@@ -96,13 +97,12 @@ size_t batchnorm_workspace_bytes(int64_t rows, int64_t C) {
 template <class T>
 void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
                              double momentum, double eps, T* running_mean, T* running_var,
-                             T* saved_mean, T* saved_invstd, T* y, int threads, void* workspace) {
+                             T* saved_mean, T* saved_invstd, T* y, TaskTeam& team, void* workspace) {
   const Chunks ch = chunks_of(rows, C);
   double* ws = static_cast<double*>(workspace);
   const int64_t block = std::max<int64_t>(1, kBlockElems / C);
 
-#pragma omp parallel for num_threads(std::max(1, std::min<int>(threads, static_cast<int>(ch.count)))) schedule(static)
-  for (int64_t k = 0; k < ch.count; ++k) {
+  team.run(ch.count, [&](int64_t k) {
     double* mean = ws + (4 * k) * C;
     double* m2 = mean + C;
     double* bmean = m2 + C;
@@ -135,7 +135,7 @@ void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma
       if (n_acc != 0.0) merge(C, n_acc, mean, m2, nb, bmean, bm2);
       n_acc += nb;
     }
-  }
+  });
 
   // Chunks in order (chunk 0 holds the running result).
   double* mean = ws;
@@ -165,7 +165,7 @@ void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma
     running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
   }
 
-  row_slices(threads, rows, C, [&](int64_t lo, int64_t hi) {
+  row_slices(team, rows, C, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const T* xr = x + r * C;
       T* yr = y + r * C;
@@ -179,14 +179,13 @@ void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma
 template <class T>
 void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const T* gamma,
                         const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta,
-                        int threads, void* workspace) {
+                        TaskTeam& team, void* workspace) {
   const Chunks ch = chunks_of(rows, C);
   double* ws = static_cast<double*>(workspace);
   double* mean = ws + 4 * ch.count * C;
   for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<double>(saved_mean[c]);
 
-#pragma omp parallel for num_threads(std::max(1, std::min<int>(threads, static_cast<int>(ch.count)))) schedule(static)
-  for (int64_t k = 0; k < ch.count; ++k) {
+  team.run(ch.count, [&](int64_t k) {
     double* sdy = ws + (2 * k) * C;
     double* sdyx = sdy + C;
     std::fill(sdy, sdy + 2 * C, 0.0);
@@ -201,7 +200,7 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
         sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
       }
     }
-  }
+  });
   // Chunks in order.
   double* sdy = ws;
   double* sdyx = ws + C;
@@ -229,7 +228,7 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
     dbeta[c] = static_cast<T>(sdy[c]);
   }
 
-  row_slices(threads, rows, C, [&](int64_t lo, int64_t hi) {
+  row_slices(team, rows, C, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const T* xr = x + r * C;
       const T* dr = dy + r * C;
@@ -244,9 +243,10 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
 
 #define JANUS_INSTANTIATE(T)                                                                   \
   template void batchnorm_forward_train<T>(int64_t, int64_t, const T*, const T*, const T*,    \
-                                           double, double, T*, T*, T*, T*, T*, int, void*);   \
+                                           double, double, T*, T*, T*, T*, T*, TaskTeam&,      \
+                                           void*);                                            \
   template void batchnorm_backward<T>(int64_t, int64_t, const T*, const T*, const T*,         \
-                                      const T*, const T*, T*, T*, T*, int, void*);
+                                      const T*, const T*, T*, T*, T*, TaskTeam&, void*);
 JANUS_INSTANTIATE(float)
 JANUS_INSTANTIATE(double)
 #undef JANUS_INSTANTIATE

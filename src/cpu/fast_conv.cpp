@@ -1,4 +1,4 @@
-// Fast CPU kernels: im2col convolutions and pooling (see fast_kernels.hpp
+// Fast CPU kernels: im2col convolutions (see fast_kernels.hpp
 // and fast_device.hpp); their GEMMs are blas_gemm (fast_gemm.cpp).
 #include <omp.h>
 
@@ -248,179 +248,6 @@ void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* d
   }
 }
 
-// ---- pooling --------------------------------------------------------------------
-
-size_t pool_workspace_bytes(const PoolGeometry& g, int threads) {
-  // Per thread: the best value (as double, big enough for either T) and the
-  // best position (int64) of each channel.
-  const size_t each = (static_cast<size_t>(g.C) * (sizeof(double) + sizeof(int64_t)) + 63) / 64 * 64;
-  return each * threads;
-}
-
-template <class T>
-void pool2d_forward(PoolMode mode, const PoolGeometry& g, const T* x, T* y, int threads) {
-  const int64_t C = g.C, rows = int64_t{g.N} * g.OH;
-  const T inv = static_cast<T>(1.0 / (static_cast<double>(g.KH) * g.KW));
-  const int nt = rows * g.OW * C * g.KH * g.KW >= 32768 ? threads : 1;
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t nr = 0; nr < rows; ++nr) {
-    const int64_t n = nr / g.OH, r = nr % g.OH;
-    const int64_t top = r * g.stride_h - g.pad_h;
-    const int64_t h0 = std::max<int64_t>(top, 0), h1 = std::min<int64_t>(top + g.KH, g.H);
-    const T* xn = x + n * g.H * g.W * C;
-    for (int64_t c = 0; c < g.OW; ++c) {
-      const int64_t left = c * g.stride_w - g.pad_w;
-      const int64_t v0 = std::max<int64_t>(left, 0), v1 = std::min<int64_t>(left + g.KW, g.W);
-      T* out = y + (nr * g.OW + c) * C;
-      if (mode == PoolMode::Max) {
-        std::memcpy(out, xn + (h0 * g.W + v0) * C, sizeof(T) * C);
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t v = (h == h0 ? v0 + 1 : v0); v < v1; ++v) {
-            const T* p = xn + (h * g.W + v) * C;
-            for (int64_t ch = 0; ch < C; ++ch) out[ch] = p[ch] > out[ch] ? p[ch] : out[ch];
-          }
-      } else {
-        std::memset(out, 0, sizeof(T) * C);
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t v = v0; v < v1; ++v) {
-            const T* p = xn + (h * g.W + v) * C;
-            for (int64_t ch = 0; ch < C; ++ch) out[ch] += p[ch];
-          }
-        for (int64_t ch = 0; ch < C; ++ch) out[ch] *= inv;
-      }
-    }
-  }
-}
-
-template <class T>
-void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* dy, T* dx,
-                     int threads, void* workspace) {
-  const int64_t C = g.C, image = int64_t{g.H} * g.W * C;
-  const T inv = static_cast<T>(1.0 / (static_cast<double>(g.KH) * g.KW));
-  const int nt = int64_t{g.N} * g.OH * g.OW * C * g.KH * g.KW >= 32768 ? threads : 1;
-  const size_t each = pool_workspace_bytes(g, threads) / threads;
-  // Windows that tile the input exactly (no padding, stride == kernel, no
-  // leftover rows or columns): every input position lies in exactly one
-  // window, so dx is written once per position and needs no zeroing.
-  const bool tiled = g.pad_h == 0 && g.pad_w == 0 && g.stride_h == g.KH && g.stride_w == g.KW &&
-                     g.OH * g.KH == g.H && g.OW * g.KW == g.W;
-#pragma omp parallel num_threads(nt)
-  {
-    char* mine = static_cast<char*>(workspace) + each * omp_get_thread_num();
-    T* __restrict best = reinterpret_cast<T*>(mine);
-    int64_t* __restrict where = reinterpret_cast<int64_t*>(mine + sizeof(double) * C);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t n = 0; n < g.N; ++n) {
-      const T* xn = x + n * image;
-      T* dxn = dx + n * image;
-      if (!tiled) std::memset(dxn, 0, sizeof(T) * image);
-      for (int64_t r = 0; r < g.OH; ++r) {
-        const int64_t top = r * g.stride_h - g.pad_h;
-        const int64_t h0 = std::max<int64_t>(top, 0), h1 = std::min<int64_t>(top + g.KH, g.H);
-        for (int64_t c = 0; c < g.OW; ++c) {
-          const int64_t left = c * g.stride_w - g.pad_w;
-          const int64_t v0 = std::max<int64_t>(left, 0), v1 = std::min<int64_t>(left + g.KW, g.W);
-          const T* d = dy + ((n * g.OH + r) * g.OW + c) * C;
-          if (mode == PoolMode::Max && tiled && g.KH == 2 && g.KW == 2) {
-            // The common 2x2 case, straight-line so that it vectorises over
-            // channels: the maximum by the reference's scan ('>' replaces),
-            // then the first position holding it takes dy (the first one when
-            // a leading NaN equals nothing), the others 0.
-            const T* p0 = xn + (h0 * g.W + v0) * C;
-            const T* p1 = p0 + C;
-            const T* p2 = p0 + g.W * C;
-            const T* p3 = p2 + C;
-            T* q0 = dxn + (h0 * g.W + v0) * C;
-            T* q1 = q0 + C;
-            T* q2 = q0 + g.W * C;
-            T* q3 = q2 + C;
-#pragma omp simd
-            for (int64_t ch = 0; ch < C; ++ch) {
-              const T a = p0[ch], b = p1[ch], e = p2[ch], f = p3[ch], dv = d[ch];
-              T m = a;
-              m = b > m ? b : m;
-              m = e > m ? e : m;
-              m = f > m ? f : m;
-              bool s0 = a == m;
-              const bool s1 = !s0 & (b == m);
-              const bool s2 = !s0 & !s1 & (e == m);
-              const bool s3 = !s0 & !s1 & !s2 & (f == m);
-              s0 = s0 | !(s1 | s2 | s3);
-              q0[ch] = s0 ? dv : T(0);
-              q1[ch] = s1 ? dv : T(0);
-              q2[ch] = s2 ? dv : T(0);
-              q3[ch] = s3 ? dv : T(0);
-            }
-          } else if (mode == PoolMode::Max && tiled) {
-            // Branch-free (vectorised over channels): the window maximum,
-            // then the first position (row-major) that holds it takes dy and
-            // every other position 0. `claimed` marks channels already routed.
-            T* __restrict claimed = reinterpret_cast<T*>(where);
-            const int64_t first = (h0 * g.W + v0) * C;
-            for (int64_t ch = 0; ch < C; ++ch) best[ch] = xn[first + ch];
-            for (int64_t h = h0; h < h1; ++h)
-              for (int64_t v = (h == h0 ? v0 + 1 : v0); v < v1; ++v) {
-                const T* p = xn + (h * g.W + v) * C;
-#pragma omp simd
-                for (int64_t ch = 0; ch < C; ++ch) {
-                  const T val = p[ch], b = best[ch];
-                  best[ch] = val > b ? val : b;
-                }
-              }
-            for (int64_t ch = 0; ch < C; ++ch) claimed[ch] = T(0);
-            for (int64_t h = h0; h < h1; ++h)
-              for (int64_t v = v0; v < v1; ++v) {
-                const int64_t at = (h * g.W + v) * C;
-                const T* p = xn + at;
-                T* q = dxn + at;
-#pragma omp simd
-                for (int64_t ch = 0; ch < C; ++ch) {
-                  const T val = p[ch], b = best[ch], cl = claimed[ch], dv = d[ch];
-                  const bool hit = (val == b) & (cl == T(0));  // '&': no branch
-                  q[ch] = hit ? dv : T(0);
-                  claimed[ch] = hit ? T(1) : cl;
-                }
-              }
-            // A NaN in the first position is the maximum of the reference's
-            // scan ('>' never replaces it) but equals nothing: route it there.
-            for (int64_t ch = 0; ch < C; ++ch)
-              if (claimed[ch] == T(0)) dxn[first + ch] = d[ch];
-          } else if (mode == PoolMode::Max) {
-            // First maximum in row-major window order: replace only on '>'.
-            // `where` holds the offset of the winner within the image.
-            const int64_t first = (h0 * g.W + v0) * C;
-            for (int64_t ch = 0; ch < C; ++ch) {
-              best[ch] = xn[first + ch];
-              where[ch] = first;
-            }
-            for (int64_t h = h0; h < h1; ++h)
-              for (int64_t v = (h == h0 ? v0 + 1 : v0); v < v1; ++v) {
-                const int64_t at = (h * g.W + v) * C;
-                const T* p = xn + at;
-                for (int64_t ch = 0; ch < C; ++ch) {
-                  const T val = p[ch];
-                  const bool gt = val > best[ch];
-                  best[ch] = gt ? val : best[ch];
-                  where[ch] = gt ? at : where[ch];
-                }
-              }
-            for (int64_t ch = 0; ch < C; ++ch) dxn[where[ch] + ch] += d[ch];
-          } else {
-            for (int64_t h = h0; h < h1; ++h)
-              for (int64_t v = v0; v < v1; ++v) {
-                T* p = dxn + (h * g.W + v) * C;
-                if (tiled)
-                  for (int64_t ch = 0; ch < C; ++ch) p[ch] = d[ch] * inv;
-                else
-                  for (int64_t ch = 0; ch < C; ++ch) p[ch] += d[ch] * inv;
-              }
-          }
-        }
-      }
-    }
-  }
-}
-
 #define JANUS_INSTANTIATE(T)                                                                    \
   template size_t conv_workspace_bytes<T>(ConvPass, const ConvGeometry&, int);                 \
   template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*, int,  \
@@ -428,10 +255,7 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
   template void conv2d_backward_data<T>(const ConvGeometry&, const T*, const T*, T*, int,      \
                                         void*);                                                 \
   template void conv2d_backward_filter<T>(const ConvGeometry&, const T*, const T*, T*, int,    \
-                                          void*);                                               \
-  template void pool2d_forward<T>(PoolMode, const PoolGeometry&, const T*, T*, int);           \
-  template void pool2d_backward<T>(PoolMode, const PoolGeometry&, const T*, const T*, T*, int, \
-                                   void*);
+                                          void*);
 JANUS_INSTANTIATE(float)
 JANUS_INSTANTIATE(double)
 #undef JANUS_INSTANTIATE

@@ -379,6 +379,19 @@ bool FastCpuDevice::accel_conv2d_forward(DType dt, const ConvGeometry& g, const 
   });
 }
 
+bool FastCpuDevice::accel_conv2d_activation_forward(DType dt, ActivationKind act,
+                                                    const ConvGeometry& g, const Tensor& x,
+                                                    const Tensor& w, const Tensor* bias,
+                                                    Tensor& y) {
+  // Only ReLU has a oneDNN post-op that rounds exactly as relu_forward does
+  // (max(v, 0) is exact); the others decline and run conv2d_forward, then
+  // their activation kernel in place.
+  if (dt != DType::F32 || !onednn_ || act != ActivationKind::ReLU) return false;
+  std::lock_guard<std::mutex> lock(ws_mutex_);
+  return onednn_->forward(g, x.data<float>(), w.data<float>(),
+                          bias ? bias->data<float>() : nullptr, y.data<float>(), /*relu=*/true);
+}
+
 bool FastCpuDevice::accel_conv2d_backward_data(DType dt, const ConvGeometry& g, const Tensor& dy,
                                                const Tensor& w, Tensor& dx) {
   std::lock_guard<std::mutex> lock(ws_mutex_);
@@ -410,7 +423,7 @@ bool FastCpuDevice::accel_pool2d_forward(DType dt, PoolMode mode, const PoolGeom
                                          const Tensor& x, Tensor& y) {
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    fast::pool2d_forward<T>(mode, g, x.data<T>(), y.data<T>(), threads_);
+    fast::pool2d_forward<T>(mode, g, x.data<T>(), y.data<T>(), team_);
   });
 }
 
@@ -418,9 +431,7 @@ bool FastCpuDevice::accel_pool2d_backward(DType dt, PoolMode mode, const PoolGeo
                                           const Tensor& x, const Tensor& dy, Tensor& dx) {
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    std::lock_guard<std::mutex> lock(ws_mutex_);
-    void* ws = workspace(fast::pool_workspace_bytes(g, threads_));
-    fast::pool2d_backward<T>(mode, g, x.data<T>(), dy.data<T>(), dx.data<T>(), threads_, ws);
+    fast::pool2d_backward<T>(mode, g, x.data<T>(), dy.data<T>(), dx.data<T>(), team_);
   });
 }
 
@@ -456,7 +467,7 @@ bool FastCpuDevice::accel_batchnorm_forward_train(DType dt, int64_t rows, int64_
     fast::batchnorm_forward_train<T>(rows, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
                                      momentum, eps, running_mean.data<T>(),
                                      running_var.data<T>(), saved_mean.data<T>(),
-                                     saved_invstd.data<T>(), y.data<T>(), threads_, ws);
+                                     saved_invstd.data<T>(), y.data<T>(), team_, ws);
   });
 }
 
@@ -472,7 +483,7 @@ bool FastCpuDevice::accel_batchnorm_backward(DType dt, int64_t rows, int64_t C, 
     void* ws = workspace(fast::batchnorm_workspace_bytes(rows, C));
     fast::batchnorm_backward<T>(rows, C, x.data<T>(), dy.data<T>(), gamma.data<T>(),
                                 saved_mean.data<T>(), saved_invstd.data<T>(), dx.data<T>(),
-                                dgamma.data<T>(), dbeta.data<T>(), threads_, ws);
+                                dgamma.data<T>(), dbeta.data<T>(), team_, ws);
   });
 }
 

@@ -11,8 +11,10 @@
 //   (AVX-512 / AVX2) direct convolutions on the NHWC activations, weights
 //   reordered from HWIO to oneDNN's blocked layout (onednn_conv.hpp).
 //   Primitives are cached per geometry; their scratch memory comes from
-//   grow-only buffers. Geometries for which oneDNN has only its reference
-//   kernel, and all of F64, take the im2col path below.
+//   grow-only buffers. A convolution layer's ReLU (conv2d_activation_forward)
+//   is fused into the forward primitive as a oneDNN post-op; other
+//   activations run after it, in place. Geometries for which oneDNN has only
+//   its reference kernel, and all of F64, take the im2col path below.
 // - conv2d, im2col path: im2col on chunks of images (NHWC makes each im2col
 //   row a run of KW*C contiguous values) and one OpenBLAS GEMM per chunk; 1x1
 //   stride-1 unpadded convolutions skip im2col. Chunks run in parallel;
@@ -23,23 +25,25 @@
 //   and the SGD update: on the TaskTeam when the tensor is big enough to pay
 //   for it; SGD runs the reference arithmetic vectorised for the machine
 //   (simd_kernels.hpp).
-// - pooling, Adam, BatchNorm (eval), fill, axpby, multiply: OpenMP over the
-//   cores when the tensor is big enough to pay for it.
+// - pooling (fast_pool.cpp): vectorised over channels, on the TaskTeam.
+// - Adam, BatchNorm (eval), fill, axpby, multiply: OpenMP over the cores when
+//   the tensor is big enough to pay for it.
 // - The element-wise ones run the reference kernels (or the same arithmetic)
 //   on slices, so their results are bit-identical to the reference.
 // - BatchNorm training forward / backward (fast_batchnorm.cpp): row-major
 //   per-channel statistics in double over fixed row chunks (deterministic,
-//   independent of the thread count), cache-blocked two-pass variance merged
-//   with Chan's update; equal to the reference up to double rounding.
+//   independent of the thread count) on the TaskTeam, cache-blocked two-pass
+//   variance merged with Chan's update; equal to the reference up to double
+//   rounding.
 //
-// Threads: convolutions, pooling and BatchNorm use OpenMP; OpenBLAS is set to
-// one thread (each OpenMP thread calls it on its own block), so the thread
-// pools never oversubscribe the cores. oneDNN's convolutions run on the same
-// OpenMP runtime, with the device's thread count. The dense layers' GEMMs and
-// element-wise passes, small and back to back, run on a TaskTeam instead
-// (task_team.hpp: helpers that spin briefly between operations, where a
-// passive OpenMP thread would have to be woken for each), with oneDNN's
-// sgemm single-threaded per block. JANUS_NUM_THREADS (else OMP_NUM_THREADS,
+// Threads: convolutions use OpenMP; OpenBLAS is set to one thread (each
+// OpenMP thread calls it on its own block), so the thread pools never
+// oversubscribe the cores. oneDNN's convolutions run on the same OpenMP
+// runtime, with the device's thread count. The dense layers' GEMMs, the
+// element-wise passes, pooling and BatchNorm training, short and back to
+// back, run on a TaskTeam instead (task_team.hpp: helpers that spin briefly
+// between operations, where a passive OpenMP thread would have to be woken
+// for each), with oneDNN's sgemm single-threaded per block. JANUS_NUM_THREADS (else OMP_NUM_THREADS,
 // else all cores) sets the thread count of both.
 //
 // Memory: im2col / partial-gradient workspaces are cached in the device and
@@ -103,6 +107,9 @@ class FastCpuDevice final : public CpuDevice {
                                  Tensor& dz) override;
   bool accel_conv2d_forward(DType dt, const ConvGeometry& g, const Tensor& x, const Tensor& w,
                             const Tensor* bias, Tensor& y) override;
+  bool accel_conv2d_activation_forward(DType dt, ActivationKind act, const ConvGeometry& g,
+                                       const Tensor& x, const Tensor& w, const Tensor* bias,
+                                       Tensor& y) override;
   bool accel_conv2d_backward_data(DType dt, const ConvGeometry& g, const Tensor& dy,
                                   const Tensor& w, Tensor& dx) override;
   bool accel_conv2d_backward_filter(DType dt, const ConvGeometry& g, const Tensor& x,

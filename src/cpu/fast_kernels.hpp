@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "cpu/fast_gemm.hpp"
+#include "cpu/task_team.hpp"
 #include "janus/device.hpp"
 
 namespace janus::fast {
@@ -26,27 +27,27 @@ template <class T>
 void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw, int threads,
                             void* workspace);
 
-// Pooling (max and average), NHWC, parallel over images. `workspace` holds at
-// least pool_workspace_bytes(g, threads) bytes.
-size_t pool_workspace_bytes(const PoolGeometry& g, int threads);
+// Pooling (max and average), NHWC, vectorised over channels, in fixed blocks
+// of output rows (forward) or images (backward) on `team` (fast_pool.cpp).
 template <class T>
-void pool2d_forward(PoolMode mode, const PoolGeometry& g, const T* x, T* y, int threads);
+void pool2d_forward(PoolMode mode, const PoolGeometry& g, const T* x, T* y, TaskTeam& team);
 template <class T>
 void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* dy, T* dx,
-                     int threads, void* workspace);
+                     TaskTeam& team);
 
 // BatchNorm training forward / backward on x viewed as rows x C (see
 // fast_batchnorm.cpp). `workspace` holds at least
-// batchnorm_workspace_bytes(rows, C) bytes. Deterministic: the result does
-// not depend on `threads`.
+// batchnorm_workspace_bytes(rows, C) bytes. Runs on `team`; deterministic:
+// the result does not depend on its thread count.
 size_t batchnorm_workspace_bytes(int64_t rows, int64_t C);
 template <class T>
 void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
                              double momentum, double eps, T* running_mean, T* running_var,
-                             T* saved_mean, T* saved_invstd, T* y, int threads, void* workspace);
+                             T* saved_mean, T* saved_invstd, T* y, TaskTeam& team,
+                             void* workspace);
 template <class T>
 void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const T* gamma,
                         const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta,
-                        int threads, void* workspace);
+                        TaskTeam& team, void* workspace);
 
 }  // namespace janus::fast

@@ -131,11 +131,12 @@ struct Entry {
   size_t w_prim_bytes = 0;
 };
 
-// (pass, bias, N, H, W, C, KH, KW, F, strides, paddings): OH and OW follow.
-using Key = std::array<int, 13>;
+// (pass, bias, relu, N, H, W, C, KH, KW, F, strides, paddings): OH and OW
+// follow. relu (the forward's post-op) is 0 for the backward passes.
+using Key = std::array<int, 14>;
 
-Key key_of(Pass pass, const ConvGeometry& g, bool bias) {
-  return {static_cast<int>(pass), bias ? 1 : 0, g.N, g.H, g.W, g.C, g.KH, g.KW, g.F,
+Key key_of(Pass pass, const ConvGeometry& g, bool bias, bool relu) {
+  return {static_cast<int>(pass), bias ? 1 : 0, relu ? 1 : 0, g.N, g.H, g.W, g.C, g.KH, g.KW, g.F,
           g.stride_h, g.stride_w, g.pad_h, g.pad_w};
 }
 
@@ -154,13 +155,13 @@ struct OneDnnConv::Impl {
   explicit Impl(WeightsLayout l) : layout(l) {}
 
   // The cached entry, created on first use.
-  Entry& entry(Pass pass, const ConvGeometry& g, bool bias) {
-    std::unique_ptr<Entry>& e = entries[key_of(pass, g, bias)];
-    if (!e) e = create(pass, g, bias);
+  Entry& entry(Pass pass, const ConvGeometry& g, bool bias, bool relu = false) {
+    std::unique_ptr<Entry>& e = entries[key_of(pass, g, bias, relu)];
+    if (!e) e = create(pass, g, bias, relu);
     return *e;
   }
 
-  std::unique_ptr<Entry> create(Pass pass, const ConvGeometry& g, bool bias) const {
+  std::unique_ptr<Entry> create(Pass pass, const ConvGeometry& g, bool bias, bool relu) const {
     auto e = std::make_unique<Entry>();
     const Shapes s = shapes_of(g, layout, bias);
     dnnl::primitive_attr attr;
@@ -168,11 +169,22 @@ struct OneDnnConv::Impl {
     const auto direct = dnnl::algorithm::convolution_direct;
 
     // The forward descriptor: the primitive itself for Forward, the "hint"
-    // that the backward passes are created from otherwise.
+    // that the backward passes are created from otherwise. A fused ReLU is
+    // an eltwise post-op (alpha 0: max(v, 0)), applied to each output after
+    // its bias, in the kernel's registers. Only the forward primitive gets
+    // it; the hint stays that of the plain convolution.
     const dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, direct, s.x,
                                                    s.w_prim, s.bias, s.y, s.strides, s.pad_l,
                                                    s.pad_r);
-    const dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, attr, engine, true);
+    dnnl::primitive_attr fwd_attr;  // a new object: copies of an attr share it
+    fwd_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      fwd_attr.set_post_ops(ops);
+    }
+    const dnnl::convolution_forward::primitive_desc fwd_pd(
+        fwd_desc, pass == Pass::Forward ? fwd_attr : attr, engine, true);
     if (!fwd_pd) return e;  // no implementation: decline
 
     memory::desc w_chosen, scratch_md;
@@ -304,9 +316,9 @@ auto guarded(int threads, Pass pass, const ConvGeometry& g, Fn&& fn) {
 }  // namespace
 
 bool OneDnnConv::forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                         float* y) {
+                         float* y, bool relu) {
   return guarded(threads_, Pass::Forward, g, [&] {
-    Entry& e = impl_->entry(Pass::Forward, g, bias != nullptr);
+    Entry& e = impl_->entry(Pass::Forward, g, bias != nullptr, relu);
     if (!e.usable) return false;
     impl_->run(Pass::Forward, e, x, y, w, bias);
     return true;
@@ -332,9 +344,9 @@ bool OneDnnConv::backward_weights(const ConvGeometry& g, const float* x, const f
   });
 }
 
-std::string OneDnnConv::implementation(Pass pass, const ConvGeometry& g, bool bias) {
+std::string OneDnnConv::implementation(Pass pass, const ConvGeometry& g, bool bias, bool relu) {
   return guarded(threads_, pass, g, [&] {
-    const Entry& e = impl_->entry(pass, g, bias);
+    const Entry& e = impl_->entry(pass, g, bias, pass == Pass::Forward && relu);
     return e.usable ? e.impl : std::string();
   });
 }

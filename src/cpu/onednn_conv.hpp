@@ -22,7 +22,7 @@
 //
 // Steady state allocates nothing
 //   Primitives, reorder primitives and the memory objects bound to them are
-//   created once per (pass, geometry, bias) and kept in a small map; each
+//   created once per (pass, geometry, bias, fused ReLU) and kept in a small map; each
 //   call only rebinds the data pointers and executes. Primitives run with
 //   scratchpad_mode::user: their scratch memory, and the reordered weights,
 //   live in grow-only buffers owned by this object.
@@ -68,9 +68,10 @@ class OneDnnConv {
   // The three passes on raw contiguous arrays (shapes as in ConvGeometry:
   // x/dx NHWC, w/dw HWIO, y/dy NHWC, bias (F) or null). Each overwrites its
   // output, returns false (output untouched) when it declines the geometry,
-  // and throws janus::Error if oneDNN fails.
+  // and throws janus::Error if oneDNN fails. forward with relu writes
+  // max(conv + bias, 0) (a oneDNN post-op: one pass over y).
   bool forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-               float* y);
+               float* y, bool relu = false);
   bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx);
   bool backward_weights(const ConvGeometry& g, const float* x, const float* dy, float* dw);
 
@@ -78,7 +79,8 @@ class OneDnnConv {
   // primitive if needed), e.g. "brg:avx512_core" or "jit:avx512_core", or ""
   // when the pass declines it. For tests and diagnostics.
   enum class Pass { Forward, BackwardData, BackwardWeights };
-  std::string implementation(Pass pass, const ConvGeometry& g, bool bias = false);
+  std::string implementation(Pass pass, const ConvGeometry& g, bool bias = false,
+                             bool relu = false);
 
   int threads() const { return threads_; }
 

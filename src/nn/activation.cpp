@@ -54,13 +54,24 @@ Tensor Activation::forward_with_bias(Tensor& z, const Tensor& bias) {
   return y_;
 }
 
+Tensor Activation::forward_fused(const Tensor& y) {
+  JANUS_CHECK(kind_ != ActivationKind::SoftMax,
+              "activation softmax: the fused softmax cross-entropy needs the logits, so its "
+              "forward cannot be fused");
+  z_ = kind_ == ActivationKind::Linear ? y : Tensor();
+  y_ = y;
+  return y_;
+}
+
 Tensor Activation::backward(const Tensor& dy) const {
-  JANUS_CHECK(z_.defined(), "activation ", activation_name(kind_), ": backward before forward");
-  JANUS_CHECK(dy.shape() == z_.shape(), "activation ", activation_name(kind_), ": gradient shape ",
-              dy.shape().str(), " does not match output shape ", z_.shape().str());
+  JANUS_CHECK(y_.defined(), "activation ", activation_name(kind_), ": backward before forward");
+  JANUS_CHECK(dy.shape() == y_.shape(), "activation ", activation_name(kind_), ": gradient shape ",
+              dy.shape().str(), " does not match output shape ", y_.shape().str());
   if (kind_ == ActivationKind::Linear) return dy;
   Tensor dz = Tensor::empty(dy.shape(), dy.device(), dy.dtype());
-  dy.device().activation_backward(kind_, z_, y_, dy, dz);
+  // Without z (forward_fused) y stands in for it: only ReLU reads z, and
+  // only its sign, which y = max(z, 0) shares.
+  dy.device().activation_backward(kind_, z_.defined() ? z_ : y_, y_, dy, dz);
   return dz;
 }
 

@@ -1,4 +1,5 @@
-// Conv2D: cross-correlation of NHWC input with HWIO weights, plus bias, then act.
+// Conv2D: cross-correlation of NHWC input with HWIO weights, plus bias, then act
+// (fused into the convolution's output pass: Device::conv2d_activation_forward).
 // The three convolution kernels (forward, backward-data, backward-filter)
 // live in the device; this layer only shapes and orders them.
 #include "janus/error.hpp"
@@ -64,10 +65,18 @@ std::vector<Parameter*> Conv2D::parameters() {
 Tensor Conv2D::forward(const Tensor& x, bool training) {
   check_input(x);
   const Shape out = build(x.shape(), x.device(), x.dtype());
-  Tensor z = Tensor::empty(out, x.device(), x.dtype());
-  x.device().conv2d_forward(geometry(x.shape()), x, W_.value, b_.value, z);
+  const ConvGeometry g = geometry(x.shape());
+  Device& dev = x.device();
   x_ = x;
-  return act_.forward(z);
+  Tensor y = Tensor::empty(out, dev, x.dtype());
+  if (act_.kind() == ActivationKind::SoftMax) {  // the fused loss reads the logits: keep them
+    dev.conv2d_forward(g, x, W_.value, b_.value, y);
+    return act_.forward(y);
+  }
+  // act(conv + bias) in one pass where the device can; z is not kept (the
+  // backward of an element-wise activation needs only y).
+  dev.conv2d_activation_forward(act_.kind(), g, x, W_.value, b_.value, y);
+  return act_.forward_fused(y);
 }
 
 Tensor Conv2D::backward(const Tensor& dy) {
