@@ -75,6 +75,13 @@ int run_info() {
   using ConfigFn = char* (*)();
   if (auto fn = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
     std::cout << "  OpenBLAS       " << fn() << "\n";
+  // oneDNN (the fast CPU path's convolutions and SGEMM): dnnl_version() returns
+  // a dnnl_version_t, whose first three members are the major, minor and patch ints.
+  using VersionFn = const int* (*)();
+  if (auto fn = reinterpret_cast<VersionFn>(dlsym(RTLD_DEFAULT, "dnnl_version"))) {
+    const int* v = fn();
+    std::cout << "  oneDNN         " << v[0] << "." << v[1] << "." << v[2] << "\n";
+  }
   return 0;
 }
 
