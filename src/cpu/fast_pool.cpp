@@ -33,6 +33,7 @@
 #include <cstring>
 
 #include "cpu/fast_kernels.hpp"
+#include "cpu/kernels.hpp"
 
 namespace janus::fast {
 
@@ -43,15 +44,7 @@ constexpr int64_t kParallelWork = 1 << 15;
 // Channels handled per step of the scalar-state paths (stack scratch).
 constexpr int64_t kChunk = 64;
 
-// The in-bounds part [h0, h1) x [v0, v1) of window (r, c).
-struct Window {
-  int64_t h0, h1, v0, v1;
-};
-Window window_of(const PoolGeometry& g, int64_t r, int64_t c) {
-  const int64_t top = r * g.stride_h - g.pad_h, left = c * g.stride_w - g.pad_w;
-  return {std::max<int64_t>(top, 0), std::min<int64_t>(top + g.KH, g.H),
-          std::max<int64_t>(left, 0), std::min<int64_t>(left + g.KW, g.W)};
-}
+using Window = cpu::PoolWindow;
 
 // best = p > best ? p : best, per channel (the reference's replace rule).
 template <class T>
@@ -114,7 +107,7 @@ void forward_rows(PoolMode mode, const PoolGeometry& g, const T* x, T* y, int64_
     const int64_t n = nr / g.OH, r = nr % g.OH;
     const T* xn = x + n * g.H * W * C;
     for (int64_t c = 0; c < g.OW; ++c) {
-      const Window wd = window_of(g, r, c);
+      const Window wd = cpu::pool_window(g, r, c);
       const T* corner = xn + (wd.h0 * W + wd.v0) * C;
       T* out = y + (nr * g.OW + c) * C;
       if (mode == PoolMode::Max) {
@@ -239,7 +232,7 @@ void backward_images(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
     if (!tiled) std::memset(dxn, 0, sizeof(T) * image);
     for (int64_t r = 0; r < g.OH; ++r)
       for (int64_t c = 0; c < g.OW; ++c) {
-        const Window wd = window_of(g, r, c);
+        const Window wd = cpu::pool_window(g, r, c);
         const T* d = dy + ((n * g.OH + r) * g.OW + c) * C;
         if (mode == PoolMode::Max && tiled && g.KH == 2 && g.KW == 2) {
           const int64_t at = (wd.h0 * W + wd.v0) * C;

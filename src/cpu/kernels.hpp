@@ -15,6 +15,8 @@
 // kernel reads the inputs of an element before it writes that element.
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 
 #include "janus/device.hpp"
@@ -78,6 +80,17 @@ template <class T>
 void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw);
 
 // ---- pool2d.cpp (NHWC; see PoolGeometry) ------------------------------------
+// The in-bounds part [h0, h1) x [v0, v1) of pooling window (r, c): the input
+// rows and columns it covers once the padding is cut off (shared by the
+// reference and the fast pooling kernels).
+struct PoolWindow {
+  int64_t h0, h1, v0, v1;
+};
+inline PoolWindow pool_window(const PoolGeometry& g, int64_t r, int64_t c) {
+  const int64_t top = r * g.stride_h - g.pad_h, left = c * g.stride_w - g.pad_w;
+  return {std::max<int64_t>(top, 0), std::min<int64_t>(top + g.KH, g.H),
+          std::max<int64_t>(left, 0), std::min<int64_t>(left + g.KW, g.W)};
+}
 template <class T> void pool2d_forward(PoolMode mode, const PoolGeometry& g, const T* x, T* y);
 template <class T>
 void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* dy, T* dx);

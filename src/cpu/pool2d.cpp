@@ -17,15 +17,7 @@ inline int64_t nhwc(int64_t n, int64_t h, int64_t w, int64_t c, int64_t H, int64
   return ((n * H + h) * W + w) * C + c;
 }
 
-// The in-bounds part [h0, h1) x [v0, v1) of window (r, c).
-struct Window {
-  int64_t h0, h1, v0, v1;
-};
-Window window(const PoolGeometry& g, int64_t r, int64_t c) {
-  const int64_t top = r * g.stride_h - g.pad_h, left = c * g.stride_w - g.pad_w;
-  return {std::max<int64_t>(top, 0), std::min<int64_t>(top + g.KH, g.H),
-          std::max<int64_t>(left, 0), std::min<int64_t>(left + g.KW, g.W)};
-}
+using Window = PoolWindow;
 
 // Flat index into x of the maximum of channel ch over window wd of image n;
 // the first in row-major window order on ties (strict comparison).
@@ -49,7 +41,7 @@ void pool2d_forward(PoolMode mode, const PoolGeometry& g, const T* x, T* y) {
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t r = 0; r < g.OH; ++r)
       for (int64_t c = 0; c < g.OW; ++c) {
-        const Window wd = window(g, r, c);
+        const Window wd = pool_window(g, r, c);
         for (int64_t ch = 0; ch < g.C; ++ch) {
           T& out = y[nhwc(n, r, c, ch, g.OH, g.OW, g.C)];
           if (mode == PoolMode::Max) {
@@ -76,7 +68,7 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
     const int64_t base = n * image;  // acc holds image n only
     for (int64_t r = 0; r < g.OH; ++r)
       for (int64_t c = 0; c < g.OW; ++c) {
-        const Window wd = window(g, r, c);
+        const Window wd = pool_window(g, r, c);
         for (int64_t ch = 0; ch < g.C; ++ch) {
           const double grad = dy[nhwc(n, r, c, ch, g.OH, g.OW, g.C)];
           if (mode == PoolMode::Max) {
