@@ -185,6 +185,37 @@ class Device {
                                   const Tensor& saved_mean, const Tensor& saved_invstd,
                                   Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
 
+  // BatchNorm followed by ReLU, the pair NeuralNetwork fuses (fusion.cpp):
+  // y = relu(batchnorm(x)). The defaults are the unfused sequence (the
+  // BatchNorm op, then activation_forward in place); a backend that overrides
+  // them must give bit-identical results, so fusing never changes training.
+  virtual void batchnorm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                            double momentum, double eps, Tensor& running_mean,
+                                            Tensor& running_var, Tensor& saved_mean,
+                                            Tensor& saved_invstd, Tensor& y) {
+    batchnorm_forward_train(x, gamma, beta, momentum, eps, running_mean, running_var, saved_mean,
+                            saved_invstd, y);
+    activation_forward(ActivationKind::ReLU, y, y);
+  }
+  virtual void batchnorm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& running_mean, const Tensor& running_var,
+                                           double eps, Tensor& y) {
+    batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps, y);
+    activation_forward(ActivationKind::ReLU, y, y);
+  }
+  // Backward of the pair: y is the forward's output (after the ReLU), dy the
+  // gradient of y. dy counts as 0 where y <= 0, which is exactly where the
+  // BatchNorm output z was <= 0 (y = z where z > 0, else 0), so passing y as
+  // the ReLU's z gives the ReLU backward's mask.
+  virtual void batchnorm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                       const Tensor& gamma, const Tensor& saved_mean,
+                                       const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                                       Tensor& dbeta) {
+    Tensor dz = Tensor::empty(dy.shape(), *this, dy.dtype());
+    activation_backward(ActivationKind::ReLU, y, y, dy, dz);
+    batchnorm_backward(x, dz, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+  }
+
   // ---- dropout ------------------------------------------------------------
   // mask[i] = counter_uniform(seed, i) >= p ? 1/(1-p) : 0 ; y = x * mask.
   // (counter_rng.hpp: the same mask on every device.) Backward is multiply().

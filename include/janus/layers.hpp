@@ -133,9 +133,14 @@ class ActivationLayer : public Layer {
   Tensor backward_from_preactivation(const Tensor& dz) override { return dz; }
   const Activation* activation() const override { return &act_; }
   nlohmann::json config() const override;
+  // Set by NeuralNetwork's fusion pass (fusion.hpp) when the BatchNorm before
+  // this ReLU applies it: forward and backward then pass their input through.
+  void set_absorbed(bool absorbed) { absorbed_ = absorbed; }
+  bool absorbed() const { return absorbed_; }
 
  private:
   Activation act_;
+  bool absorbed_ = false;
 };
 
 // Batch normalisation over the last axis (features for dense input, channels
@@ -153,14 +158,21 @@ class BatchNorm : public Layer {
     return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
   }
   nlohmann::json config() const override;
+  // Set by NeuralNetwork's fusion pass (fusion.hpp) when a ReLU layer follows:
+  // the output is then relu(batchnorm(x)) and backward takes the gradient of
+  // that, through the device's fused batchnorm_relu_* operations.
+  void set_fused_relu(bool fused) { fused_relu_ = fused; }
+  bool fused_relu() const { return fused_relu_; }
 
  protected:
   void create_parameters(const Shape& in, Device& device, DType dtype) override;
 
  private:
   double momentum_, eps_;
+  bool fused_relu_ = false;
   Parameter gamma_{"gamma", {}, {}, false}, beta_{"beta", {}, {}, false};
-  Tensor running_mean_, running_var_, saved_mean_, saved_invstd_, x_;
+  // y_: the training output, kept when fused_relu_ (backward's ReLU mask).
+  Tensor running_mean_, running_var_, saved_mean_, saved_invstd_, x_, y_;
 };
 
 // Inverted dropout: in training zeroes each element with probability p and

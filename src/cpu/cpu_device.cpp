@@ -450,11 +450,10 @@ void CpuDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tens
 
 // ---- batch normalisation ---------------------------------------------------------
 
-void CpuDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                        double momentum, double eps, Tensor& running_mean,
-                                        Tensor& running_var, Tensor& saved_mean,
-                                        Tensor& saved_invstd, Tensor& y) {
-  const char* op = "batchnorm_forward_train";
+DType CpuDevice::check_batchnorm_forward_train(const char* op, const Tensor& x, const Tensor& gamma,
+                                               const Tensor& beta, const Tensor& running_mean,
+                                               const Tensor& running_var, const Tensor& saved_mean,
+                                               const Tensor& saved_invstd, const Tensor& y) const {
   const DType dt = check_args(op, {{"x", &x}, {"gamma", &gamma}, {"beta", &beta},
                                    {"running_mean", &running_mean}, {"running_var", &running_var},
                                    {"saved_mean", &saved_mean}, {"saved_invstd", &saved_invstd},
@@ -468,6 +467,16 @@ void CpuDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, co
                        Arg{"saved_invstd", &saved_invstd}})
     check_numel(op, a.name, *a.tensor, xm.cols);
   check_same_numel(op, "x", x, "y", y);
+  return dt;
+}
+
+void CpuDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                        double momentum, double eps, Tensor& running_mean,
+                                        Tensor& running_var, Tensor& saved_mean,
+                                        Tensor& saved_invstd, Tensor& y) {
+  const DType dt = check_batchnorm_forward_train("batchnorm_forward_train", x, gamma, beta, running_mean,
+                                                 running_var, saved_mean, saved_invstd, y);
+  const Matrix xm = as_matrix(x);
   if (accel_batchnorm_forward_train(dt, xm.rows, xm.cols, x, gamma, beta, momentum, eps,
                                     running_mean, running_var, saved_mean, saved_invstd, y))
     return;
@@ -479,10 +488,9 @@ void CpuDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, co
   });
 }
 
-void CpuDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                       const Tensor& running_mean, const Tensor& running_var,
-                                       double eps, Tensor& y) {
-  const char* op = "batchnorm_forward_eval";
+DType CpuDevice::check_batchnorm_forward_eval(const char* op, const Tensor& x, const Tensor& gamma,
+                                              const Tensor& beta, const Tensor& running_mean,
+                                              const Tensor& running_var, const Tensor& y) const {
   const DType dt = check_args(op, {{"x", &x}, {"gamma", &gamma}, {"beta", &beta},
                                    {"running_mean", &running_mean}, {"running_var", &running_var},
                                    {"y", &y}});
@@ -491,6 +499,15 @@ void CpuDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, con
                        Arg{"running_var", &running_var}})
     check_numel(op, a.name, *a.tensor, xm.cols);
   check_same_numel(op, "x", x, "y", y);
+  return dt;
+}
+
+void CpuDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                       const Tensor& running_mean, const Tensor& running_var,
+                                       double eps, Tensor& y) {
+  const DType dt = check_batchnorm_forward_eval("batchnorm_forward_eval", x, gamma, beta, running_mean,
+                                                running_var, y);
+  const Matrix xm = as_matrix(x);
   if (accel_batchnorm_forward_eval(dt, xm.rows, xm.cols, x, gamma, beta, running_mean,
                                    running_var, eps, y))
     return;
@@ -501,10 +518,10 @@ void CpuDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, con
   });
 }
 
-void CpuDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma,
-                                   const Tensor& saved_mean, const Tensor& saved_invstd,
-                                   Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const char* op = "batchnorm_backward";
+DType CpuDevice::check_batchnorm_backward(const char* op, const Tensor& x, const Tensor& dy,
+                                          const Tensor& gamma, const Tensor& saved_mean,
+                                          const Tensor& saved_invstd, const Tensor& dx,
+                                          const Tensor& dgamma, const Tensor& dbeta) const {
   const DType dt = check_args(op, {{"x", &x}, {"dy", &dy}, {"gamma", &gamma},
                                    {"saved_mean", &saved_mean}, {"saved_invstd", &saved_invstd},
                                    {"dx", &dx}, {"dgamma", &dgamma}, {"dbeta", &dbeta}});
@@ -515,6 +532,15 @@ void CpuDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tens
                        Arg{"saved_invstd", &saved_invstd}, Arg{"dgamma", &dgamma},
                        Arg{"dbeta", &dbeta}})
     check_numel(op, a.name, *a.tensor, xm.cols);
+  return dt;
+}
+
+void CpuDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                   const Tensor& saved_mean, const Tensor& saved_invstd,
+                                   Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  const DType dt = check_batchnorm_backward("batchnorm_backward", x, dy, gamma, saved_mean, saved_invstd, dx,
+                                            dgamma, dbeta);
+  const Matrix xm = as_matrix(x);
   if (accel_batchnorm_backward(dt, xm.rows, xm.cols, x, dy, gamma, saved_mean, saved_invstd, dx,
                                dgamma, dbeta))
     return;
@@ -524,6 +550,51 @@ void CpuDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tens
                                saved_mean.data<T>(), saved_invstd.data<T>(), dx.data<T>(),
                                dgamma.data<T>(), dbeta.data<T>());
   });
+}
+
+// ---- batch normalisation + ReLU (fused where the backend can) ----------------------
+// The argument checks of the plain operations, then the backend's fused
+// kernel if it has one, else the unfused sequence (Device's defaults).
+
+void CpuDevice::batchnorm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                             double momentum, double eps, Tensor& running_mean,
+                                             Tensor& running_var, Tensor& saved_mean,
+                                             Tensor& saved_invstd, Tensor& y) {
+  const DType dt = check_batchnorm_forward_train("batchnorm_relu_forward_train", x, gamma, beta,
+                                                 running_mean, running_var, saved_mean, saved_invstd, y);
+  const Matrix xm = as_matrix(x);
+  if (accel_batchnorm_relu_forward_train(dt, xm.rows, xm.cols, x, gamma, beta, momentum, eps,
+                                         running_mean, running_var, saved_mean, saved_invstd, y))
+    return;
+  Device::batchnorm_relu_forward_train(x, gamma, beta, momentum, eps, running_mean, running_var,
+                                       saved_mean, saved_invstd, y);
+}
+
+void CpuDevice::batchnorm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                            const Tensor& running_mean, const Tensor& running_var,
+                                            double eps, Tensor& y) {
+  const DType dt = check_batchnorm_forward_eval("batchnorm_relu_forward_eval", x, gamma, beta,
+                                                running_mean, running_var, y);
+  const Matrix xm = as_matrix(x);
+  if (accel_batchnorm_relu_forward_eval(dt, xm.rows, xm.cols, x, gamma, beta, running_mean,
+                                        running_var, eps, y))
+    return;
+  Device::batchnorm_relu_forward_eval(x, gamma, beta, running_mean, running_var, eps, y);
+}
+
+void CpuDevice::batchnorm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                        const Tensor& gamma, const Tensor& saved_mean,
+                                        const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                                        Tensor& dbeta) {
+  const char* op = "batchnorm_relu_backward";
+  const DType dt = check_batchnorm_backward(op, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+  check_args(op, {{"x", &x}, {"y", &y}});
+  check_same_numel(op, "x", x, "y", y);
+  const Matrix xm = as_matrix(x);
+  if (accel_batchnorm_relu_backward(dt, xm.rows, xm.cols, x, y, dy, gamma, saved_mean, saved_invstd,
+                                    dx, dgamma, dbeta))
+    return;
+  Device::batchnorm_relu_backward(x, y, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
 }
 
 // ---- dropout and optimizers --------------------------------------------------------

@@ -83,6 +83,17 @@ class CpuDevice : public Device {
   void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma,
                           const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
                           Tensor& dgamma, Tensor& dbeta) override;
+  void batchnorm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    double momentum, double eps, Tensor& running_mean,
+                                    Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd,
+                                    Tensor& y) override;
+  void batchnorm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var,
+                                   double eps, Tensor& y) override;
+  void batchnorm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& saved_mean,
+                               const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                               Tensor& dbeta) override;
 
   // ---- dropout and optimizers -----------------------------------------------
   void dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask,
@@ -182,6 +193,31 @@ class CpuDevice : public Device {
                                         Tensor& /*dgamma*/, Tensor& /*dbeta*/) {
     return false;
   }
+  // BatchNorm + ReLU (device.hpp batchnorm_relu_*): false falls back to the
+  // unfused sequence; a kernel that returns true must be bit-identical to it.
+  virtual bool accel_batchnorm_relu_forward_train(DType, int64_t /*rows*/, int64_t /*C*/,
+                                                  const Tensor& /*x*/, const Tensor& /*gamma*/,
+                                                  const Tensor& /*beta*/, double /*momentum*/,
+                                                  double /*eps*/, Tensor& /*running_mean*/,
+                                                  Tensor& /*running_var*/, Tensor& /*saved_mean*/,
+                                                  Tensor& /*saved_invstd*/, Tensor& /*y*/) {
+    return false;
+  }
+  virtual bool accel_batchnorm_relu_forward_eval(DType, int64_t /*rows*/, int64_t /*C*/,
+                                                 const Tensor& /*x*/, const Tensor& /*gamma*/,
+                                                 const Tensor& /*beta*/, const Tensor& /*mean*/,
+                                                 const Tensor& /*var*/, double /*eps*/,
+                                                 Tensor& /*y*/) {
+    return false;
+  }
+  virtual bool accel_batchnorm_relu_backward(DType, int64_t /*rows*/, int64_t /*C*/,
+                                             const Tensor& /*x*/, const Tensor& /*y*/,
+                                             const Tensor& /*dy*/, const Tensor& /*gamma*/,
+                                             const Tensor& /*saved_mean*/,
+                                             const Tensor& /*saved_invstd*/, Tensor& /*dx*/,
+                                             Tensor& /*dgamma*/, Tensor& /*dbeta*/) {
+    return false;
+  }
   // velocity is null when momentum == 0.
   virtual bool accel_sgd_update(DType, Tensor& /*w*/, const Tensor& /*g*/, Tensor* /*velocity*/,
                                 double /*lr*/, double /*momentum*/, double /*weight_decay*/,
@@ -209,6 +245,19 @@ class CpuDevice : public Device {
   // conv2d_activation_forward); returns the dtype.
   DType check_conv2d_forward(const char* op, const ConvGeometry& g, const Tensor& x,
                              const Tensor& w, const Tensor& bias, const Tensor& y) const;
+  // The argument checks of the BatchNorm operations (shared with their
+  // batchnorm_relu_* forms); each returns the dtype.
+  DType check_batchnorm_forward_train(const char* op, const Tensor& x, const Tensor& gamma,
+                                      const Tensor& beta, const Tensor& running_mean,
+                                      const Tensor& running_var, const Tensor& saved_mean,
+                                      const Tensor& saved_invstd, const Tensor& y) const;
+  DType check_batchnorm_forward_eval(const char* op, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& beta, const Tensor& running_mean,
+                                     const Tensor& running_var, const Tensor& y) const;
+  DType check_batchnorm_backward(const char* op, const Tensor& x, const Tensor& dy,
+                                 const Tensor& gamma, const Tensor& saved_mean,
+                                 const Tensor& saved_invstd, const Tensor& dx,
+                                 const Tensor& dgamma, const Tensor& dbeta) const;
 };
 
 }  // namespace janus

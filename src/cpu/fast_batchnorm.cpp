@@ -24,8 +24,15 @@
 // - backward: per-chunk double sums of dy and dy * (x - mean), combined in
 //   chunk order; dx per element in double.
 // - outputs are computed per element in double and rounded once to T.
+// - fused ReLU (Device::batchnorm_relu_*): the forward applies max(0, .) to
+//   the rounded output in the normalise pass; the backward reads the forward's
+//   output y and uses dy where y > 0, else 0, in both the reduction and the dx
+//   pass. These are the ReLU kernels' operations on the same values, so the
+//   result is bit-identical to the separate passes, with one pass less over
+//   the activations each way.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "cpu/fast_kernels.hpp"
@@ -69,6 +76,21 @@ void merge(int64_t C, double n_a, double* mean_a, double* m2_a, double n_b, cons
   }
 }
 
+// dy where y > 0, else +0, widened to double: relu_backward's value. Written
+// as a bit mask and not as `y > 0 ? dy : 0`, because the compiler turns the
+// select, added into an accumulator, into a conditional update and then
+// leaves the loop scalar with a data-dependent branch (10x slower).
+template <class T>
+inline double relu_masked(T y, T dy) {
+  const double g = static_cast<double>(dy);
+  uint64_t bits;
+  std::memcpy(&bits, &g, sizeof bits);
+  bits &= -static_cast<uint64_t>(y > T(0));  // all ones where y > 0, else zero
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
 // Runs fn(lo, hi) on contiguous row slices, a few per thread (or on the
 // caller when small). Each slice writes its own rows of the output.
 template <class Fn>
@@ -97,7 +119,8 @@ size_t batchnorm_workspace_bytes(int64_t rows, int64_t C) {
 template <class T>
 void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
                              double momentum, double eps, T* running_mean, T* running_var,
-                             T* saved_mean, T* saved_invstd, T* y, TaskTeam& team, void* workspace) {
+                             T* saved_mean, T* saved_invstd, T* y, TaskTeam& team, void* workspace,
+                             bool relu) {
   const Chunks ch = chunks_of(rows, C);
   double* ws = static_cast<double*>(workspace);
   const int64_t block = std::max<int64_t>(1, kBlockElems / C);
@@ -169,9 +192,18 @@ void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma
     for (int64_t r = lo; r < hi; ++r) {
       const T* xr = x + r * C;
       T* yr = y + r * C;
+      if (relu) {
+        // The ReLU on the rounded output, as relu_forward does after it.
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c)
-        yr[c] = static_cast<T>((static_cast<double>(xr[c]) - m[c]) * a[c] + bt[c]);
+        for (int64_t c = 0; c < C; ++c) {
+          const T v = static_cast<T>((static_cast<double>(xr[c]) - m[c]) * a[c] + bt[c]);
+          yr[c] = v > T(0) ? v : T(0);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c)
+          yr[c] = static_cast<T>((static_cast<double>(xr[c]) - m[c]) * a[c] + bt[c]);
+      }
     }
   });
 }
@@ -179,7 +211,7 @@ void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma
 template <class T>
 void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const T* gamma,
                         const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta,
-                        TaskTeam& team, void* workspace) {
+                        TaskTeam& team, void* workspace, const T* relu_y) {
   const Chunks ch = chunks_of(rows, C);
   double* ws = static_cast<double*>(workspace);
   double* mean = ws + 4 * ch.count * C;
@@ -193,11 +225,22 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
     for (int64_t r = lo; r < hi; ++r) {
       const T* xr = x + r * C;
       const T* dr = dy + r * C;
+      if (relu_y) {
+        // dy masked as relu_backward masks it (relu_masked).
+        const T* yr = relu_y + r * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const double d = static_cast<double>(dr[c]);
-        sdy[c] += d;
-        sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
+        for (int64_t c = 0; c < C; ++c) {
+          const double d = relu_masked(yr[c], dr[c]);
+          sdy[c] += d;
+          sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const double d = static_cast<double>(dr[c]);
+          sdy[c] += d;
+          sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
+        }
       }
     }
   });
@@ -233,10 +276,19 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
       const T* xr = x + r * C;
       const T* dr = dy + r * C;
       T* out = dx + r * C;
+      if (relu_y) {
+        const T* yr = relu_y + r * C;
 #pragma omp simd
-      for (int64_t c = 0; c < C; ++c)
-        out[c] = static_cast<T>(a[c] * static_cast<double>(dr[c]) +
-                                kx[c] * (static_cast<double>(xr[c]) - mean[c]) + b[c]);
+        for (int64_t c = 0; c < C; ++c) {
+          const double d = relu_masked(yr[c], dr[c]);
+          out[c] = static_cast<T>(a[c] * d + kx[c] * (static_cast<double>(xr[c]) - mean[c]) + b[c]);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c)
+          out[c] = static_cast<T>(a[c] * static_cast<double>(dr[c]) +
+                                  kx[c] * (static_cast<double>(xr[c]) - mean[c]) + b[c]);
+      }
     }
   });
 }
@@ -244,9 +296,10 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
 #define JANUS_INSTANTIATE(T)                                                                   \
   template void batchnorm_forward_train<T>(int64_t, int64_t, const T*, const T*, const T*,    \
                                            double, double, T*, T*, T*, T*, T*, TaskTeam&,      \
-                                           void*);                                            \
+                                           void*, bool);                                      \
   template void batchnorm_backward<T>(int64_t, int64_t, const T*, const T*, const T*,         \
-                                      const T*, const T*, T*, T*, T*, TaskTeam&, void*);
+                                      const T*, const T*, T*, T*, T*, TaskTeam&, void*,        \
+                                      const T*);
 JANUS_INSTANTIATE(float)
 JANUS_INSTANTIATE(double)
 #undef JANUS_INSTANTIATE

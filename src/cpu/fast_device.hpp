@@ -30,6 +30,10 @@
 //   the tensor is big enough to pay for it.
 // - The element-wise ones run the reference kernels (or the same arithmetic)
 //   on slices, so their results are bit-identical to the reference.
+// - BatchNorm + ReLU (batchnorm_relu_*): the same kernels with the ReLU
+//   folded into their passes, bit-identical to BatchNorm then ReLU; below
+//   the size where the plain BatchNorm falls back to the reference kernels,
+//   the fused forms fall back to the unfused sequence too, for the same result.
 // - BatchNorm training forward / backward (fast_batchnorm.cpp): row-major
 //   per-channel statistics in double over fixed row chunks (deterministic,
 //   independent of the thread count) on the TaskTeam, cache-blocked two-pass
@@ -129,6 +133,19 @@ class FastCpuDevice final : public CpuDevice {
                                 const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
                                 const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
                                 Tensor& dbeta) override;
+  bool accel_batchnorm_relu_forward_train(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                          const Tensor& gamma, const Tensor& beta, double momentum,
+                                          double eps, Tensor& running_mean, Tensor& running_var,
+                                          Tensor& saved_mean, Tensor& saved_invstd,
+                                          Tensor& y) override;
+  bool accel_batchnorm_relu_forward_eval(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                         const Tensor& gamma, const Tensor& beta,
+                                         const Tensor& mean, const Tensor& var, double eps,
+                                         Tensor& y) override;
+  bool accel_batchnorm_relu_backward(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                     const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                                     const Tensor& saved_mean, const Tensor& saved_invstd,
+                                     Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
   bool accel_sgd_update(DType dt, Tensor& w, const Tensor& g, Tensor* velocity, double lr,
                         double momentum, double weight_decay, bool nesterov) override;
   bool accel_adam_update(DType dt, Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr,

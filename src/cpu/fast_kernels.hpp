@@ -39,15 +39,19 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
 // fast_batchnorm.cpp). `workspace` holds at least
 // batchnorm_workspace_bytes(rows, C) bytes. Runs on `team`; deterministic:
 // the result does not depend on its thread count.
+// Fused ReLU (Device::batchnorm_relu_*): with relu, the forward writes
+// y = relu(batchnorm(x)); with relu_y (that forward's y) non-null, the
+// backward treats dy as 0 where relu_y <= 0. Bit-identical to the separate
+// ReLU forward / backward passes.
 size_t batchnorm_workspace_bytes(int64_t rows, int64_t C);
 template <class T>
 void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
                              double momentum, double eps, T* running_mean, T* running_var,
                              T* saved_mean, T* saved_invstd, T* y, TaskTeam& team,
-                             void* workspace);
+                             void* workspace, bool relu = false);
 template <class T>
 void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const T* gamma,
                         const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta,
-                        TaskTeam& team, void* workspace);
+                        TaskTeam& team, void* workspace, const T* relu_y = nullptr);
 
 }  // namespace janus::fast

@@ -7,10 +7,14 @@ namespace janus {
 Tensor ActivationLayer::forward(const Tensor& x, bool training) {
   check_input(x);
   build(x.shape(), x.device(), x.dtype());
+  // Absorbed: the BatchNorm before already applied the ReLU (fusion.hpp).
+  if (absorbed_) return x;
   return act_.forward(x);
 }
 
 Tensor ActivationLayer::backward(const Tensor& dy) {
+  // Absorbed: the BatchNorm before masks the gradient itself.
+  if (absorbed_) return dy;
   JANUS_CHECK(act_.z().defined(), where(), ": backward before forward");
   JANUS_CHECK(dy.shape() == act_.z().shape(), where(), ": gradient of shape ", dy.shape().str(),
               " does not match output shape ", act_.z().shape().str());

@@ -31,9 +31,17 @@ Tensor BatchNorm::forward(const Tensor& x, bool training) {
   if (training) {
     JANUS_CHECK(x.shape().rows() > 1, where(), ": training needs more than one value per channel, got input ",
                 x.shape().str());
-    dev.batchnorm_forward_train(x, gamma_.value, beta_.value, momentum_, eps_, running_mean_, running_var_,
-                                saved_mean_, saved_invstd_, y);
+    if (fused_relu_) {
+      dev.batchnorm_relu_forward_train(x, gamma_.value, beta_.value, momentum_, eps_, running_mean_,
+                                       running_var_, saved_mean_, saved_invstd_, y);
+      y_ = y;
+    } else {
+      dev.batchnorm_forward_train(x, gamma_.value, beta_.value, momentum_, eps_, running_mean_, running_var_,
+                                  saved_mean_, saved_invstd_, y);
+    }
     x_ = x;
+  } else if (fused_relu_) {
+    dev.batchnorm_relu_forward_eval(x, gamma_.value, beta_.value, running_mean_, running_var_, eps_, y);
   } else {
     dev.batchnorm_forward_eval(x, gamma_.value, beta_.value, running_mean_, running_var_, eps_, y);
   }
@@ -45,7 +53,13 @@ Tensor BatchNorm::backward(const Tensor& dy) {
   JANUS_CHECK(dy.shape() == x_.shape(), where(), ": gradient of shape ", dy.shape().str(),
               " does not match output shape ", x_.shape().str());
   Tensor dx = Tensor::empty(x_.shape(), dy.device(), dy.dtype());
-  dy.device().batchnorm_backward(x_, dy, gamma_.value, saved_mean_, saved_invstd_, dx, gamma_.grad, beta_.grad);
+  if (fused_relu_) {
+    JANUS_CHECK(y_.defined(), where(), ": backward needs a training-mode forward first");
+    dy.device().batchnorm_relu_backward(x_, y_, dy, gamma_.value, saved_mean_, saved_invstd_, dx, gamma_.grad,
+                                        beta_.grad);
+  } else {
+    dy.device().batchnorm_backward(x_, dy, gamma_.value, saved_mean_, saved_invstd_, dx, gamma_.grad, beta_.grad);
+  }
   return dx;
 }
 

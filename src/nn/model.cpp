@@ -2,6 +2,7 @@
 #include "janus/model.hpp"
 
 #include "janus/error.hpp"
+#include "janus/fusion.hpp"
 #include "janus/layers.hpp"
 
 namespace janus {
@@ -24,6 +25,9 @@ NeuralNetwork::NeuralNetwork(std::vector<std::unique_ptr<Layer>> layers, std::un
   for (size_t i = 0; i < layers_.size() && first_trainable_ == layers_.size(); ++i)
     if (!layers_[i]->parameters().empty()) first_trainable_ = i;
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_input_gradient_needed(i != first_trainable_);
+  // BatchNorm + ReLU pairs run as one fused operation (fusion.hpp); results
+  // are bit-identical, so this is decided once, here, from the environment.
+  fuse_batchnorm_relu(layers_, fusion_enabled_from_environment());
 }
 
 NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
