@@ -437,10 +437,15 @@ bool FastCpuDevice::accel_pool2d_backward(DType dt, PoolMode mode, const PoolGeo
 
 // ---- batch normalisation and optimizers ---------------------------------------------------
 
-bool FastCpuDevice::accel_batchnorm_forward_eval(DType dt, int64_t rows, int64_t C,
-                                                 const Tensor& x, const Tensor& gamma,
-                                                 const Tensor& beta, const Tensor& mean,
-                                                 const Tensor& var, double eps, Tensor& y) {
+// Each BatchNorm operation and its fused BatchNorm+ReLU form share one body
+// (the *_impl functions below): the fused form only passes relu = true (or
+// the output y for the backward mask), so it is bit-identical to BatchNorm
+// followed by ReLU, and both take the same size threshold.
+
+bool FastCpuDevice::batchnorm_eval_impl(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& beta,
+                                        const Tensor& mean, const Tensor& var, double eps,
+                                        Tensor& y, bool relu) {
   if (rows * C < kParallelElems) return false;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -449,16 +454,17 @@ bool FastCpuDevice::accel_batchnorm_forward_eval(DType dt, int64_t rows, int64_t
     parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
       cpu::batchnorm_forward_eval<T>(hi - lo, C, xp + lo * C, gamma.data<T>(), beta.data<T>(),
                                      mean.data<T>(), var.data<T>(), eps, yp + lo * C);
+      // The ReLU on each slice right after its BatchNorm, while still in cache.
+      if (relu) relu_forward((hi - lo) * C, yp + lo * C, yp + lo * C);
     }, 1, rows * C);
   });
 }
 
-bool FastCpuDevice::accel_batchnorm_forward_train(DType dt, int64_t rows, int64_t C,
-                                                  const Tensor& x, const Tensor& gamma,
-                                                  const Tensor& beta, double momentum, double eps,
-                                                  Tensor& running_mean, Tensor& running_var,
-                                                  Tensor& saved_mean, Tensor& saved_invstd,
-                                                  Tensor& y) {
+bool FastCpuDevice::batchnorm_train_impl(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                         const Tensor& gamma, const Tensor& beta,
+                                         double momentum, double eps, Tensor& running_mean,
+                                         Tensor& running_var, Tensor& saved_mean,
+                                         Tensor& saved_invstd, Tensor& y, bool relu) {
   if (rows * C < kParallelElems) return false;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -467,72 +473,15 @@ bool FastCpuDevice::accel_batchnorm_forward_train(DType dt, int64_t rows, int64_
     fast::batchnorm_forward_train<T>(rows, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
                                      momentum, eps, running_mean.data<T>(),
                                      running_var.data<T>(), saved_mean.data<T>(),
-                                     saved_invstd.data<T>(), y.data<T>(), team_, ws);
+                                     saved_invstd.data<T>(), y.data<T>(), team_, ws, relu);
   });
 }
 
-bool FastCpuDevice::accel_batchnorm_backward(DType dt, int64_t rows, int64_t C, const Tensor& x,
-                                             const Tensor& dy, const Tensor& gamma,
-                                             const Tensor& saved_mean,
-                                             const Tensor& saved_invstd, Tensor& dx,
-                                             Tensor& dgamma, Tensor& dbeta) {
-  if (rows * C < kParallelElems) return false;
-  return dispatch(dt, [&](auto tag) {
-    using T = decltype(tag);
-    std::lock_guard<std::mutex> lock(ws_mutex_);
-    void* ws = workspace(fast::batchnorm_workspace_bytes(rows, C));
-    fast::batchnorm_backward<T>(rows, C, x.data<T>(), dy.data<T>(), gamma.data<T>(),
-                                saved_mean.data<T>(), saved_invstd.data<T>(), dx.data<T>(),
-                                dgamma.data<T>(), dbeta.data<T>(), team_, ws);
-  });
-}
-
-// The fused forms take the kernels of the plain BatchNorm operations above
-// (same size threshold), so each is bit-identical to BatchNorm then ReLU.
-
-bool FastCpuDevice::accel_batchnorm_relu_forward_train(DType dt, int64_t rows, int64_t C,
-                                                       const Tensor& x, const Tensor& gamma,
-                                                       const Tensor& beta, double momentum,
-                                                       double eps, Tensor& running_mean,
-                                                       Tensor& running_var, Tensor& saved_mean,
-                                                       Tensor& saved_invstd, Tensor& y) {
-  if (rows * C < kParallelElems) return false;
-  return dispatch(dt, [&](auto tag) {
-    using T = decltype(tag);
-    std::lock_guard<std::mutex> lock(ws_mutex_);
-    void* ws = workspace(fast::batchnorm_workspace_bytes(rows, C));
-    fast::batchnorm_forward_train<T>(rows, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
-                                     momentum, eps, running_mean.data<T>(),
-                                     running_var.data<T>(), saved_mean.data<T>(),
-                                     saved_invstd.data<T>(), y.data<T>(), team_, ws,
-                                     /*relu=*/true);
-  });
-}
-
-bool FastCpuDevice::accel_batchnorm_relu_forward_eval(DType dt, int64_t rows, int64_t C,
-                                                      const Tensor& x, const Tensor& gamma,
-                                                      const Tensor& beta, const Tensor& mean,
-                                                      const Tensor& var, double eps, Tensor& y) {
-  if (rows * C < kParallelElems) return false;
-  return dispatch(dt, [&](auto tag) {
-    using T = decltype(tag);
-    const T* xp = x.data<T>();
-    T* yp = y.data<T>();
-    // The ReLU on each slice right after its BatchNorm, while still in cache.
-    parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
-      cpu::batchnorm_forward_eval<T>(hi - lo, C, xp + lo * C, gamma.data<T>(), beta.data<T>(),
-                                     mean.data<T>(), var.data<T>(), eps, yp + lo * C);
-      relu_forward((hi - lo) * C, yp + lo * C, yp + lo * C);
-    }, 1, rows * C);
-  });
-}
-
-bool FastCpuDevice::accel_batchnorm_relu_backward(DType dt, int64_t rows, int64_t C,
-                                                  const Tensor& x, const Tensor& y,
-                                                  const Tensor& dy, const Tensor& gamma,
-                                                  const Tensor& saved_mean,
-                                                  const Tensor& saved_invstd, Tensor& dx,
-                                                  Tensor& dgamma, Tensor& dbeta) {
+bool FastCpuDevice::batchnorm_backward_impl(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                            const Tensor* relu_y, const Tensor& dy,
+                                            const Tensor& gamma, const Tensor& saved_mean,
+                                            const Tensor& saved_invstd, Tensor& dx,
+                                            Tensor& dgamma, Tensor& dbeta) {
   if (rows * C < kParallelElems) return false;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -541,8 +490,61 @@ bool FastCpuDevice::accel_batchnorm_relu_backward(DType dt, int64_t rows, int64_
     fast::batchnorm_backward<T>(rows, C, x.data<T>(), dy.data<T>(), gamma.data<T>(),
                                 saved_mean.data<T>(), saved_invstd.data<T>(), dx.data<T>(),
                                 dgamma.data<T>(), dbeta.data<T>(), team_, ws,
-                                /*relu_y=*/y.data<T>());
+                                relu_y ? relu_y->data<T>() : nullptr);
   });
+}
+
+bool FastCpuDevice::accel_batchnorm_forward_eval(DType dt, int64_t rows, int64_t C,
+                                                 const Tensor& x, const Tensor& gamma,
+                                                 const Tensor& beta, const Tensor& mean,
+                                                 const Tensor& var, double eps, Tensor& y) {
+  return batchnorm_eval_impl(dt, rows, C, x, gamma, beta, mean, var, eps, y, /*relu=*/false);
+}
+
+bool FastCpuDevice::accel_batchnorm_relu_forward_eval(DType dt, int64_t rows, int64_t C,
+                                                      const Tensor& x, const Tensor& gamma,
+                                                      const Tensor& beta, const Tensor& mean,
+                                                      const Tensor& var, double eps, Tensor& y) {
+  return batchnorm_eval_impl(dt, rows, C, x, gamma, beta, mean, var, eps, y, /*relu=*/true);
+}
+
+bool FastCpuDevice::accel_batchnorm_forward_train(DType dt, int64_t rows, int64_t C,
+                                                  const Tensor& x, const Tensor& gamma,
+                                                  const Tensor& beta, double momentum, double eps,
+                                                  Tensor& running_mean, Tensor& running_var,
+                                                  Tensor& saved_mean, Tensor& saved_invstd,
+                                                  Tensor& y) {
+  return batchnorm_train_impl(dt, rows, C, x, gamma, beta, momentum, eps, running_mean,
+                              running_var, saved_mean, saved_invstd, y, /*relu=*/false);
+}
+
+bool FastCpuDevice::accel_batchnorm_relu_forward_train(DType dt, int64_t rows, int64_t C,
+                                                       const Tensor& x, const Tensor& gamma,
+                                                       const Tensor& beta, double momentum,
+                                                       double eps, Tensor& running_mean,
+                                                       Tensor& running_var, Tensor& saved_mean,
+                                                       Tensor& saved_invstd, Tensor& y) {
+  return batchnorm_train_impl(dt, rows, C, x, gamma, beta, momentum, eps, running_mean,
+                              running_var, saved_mean, saved_invstd, y, /*relu=*/true);
+}
+
+bool FastCpuDevice::accel_batchnorm_backward(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                                             const Tensor& dy, const Tensor& gamma,
+                                             const Tensor& saved_mean,
+                                             const Tensor& saved_invstd, Tensor& dx,
+                                             Tensor& dgamma, Tensor& dbeta) {
+  return batchnorm_backward_impl(dt, rows, C, x, /*relu_y=*/nullptr, dy, gamma, saved_mean,
+                                 saved_invstd, dx, dgamma, dbeta);
+}
+
+bool FastCpuDevice::accel_batchnorm_relu_backward(DType dt, int64_t rows, int64_t C,
+                                                  const Tensor& x, const Tensor& y,
+                                                  const Tensor& dy, const Tensor& gamma,
+                                                  const Tensor& saved_mean,
+                                                  const Tensor& saved_invstd, Tensor& dx,
+                                                  Tensor& dgamma, Tensor& dbeta) {
+  return batchnorm_backward_impl(dt, rows, C, x, &y, dy, gamma, saved_mean, saved_invstd, dx,
+                                 dgamma, dbeta);
 }
 
 bool FastCpuDevice::accel_sgd_update(DType dt, Tensor& w, const Tensor& g, Tensor* velocity,

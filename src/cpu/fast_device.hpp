@@ -153,6 +153,19 @@ class FastCpuDevice final : public CpuDevice {
                          bool decoupled, int64_t step) override;
 
  private:
+  // The bodies shared by each BatchNorm hook and its fused BatchNorm+ReLU form.
+  bool batchnorm_eval_impl(DType dt, int64_t rows, int64_t C, const Tensor& x, const Tensor& gamma,
+                           const Tensor& beta, const Tensor& mean, const Tensor& var, double eps,
+                           Tensor& y, bool relu);
+  bool batchnorm_train_impl(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                            const Tensor& gamma, const Tensor& beta, double momentum, double eps,
+                            Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                            Tensor& saved_invstd, Tensor& y, bool relu);
+  bool batchnorm_backward_impl(DType dt, int64_t rows, int64_t C, const Tensor& x,
+                               const Tensor* relu_y, const Tensor& dy, const Tensor& gamma,
+                               const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
+                               Tensor& dgamma, Tensor& dbeta);
+
   // A grow-only scratch buffer of at least `bytes` (64-byte aligned). Callers
   // hold ws_mutex_ while they use it.
   void* workspace(size_t bytes);
