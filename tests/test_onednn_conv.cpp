@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_case.hpp"
 #include "cpu/fast_device.hpp"
 #include "cpu/onednn_conv.hpp"
 #include "janus/device.hpp"
@@ -38,20 +39,12 @@ using Pass = OneDnnConv::Pass;
 
 constexpr double kEps = 1.1920929e-7;  // 2^-23
 
-struct Case {
-  int N, H, W, C, KH, KW, F, sh, sw, ph, pw;
-  bool must_run;  // oneDNN has an optimised kernel for it: it must not decline
+// A ConvCase (conv_case.hpp) and whether oneDNN has an optimised kernel for
+// it, so that it must not decline.
+struct Case : testing::ConvCase {
+  bool must_run;
 };
-
-ConvGeometry geometry_of(const Case& k) {
-  ConvGeometry g;
-  g.N = k.N; g.H = k.H; g.W = k.W; g.C = k.C;
-  g.KH = k.KH; g.KW = k.KW; g.F = k.F;
-  g.stride_h = k.sh; g.stride_w = k.sw; g.pad_h = k.ph; g.pad_w = k.pw;
-  g.OH = (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1;
-  g.OW = (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1;
-  return g;
-}
+using testing::geometry_of;
 
 std::vector<Case> cases() {
   return {
@@ -244,7 +237,7 @@ TEST_P(OneDnnConvTest, BitwiseDeterministic) {
 
 TEST(OneDnnConv, UsesOptimisedKernelsAndKeepsTheCallersThreadCount) {
   OneDnnConv conv(2);
-  const ConvGeometry g = geometry_of({8, 16, 16, 32, 3, 3, 32, 1, 1, 1, 1, true});
+  const ConvGeometry g = geometry_of(Case{8, 16, 16, 32, 3, 3, 32, 1, 1, 1, 1, true});
   for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardWeights}) {
     const std::string impl = conv.implementation(pass, g);
     EXPECT_FALSE(impl.empty());
@@ -265,7 +258,7 @@ TEST(OneDnnConv, UsesOptimisedKernelsAndKeepsTheCallersThreadCount) {
 
 TEST(OneDnnConv, OneDnnErrorsBecomeJanusErrorsNamingTheGeometry) {
   OneDnnConv conv(1);
-  ConvGeometry g = geometry_of({2, 8, 8, 4, 3, 3, 4, 1, 1, 1, 1, true});
+  ConvGeometry g = geometry_of(Case{2, 8, 8, 4, 3, 3, 4, 1, 1, 1, 1, true});
   g.OH = 5;  // inconsistent with the rest: oneDNN rejects the descriptor
   std::vector<float> x(2 * 8 * 8 * 4), w(9 * 4 * 4), y(2 * 8 * 8 * 4);
   try {
