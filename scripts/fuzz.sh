@@ -35,7 +35,7 @@ fi
 rm -rf "$probe"
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   CC=$CC CXX=$CXX cmake -S . -B "$BUILD" -DJANUS_FUZZ=ON -DJANUS_CUDA=OFF -DJANUS_BUILD_TESTS=OFF \
-    -DJANUS_WERROR=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null || exit 2
+    -DJANUS_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null || exit 2
 fi
 build_targets=()
 for t in $TARGETS; do build_targets+=(--target "fuzz_$t"); done

@@ -1,7 +1,8 @@
 // The oneDNN convolutions of the fast CPU device (src/cpu/onednn_conv.hpp),
 // called directly (so they are tested whatever JANUS_CPU_CONV says), against
-// the reference CPU device, for both weight layouts (oneDNN's choice with
-// HWIO reordered to and from it, and plain HWIO).
+// the reference CPU device: direct convolutions with both weight layouts
+// (oneDNN's choice with HWIO reordered to and from it, and plain HWIO), and
+// Winograd wherever oneDNN has it (direct elsewhere).
 //
 // Tolerance: each output element is a sum of K products (forward: KH*KW*C,
 // backward-data: up to KH*KW*F, backward-weights: N*OH*OW). Whatever the
@@ -11,6 +12,12 @@
 // the reference convolution on |a| and |b|. So the bound is rigorous, yet an
 // indexing or layout error (a wrongly reordered weight, a shifted window)
 // gives errors of the order of sum_k |a_k b_k| itself, far outside it.
+// Winograd F(4x4, 3x3) multiplies transformed tiles whose transforms have
+// constants up to 8 in magnitude, so its rounding errors are larger by a
+// constant factor: the bound is kWinogradFactor (4) times the direct one.
+// Measured worst cases over these inputs: 0.10 of the direct bound for
+// direct, 0.38 of it for Winograd (0.10 of its own), still far below the
+// error of any indexing or layout mistake.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -33,11 +40,13 @@
 namespace janus {
 namespace {
 
+using onednn::ConvAlgorithm;
 using onednn::OneDnnConv;
 using onednn::WeightsLayout;
 using Pass = OneDnnConv::Pass;
 
 constexpr double kEps = 1.1920929e-7;  // 2^-23
+constexpr double kWinogradFactor = 4.0;
 
 // A ConvCase (conv_case.hpp) and whether oneDNN has an optimised kernel for
 // it, so that it must not decline.
@@ -128,35 +137,53 @@ Expected reference_backward_weights(const ConvGeometry& g, const std::vector<flo
   return {dw.to_host(), m.to_host()};
 }
 
-// |got - value| <= (terms + 2) * eps * magnitude, element by element (which
-// also rejects NaN: every element must have been written).
-void expect_within(const std::vector<float>& got, const Expected& e, int64_t terms,
-                   const std::string& what) {
-  ASSERT_EQ(got.size(), e.value.size()) << what;
+// |got - value| <= factor * (terms + 2) * eps * magnitude, element by element
+// (which also rejects NaN: every element must have been written). Returns
+// the largest error as a fraction of its bound.
+double expect_within(const std::vector<float>& got, const Expected& e, int64_t terms,
+                     const std::string& what, double factor = 1.0) {
+  EXPECT_EQ(got.size(), e.value.size()) << what;
+  if (got.size() != e.value.size()) return 0.0;
   int reported = 0;
+  double worst = 0.0;
   for (size_t i = 0; i < got.size(); ++i) {
-    const double tol = static_cast<double>(terms + 2) * kEps * e.magnitude[i];
+    const double tol = factor * static_cast<double>(terms + 2) * kEps * e.magnitude[i];
     const double err = std::abs(static_cast<double>(got[i]) - e.value[i]);
+    if (tol > 0) worst = std::max(worst, err / tol);
     if (!(err <= tol) && reported++ < 5)
       ADD_FAILURE() << what << ": element " << i << " oneDNN " << got[i] << " reference "
                     << e.value[i] << " (error " << err << ", bound " << tol << ")";
   }
+  return worst;
 }
 
-class OneDnnConvTest : public ::testing::TestWithParam<WeightsLayout> {
- protected:
-  std::mt19937_64 rng{2024};
-  OneDnnConv conv{2, GetParam()};
+// A weights layout and an algorithm policy.
+struct Variant {
+  WeightsLayout layout;
+  ConvAlgorithm algorithm;
+  const char* name;
 };
 
-INSTANTIATE_TEST_SUITE_P(Layouts, OneDnnConvTest,
-                         ::testing::Values(WeightsLayout::Any, WeightsLayout::Plain),
-                         [](const auto& param_info) {
-                           return std::string(param_info.param == WeightsLayout::Any ? "Any" : "Hwio");
-                         });
+class OneDnnConvTest : public ::testing::TestWithParam<Variant> {
+ protected:
+  std::mt19937_64 rng{2024};
+  OneDnnConv conv{2, GetParam().layout, GetParam().algorithm};
+  // Winograd's error bound is wider (see the top of this file).
+  double factor() const {
+    return GetParam().algorithm == ConvAlgorithm::Direct ? 1.0 : kWinogradFactor;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Variants, OneDnnConvTest,
+                         ::testing::Values(Variant{WeightsLayout::Any, ConvAlgorithm::Direct, "Any"},
+                                           Variant{WeightsLayout::Plain, ConvAlgorithm::Direct, "Hwio"},
+                                           Variant{WeightsLayout::Any, ConvAlgorithm::Winograd,
+                                                   "Winograd"}),
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST_P(OneDnnConvTest, AllPassesMatchReference) {
-  int declined = 0;
+  int declined = 0, winograd = 0;
+  double worst = 0.0;
   for (const Case& k : cases()) {
     const ConvGeometry g = geometry_of(k);
     const int64_t nx = int64_t{g.N} * g.H * g.W * g.C, nw = int64_t{g.KH} * g.KW * g.C * g.F,
@@ -174,15 +201,17 @@ TEST_P(OneDnnConvTest, AllPassesMatchReference) {
         EXPECT_TRUE(std::isnan(y[0])) << "a declined pass must leave its output alone";
         continue;
       }
-      expect_within(y, reference_forward(g, x, w, with_bias ? &b : nullptr),
-                    int64_t{g.KH} * g.KW * g.C + 1,
-                    "forward " + name + (with_bias ? " +bias" : ""));
+      worst = std::max(worst, expect_within(y, reference_forward(g, x, w, with_bias ? &b : nullptr),
+                                            int64_t{g.KH} * g.KW * g.C + 1,
+                                            "forward " + name + (with_bias ? " +bias" : ""), factor()));
     }
+    if (conv.implementation(Pass::Forward, g).find("wino") != std::string::npos) ++winograd;
 
     std::vector<float> dx = nans(nx);
     if (conv.backward_data(g, dy.data(), w.data(), dx.data())) {
-      expect_within(dx, reference_backward_data(g, dy, w), int64_t{g.KH} * g.KW * g.F,
-                    "backward-data " + name);
+      worst = std::max(worst, expect_within(dx, reference_backward_data(g, dy, w),
+                                            int64_t{g.KH} * g.KW * g.F, "backward-data " + name,
+                                            factor()));
     } else {
       ++declined;
       EXPECT_FALSE(k.must_run) << "backward-data declined " << name;
@@ -190,14 +219,23 @@ TEST_P(OneDnnConvTest, AllPassesMatchReference) {
 
     std::vector<float> dw = nans(nw);
     if (conv.backward_weights(g, x.data(), dy.data(), dw.data())) {
-      expect_within(dw, reference_backward_weights(g, x, dy), int64_t{g.N} * g.OH * g.OW,
-                    "backward-weights " + name);
+      worst = std::max(worst, expect_within(dw, reference_backward_weights(g, x, dy),
+                                            int64_t{g.N} * g.OH * g.OW, "backward-weights " + name,
+                                            factor()));
     } else {
       ++declined;
       EXPECT_FALSE(k.must_run) << "backward-weights declined " << name;
     }
   }
-  std::printf("[          ] %d passes declined (left to the im2col path)\n", declined);
+  std::printf("[          ] %d passes declined (left to the im2col path), %d geometries on "
+              "Winograd, worst error %.3f of its bound\n",
+              declined, winograd, worst);
+  // The Winograd variant must really run Winograd on the 3x3 stride-1 cases
+  // (five of them), and the direct ones never.
+  if (GetParam().algorithm == ConvAlgorithm::Winograd)
+    EXPECT_GE(winograd, 4);
+  else
+    EXPECT_EQ(winograd, 0);
 }
 
 // The same inputs give the same bytes: on the same object (cached primitive,
@@ -221,7 +259,8 @@ TEST_P(OneDnnConvTest, BitwiseDeterministic) {
         EXPECT_TRUE(c.backward_weights(g, x.data(), dy.data(), dw.data()));
         return std::vector<std::vector<float>>{y, dx, dw};
       };
-      OneDnnConv first(threads, GetParam()), second(threads, GetParam());
+      OneDnnConv first(threads, GetParam().layout, GetParam().algorithm),
+          second(threads, GetParam().layout, GetParam().algorithm);
       const auto a = run_all(first), again = run_all(first), fresh = run_all(second);
       const char* names[] = {"forward", "backward-data", "backward-weights"};
       for (int p = 0; p < 3; ++p) {
@@ -254,6 +293,36 @@ TEST(OneDnnConv, UsesOptimisedKernelsAndKeepsTheCallersThreadCount) {
   EXPECT_EQ(omp_get_max_threads(), before + 3);
   omp_set_num_threads(before);
   EXPECT_FLOAT_EQ(y[16 * 32 * 5 + 32 * 5], 9 * 32 * 0.5f * 0.25f);  // an interior element
+}
+
+// ConvAlgorithm::Auto: Winograd exactly where the rule says (3x3, stride 1,
+// >= 32 channels in and out, output maps of at most 16x16), and oneDNN
+// really runs its Winograd kernel there, for all three passes.
+TEST(OneDnnConv, AutoPicksWinogradWhereItPays) {
+  struct Rule {
+    Case k;
+    bool winograd;
+  };
+  const Rule rules[] = {
+      {{8, 16, 16, 64, 3, 3, 64, 1, 1, 1, 1, true}, true},     // CIFAR stage 2
+      {{8, 8, 8, 64, 3, 3, 128, 1, 1, 1, 1, true}, true},      // CIFAR stage 3
+      {{8, 32, 32, 32, 3, 3, 32, 1, 1, 1, 1, true}, false},    // 32x32 maps: direct pays
+      {{8, 16, 16, 16, 3, 3, 64, 1, 1, 1, 1, true}, false},    // 16 input channels
+      {{8, 16, 16, 64, 3, 3, 16, 1, 1, 1, 1, true}, false},    // 16 output channels
+      {{8, 16, 16, 64, 3, 3, 64, 2, 2, 1, 1, true}, false},    // stride 2
+      {{8, 16, 16, 64, 5, 5, 64, 1, 1, 2, 2, true}, false},    // 5x5
+      {{8, 16, 16, 64, 1, 1, 64, 1, 1, 0, 0, true}, false},    // 1x1
+  };
+  OneDnnConv conv(2);  // Auto is the default
+  for (const Rule& r : rules) {
+    const ConvGeometry g = geometry_of(r.k);
+    EXPECT_EQ(onednn::uses_winograd(ConvAlgorithm::Auto, g), r.winograd) << str(r.k);
+    EXPECT_FALSE(onednn::uses_winograd(ConvAlgorithm::Direct, g)) << str(r.k);
+    for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardWeights}) {
+      const std::string impl = conv.implementation(pass, g);
+      EXPECT_EQ(impl.find("wino") != std::string::npos, r.winograd) << str(r.k) << ": " << impl;
+    }
+  }
 }
 
 TEST(OneDnnConv, OneDnnErrorsBecomeJanusErrorsNamingTheGeometry) {

@@ -398,8 +398,10 @@ json run(const std::vector<Workload>& workloads, const std::vector<std::string>&
                  {"repeats", o.repeats},
                  {"warmup", o.warmup},
                  {"flops_note",
-                  "FLOPs = 2 x multiply-adds of conv2d and dense layers; backward = 2 x forward, training step = 3 x "
-                  "forward; other layers (BatchNorm, pooling, activations) count 0"},
+                  "FLOPs = 2 x multiply-adds of conv2d and dense layers as a direct convolution computes them; "
+                  "backward = 2 x forward, training step = 3 x forward; other layers (BatchNorm, pooling, "
+                  "activations) count 0. Winograd convolutions do fewer multiplications than that, so their "
+                  "GFLOP/s (and fraction of peak) can exceed the device's peak"},
                  {"devices", json::array()}};
   for (const std::string& spec : device_specs) {
     Device& dev = get_device(spec);
@@ -423,7 +425,9 @@ json run(const std::vector<Workload>& workloads, const std::vector<std::string>&
       if (d.contains("note")) *out << "  note: " << d["note"].get<std::string>() << "\n";
       if (timed)
         *out << format("  best of %d runs x %d steps after %d warm-up steps; training = forward + loss + backward + "
-                       "SGD momentum step\n",
+                       "SGD momentum step\n"
+                       "  GFLOP/s count a convolution's FLOPs as a direct one does; Winograd layers (CPU: 3x3 "
+                       "stride 1, >= 32 channels, maps <= 16x16) do fewer and can exceed the peak\n",
                        o.repeats, o.iters, o.warmup);
       out->flush();
     }

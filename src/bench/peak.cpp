@@ -120,15 +120,17 @@ __attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t iters) {
 }
 #endif
 
-// GFLOP/s of `threads` threads running the FMA loop at once (best of 5 runs
-// of about 20 ms), or 0 where no vector FMA exists.
+// GFLOP/s of `threads` threads running the FMA loop at once (best of 15 runs
+// of about 20 ms: on a shared virtual machine a neighbour's burst can halve
+// a single run, so the best of many is the machine's own throughput), or 0
+// where no vector FMA exists.
 double measured_fma_gflops(int threads, int lanes) {
 #if defined(__x86_64__)
   if (lanes != 16 && lanes != 8) return 0.0;
   const int64_t iters = 400000;  // x 12 chains: ~5M FMAs per thread and run
   double best = 0.0;
   std::vector<float> sink(static_cast<size_t>(threads));
-  for (int run = 0; run < 5; ++run) {
+  for (int run = 0; run < 15; ++run) {
     std::vector<std::thread> pool;
     const auto t0 = std::chrono::steady_clock::now();
     for (int t = 0; t < threads; ++t)

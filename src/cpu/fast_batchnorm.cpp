@@ -30,12 +30,17 @@
 //   pass. These are the ReLU kernels' operations on the same values, so the
 //   result is bit-identical to the separate passes, with one pass less over
 //   the activations each way.
+//
+// The four row loops (block statistics, normalise, backward sums, dx) are
+// cloned per vector width (vector_clones.hpp): on AVX-512 they run eight
+// doubles wide instead of SSE2's two, with identical results.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include "cpu/fast_kernels.hpp"
+#include "cpu/vector_clones.hpp"
 
 namespace janus::fast {
 
@@ -81,7 +86,7 @@ void merge(int64_t C, double n_a, double* mean_a, double* m2_a, double n_b, cons
 // select, added into an accumulator, into a conditional update and then
 // leaves the loop scalar with a data-dependent branch (10x slower).
 template <class T>
-inline double relu_masked(T y, T dy) {
+JANUS_ALWAYS_INLINE double relu_masked(T y, T dy) {
   const double g = static_cast<double>(dy);
   uint64_t bits;
   std::memcpy(&bits, &g, sizeof bits);
@@ -90,6 +95,135 @@ inline double relu_masked(T y, T dy) {
   std::memcpy(&d, &bits, sizeof d);
   return d;
 }
+
+// ---- the row loops, one cloned kernel per element type ---------------------
+
+// Rows [b0, b1) of a block (cached): s = per-channel mean, q = sum of squared
+// deviations from it (two passes).
+template <class T>
+JANUS_ALWAYS_INLINE void block_stats_rows(int64_t b0, int64_t b1, int64_t C, const T* x, double* s,
+                                          double* q) {
+  std::fill(s, s + C, 0.0);
+  std::fill(q, q + C, 0.0);
+  for (int64_t r = b0; r < b1; ++r) {
+    const T* row = x + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) s[c] += static_cast<double>(row[c]);
+  }
+  const double inv_nb = 1.0 / static_cast<double>(b1 - b0);
+  for (int64_t c = 0; c < C; ++c) s[c] *= inv_nb;
+  for (int64_t r = b0; r < b1; ++r) {
+    const T* row = x + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const double d = static_cast<double>(row[c]) - s[c];
+      q[c] += d * d;
+    }
+  }
+}
+
+// y = (x - m) * a + bt for rows [lo, hi), then max(0, .) when relu (on the
+// rounded value, as relu_forward does after it).
+template <class T>
+JANUS_ALWAYS_INLINE void normalize_rows(int64_t lo, int64_t hi, int64_t C, const T* x,
+                                        const double* m, const double* a, const double* bt, T* y,
+                                        bool relu) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* xr = x + r * C;
+    T* yr = y + r * C;
+    if (relu) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const T v = static_cast<T>((static_cast<double>(xr[c]) - m[c]) * a[c] + bt[c]);
+        yr[c] = v > T(0) ? v : T(0);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c)
+        yr[c] = static_cast<T>((static_cast<double>(xr[c]) - m[c]) * a[c] + bt[c]);
+    }
+  }
+}
+
+// sdy += dy, sdyx += dy * (x - mean) over rows [lo, hi); dy masked as
+// relu_backward masks it where relu_y is given.
+template <class T>
+JANUS_ALWAYS_INLINE void backward_sums_rows(int64_t lo, int64_t hi, int64_t C, const T* x,
+                                            const T* dy, const T* relu_y, const double* mean,
+                                            double* sdy, double* sdyx) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* xr = x + r * C;
+    const T* dr = dy + r * C;
+    if (relu_y) {
+      const T* yr = relu_y + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double d = relu_masked(yr[c], dr[c]);
+        sdy[c] += d;
+        sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double d = static_cast<double>(dr[c]);
+        sdy[c] += d;
+        sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
+      }
+    }
+  }
+}
+
+// dx = a * dy + kx * (x - mean) + b over rows [lo, hi) (dy masked as above).
+template <class T>
+JANUS_ALWAYS_INLINE void backward_dx_rows(int64_t lo, int64_t hi, int64_t C, const T* x,
+                                          const T* dy, const T* relu_y, const double* mean,
+                                          const double* a, const double* kx, const double* b,
+                                          T* dx) {
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* xr = x + r * C;
+    const T* dr = dy + r * C;
+    T* out = dx + r * C;
+    if (relu_y) {
+      const T* yr = relu_y + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double d = relu_masked(yr[c], dr[c]);
+        out[c] = static_cast<T>(a[c] * d + kx[c] * (static_cast<double>(xr[c]) - mean[c]) + b[c]);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c)
+        out[c] = static_cast<T>(a[c] * static_cast<double>(dr[c]) +
+                                kx[c] * (static_cast<double>(xr[c]) - mean[c]) + b[c]);
+    }
+  }
+}
+
+// The cloned entry points (one per element type; see vector_clones.hpp).
+#define JANUS_CLONED_KERNELS(T)                                                                 \
+  JANUS_VECTOR_CLONES void block_stats(int64_t b0, int64_t b1, int64_t C, const T* x, double* s, \
+                                       double* q) {                                             \
+    block_stats_rows(b0, b1, C, x, s, q);                                                       \
+  }                                                                                             \
+  JANUS_VECTOR_CLONES void normalize(int64_t lo, int64_t hi, int64_t C, const T* x,             \
+                                     const double* m, const double* a, const double* bt, T* y,  \
+                                     bool relu) {                                               \
+    normalize_rows(lo, hi, C, x, m, a, bt, y, relu);                                            \
+  }                                                                                             \
+  JANUS_VECTOR_CLONES void backward_sums(int64_t lo, int64_t hi, int64_t C, const T* x,         \
+                                         const T* dy, const T* relu_y, const double* mean,      \
+                                         double* sdy, double* sdyx) {                           \
+    backward_sums_rows(lo, hi, C, x, dy, relu_y, mean, sdy, sdyx);                              \
+  }                                                                                             \
+  JANUS_VECTOR_CLONES void backward_dx(int64_t lo, int64_t hi, int64_t C, const T* x,           \
+                                       const T* dy, const T* relu_y, const double* mean,        \
+                                       const double* a, const double* kx, const double* b,      \
+                                       T* dx) {                                                 \
+    backward_dx_rows(lo, hi, C, x, dy, relu_y, mean, a, kx, b, dx);                             \
+  }
+JANUS_CLONED_KERNELS(float)
+JANUS_CLONED_KERNELS(double)
+#undef JANUS_CLONED_KERNELS
 
 // Runs fn(lo, hi) on contiguous row slices, a few per thread (or on the
 // caller when small). Each slice writes its own rows of the output.
@@ -138,23 +272,7 @@ void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma
       // Two passes over the (cached) block: mean, then squared deviations.
       double* s = n_acc == 0.0 ? mean : bmean;
       double* q = n_acc == 0.0 ? m2 : bm2;
-      std::fill(s, s + C, 0.0);
-      std::fill(q, q + C, 0.0);
-      for (int64_t r = b0; r < b1; ++r) {
-        const T* row = x + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) s[c] += static_cast<double>(row[c]);
-      }
-      const double inv_nb = 1.0 / nb;
-      for (int64_t c = 0; c < C; ++c) s[c] *= inv_nb;
-      for (int64_t r = b0; r < b1; ++r) {
-        const T* row = x + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          const double d = static_cast<double>(row[c]) - s[c];
-          q[c] += d * d;
-        }
-      }
+      block_stats(b0, b1, C, x, s, q);
       if (n_acc != 0.0) merge(C, n_acc, mean, m2, nb, bmean, bm2);
       n_acc += nb;
     }
@@ -188,24 +306,8 @@ void batchnorm_forward_train(int64_t rows, int64_t C, const T* x, const T* gamma
     running_var[c] = static_cast<T>((1.0 - momentum) * running_var[c] + momentum * var * unbias);
   }
 
-  row_slices(team, rows, C, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * C;
-      T* yr = y + r * C;
-      if (relu) {
-        // The ReLU on the rounded output, as relu_forward does after it.
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          const T v = static_cast<T>((static_cast<double>(xr[c]) - m[c]) * a[c] + bt[c]);
-          yr[c] = v > T(0) ? v : T(0);
-        }
-      } else {
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c)
-          yr[c] = static_cast<T>((static_cast<double>(xr[c]) - m[c]) * a[c] + bt[c]);
-      }
-    }
-  });
+  row_slices(team, rows, C,
+             [&](int64_t lo, int64_t hi) { normalize(lo, hi, C, x, m, a, bt, y, relu); });
 }
 
 template <class T>
@@ -222,27 +324,7 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
     double* sdyx = sdy + C;
     std::fill(sdy, sdy + 2 * C, 0.0);
     const int64_t lo = k * ch.rows, hi = std::min(rows, lo + ch.rows);
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * C;
-      const T* dr = dy + r * C;
-      if (relu_y) {
-        // dy masked as relu_backward masks it (relu_masked).
-        const T* yr = relu_y + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          const double d = relu_masked(yr[c], dr[c]);
-          sdy[c] += d;
-          sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
-        }
-      } else {
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          const double d = static_cast<double>(dr[c]);
-          sdy[c] += d;
-          sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
-        }
-      }
-    }
+    backward_sums(lo, hi, C, x, dy, relu_y, mean, sdy, sdyx);
   });
   // Chunks in order.
   double* sdy = ws;
@@ -272,24 +354,7 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
   }
 
   row_slices(team, rows, C, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* xr = x + r * C;
-      const T* dr = dy + r * C;
-      T* out = dx + r * C;
-      if (relu_y) {
-        const T* yr = relu_y + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          const double d = relu_masked(yr[c], dr[c]);
-          out[c] = static_cast<T>(a[c] * d + kx[c] * (static_cast<double>(xr[c]) - mean[c]) + b[c]);
-        }
-      } else {
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c)
-          out[c] = static_cast<T>(a[c] * static_cast<double>(dr[c]) +
-                                  kx[c] * (static_cast<double>(xr[c]) - mean[c]) + b[c]);
-      }
-    }
+    backward_dx(lo, hi, C, x, dy, relu_y, mean, a, kx, b, dx);
   });
 }
 

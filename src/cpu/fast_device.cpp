@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
+#include <string>
 
 #include "cpu/fast_kernels.hpp"
 #include "cpu/kernels.hpp"
@@ -130,12 +132,16 @@ size_t cache_limit() {
 // Blocks smaller than this go straight back to malloc, which is fast for them.
 constexpr size_t kCacheMinBytes = 64 * 1024;
 
-// JANUS_CPU_CONV: true for "onednn" (the default), false for "im2col".
-bool use_onednn_convolutions() {
+// JANUS_CPU_CONV: the oneDNN algorithm policy ("auto", the default,
+// "direct", "winograd"; "onednn" is "auto"), or nothing for "im2col".
+std::optional<onednn::ConvAlgorithm> onednn_convolution_policy() {
   const char* env = std::getenv("JANUS_CPU_CONV");
-  if (!env || !*env || std::strcmp(env, "onednn") == 0) return true;
-  if (std::strcmp(env, "im2col") == 0) return false;
-  throw Error(std::string("JANUS_CPU_CONV must be 'onednn' or 'im2col' (got '") + env + "')");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "auto" || v == "onednn") return onednn::ConvAlgorithm::Auto;
+  if (v == "direct") return onednn::ConvAlgorithm::Direct;
+  if (v == "winograd") return onednn::ConvAlgorithm::Winograd;
+  if (v == "im2col") return std::nullopt;
+  throw Error("JANUS_CPU_CONV must be 'auto', 'direct', 'winograd' or 'im2col' (got '" + v + "')");
 }
 
 }  // namespace
@@ -143,7 +149,8 @@ bool use_onednn_convolutions() {
 FastCpuDevice::FastCpuDevice() : threads_(thread_count()), team_(threads_) {
   // One BLAS thread per caller: parallelism comes from OpenMP and team_ here.
   openblas_set_num_threads(1);
-  if (use_onednn_convolutions()) onednn_ = std::make_unique<onednn::OneDnnConv>(threads_);
+  if (const auto policy = onednn_convolution_policy())
+    onednn_ = std::make_unique<onednn::OneDnnConv>(threads_, onednn::WeightsLayout::Any, *policy);
 }
 
 FastCpuDevice::~FastCpuDevice() {

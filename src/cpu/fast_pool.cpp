@@ -29,11 +29,18 @@
 //   (backward: windows never cross images, so each dx element is written by
 //   one task). No result depends on the split or on the thread that runs a
 //   task: bit-identical from run to run and for every thread count.
+//
+// Vector width
+//   The per-slice kernels (forward rows, backward images) are cloned per
+//   vector width (vector_clones.hpp): 16 floats per step on AVX-512 instead
+//   of SSE2's 4, with identical results. The helpers below are always
+//   inlined, so that they are compiled inside each clone.
 #include <algorithm>
 #include <cstring>
 
 #include "cpu/fast_kernels.hpp"
 #include "cpu/kernels.hpp"
+#include "cpu/vector_clones.hpp"
 
 namespace janus::fast {
 
@@ -48,7 +55,7 @@ using Window = cpu::PoolWindow;
 
 // best = p > best ? p : best, per channel (the reference's replace rule).
 template <class T>
-void max_into(int64_t n, const T* __restrict p, T* __restrict best) {
+JANUS_ALWAYS_INLINE void max_into(int64_t n, const T* __restrict p, T* __restrict best) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const T v = p[i], b = best[i];
@@ -59,7 +66,7 @@ void max_into(int64_t n, const T* __restrict p, T* __restrict best) {
 // out = max of a full 2x2 window given row-major as a, b, e, f (the common
 // case, straight-line: one load of each input).
 template <class T>
-void max_2x2(int64_t n, const T* __restrict a, const T* __restrict b, const T* __restrict e,
+JANUS_ALWAYS_INLINE void max_2x2(int64_t n, const T* __restrict a, const T* __restrict b, const T* __restrict e,
              const T* __restrict f, T* __restrict out) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
@@ -72,7 +79,7 @@ void max_2x2(int64_t n, const T* __restrict a, const T* __restrict b, const T* _
 }
 
 template <class T>
-void add_into(int64_t n, const T* __restrict p, T* __restrict acc) {
+JANUS_ALWAYS_INLINE void add_into(int64_t n, const T* __restrict p, T* __restrict acc) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) acc[i] += p[i];
 }
@@ -99,7 +106,7 @@ void run_blocks(TaskTeam& team, int64_t count, int64_t work, Body&& body) {
 
 // Output rows [lo, hi) of the flattened (N * OH) row index.
 template <class T>
-void forward_rows(PoolMode mode, const PoolGeometry& g, const T* x, T* y, int64_t lo,
+JANUS_ALWAYS_INLINE void forward_rows(PoolMode mode, const PoolGeometry& g, const T* x, T* y, int64_t lo,
                   int64_t hi) {
   const int64_t C = g.C, W = g.W;
   const T inv = static_cast<T>(1.0 / (static_cast<double>(g.KH) * g.KW));
@@ -136,7 +143,7 @@ void forward_rows(PoolMode mode, const PoolGeometry& g, const T* x, T* y, int64_
 // reference's scan, then the first position holding it takes dy and the
 // others 0 (the first one when a leading NaN equals nothing).
 template <class T>
-void route_2x2(int64_t n, const T* __restrict a, const T* __restrict b, const T* __restrict e,
+JANUS_ALWAYS_INLINE void route_2x2(int64_t n, const T* __restrict a, const T* __restrict b, const T* __restrict e,
                const T* __restrict f, const T* __restrict d, T* __restrict qa, T* __restrict qb,
                T* __restrict qe, T* __restrict qf) {
 #pragma omp simd
@@ -161,7 +168,7 @@ void route_2x2(int64_t n, const T* __restrict a, const T* __restrict b, const T*
 // One position of a window that no other window overlaps: it takes dy where
 // it holds the maximum and no earlier position did (`claimed`), else 0.
 template <class T>
-void route_position(int64_t n, const T* __restrict p, const T* __restrict best,
+JANUS_ALWAYS_INLINE void route_position(int64_t n, const T* __restrict p, const T* __restrict best,
                     const T* __restrict d, T* __restrict claimed, T* __restrict q) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
@@ -176,7 +183,7 @@ void route_position(int64_t n, const T* __restrict p, const T* __restrict best,
 // first maximum's position. `tiled`: no window overlaps another and they
 // cover the image, so every position is written (not accumulated) here.
 template <class T>
-void max_window_backward(const PoolGeometry& g, const Window& wd, bool tiled, const T* xn,
+JANUS_ALWAYS_INLINE void max_window_backward(const PoolGeometry& g, const Window& wd, bool tiled, const T* xn,
                          const T* d, T* dxn, int64_t c0, int64_t cn) {
   const int64_t C = g.C, W = g.W;
   const int64_t first = (wd.h0 * W + wd.v0) * C + c0;
@@ -217,7 +224,7 @@ void max_window_backward(const PoolGeometry& g, const Window& wd, bool tiled, co
 
 // Images [lo, hi).
 template <class T>
-void backward_images(PoolMode mode, const PoolGeometry& g, const T* x, const T* dy, T* dx,
+JANUS_ALWAYS_INLINE void backward_images(PoolMode mode, const PoolGeometry& g, const T* x, const T* dy, T* dx,
                      int64_t lo, int64_t hi) {
   const int64_t C = g.C, W = g.W, image = int64_t{g.H} * W * C;
   const T inv = static_cast<T>(1.0 / (static_cast<double>(g.KH) * g.KW));
@@ -259,6 +266,20 @@ void backward_images(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
   }
 }
 
+// The cloned entry points (one per element type; see vector_clones.hpp).
+#define JANUS_CLONED_KERNELS(T)                                                                \
+  JANUS_VECTOR_CLONES void forward_slice(PoolMode mode, const PoolGeometry& g, const T* x,     \
+                                         T* y, int64_t lo, int64_t hi) {                       \
+    forward_rows<T>(mode, g, x, y, lo, hi);                                                    \
+  }                                                                                            \
+  JANUS_VECTOR_CLONES void backward_slice(PoolMode mode, const PoolGeometry& g, const T* x,    \
+                                          const T* dy, T* dx, int64_t lo, int64_t hi) {        \
+    backward_images<T>(mode, g, x, dy, dx, lo, hi);                                            \
+  }
+JANUS_CLONED_KERNELS(float)
+JANUS_CLONED_KERNELS(double)
+#undef JANUS_CLONED_KERNELS
+
 }  // namespace
 
 template <class T>
@@ -266,7 +287,7 @@ void pool2d_forward(PoolMode mode, const PoolGeometry& g, const T* x, T* y, Task
   const int64_t rows = int64_t{g.N} * g.OH;
   const int64_t work = rows * g.OW * g.C * g.KH * g.KW;
   run_blocks(team, rows, work,
-             [&](int64_t lo, int64_t hi) { forward_rows<T>(mode, g, x, y, lo, hi); });
+             [&](int64_t lo, int64_t hi) { forward_slice(mode, g, x, y, lo, hi); });
 }
 
 template <class T>
@@ -274,7 +295,7 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* 
                      TaskTeam& team) {
   const int64_t work = int64_t{g.N} * g.OH * g.OW * g.C * g.KH * g.KW;
   run_blocks(team, g.N, work,
-             [&](int64_t lo, int64_t hi) { backward_images<T>(mode, g, x, dy, dx, lo, hi); });
+             [&](int64_t lo, int64_t hi) { backward_slice(mode, g, x, dy, dx, lo, hi); });
 }
 
 #define JANUS_INSTANTIATE(T)                                                                    \

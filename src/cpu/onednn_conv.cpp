@@ -11,6 +11,7 @@
 #include <new>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
+#include <vector>
 
 #include "janus/error.hpp"
 
@@ -113,6 +114,19 @@ Shapes shapes_of(const ConvGeometry& g, WeightsLayout layout, bool bias) {
   return s;
 }
 
+// An activation operand of a Winograd pass, which needs oneDNN's blocked
+// layout (nChw16c): the blocked copy lives in a grow-only buffer (`slot`) and
+// a reorder converts between it and the NHWC tensor, before the convolution
+// for an input, after it for an output.
+struct Staged {
+  bool input = true;
+  int slot = 0;
+  size_t bytes = 0;
+  memory blocked;
+  dnnl::primitive reorder;
+  std::unordered_map<int, memory> args;
+};
+
 // One pass for one geometry: the convolution primitive, the reorder between
 // HWIO and the primitive's weights layout (when they differ), and the memory
 // objects both are bound to. Only data pointers change from call to call.
@@ -127,8 +141,11 @@ struct Entry {
   // x / dx, y / dy, bias, weights (or their gradient) in HWIO and in the
   // primitive's layout (the same object when no reorder is needed), scratch.
   memory x, y, bias, w_user, w_prim, scratch, reorder_scratch;
-  size_t scratch_bytes = 0;  // enough for the convolution and the reorder
+  size_t scratch_bytes = 0;  // enough for the convolution and the reorders
   size_t w_prim_bytes = 0;
+  // Winograd only: the activation operands in oneDNN's blocked layout, each
+  // with its reorder from (inputs) or to (outputs) the NHWC tensor.
+  std::vector<Staged> staged;
 };
 
 // (pass, bias, relu, N, H, W, C, KH, KW, F, strides, paddings): OH and OW
@@ -142,17 +159,36 @@ Key key_of(Pass pass, const ConvGeometry& g, bool bias, bool relu) {
 
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
+// ConvAlgorithm::Auto's rule (onednn_conv.hpp): Winograd for 3x3 stride-1
+// undilated layers of at least 32 input and output channels on maps of at
+// most 16x16.
+bool auto_winograd(const ConvGeometry& g) {
+  return g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.C >= 32 &&
+         g.F >= 32 && int64_t{g.OH} * g.OW <= 256;
+}
+
 }  // namespace
+
+bool uses_winograd(ConvAlgorithm algorithm, const ConvGeometry& g) {
+  switch (algorithm) {
+    case ConvAlgorithm::Direct: return false;
+    case ConvAlgorithm::Winograd: return true;
+    case ConvAlgorithm::Auto: return auto_winograd(g);
+  }
+  return false;
+}
 
 struct OneDnnConv::Impl {
   WeightsLayout layout;
+  ConvAlgorithm algorithm;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::map<Key, std::unique_ptr<Entry>> entries;
   GrowBuffer scratch;    // the primitives' scratchpads (one runs at a time)
   GrowBuffer w_reorder;  // weights in the primitive's layout
+  std::array<GrowBuffer, 2> staged;  // blocked activations of Winograd passes
 
-  explicit Impl(WeightsLayout l) : layout(l) {}
+  Impl(WeightsLayout l, ConvAlgorithm a) : layout(l), algorithm(a) {}
 
   // The cached entry, created on first use.
   Entry& entry(Pass pass, const ConvGeometry& g, bool bias, bool relu = false) {
@@ -162,11 +198,30 @@ struct OneDnnConv::Impl {
   }
 
   std::unique_ptr<Entry> create(Pass pass, const ConvGeometry& g, bool bias, bool relu) const {
+    if (uses_winograd(algorithm, g)) {
+      // Winograd where oneDNN has it for this geometry, else direct.
+      auto e = create_with(pass, g, bias, relu, dnnl::algorithm::convolution_winograd);
+      if (e->usable) return e;
+    }
+    return create_with(pass, g, bias, relu, dnnl::algorithm::convolution_direct);
+  }
+
+  std::unique_ptr<Entry> create_with(Pass pass, const ConvGeometry& g, bool bias, bool relu,
+                                     dnnl::algorithm alg) const {
     auto e = std::make_unique<Entry>();
-    const Shapes s = shapes_of(g, layout, bias);
+    const bool winograd = alg == dnnl::algorithm::convolution_winograd;
+    Shapes s = shapes_of(g, layout, bias);
+    // Winograd's kernels want blocked activations: let the primitive choose
+    // (format any) and stage the NHWC tensors through reorders.
+    const memory::desc x_user = s.x, y_user = s.y;
+    if (winograd) {
+      s.x = memory::desc(s.x.dims(), memory::data_type::f32, Tag::any);
+      s.y = memory::desc(s.y.dims(), memory::data_type::f32, Tag::any);
+      s.w_prim = memory::desc(s.w_user.dims(), memory::data_type::f32, Tag::any);
+    }
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    const auto direct = dnnl::algorithm::convolution_direct;
+    const auto direct = alg;
 
     // The forward descriptor: the primitive itself for Forward, the "hint"
     // that the backward passes are created from otherwise. A fused ReLU is
@@ -187,13 +242,15 @@ struct OneDnnConv::Impl {
         fwd_desc, pass == Pass::Forward ? fwd_attr : attr, engine, true);
     if (!fwd_pd) return e;  // no implementation: decline
 
-    memory::desc w_chosen, scratch_md;
+    memory::desc w_chosen, scratch_md, x_chosen, y_chosen;
     if (pass == Pass::Forward) {
       e->impl = fwd_pd.impl_info_str();
       if (is_reference(e->impl)) return e;
       e->conv = dnnl::convolution_forward(fwd_pd);
       w_chosen = fwd_pd.weights_desc();
       scratch_md = fwd_pd.scratchpad_desc();
+      x_chosen = fwd_pd.src_desc();
+      y_chosen = fwd_pd.dst_desc();
     } else if (pass == Pass::BackwardData) {
       const dnnl::convolution_backward_data::desc d(direct, s.x, s.w_prim, s.y, s.strides,
                                                     s.pad_l, s.pad_r);
@@ -204,6 +261,8 @@ struct OneDnnConv::Impl {
       e->conv = dnnl::convolution_backward_data(pd);
       w_chosen = pd.weights_desc();
       scratch_md = pd.scratchpad_desc();
+      x_chosen = pd.diff_src_desc();
+      y_chosen = pd.diff_dst_desc();
     } else {
       const dnnl::convolution_backward_weights::desc d(direct, s.x, s.w_prim, s.y, s.strides,
                                                        s.pad_l, s.pad_r);
@@ -214,11 +273,18 @@ struct OneDnnConv::Impl {
       e->conv = dnnl::convolution_backward_weights(pd);
       w_chosen = pd.diff_weights_desc();
       scratch_md = pd.scratchpad_desc();
+      x_chosen = pd.src_desc();
+      y_chosen = pd.diff_dst_desc();
+    }
+    if (winograd && (x_chosen == x_user || y_chosen == y_user)) {
+      // Not expected (Winograd kernels are blocked-only); staging assumes it.
+      e->usable = false;
+      return e;
     }
 
     // Memory objects without data: the pointers are bound at each call.
-    e->x = memory(s.x, engine, DNNL_MEMORY_NONE);
-    e->y = memory(s.y, engine, DNNL_MEMORY_NONE);
+    e->x = memory(x_user, engine, DNNL_MEMORY_NONE);
+    e->y = memory(y_user, engine, DNNL_MEMORY_NONE);
     e->w_user = memory(s.w_user, engine, DNNL_MEMORY_NONE);
     e->scratch_bytes = scratch_md.get_size();
     if (e->scratch_bytes > 0) e->scratch = memory(scratch_md, engine, DNNL_MEMORY_NONE);
@@ -246,26 +312,64 @@ struct OneDnnConv::Impl {
       e->w_prim = e->w_user;
     }
 
+    // The convolution's view of x and y: the NHWC tensors themselves, or
+    // (Winograd) their blocked copies.
+    memory conv_x = e->x, conv_y = e->y;
+    if (winograd) {
+      // x is an input except for backward-data (dx); y is an output only
+      // for the forward (y), an input otherwise (dy).
+      const bool x_in = pass != Pass::BackwardData, y_in = pass != Pass::Forward;
+      conv_x = stage(*e, e->x, x_chosen, x_in, 0, attr);
+      conv_y = stage(*e, e->y, y_chosen, y_in, 1, attr);
+    }
+
     switch (pass) {
       case Pass::Forward:
-        e->conv_args = {{DNNL_ARG_SRC, e->x}, {DNNL_ARG_WEIGHTS, e->w_prim}, {DNNL_ARG_DST, e->y}};
+        e->conv_args = {{DNNL_ARG_SRC, conv_x}, {DNNL_ARG_WEIGHTS, e->w_prim}, {DNNL_ARG_DST, conv_y}};
         if (bias) {
           e->bias = memory(s.bias, engine, DNNL_MEMORY_NONE);
           e->conv_args[DNNL_ARG_BIAS] = e->bias;
         }
         break;
       case Pass::BackwardData:
-        e->conv_args = {{DNNL_ARG_DIFF_DST, e->y}, {DNNL_ARG_WEIGHTS, e->w_prim},
-                        {DNNL_ARG_DIFF_SRC, e->x}};
+        e->conv_args = {{DNNL_ARG_DIFF_DST, conv_y}, {DNNL_ARG_WEIGHTS, e->w_prim},
+                        {DNNL_ARG_DIFF_SRC, conv_x}};
         break;
       case Pass::BackwardWeights:
-        e->conv_args = {{DNNL_ARG_SRC, e->x}, {DNNL_ARG_DIFF_DST, e->y},
+        e->conv_args = {{DNNL_ARG_SRC, conv_x}, {DNNL_ARG_DIFF_DST, conv_y},
                         {DNNL_ARG_DIFF_WEIGHTS, e->w_prim}};
         break;
     }
     if (e->scratch_bytes > 0 && e->scratch) e->conv_args[DNNL_ARG_SCRATCHPAD] = e->scratch;
     e->usable = true;
     return e;
+  }
+
+  // Adds a blocked copy of `user` (layout `chosen`) to e.staged, with its
+  // reorder (user -> blocked for an input, blocked -> user for an output),
+  // and returns the blocked memory, which the convolution then uses.
+  memory stage(Entry& e, const memory& user, const memory::desc& chosen, bool input, int slot,
+               const dnnl::primitive_attr& attr) const {
+    Staged st;
+    st.input = input;
+    st.slot = slot;
+    st.bytes = chosen.get_size();
+    st.blocked = memory(chosen, engine, DNNL_MEMORY_NONE);
+    const memory& from = input ? user : st.blocked;
+    const memory& to = input ? st.blocked : user;
+    const dnnl::reorder::primitive_desc rpd(engine, from.get_desc(), engine, to.get_desc(), attr);
+    st.reorder = dnnl::reorder(rpd);
+    st.args = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    const memory::desc rs = rpd.scratchpad_desc();
+    if (rs.get_size() > 0) {
+      // Shares the entry's scratch buffer: the reorders and the convolution
+      // run one after another.
+      memory scratch_mem(rs, engine, DNNL_MEMORY_NONE);
+      st.args[DNNL_ARG_SCRATCHPAD] = scratch_mem;
+      e.scratch_bytes = std::max(e.scratch_bytes, rs.get_size());
+    }
+    e.staged.push_back(std::move(st));
+    return e.staged.back().blocked;
   }
 
   // Binds the buffers and runs the entry. oneDNN only reads the inputs; its
@@ -276,22 +380,32 @@ struct OneDnnConv::Impl {
     e.w_user.set_data_handle(const_cast<void*>(w));
     if (bias) e.bias.set_data_handle(const_cast<void*>(bias));
     if (e.reorders) e.w_prim.set_data_handle(w_reorder.get(e.w_prim_bytes));
-    if (e.scratch_bytes > 0) {
-      void* p = scratch.get(e.scratch_bytes);
-      if (e.scratch) e.scratch.set_data_handle(p);
-      if (e.reorder_scratch) e.reorder_scratch.set_data_handle(p);
+    void* scratch_ptr = e.scratch_bytes > 0 ? scratch.get(e.scratch_bytes) : nullptr;
+    if (scratch_ptr) {
+      if (e.scratch) e.scratch.set_data_handle(scratch_ptr);
+      if (e.reorder_scratch) e.reorder_scratch.set_data_handle(scratch_ptr);
     }
+    for (Staged& st : e.staged) {
+      st.blocked.set_data_handle(staged[static_cast<size_t>(st.slot)].get(st.bytes));
+      auto it = st.args.find(DNNL_ARG_SCRATCHPAD);
+      if (it != st.args.end()) it->second.set_data_handle(scratch_ptr);
+    }
+    for (Staged& st : e.staged)
+      if (st.input) st.reorder.execute(stream, st.args);
     const bool weights_in = pass != Pass::BackwardWeights;
     if (e.reorders && weights_in) e.reorder.execute(stream, e.reorder_args);
     e.conv.execute(stream, e.conv_args);
     if (e.reorders && !weights_in) e.reorder.execute(stream, e.reorder_args);
+    for (Staged& st : e.staged)
+      if (!st.input) st.reorder.execute(stream, st.args);
     stream.wait();
   }
 };
 
-OneDnnConv::OneDnnConv(int threads, WeightsLayout layout) : threads_(std::max(1, threads)) {
+OneDnnConv::OneDnnConv(int threads, WeightsLayout layout, ConvAlgorithm algorithm)
+    : threads_(std::max(1, threads)) {
   try {
-    impl_ = std::make_unique<Impl>(layout);
+    impl_ = std::make_unique<Impl>(layout, algorithm);
   } catch (const dnnl::error& e) {
     throw Error(detail::concat("oneDNN: cannot create the CPU engine: ", e.what()));
   }

@@ -17,8 +17,27 @@
 //   are small next to the activations, so the reorders are cheap; with
 //   WeightsLayout::Plain the primitives read and write HWIO directly instead
 //   (oneDNN then usually falls back to a slower GEMM-based kernel).
-//   The algorithm is always convolution_direct (never Winograd), so the
-//   result equals the reference up to float rounding.
+//
+// Algorithms (ConvAlgorithm)
+//   Direct: oneDNN's direct convolutions, on NHWC as it is; the result
+//   equals the reference up to float rounding (the same products, summed in
+//   another order).
+//   Winograd: oneDNN's Winograd F(4x4, 3x3) kernels (3x3 stride 1 only;
+//   other geometries fall back to direct). They compute each 4x4 output tile
+//   from 6x6 transformed tiles with 2.25x fewer multiplications than direct,
+//   at the price of larger rounding errors (the transforms' constants reach
+//   a few units: relative errors of about 1e-5 instead of 1e-6 in float32,
+//   tested in test_onednn_conv). They only read and write oneDNN's blocked
+//   layout (nChw16c), so each Winograd pass reorders its NHWC activations
+//   into blocked copies (grow-only buffers) and its output back.
+//   Auto (the default): Winograd for 3x3 stride-1 layers with at least 32
+//   input and output channels on output maps of at most 16x16, direct
+//   otherwise. Measured on this project's CIFAR layers (2 threads, batch
+//   128, cold caches, the three passes together, reorders included):
+//   64->64 at 16x16 16.0 -> 11.3 ms, 128->128 at 8x8 14.6 -> 10.0 ms,
+//   32->64 at 16x16 8.2 -> 6.8 ms, while 32->32 at 32x32 gains nothing
+//   (18.4 -> 16.2 ms before 2.2 ms of reorders). The rule depends on the
+//   geometry only, never on timings, so runs stay reproducible.
 //
 // Steady state allocates nothing
 //   Primitives, reorder primitives and the memory objects bound to them are
@@ -58,9 +77,20 @@ enum class WeightsLayout {
   Plain,  // the primitives use HWIO as it is
 };
 
+enum class ConvAlgorithm {
+  Auto,      // Winograd where it pays (uses_winograd), direct elsewhere
+  Direct,    // always direct
+  Winograd,  // Winograd wherever oneDNN has it, direct elsewhere
+};
+
+// Whether `algorithm` asks for Winograd on this geometry (oneDNN may still
+// decline it, and the pass then runs direct).
+bool uses_winograd(ConvAlgorithm algorithm, const ConvGeometry& g);
+
 class OneDnnConv {
  public:
-  explicit OneDnnConv(int threads, WeightsLayout layout = WeightsLayout::Any);
+  explicit OneDnnConv(int threads, WeightsLayout layout = WeightsLayout::Any,
+                      ConvAlgorithm algorithm = ConvAlgorithm::Auto);
   ~OneDnnConv();
   OneDnnConv(const OneDnnConv&) = delete;
   OneDnnConv& operator=(const OneDnnConv&) = delete;
@@ -76,7 +106,8 @@ class OneDnnConv {
   bool backward_weights(const ConvGeometry& g, const float* x, const float* dy, float* dw);
 
   // The oneDNN implementation a pass uses for a geometry (creating its
-  // primitive if needed), e.g. "brg:avx512_core" or "jit:avx512_core", or ""
+  // primitive if needed), e.g. "brgconv:avx512_core", "jit:avx512_core" or
+  // "jit_wino_4x3:avx512_core", or ""
   // when the pass declines it. For tests and diagnostics.
   enum class Pass { Forward, BackwardData, BackwardWeights };
   std::string implementation(Pass pass, const ConvGeometry& g, bool bias = false,

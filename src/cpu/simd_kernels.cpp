@@ -3,10 +3,9 @@
 #include "cpu/simd_kernels.hpp"
 
 #include "cpu/sgd_update.hpp"
+#include "cpu/vector_clones.hpp"
 
 namespace janus::fast {
-
-#define JANUS_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 JANUS_VECTOR_CLONES
 void sgd_update(int64_t n, float* w, const float* g, float* velocity, double lr, double momentum,
@@ -19,7 +18,5 @@ void sgd_update(int64_t n, double* w, const double* g, double* velocity, double 
                 double momentum, double weight_decay, bool nesterov) {
   cpu::sgd_update_loop(n, w, g, velocity, lr, momentum, weight_decay, nesterov);
 }
-
-#undef JANUS_VECTOR_CLONES
 
 }  // namespace janus::fast
