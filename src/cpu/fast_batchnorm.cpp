@@ -38,6 +38,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/fast_kernels.hpp"
 #include "cpu/vector_clones.hpp"
@@ -98,28 +99,62 @@ JANUS_ALWAYS_INLINE double relu_masked(T y, T dy) {
 
 // ---- the row loops, one cloned kernel per element type ---------------------
 
+// The column sums run over rows for a group of G adjacent channels at a
+// time, with the G accumulators in vector registers (G = 32 doubles: four
+// AVX-512 registers, so four independent add chains per row). Written as one
+// loop over all C channels per row instead, the accumulators would live in
+// memory and every row would wait for the previous row's stores. Each
+// channel still adds its rows in order from 0.0: the same sums, bit for bit.
+
+// s[c0 + j] = sum of x over rows [b0, b1), j < G.
+template <int G, class T>
+JANUS_ALWAYS_INLINE void column_sums(int64_t b0, int64_t b1, int64_t C, int64_t c0, const T* x,
+                                     double* s) {
+  double acc[G] = {};
+  for (int64_t r = b0; r < b1; ++r) {
+    const T* row = x + r * C + c0;
+#pragma omp simd
+    for (int j = 0; j < G; ++j) acc[j] += static_cast<double>(row[j]);
+  }
+  for (int j = 0; j < G; ++j) s[c0 + j] = acc[j];
+}
+
+// q[c0 + j] = sum of (x - mean)^2 over rows [b0, b1), j < G.
+template <int G, class T>
+JANUS_ALWAYS_INLINE void column_squared_deviations(int64_t b0, int64_t b1, int64_t C, int64_t c0,
+                                                   const T* x, const double* mean, double* q) {
+  double acc[G] = {}, m[G];
+  for (int j = 0; j < G; ++j) m[j] = mean[c0 + j];
+  for (int64_t r = b0; r < b1; ++r) {
+    const T* row = x + r * C + c0;
+#pragma omp simd
+    for (int j = 0; j < G; ++j) {
+      const double d = static_cast<double>(row[j]) - m[j];
+      acc[j] += d * d;
+    }
+  }
+  for (int j = 0; j < G; ++j) q[c0 + j] = acc[j];
+}
+
+// Runs group<G>(c0) over all C channels: groups of 32, then of 8, then 1.
+template <class Group>
+JANUS_ALWAYS_INLINE void by_channel_groups(int64_t C, Group&& group) {
+  int64_t c = 0;
+  for (; c + 32 <= C; c += 32) group(std::integral_constant<int, 32>(), c);
+  for (; c + 8 <= C; c += 8) group(std::integral_constant<int, 8>(), c);
+  for (; c < C; ++c) group(std::integral_constant<int, 1>(), c);
+}
+
 // Rows [b0, b1) of a block (cached): s = per-channel mean, q = sum of squared
 // deviations from it (two passes).
 template <class T>
 JANUS_ALWAYS_INLINE void block_stats_rows(int64_t b0, int64_t b1, int64_t C, const T* x, double* s,
                                           double* q) {
-  std::fill(s, s + C, 0.0);
-  std::fill(q, q + C, 0.0);
-  for (int64_t r = b0; r < b1; ++r) {
-    const T* row = x + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) s[c] += static_cast<double>(row[c]);
-  }
+  by_channel_groups(C, [&](auto g, int64_t c0) { column_sums<decltype(g)::value>(b0, b1, C, c0, x, s); });
   const double inv_nb = 1.0 / static_cast<double>(b1 - b0);
   for (int64_t c = 0; c < C; ++c) s[c] *= inv_nb;
-  for (int64_t r = b0; r < b1; ++r) {
-    const T* row = x + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      const double d = static_cast<double>(row[c]) - s[c];
-      q[c] += d * d;
-    }
-  }
+  by_channel_groups(
+      C, [&](auto g, int64_t c0) { column_squared_deviations<decltype(g)::value>(b0, b1, C, c0, x, s, q); });
 }
 
 // y = (x - m) * a + bt for rows [lo, hi), then max(0, .) when relu (on the
@@ -145,32 +180,52 @@ JANUS_ALWAYS_INLINE void normalize_rows(int64_t lo, int64_t hi, int64_t C, const
   }
 }
 
-// sdy += dy, sdyx += dy * (x - mean) over rows [lo, hi); dy masked as
-// relu_backward masks it where relu_y is given.
+// sdy[c0 + j] += dy, sdyx[c0 + j] += dy * (x - mean) over rows [lo, hi),
+// j < G, in registers as column_sums does; dy masked as relu_backward masks
+// it where relu_y is given.
+template <int G, class T>
+JANUS_ALWAYS_INLINE void column_backward_sums(int64_t lo, int64_t hi, int64_t C, int64_t c0,
+                                              const T* x, const T* dy, const T* relu_y,
+                                              const double* mean, double* sdy, double* sdyx) {
+  double a[G], b[G], m[G];
+  for (int j = 0; j < G; ++j) {
+    a[j] = sdy[c0 + j];
+    b[j] = sdyx[c0 + j];
+    m[j] = mean[c0 + j];
+  }
+  for (int64_t r = lo; r < hi; ++r) {
+    const T* xr = x + r * C + c0;
+    const T* dr = dy + r * C + c0;
+    if (relu_y) {
+      const T* yr = relu_y + r * C + c0;
+#pragma omp simd
+      for (int j = 0; j < G; ++j) {
+        const double d = relu_masked(yr[j], dr[j]);
+        a[j] += d;
+        b[j] += d * (static_cast<double>(xr[j]) - m[j]);
+      }
+    } else {
+#pragma omp simd
+      for (int j = 0; j < G; ++j) {
+        const double d = static_cast<double>(dr[j]);
+        a[j] += d;
+        b[j] += d * (static_cast<double>(xr[j]) - m[j]);
+      }
+    }
+  }
+  for (int j = 0; j < G; ++j) {
+    sdy[c0 + j] = a[j];
+    sdyx[c0 + j] = b[j];
+  }
+}
+
 template <class T>
 JANUS_ALWAYS_INLINE void backward_sums_rows(int64_t lo, int64_t hi, int64_t C, const T* x,
                                             const T* dy, const T* relu_y, const double* mean,
                                             double* sdy, double* sdyx) {
-  for (int64_t r = lo; r < hi; ++r) {
-    const T* xr = x + r * C;
-    const T* dr = dy + r * C;
-    if (relu_y) {
-      const T* yr = relu_y + r * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const double d = relu_masked(yr[c], dr[c]);
-        sdy[c] += d;
-        sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
-      }
-    } else {
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        const double d = static_cast<double>(dr[c]);
-        sdy[c] += d;
-        sdyx[c] += d * (static_cast<double>(xr[c]) - mean[c]);
-      }
-    }
-  }
+  by_channel_groups(C, [&](auto g, int64_t c0) {
+    column_backward_sums<decltype(g)::value>(lo, hi, C, c0, x, dy, relu_y, mean, sdy, sdyx);
+  });
 }
 
 // dx = a * dy + kx * (x - mean) + b over rows [lo, hi) (dy masked as above).

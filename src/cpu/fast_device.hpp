@@ -9,7 +9,9 @@
 //   (fast_gemm.hpp).
 // - conv2d forward / backward-data / backward-filter, F32: oneDNN's JIT
 //   (AVX-512 / AVX2) direct convolutions on the NHWC activations, weights
-//   reordered from HWIO to oneDNN's blocked layout (onednn_conv.hpp).
+//   reordered from HWIO to oneDNN's blocked layout, and its Winograd kernels
+//   (activations staged through blocked copies) for the 3x3 layers on small
+//   maps where they pay (onednn_conv.hpp).
 //   Primitives are cached per geometry; their scratch memory comes from
 //   grow-only buffers. A convolution layer's ReLU (conv2d_activation_forward)
 //   is fused into the forward primitive as a oneDNN post-op; other
@@ -19,7 +21,8 @@
 //   row a run of KW*C contiguous values) and one OpenBLAS GEMM per chunk; 1x1
 //   stride-1 unpadded convolutions skip im2col. Chunks run in parallel;
 //   backward-filter reduces per-thread partial gradients.
-//   JANUS_CPU_CONV=onednn (default) or im2col, read once when the device is
+//   JANUS_CPU_CONV=auto (default), direct, winograd (oneDNN algorithm
+//   policies, onednn::ConvAlgorithm) or im2col, read once when the device is
 //   created, picks the F32 path (im2col: for comparisons and benchmarks).
 // - bias, activations (also fused: bias_activation_forward), column sums
 //   and the SGD update: on the TaskTeam when the tensor is big enough to pay
@@ -34,6 +37,9 @@
 //   folded into their passes, bit-identical to BatchNorm then ReLU; below
 //   the size where the plain BatchNorm falls back to the reference kernels,
 //   the fused forms fall back to the unfused sequence too, for the same result.
+// - BatchNorm, pooling and the SGD update run kernels compiled per vector
+//   width (vector_clones.hpp: AVX-512, AVX2, baseline; the build itself is
+//   baseline x86-64), with the same results on every width.
 // - BatchNorm training forward / backward (fast_batchnorm.cpp): row-major
 //   per-channel statistics in double over fixed row chunks (deterministic,
 //   independent of the thread count) on the TaskTeam, cache-blocked two-pass
