@@ -30,6 +30,7 @@
 
 #include "conv_case.hpp"
 #include "cpu/fast_device.hpp"
+#include "cpu/fast_layout.hpp"
 #include "cpu/onednn_conv.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
@@ -382,6 +383,38 @@ TEST(OneDnnConv, TrainingStepsAreBitwiseReproducible) {
     ASSERT_EQ(a[i].size(), b[i].size());
     EXPECT_EQ(std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(float)), 0)
         << "parameter " << i << " differs between two identical runs";
+  }
+}
+
+// The NHWC <-> nChw16c conversions that stage Winograd's operands: every
+// element lands where oneDNN's layout puts it (element (n, c, p) at
+// ((n * blocks + c / 16) * HW + p) * 16 + c % 16), the padding lanes of a
+// last partial block are zero, nothing is left unwritten, and the way back
+// restores the input exactly; C a multiple of 16 or not, one channel.
+TEST(OneDnnConv, BlockedLayoutConversionsAreExact) {
+  struct Dims {
+    int64_t N, HW, C;
+  };
+  for (const Dims& d : {Dims{2, 5, 16}, Dims{3, 7, 17}, Dims{2, 4, 64}, Dims{1, 3, 1}, Dims{4, 9, 40}}) {
+    const int64_t blocks = (d.C + 15) / 16;
+    ASSERT_EQ(fast::nchw16c_size(d.N, d.HW, d.C), d.N * blocks * 16 * d.HW);
+    std::vector<float> nhwc(static_cast<size_t>(d.N * d.HW * d.C));
+    for (size_t i = 0; i < nhwc.size(); ++i) nhwc[i] = static_cast<float>(i + 1);
+    std::vector<float> blocked = nans(fast::nchw16c_size(d.N, d.HW, d.C));
+    fast::nhwc_to_nchw16c(d.N, d.HW, d.C, nhwc.data(), blocked.data());
+    const std::string what = "N" + std::to_string(d.N) + " HW" + std::to_string(d.HW) + " C" + std::to_string(d.C);
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t p = 0; p < d.HW; ++p)
+          for (int64_t j = 0; j < 16; ++j) {
+            const int64_t c = b * 16 + j;
+            const float want = c < d.C ? nhwc[static_cast<size_t>((n * d.HW + p) * d.C + c)] : 0.0f;
+            const float got = blocked[static_cast<size_t>(((n * blocks + b) * d.HW + p) * 16 + j)];
+            ASSERT_EQ(got, want) << what << " n" << n << " c" << c << " p" << p;
+          }
+    std::vector<float> back = nans(d.N * d.HW * d.C);
+    fast::nchw16c_to_nhwc(d.N, d.HW, d.C, blocked.data(), back.data());
+    EXPECT_EQ(back, nhwc) << what;
   }
 }
 
