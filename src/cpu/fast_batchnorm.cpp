@@ -38,8 +38,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
+#include "cpu/column_sums.hpp"
 #include "cpu/fast_kernels.hpp"
 #include "cpu/vector_clones.hpp"
 
@@ -99,25 +99,9 @@ JANUS_ALWAYS_INLINE double relu_masked(T y, T dy) {
 
 // ---- the row loops, one cloned kernel per element type ---------------------
 
-// The column sums run over rows for a group of G adjacent channels at a
-// time, with the G accumulators in vector registers (G = 32 doubles: four
-// AVX-512 registers, so four independent add chains per row). Written as one
-// loop over all C channels per row instead, the accumulators would live in
-// memory and every row would wait for the previous row's stores. Each
-// channel still adds its rows in order from 0.0: the same sums, bit for bit.
-
-// s[c0 + j] = sum of x over rows [b0, b1), j < G.
-template <int G, class T>
-JANUS_ALWAYS_INLINE void column_sums(int64_t b0, int64_t b1, int64_t C, int64_t c0, const T* x,
-                                     double* s) {
-  double acc[G] = {};
-  for (int64_t r = b0; r < b1; ++r) {
-    const T* row = x + r * C + c0;
-#pragma omp simd
-    for (int j = 0; j < G; ++j) acc[j] += static_cast<double>(row[j]);
-  }
-  for (int j = 0; j < G; ++j) s[c0 + j] = acc[j];
-}
+// The column loops keep their accumulators in registers, a group of
+// channels at a time (column_sums.hpp): the same sums, bit for bit, as a
+// plain row-by-row loop.
 
 // q[c0 + j] = sum of (x - mean)^2 over rows [b0, b1), j < G.
 template <int G, class T>
@@ -136,24 +120,15 @@ JANUS_ALWAYS_INLINE void column_squared_deviations(int64_t b0, int64_t b1, int64
   for (int j = 0; j < G; ++j) q[c0 + j] = acc[j];
 }
 
-// Runs group<G>(c0) over all C channels: groups of 32, then of 8, then 1.
-template <class Group>
-JANUS_ALWAYS_INLINE void by_channel_groups(int64_t C, Group&& group) {
-  int64_t c = 0;
-  for (; c + 32 <= C; c += 32) group(std::integral_constant<int, 32>(), c);
-  for (; c + 8 <= C; c += 8) group(std::integral_constant<int, 8>(), c);
-  for (; c < C; ++c) group(std::integral_constant<int, 1>(), c);
-}
-
 // Rows [b0, b1) of a block (cached): s = per-channel mean, q = sum of squared
 // deviations from it (two passes).
 template <class T>
 JANUS_ALWAYS_INLINE void block_stats_rows(int64_t b0, int64_t b1, int64_t C, const T* x, double* s,
                                           double* q) {
-  by_channel_groups(C, [&](auto g, int64_t c0) { column_sums<decltype(g)::value>(b0, b1, C, c0, x, s); });
+  all_column_sums(b0, b1, C, x, s);
   const double inv_nb = 1.0 / static_cast<double>(b1 - b0);
   for (int64_t c = 0; c < C; ++c) s[c] *= inv_nb;
-  by_channel_groups(
+  by_column_groups(
       C, [&](auto g, int64_t c0) { column_squared_deviations<decltype(g)::value>(b0, b1, C, c0, x, s, q); });
 }
 
@@ -181,7 +156,7 @@ JANUS_ALWAYS_INLINE void normalize_rows(int64_t lo, int64_t hi, int64_t C, const
 }
 
 // sdy[c0 + j] += dy, sdyx[c0 + j] += dy * (x - mean) over rows [lo, hi),
-// j < G, in registers as column_sums does; dy masked as relu_backward masks
+// j < G, in registers as column_sums does (column_sums.hpp); dy masked as relu_backward masks
 // it where relu_y is given.
 template <int G, class T>
 JANUS_ALWAYS_INLINE void column_backward_sums(int64_t lo, int64_t hi, int64_t C, int64_t c0,
@@ -223,7 +198,7 @@ template <class T>
 JANUS_ALWAYS_INLINE void backward_sums_rows(int64_t lo, int64_t hi, int64_t C, const T* x,
                                             const T* dy, const T* relu_y, const double* mean,
                                             double* sdy, double* sdyx) {
-  by_channel_groups(C, [&](auto g, int64_t c0) {
+  by_column_groups(C, [&](auto g, int64_t c0) {
     column_backward_sums<decltype(g)::value>(lo, hi, C, c0, x, dy, relu_y, mean, sdy, sdyx);
   });
 }

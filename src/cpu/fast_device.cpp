@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "cpu/fast_elementwise.hpp"
 #include "cpu/fast_kernels.hpp"
 #include "cpu/kernels.hpp"
 #include "cpu/onednn_conv.hpp"
@@ -70,44 +71,6 @@ void team_slices(fast::TaskTeam& team, int64_t n, Fn&& fn, int64_t align = 16, i
     const int64_t lo = t * per;
     fn(lo, std::min(lo + per, n));
   });
-}
-
-// ReLU with both operands loaded unconditionally, so that the compiler turns
-// the selection into a vector blend instead of a data-dependent branch
-// ('omp simd': no loop-carried dependence, also when the output aliases an
-// input element for element, which the interface allows).
-template <class T>
-void relu_forward(int64_t n, const T* z, T* y) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const T v = z[i];
-    y[i] = v > T(0) ? v : T(0);
-  }
-}
-
-// z += bias and y = relu(z) in one pass over rows x cols (y may alias z).
-// The same two roundings as add_bias then relu_forward: bit-identical.
-template <class T>
-void bias_relu_forward(int64_t rows, int64_t cols, const T* bias, T* z, T* y) {
-  for (int64_t r = 0; r < rows; ++r) {
-    T* zr = z + r * cols;
-    T* yr = y + r * cols;
-#pragma omp simd
-    for (int64_t c = 0; c < cols; ++c) {
-      const T v = zr[c] + bias[c];
-      zr[c] = v;
-      yr[c] = v > T(0) ? v : T(0);
-    }
-  }
-}
-
-template <class T>
-void relu_backward(int64_t n, const T* z, const T* dy, T* dz) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const T v = z[i], d = dy[i];
-    dz[i] = v > T(0) ? d : T(0);
-  }
 }
 
 int thread_count() {
@@ -279,12 +242,7 @@ bool FastCpuDevice::accel_sum_rows(DType dt, int64_t rows, int64_t cols, const T
     std::lock_guard<std::mutex> lock(ws_mutex_);
     double* acc = static_cast<double*>(workspace(sizeof(double) * cols * slices));
     team_.run(slices, [&](int64_t t) {
-      double* a = acc + t * cols;
-      std::fill(a, a + cols, 0.0);
-      for (int64_t r = t * per; r < std::min(rows, (t + 1) * per); ++r) {
-        const T* row = xp + r * cols;
-        for (int64_t c = 0; c < cols; ++c) a[c] += row[c];
-      }
+      fast::column_sums(t * per, std::min(rows, (t + 1) * per), cols, xp, acc + t * cols);
     });
     for (int64_t c = 0; c < cols; ++c) {
       double s = 0.0;
@@ -310,7 +268,7 @@ bool FastCpuDevice::accel_activation_forward(DType dt, ActivationKind act, int64
     }
     team_slices(team_, rows * cols, [&](int64_t lo, int64_t hi) {
       if (act == ActivationKind::ReLU) {
-        relu_forward(hi - lo, zp + lo, yp + lo);
+        fast::relu_forward(hi - lo, zp + lo, yp + lo);
       } else {
         cpu::activation_forward<T>(act, 1, hi - lo, zp + lo, yp + lo);
       }
@@ -333,7 +291,7 @@ bool FastCpuDevice::accel_bias_activation_forward(DType dt, ActivationKind act, 
       T* zs = zp + lo * cols;
       T* ys = yp + lo * cols;
       if (act == ActivationKind::ReLU) {
-        bias_relu_forward(hi - lo, cols, bp, zs, ys);
+        fast::bias_relu_forward(hi - lo, cols, bp, zs, ys);
       } else {
         cpu::add_bias<T>(hi - lo, cols, bp, zs);
         cpu::activation_forward<T>(act, hi - lo, cols, zs, ys);
@@ -360,7 +318,7 @@ bool FastCpuDevice::accel_activation_backward(DType dt, ActivationKind act, int6
     }
     team_slices(team_, rows * cols, [&](int64_t lo, int64_t hi) {
       if (act == ActivationKind::ReLU) {
-        relu_backward(hi - lo, zp + lo, dyp + lo, dzp + lo);
+        fast::relu_backward(hi - lo, zp + lo, dyp + lo, dzp + lo);
       } else {
         cpu::activation_backward<T>(act, 1, hi - lo, zp ? zp + lo : nullptr, yp ? yp + lo : nullptr,
                                     dyp + lo, dzp + lo);
@@ -462,7 +420,7 @@ bool FastCpuDevice::batchnorm_eval_impl(DType dt, int64_t rows, int64_t C, const
       cpu::batchnorm_forward_eval<T>(hi - lo, C, xp + lo * C, gamma.data<T>(), beta.data<T>(),
                                      mean.data<T>(), var.data<T>(), eps, yp + lo * C);
       // The ReLU on each slice right after its BatchNorm, while still in cache.
-      if (relu) relu_forward((hi - lo) * C, yp + lo * C, yp + lo * C);
+      if (relu) fast::relu_forward((hi - lo) * C, yp + lo * C, yp + lo * C);
     }, 1, rows * C);
   });
 }
