@@ -21,6 +21,18 @@
 //   oneDNN is as fast or faster on every shape, so F32 always uses it. F64
 //   (gradient checks, the reference-precision tests) keeps OpenBLAS's dgemm.
 //
+// The one allocation of a steady-state training step
+//   dnnl_sgemm allocates its packing buffers on each call and frees them on
+//   return (traced with an LD_PRELOAD malloc hook: posix_memalign of 570 KB
+//   and 74 KB per backward GEMM of the CIFAR model's 2048->10 head). glibc
+//   serves them from its heap; `janus bench` counts 14 page faults per
+//   CIFAR step while that heap still grows (the first ~30 steps) and 0
+//   after. oneDNN's matmul primitive with a user scratchpad was tried
+//   instead: it avoids the allocation only on the forward shape (a brgemm
+//   kernel); the backward shapes, with a transposed operand, go to the same
+//   gemm driver and allocate alike. Everything Janus allocates itself
+//   (activations, workspaces, scratchpads) is reused.
+//
 // Splitting over threads
 //   oneDNN's own threading is OpenMP, whose passive waiting made two threads
 //   no faster than one on these shapes (see task_team.hpp); split into two

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cpu/fast_layout.hpp"
+#include "cpu/scoped_resources.hpp"
 #include "janus/error.hpp"
 
 namespace janus::onednn {
@@ -23,8 +24,8 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 using Pass = OneDnnConv::Pass;
-
-constexpr std::align_val_t kAlignment{64};
+using fast::GrowBuffer;
+using fast::ScopedOmpThreads;
 
 const char* pass_name(Pass pass) {
   switch (pass) {
@@ -40,53 +41,6 @@ std::string geometry_str(const ConvGeometry& g) {
                         " F=", g.F, " stride=", g.stride_h, "x", g.stride_w, " pad=", g.pad_h, "x",
                         g.pad_w, " OH=", g.OH, " OW=", g.OW);
 }
-
-// oneDNN sizes its parallel regions by omp_get_max_threads() of the calling
-// thread (when a primitive is created and when it runs); this sets that to
-// the device's thread count for the guard's lifetime. The setting is an
-// OpenMP per-thread variable, so other threads are not affected.
-class ScopedOmpThreads {
- public:
-  explicit ScopedOmpThreads(int threads) : saved_(omp_get_max_threads()), threads_(threads) {
-    if (threads_ != saved_) omp_set_num_threads(threads_);
-  }
-  ~ScopedOmpThreads() {
-    if (threads_ != saved_) omp_set_num_threads(saved_);
-  }
-  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
-  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
-
- private:
-  int saved_, threads_;
-};
-
-// A 64-byte aligned buffer that only ever grows: after the first steps of a
-// training loop it has its final size and is never reallocated.
-class GrowBuffer {
- public:
-  GrowBuffer() = default;
-  GrowBuffer(const GrowBuffer&) = delete;
-  GrowBuffer& operator=(const GrowBuffer&) = delete;
-  ~GrowBuffer() { release(); }
-
-  void* get(size_t bytes) {
-    if (bytes > bytes_) {
-      release();  // before allocating: old and new need not coexist
-      data_ = ::operator new(bytes, kAlignment);
-      bytes_ = bytes;
-    }
-    return data_;
-  }
-
- private:
-  void release() {
-    if (data_) ::operator delete(data_, kAlignment);
-    data_ = nullptr;
-    bytes_ = 0;
-  }
-  void* data_ = nullptr;
-  size_t bytes_ = 0;
-};
 
 // oneDNN's descriptors of one geometry. oneDNN orders dimensions logically
 // (N, C, H, W for activations, O, I, H, W for weights) and takes the physical

@@ -7,6 +7,8 @@
 
 #include <chrono>
 
+#include "cpu/scoped_resources.hpp"
+
 namespace janus::fast {
 
 namespace {
@@ -29,18 +31,6 @@ void cpu_relax() {
   std::this_thread::yield();
 #endif
 }
-
-// omp_get_max_threads() is 1 for the calling thread while this is alive.
-class OneOpenMPThread {
- public:
-  OneOpenMPThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~OneOpenMPThread() { omp_set_num_threads(saved_); }
-  OneOpenMPThread(const OneOpenMPThread&) = delete;
-  OneOpenMPThread& operator=(const OneOpenMPThread&) = delete;
-
- private:
-  int saved_;
-};
 
 // True on a thread while it runs tasks of some team: a run() from inside a
 // task must not wait for a job it is part of.
@@ -71,7 +61,7 @@ void TaskTeam::claim_and_run() {
 
 void TaskTeam::run_erased(int64_t count, TaskFn fn, void* ctx) {
   if (count <= 0) return;
-  OneOpenMPThread single;
+  const ScopedOmpThreads single(1);  // one OpenMP thread inside tasks
   std::unique_lock<std::mutex> busy(run_mutex_, std::defer_lock);
   if (count == 1 || threads_ == 1 || in_task || !busy.try_lock()) {
     const bool outer = in_task;  // true when nested in a task: keep it so
