@@ -49,6 +49,32 @@ if grep -q '"cuda_backend": "SIM"' out.json; then
   grep -q "SIMULATED" out.txt || fail "table does not mark the simulated device"
 fi
 
+# A CNN: every convolution names the kernel it runs (on the CPU: oneDNN's
+# direct or Winograd kernels, or im2col + OpenBLAS with JANUS_CPU_CONV=im2col);
+# other layers name none. In CSV too.
+if "$JANUS" bench --config "$SRC/bench/configs/spec_cnn.json" --device cpu --batch 8 --iters 1 --repeats 1 \
+     --warmup 0 --json cnn.json --csv cnn.csv > cnn.txt 2> err.txt; then
+  ok "bench spec_cnn"
+else
+  fail "bench spec_cnn (exit $?)"; cat cnn.txt err.txt >&2
+fi
+python3 - cnn.json "${JANUS_CPU_CONV:-auto}" << 'PY' || fail "bench names the convolution kernels"
+import json, sys
+r = json.load(open(sys.argv[1]))
+layers = r["devices"][0]["workloads"][0]["layers"]
+convs = [l for l in layers if l["type"] == "conv2d"]
+assert len(convs) == 2, layers
+for l in convs:
+    assert l["kernel"].startswith(("oneDNN direct (", "oneDNN Winograd (", "im2col + OpenBLAS")), l
+assert all("kernel" not in l for l in layers if l["type"] != "conv2d"), layers
+# The 3x3 32->64 convolution on 16x16 maps is one Auto runs on Winograd.
+if sys.argv[2] in ("auto", "winograd"):
+    assert convs[1]["kernel"].startswith("oneDNN Winograd"), convs[1]
+print("kernels:", [l["kernel"] for l in convs])
+PY
+grep -q "^cpu,false,spec_cnn,8,conv2d_0,conv2d,.*,oneDNN" cnn.csv || [ "${JANUS_CPU_CONV:-}" = im2col ] ||
+  fail "CSV kernel column"
+
 # A run config's model on its dataset's input shape (iris: 4 features, 3 classes).
 if "$JANUS" bench --model-config "$SRC/configs/iris.json" --device cpu --iters 1 --repeats 1 --warmup 0 \
      --no-layers --json iris.json > out.txt 2> err.txt; then

@@ -149,6 +149,10 @@ class Device {
     conv2d_forward(g, x, w, bias, y);
     if (act != ActivationKind::Linear) activation_forward(act, y, y);
   }
+  // Which kernel a convolution of this geometry and dtype runs on this
+  // device, in words, for diagnostics (`janus bench`'s per-layer table):
+  // e.g. "oneDNN Winograd (jit_wino_4x3:avx512_core)", "cuDNN".
+  virtual std::string conv2d_kernel(const ConvGeometry& g, DType dt) = 0;
   // dx = transposed correlation of dy with w, padding cut off.
   virtual void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w,
                                     Tensor& dx) = 0;

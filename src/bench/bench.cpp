@@ -334,6 +334,8 @@ json run_workload(const Workload& w, Device& dev, const Options& o, double peak_
                 {"forward_ms", f_ms},
                 {"backward_ms", b_ms},
                 {"forward_gflop", flops[l] / 1e9}};
+      if (const auto* conv = dynamic_cast<const Conv2D*>(&net.layer(l)))
+        e["kernel"] = dev.conv2d_kernel(conv->geometry(ins[l]), DType::F32);
       if (flops[l] > 0) {
         e["forward_gflops"] = f_ms > 0 ? flops[l] / (f_ms * 1e-3) / 1e9 : 0.0;
         e["backward_gflops"] = b_ms > 0 ? 2 * flops[l] / (b_ms * 1e-3) / 1e9 : 0.0;
@@ -367,18 +369,19 @@ void print_workload(const json& r, std::ostream& out) {
   out << format("  minor page faults per training step: %.1f\n",
                 r.at("minor_page_faults_per_train_step").get<double>());
   if (!r.contains("layers")) return;
-  out << format("  %-20s %-16s %-18s %-18s %9s %9s %9s %9s %7s\n", "layer", "type", "input", "output", "fwd ms",
-                "bwd ms", "fwd GF/s", "bwd GF/s", "peak");
+  out << format("  %-20s %-16s %-18s %-18s %9s %9s %9s %9s %7s  %s\n", "layer", "type", "input", "output", "fwd ms",
+                "bwd ms", "fwd GF/s", "bwd GF/s", "peak", "kernel");
   for (const auto& e : r.at("layers")) {
     out << format("  %-20s %-16s %-18s %-18s %9.3f %9.3f", e.at("name").get<std::string>().c_str(),
                   e.at("type").get<std::string>().c_str(), e.at("input").get<std::string>().c_str(),
                   e.at("output").get<std::string>().c_str(), e.at("forward_ms").get<double>(),
                   e.at("backward_ms").get<double>());
     if (e.contains("forward_gflops"))
-      out << format(" %9.1f %9.1f %7s\n", e.at("forward_gflops").get<double>(), e.at("backward_gflops").get<double>(),
+      out << format(" %9.1f %9.1f %7s", e.at("forward_gflops").get<double>(), e.at("backward_gflops").get<double>(),
                     pct(e, "peak_fraction").c_str());
     else
-      out << format(" %9s %9s %7s\n", "-", "-", "-");
+      out << format(" %9s %9s %7s", "-", "-", "-");
+    out << (e.contains("kernel") ? "  " + e.at("kernel").get<std::string>() : std::string()) << "\n";
   }
   out << format("  %-20s %-16s %-18s %-18s %9.3f\n", "loss", "", "", "", r.at("loss_ms").get<double>());
   out << format("  %-20s %-16s %-18s %-18s %9.3f\n", "sgd update", "", "", "", r.at("sgd_update_ms").get<double>());
@@ -470,7 +473,7 @@ std::string num(const json& j, const char* key) {
 std::string to_csv(const json& report) {
   std::ostringstream s;
   s << "device,simulated,workload,batch,item,type,input,output,forward_ms,backward_ms,ms_per_batch,images_per_s,"
-       "gflop_per_s,forward_gflop_per_s,backward_gflop_per_s,peak_fraction,peak_gflops\n";
+       "gflop_per_s,forward_gflop_per_s,backward_gflop_per_s,peak_fraction,peak_gflops,kernel\n";
   for (const auto& d : report.at("devices")) {
     const std::string dev = csv_field(d.at("device").get<std::string>());
     const std::string sim = d.at("simulated").get<bool>() ? "true" : "false";
@@ -481,16 +484,17 @@ std::string to_csv(const json& report) {
       const std::string in = csv_field(w.at("input").dump());
       s << head << "training,," << in << ",,,," << num(w, "train_ms_per_batch") << ","
         << num(w, "train_images_per_s") << "," << num(w, "train_gflops") << ",,," << num(w, "train_peak_fraction")
-        << "," << peak << "\n";
+        << "," << peak << ",\n";
       s << head << "inference,," << in << ",,,," << num(w, "infer_ms_per_batch") << ","
         << num(w, "infer_images_per_s") << "," << num(w, "infer_gflops") << ",,," << num(w, "infer_peak_fraction")
-        << "," << peak << "\n";
+        << "," << peak << ",\n";
       if (!w.contains("layers")) continue;
       for (const auto& e : w.at("layers")) {
         s << head << csv_field(e.at("name").get<std::string>()) << "," << csv_field(e.at("type").get<std::string>())
           << "," << csv_field(e.at("input").get<std::string>()) << "," << csv_field(e.at("output").get<std::string>())
           << "," << num(e, "forward_ms") << "," << num(e, "backward_ms") << ",,,," << num(e, "forward_gflops") << ","
-          << num(e, "backward_gflops") << "," << num(e, "peak_fraction") << "," << peak << "\n";
+          << num(e, "backward_gflops") << "," << num(e, "peak_fraction") << "," << peak << ","
+          << csv_field(e.value("kernel", std::string())) << "\n";
       }
     }
   }

@@ -368,6 +368,11 @@ DType CpuDevice::check_conv2d_forward(const char* op, const ConvGeometry& g, con
   return dt;
 }
 
+std::string CpuDevice::conv2d_kernel(const ConvGeometry& g, DType dt) {
+  std::string k = accel_conv2d_kernel(dt, g);
+  return k.empty() ? "reference loops" : k;
+}
+
 void CpuDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
                                const Tensor& bias, Tensor& y) {
   const DType dt = check_conv2d_forward("conv2d_forward", g, x, w, bias, y);

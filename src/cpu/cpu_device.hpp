@@ -63,6 +63,7 @@ class CpuDevice : public Device {
                       const Tensor& bias, Tensor& y) override;
   void conv2d_activation_forward(ActivationKind act, const ConvGeometry& g, const Tensor& x,
                                  const Tensor& w, const Tensor& bias, Tensor& y) override;
+  std::string conv2d_kernel(const ConvGeometry& g, DType dt) override;
   void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w,
                             Tensor& dx) override;
   void conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy,
@@ -142,6 +143,9 @@ class CpuDevice : public Device {
                                          Tensor& /*dz*/) {
     return false;
   }
+  // The accelerated convolution kernel's description (conv2d_kernel), or ""
+  // when the reference loops run.
+  virtual std::string accel_conv2d_kernel(DType, const ConvGeometry&) { return ""; }
   virtual bool accel_conv2d_forward(DType, const ConvGeometry&, const Tensor& /*x*/,
                                     const Tensor& /*w*/, const Tensor* /*bias or null*/,
                                     Tensor& /*y*/) {

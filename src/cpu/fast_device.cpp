@@ -329,6 +329,17 @@ bool FastCpuDevice::accel_activation_backward(DType dt, ActivationKind act, int6
 
 // ---- convolution and pooling ------------------------------------------------------------
 
+std::string FastCpuDevice::accel_conv2d_kernel(DType dt, const ConvGeometry& g) {
+  if (dt == DType::F32 && onednn_) {
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    const std::string impl = onednn_->implementation(onednn::OneDnnConv::Pass::Forward, g);
+    if (!impl.empty())
+      return (impl.find("wino") != std::string::npos ? "oneDNN Winograd (" : "oneDNN direct (") +
+             impl + ")";
+  }
+  return "im2col + OpenBLAS";
+}
+
 bool FastCpuDevice::accel_conv2d_forward(DType dt, const ConvGeometry& g, const Tensor& x,
                                          const Tensor& w, const Tensor* bias, Tensor& y) {
   std::lock_guard<std::mutex> lock(ws_mutex_);

@@ -115,6 +115,7 @@ class FastCpuDevice final : public CpuDevice {
   bool accel_activation_backward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
                                  const Tensor* z, const Tensor* y, const Tensor& dy,
                                  Tensor& dz) override;
+  std::string accel_conv2d_kernel(DType dt, const ConvGeometry& g) override;
   bool accel_conv2d_forward(DType dt, const ConvGeometry& g, const Tensor& x, const Tensor& w,
                             const Tensor* bias, Tensor& y) override;
   bool accel_conv2d_activation_forward(DType dt, ActivationKind act, const ConvGeometry& g,

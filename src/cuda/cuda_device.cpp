@@ -344,6 +344,10 @@ void check_conv(const Device& d, const char* op, const ConvGeometry& g, const Te
 }
 }  // namespace
 
+std::string CudaDevice::conv2d_kernel(const ConvGeometry& /*g*/, DType /*dt*/) {
+  return conv_algo_ == ConvAlgo::CuDNN ? "cuDNN" : "Janus implicit GEMM";
+}
+
 void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                                 Tensor& y) {
   check_conv(*this, "conv2d_forward", g, x, w, y);

@@ -65,6 +65,7 @@ class CudaDevice final : public Device {
 
   void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                       Tensor& y) override;
+  std::string conv2d_kernel(const ConvGeometry& g, DType dt) override;
   void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) override;
   void conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) override;
 
