@@ -74,8 +74,8 @@ Shapes shapes_of(const ConvGeometry& g, WeightsLayout layout, bool bias) {
 // a reorder converts between it and the NHWC tensor, before the convolution
 // for an input, after it for an output.
 // When the blocked layout is nChw16c (what the Winograd kernels pick), the
-// conversion is Janus's own (fast_layout.hpp, 3x faster than oneDNN's
-// reorder primitive here); otherwise oneDNN's reorder does it.
+// conversion is Janus's own (fast_layout.hpp: whole cache lines, exact);
+// otherwise oneDNN's reorder primitive does it.
 struct Staged {
   bool input = true;
   int slot = 0;
