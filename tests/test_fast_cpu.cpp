@@ -528,7 +528,7 @@ TEST(FastCpuDevice, FusedBiasActivationChecksItsArguments) {
 }
 
 TEST_P(FastCpu, BatchNormEvalBitIdentical) {
-  for (auto [rows, C] : {std::pair<int64_t, int64_t>{5, 3}, {8192, 16}}) {
+  for (auto [rows, C] : {std::pair<int64_t, int64_t>{5, 3}, {8192, 16}, {4099, 37}}) {
     Pair x = random({rows, C}), gamma = random({C}), beta = random({C}), mean = random({C});
     Pair var = random({C}, 0.1, 2.0), y = nans({rows, C});
     fast().batchnorm_forward_eval(x.f, gamma.f, beta.f, mean.f, var.f, 1e-5, y.f);

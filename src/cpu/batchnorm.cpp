@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/batchnorm_eval.hpp"
 #include "cpu/kernels.hpp"
 
 namespace janus::cpu {
@@ -58,12 +59,8 @@ template <class T>
 void batchnorm_forward_eval(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
                             const T* running_mean, const T* running_var, double eps, T* y) {
   std::vector<double> scale(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) scale[c] = gamma[c] / std::sqrt(running_var[c] + eps);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t e = r * C + c;
-      y[e] = static_cast<T>(scale[c] * (x[e] - static_cast<double>(running_mean[c])) + beta[c]);
-    }
+  batchnorm_eval_scale(C, gamma, running_var, eps, scale.data());
+  batchnorm_eval_rows(rows, C, x, scale.data(), running_mean, beta, y);
 }
 
 template <class T>

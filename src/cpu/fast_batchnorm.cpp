@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cpu/batchnorm_eval.hpp"
 #include "cpu/column_sums.hpp"
 #include "cpu/fast_kernels.hpp"
 #include "cpu/vector_clones.hpp"
@@ -229,6 +230,17 @@ JANUS_ALWAYS_INLINE void backward_dx_rows(int64_t lo, int64_t hi, int64_t C, con
   }
 }
 
+// y = max(y, 0) in place on rows x C values (relu_forward's operation).
+template <class T>
+JANUS_ALWAYS_INLINE void relu_rows(int64_t rows, int64_t C, T* y) {
+  const int64_t n = rows * C;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = y[i];
+    y[i] = v > T(0) ? v : T(0);
+  }
+}
+
 // The cloned entry points (one per element type; see vector_clones.hpp).
 #define JANUS_CLONED_KERNELS(T)                                                                 \
   JANUS_VECTOR_CLONES void block_stats(int64_t b0, int64_t b1, int64_t C, const T* x, double* s, \
@@ -244,6 +256,12 @@ JANUS_ALWAYS_INLINE void backward_dx_rows(int64_t lo, int64_t hi, int64_t C, con
                                          const T* dy, const T* relu_y, const double* mean,      \
                                          double* sdy, double* sdyx) {                           \
     backward_sums_rows(lo, hi, C, x, dy, relu_y, mean, sdy, sdyx);                              \
+  }                                                                                             \
+  JANUS_VECTOR_CLONES void eval_rows(int64_t lo, int64_t hi, int64_t C, const T* x,             \
+                                     const double* scale, const T* mean, const T* beta, T* y,   \
+                                     bool relu) {                                               \
+    cpu::batchnorm_eval_rows(hi - lo, C, x + lo * C, scale, mean, beta, y + lo * C);            \
+    if (relu) relu_rows(hi - lo, C, y + lo * C);                                                \
   }                                                                                             \
   JANUS_VECTOR_CLONES void backward_dx(int64_t lo, int64_t hi, int64_t C, const T* x,           \
                                        const T* dy, const T* relu_y, const double* mean,        \
@@ -388,13 +406,27 @@ void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const 
   });
 }
 
+template <class T>
+void batchnorm_forward_eval(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
+                            const T* running_mean, const T* running_var, double eps, T* y,
+                            TaskTeam& team, void* workspace, bool relu) {
+  double* scale = static_cast<double*>(workspace);
+  cpu::batchnorm_eval_scale(C, gamma, running_var, eps, scale);
+  row_slices(team, rows, C, [&](int64_t lo, int64_t hi) {
+    eval_rows(lo, hi, C, x, scale, running_mean, beta, y, relu);
+  });
+}
+
 #define JANUS_INSTANTIATE(T)                                                                   \
   template void batchnorm_forward_train<T>(int64_t, int64_t, const T*, const T*, const T*,    \
                                            double, double, T*, T*, T*, T*, T*, TaskTeam&,      \
                                            void*, bool);                                      \
   template void batchnorm_backward<T>(int64_t, int64_t, const T*, const T*, const T*,         \
                                       const T*, const T*, T*, T*, T*, TaskTeam&, void*,        \
-                                      const T*);
+                                      const T*);                                               \
+  template void batchnorm_forward_eval<T>(int64_t, int64_t, const T*, const T*, const T*,     \
+                                          const T*, const T*, double, T*, TaskTeam&, void*,    \
+                                          bool);
 JANUS_INSTANTIATE(float)
 JANUS_INSTANTIATE(double)
 #undef JANUS_INSTANTIATE

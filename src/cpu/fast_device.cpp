@@ -425,14 +425,11 @@ bool FastCpuDevice::batchnorm_eval_impl(DType dt, int64_t rows, int64_t C, const
   if (rows * C < kParallelElems) return false;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    const T* xp = x.data<T>();
-    T* yp = y.data<T>();
-    parallel_slices(threads_, rows, [&](int64_t lo, int64_t hi) {
-      cpu::batchnorm_forward_eval<T>(hi - lo, C, xp + lo * C, gamma.data<T>(), beta.data<T>(),
-                                     mean.data<T>(), var.data<T>(), eps, yp + lo * C);
-      // The ReLU on each slice right after its BatchNorm, while still in cache.
-      if (relu) fast::relu_forward((hi - lo) * C, yp + lo * C, yp + lo * C);
-    }, 1, rows * C);
+    std::lock_guard<std::mutex> lock(ws_mutex_);
+    // The ReLU on each slice right after its BatchNorm, while still in cache.
+    fast::batchnorm_forward_eval<T>(rows, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
+                                    mean.data<T>(), var.data<T>(), eps, y.data<T>(), team_,
+                                    workspace(sizeof(double) * static_cast<size_t>(C)), relu);
   });
 }
 

@@ -53,5 +53,12 @@ template <class T>
 void batchnorm_backward(int64_t rows, int64_t C, const T* x, const T* dy, const T* gamma,
                         const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta,
                         TaskTeam& team, void* workspace, const T* relu_y = nullptr);
+// BatchNorm inference, then max(0, .) when relu: the reference's arithmetic
+// (batchnorm_eval.hpp), bit-identical, vectorised and on `team`. `workspace`
+// holds at least C doubles.
+template <class T>
+void batchnorm_forward_eval(int64_t rows, int64_t C, const T* x, const T* gamma, const T* beta,
+                            const T* running_mean, const T* running_var, double eps, T* y,
+                            TaskTeam& team, void* workspace, bool relu = false);
 
 }  // namespace janus::fast
