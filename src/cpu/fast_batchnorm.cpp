@@ -41,6 +41,7 @@
 
 #include "cpu/batchnorm_eval.hpp"
 #include "cpu/column_sums.hpp"
+#include "cpu/fast_elementwise.hpp"
 #include "cpu/fast_kernels.hpp"
 #include "cpu/vector_clones.hpp"
 
@@ -230,17 +231,6 @@ JANUS_ALWAYS_INLINE void backward_dx_rows(int64_t lo, int64_t hi, int64_t C, con
   }
 }
 
-// y = max(y, 0) in place on rows x C values (relu_forward's operation).
-template <class T>
-JANUS_ALWAYS_INLINE void relu_rows(int64_t rows, int64_t C, T* y) {
-  const int64_t n = rows * C;
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const T v = y[i];
-    y[i] = v > T(0) ? v : T(0);
-  }
-}
-
 // The cloned entry points (one per element type; see vector_clones.hpp).
 #define JANUS_CLONED_KERNELS(T)                                                                 \
   JANUS_VECTOR_CLONES void block_stats(int64_t b0, int64_t b1, int64_t C, const T* x, double* s, \
@@ -258,10 +248,8 @@ JANUS_ALWAYS_INLINE void relu_rows(int64_t rows, int64_t C, T* y) {
     backward_sums_rows(lo, hi, C, x, dy, relu_y, mean, sdy, sdyx);                              \
   }                                                                                             \
   JANUS_VECTOR_CLONES void eval_rows(int64_t lo, int64_t hi, int64_t C, const T* x,             \
-                                     const double* scale, const T* mean, const T* beta, T* y,   \
-                                     bool relu) {                                               \
+                                     const double* scale, const T* mean, const T* beta, T* y) { \
     cpu::batchnorm_eval_rows(hi - lo, C, x + lo * C, scale, mean, beta, y + lo * C);            \
-    if (relu) relu_rows(hi - lo, C, y + lo * C);                                                \
   }                                                                                             \
   JANUS_VECTOR_CLONES void backward_dx(int64_t lo, int64_t hi, int64_t C, const T* x,           \
                                        const T* dy, const T* relu_y, const double* mean,        \
@@ -413,7 +401,9 @@ void batchnorm_forward_eval(int64_t rows, int64_t C, const T* x, const T* gamma,
   double* scale = static_cast<double*>(workspace);
   cpu::batchnorm_eval_scale(C, gamma, running_var, eps, scale);
   row_slices(team, rows, C, [&](int64_t lo, int64_t hi) {
-    eval_rows(lo, hi, C, x, scale, running_mean, beta, y, relu);
+    eval_rows(lo, hi, C, x, scale, running_mean, beta, y);
+    // The ReLU on each slice right after its BatchNorm, while still in cache.
+    if (relu) relu_forward((hi - lo) * C, y + lo * C, y + lo * C);
   });
 }
 

@@ -426,7 +426,6 @@ bool FastCpuDevice::batchnorm_eval_impl(DType dt, int64_t rows, int64_t C, const
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     std::lock_guard<std::mutex> lock(ws_mutex_);
-    // The ReLU on each slice right after its BatchNorm, while still in cache.
     fast::batchnorm_forward_eval<T>(rows, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
                                     mean.data<T>(), var.data<T>(), eps, y.data<T>(), team_,
                                     workspace(sizeof(double) * static_cast<size_t>(C)), relu);

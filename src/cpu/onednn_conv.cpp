@@ -181,14 +181,13 @@ struct OneDnnConv::Impl {
     }
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    const auto direct = alg;
 
     // The forward descriptor: the primitive itself for Forward, the "hint"
     // that the backward passes are created from otherwise. A fused ReLU is
     // an eltwise post-op (alpha 0: max(v, 0)), applied to each output after
     // its bias, in the kernel's registers. Only the forward primitive gets
     // it; the hint stays that of the plain convolution.
-    const dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, direct, s.x,
+    const dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, alg, s.x,
                                                    s.w_prim, s.bias, s.y, s.strides, s.pad_l,
                                                    s.pad_r);
     dnnl::primitive_attr fwd_attr;  // a new object: copies of an attr share it
@@ -212,7 +211,7 @@ struct OneDnnConv::Impl {
       x_chosen = fwd_pd.src_desc();
       y_chosen = fwd_pd.dst_desc();
     } else if (pass == Pass::BackwardData) {
-      const dnnl::convolution_backward_data::desc d(direct, s.x, s.w_prim, s.y, s.strides,
+      const dnnl::convolution_backward_data::desc d(alg, s.x, s.w_prim, s.y, s.strides,
                                                     s.pad_l, s.pad_r);
       const dnnl::convolution_backward_data::primitive_desc pd(d, attr, engine, fwd_pd, true);
       if (!pd) return e;
@@ -224,7 +223,7 @@ struct OneDnnConv::Impl {
       x_chosen = pd.diff_src_desc();
       y_chosen = pd.diff_dst_desc();
     } else {
-      const dnnl::convolution_backward_weights::desc d(direct, s.x, s.w_prim, s.y, s.strides,
+      const dnnl::convolution_backward_weights::desc d(alg, s.x, s.w_prim, s.y, s.strides,
                                                        s.pad_l, s.pad_r);
       const dnnl::convolution_backward_weights::primitive_desc pd(d, attr, engine, fwd_pd, true);
       if (!pd) return e;
