@@ -67,7 +67,16 @@ def torch_child(args):
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "workloads": []}
+    dev = torch.device(args.device)
+    if args.device == "cuda":
+        # Janus's fp32 mode computes in true float32: keep PyTorch's cuDNN and
+        # cuBLAS off TF32 too, so that both sides do the same arithmetic.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+    out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
+           "workloads": []}
     only = set(args.only.split(",")) if args.only else None
     for path, kind in WORKLOADS:
         w = load_workload(path, kind)
@@ -134,14 +143,15 @@ def torch_child(args):
             elif act not in ("linear", "softmax"):
                 raise SystemExit("compare_pytorch.py: unsupported activation " + act)
             # softmax on the last layer is folded into CrossEntropyLoss (as Janus fuses it)
-        model = nn.Sequential(*layers)
+        model = nn.Sequential(*layers).to(dev)
         if is_image:
             x = torch.rand(batch, inp[2], inp[0], inp[1]) * 2 - 1
             model = model.to(memory_format=torch.channels_last)
             x = x.contiguous(memory_format=torch.channels_last)
         else:
             x = torch.rand(batch, inp[0]) * 2 - 1
-        y = torch.randint(0, classes, (batch,))
+        x = x.to(dev)
+        y = torch.randint(0, classes, (batch,)).to(dev)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         lossf = nn.CrossEntropyLoss()
 
@@ -154,11 +164,13 @@ def torch_child(args):
         def timed(fn):
             for _ in range(args.warmup):
                 fn()
+            sync()
             runs = []
             for _ in range(args.repeats):
                 t0 = time.perf_counter()
                 for _ in range(args.iters):
                     fn()
+                sync()
                 runs.append((time.perf_counter() - t0) / args.iters)
             runs.sort()
             return runs[0], runs[len(runs) // 2]
@@ -196,7 +208,7 @@ def janus_cmd(args, json_path, workloads, layers=False):
         cmd = [args.janus_bench]
     else:
         cmd = [args.janus, "bench"]
-    cmd += ["--device", "cpu", "--json", json_path, "--iters", str(args.iters), "--repeats", str(args.repeats),
+    cmd += ["--device", args.device, "--json", json_path, "--iters", str(args.iters), "--repeats", str(args.repeats),
             "--warmup", str(args.warmup)]
     if not layers:
         cmd.append("--no-layers")
@@ -209,6 +221,7 @@ def janus_cmd(args, json_path, workloads, layers=False):
 
 def torch_cmd(args, json_path, only=None):
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-child", json_path, "--threads", str(args.threads),
+           "--device", args.device,
            "--iters", str(args.iters), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
     if args.batch:
         cmd += ["--batch", str(args.batch)]
@@ -218,8 +231,8 @@ def torch_cmd(args, json_path, only=None):
 
 
 def janus_workloads(report):
-    """The cpu device's workloads of a janus bench JSON report, by name."""
-    dev = [d for d in report["devices"] if d["device"] == "cpu"][0]
+    """The workloads of the first device of the compared kind (cpu or cuda) in a janus bench JSON report."""
+    dev = [d for d in report["devices"] if d["kind"] == report.get("compared_kind", "cpu")][0]
     return {w["name"]: w for w in dev["workloads"]}
 
 
@@ -229,6 +242,9 @@ def main():
                     help="the janus CLI binary (runs 'janus bench'; default build/janus)")
     ap.add_argument("--janus-bench", help="use this janus_bench binary instead of 'janus bench' (same engine)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where both sides run (cuda: janus bench --device cuda and PyTorch on cuda:0, "
+                    "TF32 off on both sides)")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=3)
@@ -269,6 +285,7 @@ def main():
         jpath = os.path.join(tmp, "janus_%d.json" % rnd)
         run_child(janus_cmd(args, jpath, selected), env)
         janus_runs.append(json.load(open(jpath)))
+        janus_runs[-1]["compared_kind"] = args.device
         tpath = os.path.join(tmp, "torch_%d.json" % rnd)
         run_child(torch_cmd(args, tpath, only=args.only), env)
         torch_runs.append(json.load(open(tpath)))
@@ -294,8 +311,9 @@ def main():
             (mlp, "train", "MLP 784-256-10 training"), (spec, "infer", "SPEC CNN inference"),
             (cifar["name"], "infer", "default CIFAR model inference"), (mlp, "infer", "MLP 784-256-10 inference")]
     lines = []
-    lines.append("| workload (batch %d, %d threads) | Janus img/s | PyTorch %s img/s | Janus / PyTorch |"
-                 % (batch, args.threads, torch_runs[0]["torch_version"]))
+    where = "%d threads" % args.threads if args.device == "cpu" else "GPU"
+    lines.append("| workload (batch %d, %s) | Janus img/s | PyTorch %s img/s | Janus / PyTorch |"
+                 % (batch, where, torch_runs[0]["torch_version"]))
     lines.append("|---|---:|---:|---:|")
     ratios = {}
     for name, kind, label in rows:

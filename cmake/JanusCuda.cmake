@@ -23,8 +23,17 @@ if(JANUS_CUDA STREQUAL "ON")
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   find_package(CUDAToolkit REQUIRED)
-  find_library(JANUS_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64 REQUIRED)
+  # cuDNN comes with the toolkit on some machines and as a separate install
+  # (or pip's nvidia-cudnn wheel) on others: JANUS_CUDNN_ROOT names its prefix
+  # when it is not beside the toolkit (scripts/gpu_check.sh sets it).
+  set(JANUS_CUDNN_ROOT "$ENV{CUDNN_ROOT}" CACHE PATH "cuDNN prefix (include/cudnn.h, lib/libcudnn.so)")
+  find_path(JANUS_CUDNN_INCLUDE_DIR cudnn.h
+    HINTS ${JANUS_CUDNN_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include REQUIRED)
+  find_library(JANUS_CUDNN_LIBRARY cudnn
+    HINTS ${JANUS_CUDNN_ROOT}/lib ${JANUS_CUDNN_ROOT}/lib64 ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64 REQUIRED)
+  message(STATUS "Janus CUDA backend: cuDNN ${JANUS_CUDNN_LIBRARY} (headers in ${JANUS_CUDNN_INCLUDE_DIR})")
   target_sources(janus PRIVATE ${JANUS_CUDA_KERNELS} ${JANUS_CUDA_HOST})
+  target_include_directories(janus SYSTEM PRIVATE ${JANUS_CUDNN_INCLUDE_DIR})
   target_compile_definitions(janus PUBLIC JANUS_WITH_CUDA=1)
   target_compile_options(janus PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings --expt-relaxed-constexpr -Xcompiler=-Wall,-Wextra,-Werror,-Wno-unused-parameter>)
