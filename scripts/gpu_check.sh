@@ -8,7 +8,7 @@
 # Steps (each under its own time limit, so that one slow step cannot eat the
 # others; the whole check is sized for under 9 minutes on an H200 machine):
 #   1. the machine: nvidia-smi, nvcc, compilers, PyTorch
-#   2. Janus's dependencies unpacked from .gpu-deps/debs into .gpu-deps/root
+#   2. Janus's dependencies unpacked from .gpu-deps/debs into BUILD/deps-root
 #   3. the nvcc build for the GPU's own architecture (sm_90 on H100/H200)
 #   4. `janus info`, then the whole test suite on the GPU with
 #      JANUS_REQUIRE_CUDA=1 (a CUDA-unavailable skip is a failure)
@@ -27,6 +27,8 @@ deps=$root/.gpu-deps
 build=${JANUS_GPU_BUILD:-$root/build/gpu-check}
 report=${JANUS_GPU_REPORT:-$root/gpu_check_report.md}
 logs=$build/check-logs
+# The packages are unpacked inside the build folder, never into .gpu-deps (which travels).
+droot=$build/deps-root
 mkdir -p "$build" "$logs"
 jobs=$(nproc)
 start=$(date +%s)
@@ -88,21 +90,21 @@ if ! ls "$deps"/debs/*.deb >/dev/null 2>&1; then
   failed+=(deps); finish; exit 1
 fi
 unpack() {
-  rm -rf "$deps/root" && mkdir -p "$deps/root"
+  rm -rf "$droot" && mkdir -p "$droot"
   for f in "$deps"/debs/*.deb; do
-    if command -v dpkg-deb >/dev/null; then dpkg-deb -x "$f" "$deps/root"
-    else (d=$(mktemp -d) && cd "$d" && ar x "$f" && tar -xf data.tar.* -C "$deps/root" && rm -rf "$d"); fi
+    if command -v dpkg-deb >/dev/null; then dpkg-deb -x "$f" "$droot"
+    else (d=$(mktemp -d) && cd "$d" && ar x "$f" && tar -xf data.tar.* -C "$droot" && rm -rf "$d"); fi
   done
   # The symlinks Debian's alternatives system would make for OpenBLAS.
-  local lib=$deps/root/usr/lib/x86_64-linux-gnu
+  local lib=$droot/usr/lib/x86_64-linux-gnu
   ln -sf openblas-pthread/libopenblas.so.0 "$lib/libopenblas.so.0"
   ln -sf openblas-pthread/libblas.so.3 "$lib/libblas.so.3"
   ln -sf openblas-pthread/liblapack.so.3 "$lib/liblapack.so.3"
-  ls "$deps/root/usr/lib/x86_64-linux-gnu" | head -n 40
+  ls "$droot/usr/lib/x86_64-linux-gnu" | head -n 40
 }
-export deps; export -f unpack
+export deps droot; export -f unpack
 step unpack 120 bash -c unpack || { finish; exit 1; }
-lib=$deps/root/usr/lib/x86_64-linux-gnu
+lib=$droot/usr/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$lib:$lib/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 # cuDNN: beside the toolkit, in the system, or in PyTorch's pip wheel.
@@ -131,10 +133,10 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 step configure 180 cmake -S "$root" -B "$build" "${generator[@]}" -DJANUS_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DJANUS_CUDNN_ROOT="$cudnn_root" \
-  -DCMAKE_PREFIX_PATH="$deps/root/usr;$lib/cmake" -DCMAKE_LIBRARY_PATH="$lib;$lib/openblas-pthread" \
-  -DCMAKE_INCLUDE_PATH="$deps/root/usr/include;$deps/root/usr/include/x86_64-linux-gnu" \
+  -DCMAKE_PREFIX_PATH="$droot/usr;$lib/cmake" -DCMAKE_LIBRARY_PATH="$lib;$lib/openblas-pthread" \
+  -DCMAKE_INCLUDE_PATH="$droot/usr/include;$droot/usr/include/x86_64-linux-gnu" \
   -DBLAS_LIBRARIES="$lib/openblas-pthread/libopenblas.so" \
-  -DOpenCL_LIBRARY="$lib/libOpenCL.so" -DOpenCL_INCLUDE_DIR="$deps/root/usr/include" \
+  -DOpenCL_LIBRARY="$lib/libOpenCL.so" -DOpenCL_INCLUDE_DIR="$droot/usr/include" \
   || { finish; exit 1; }
 step build 270 cmake --build "$build" -j"$jobs" || { finish; exit 1; }
 janus=$build/janus

@@ -8,7 +8,7 @@
 #                     (oneDNN, OpenBLAS, GoogleTest, CLI11, nlohmann/json, zlib,
 #                     and the OpenCL headers that Debian's oneDNN CMake
 #                     package asks for), downloaded, not installed: the GPU
-#                     machine unpacks them into .gpu-deps/root (no root, no
+#                     machine unpacks them into its build folder (no root, no
 #                     dpkg database touched)
 #   .gpu-deps/data/   a slice of CIFAR-10 for the short GPU training:
 #                     data_batch_1.bin (the first 5000 images of batch 1) and
