@@ -514,17 +514,40 @@ void CudaDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, d
 
 namespace janus::cuda_backend {
 
-int device_count() {
-  static const int count = [] {
+namespace {
+
+// What cudaGetDeviceCount said, asked once per process. An error is kept with
+// its text: "no CUDA-capable device" is an ordinary CPU machine, but a driver
+// older than the runtime or a failed initialisation is a broken GPU machine,
+// and both must be visible (janus info, error messages, JANUS_REQUIRE_CUDA).
+struct DeviceCount {
+  int count = 0;
+  std::string error;  // empty when the query succeeded
+};
+
+const DeviceCount& probe() {
+  static const DeviceCount result = [] {
+    DeviceCount r;
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-      static_cast<void>(cudaGetLastError());  // no driver / no GPU: not an error for us
-      return 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+      r.error = detail::concat("cudaGetDeviceCount failed: ", cudaGetErrorString(e), " (", cudaGetErrorName(e),
+                               ", code ", static_cast<int>(e), ")");
+      static_cast<void>(cudaGetLastError());  // clear the thread's last error
+      return r;
     }
-    return n;
+    r.count = n;
+    if (n == 0) r.error = "cudaGetDeviceCount found 0 devices";
+    return r;
   }();
-  return count;
+  return result;
 }
+
+}  // namespace
+
+int device_count() { return probe().count; }
+
+std::string unavailable_reason() { return probe().error; }
 
 Device& device(int index) {
   static std::mutex mu;
