@@ -360,10 +360,9 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
                 ")");
     pb = f32(bias, "conv2d_forward", "bias");
   }
-  if (use_cudnn()) {
-    cudnn().forward(g, px, pw, py);
+  if (use_cudnn() && cudnn().forward(g, px, pw, py)) {
     if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
-  } else {
+  } else {  // implicit GEMM: asked for, or no cuDNN algorithm runs this geometry
     k::conv2d_forward_igemm(g, px, pw, pb, py, stream_);
   }
 }
@@ -373,8 +372,8 @@ void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, c
   const float* pdy = f32(dy, "conv2d_backward_data", "dy");
   const float* pw = f32(w, "conv2d_backward_data", "w");
   float* pdx = f32(dx, "conv2d_backward_data", "dx");
-  if (use_cudnn()) cudnn().backward_data(g, pdy, pw, pdx);
-  else k::conv2d_backward_data_igemm(g, pdy, pw, pdx, stream_);
+  if (!(use_cudnn() && cudnn().backward_data(g, pdy, pw, pdx)))
+    k::conv2d_backward_data_igemm(g, pdy, pw, pdx, stream_);
 }
 
 void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
@@ -382,9 +381,7 @@ void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, 
   const float* px = f32(x, "conv2d_backward_filter", "x");
   const float* pdy = f32(dy, "conv2d_backward_filter", "dy");
   float* pdw = f32(dw, "conv2d_backward_filter", "dw");
-  if (use_cudnn()) {
-    cudnn().backward_filter(g, px, pdy, pdw);
-  } else {
+  if (!(use_cudnn() && cudnn().backward_filter(g, px, pdy, pdw))) {
     const int64_t ws = k::conv2d_backward_filter_workspace(g);
     Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));
     k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), stream_);
