@@ -323,6 +323,7 @@ class Launcher {
   // parameters; every simulated thread calls the kernel with those copies.
   template <class... Args>
   void operator()(Args&&... args) {
+    if (!detail::launch_on_current_device(name_, stream_, {pointer_of(args)...})) return;
     struct Context {
       Call* call;
       std::tuple<std::decay_t<Args>...> params;
@@ -341,6 +342,13 @@ class Launcher {
   size_t shared_bytes_;
   cudaStream_t stream_;
   Call call_;
+
+  template <class T>
+  static const void* pointer_of(const T& arg) {
+    if constexpr (std::is_pointer_v<T> && std::is_object_v<std::remove_pointer_t<T>>)
+      return const_cast<const void*>(static_cast<const volatile void*>(arg));
+    else return nullptr;
+  }
 };
 
 template <class Call>
