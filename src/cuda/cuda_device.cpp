@@ -148,9 +148,10 @@ void CudaDevice::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
 void CudaDevice::copy_to_device(void* dst, const void* host_src, size_t bytes) {
   const DeviceGuard guard(index_);
   if (bytes == 0) return;
-  // From pageable memory the call returns once the source has been staged,
-  // so the caller may free host_src right away.
-  JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+  // Through pinned staging buffers: no wait for the stream's earlier work,
+  // and the caller may free host_src right away (pinned_staging.hpp).
+  std::lock_guard<std::mutex> lock(upload_mu_);
+  uploads_.upload(dst, host_src, bytes, stream_);
 }
 
 void CudaDevice::copy_to_host(void* host_dst, const void* src, size_t bytes) {

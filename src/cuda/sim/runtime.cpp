@@ -47,6 +47,7 @@ struct Memory {
   std::set<CUstream_st*> streams;
   std::set<CUevent_st*> events;
   size_t allocated = 0;
+  unsigned long long host_waits = 0;  // see janus::sim::host_waits()
 };
 Memory& memory() {
   static Memory* m = new Memory;  // never destroyed: usable from static destructors
@@ -61,6 +62,19 @@ size_t total_memory() {
 }
 
 cudaError_t ok() { return cudaSuccess; }
+
+// A call after which the host has waited for the stream's earlier work (on a
+// GPU; the simulator runs everything at once, so it only counts them).
+void host_waited() {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  ++m.host_waits;
+}
+bool pinned(const void* p) {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.pinned.count(const_cast<void*>(p)) != 0;
+}
 
 // The simulated machine, from JANUS_SIM_DEVICES: a device count (default 1,
 // at most kMaxDevices; 0 makes cudaGetDeviceCount fail with cudaErrorNoDevice
@@ -317,7 +331,10 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return ok();
 }
 
-cudaError_t cudaDeviceSynchronize() { return ok(); }
+cudaError_t cudaDeviceSynchronize() {
+  janus::sim::detail::host_waited();
+  return ok();
+}
 cudaError_t cudaDeviceReset() { return ok(); }
 
 cudaError_t cudaRuntimeGetVersion(int* version) {
@@ -426,7 +443,17 @@ cudaError_t cudaFreeHost(void* ptr) {
   return ok();
 }
 
+namespace janus::sim::detail {
+cudaError_t copy(void* dst, const void* src, size_t count, cudaMemcpyKind kind);
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+  const cudaError_t e = janus::sim::detail::copy(dst, src, count, kind);
+  if (e == cudaSuccess && count != 0) janus::sim::detail::host_waited();  // always synchronous
+  return e;
+}
+
+cudaError_t janus::sim::detail::copy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
   using janus::sim::detail::check_range;
   if (count == 0) return ok();
   if (dst == nullptr || src == nullptr) return set_error(cudaErrorInvalidValue, "cudaMemcpy: null pointer");
@@ -447,7 +474,13 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: invalid stream");
-  return cudaMemcpy(dst, src, count, kind);
+  const cudaError_t e = janus::sim::detail::copy(dst, src, count, kind);
+  // From or to pageable host memory the copy is synchronous: host-to-device
+  // waits for the stream's earlier work, device-to-host returns when done.
+  const bool pageable = (kind == cudaMemcpyHostToDevice && !janus::sim::detail::pinned(src)) ||
+                        (kind == cudaMemcpyDeviceToHost && !janus::sim::detail::pinned(dst));
+  if (e == cudaSuccess && count != 0 && pageable) janus::sim::detail::host_waited();
+  return e;
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t count) {
@@ -511,10 +544,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: invalid stream");
+  janus::sim::detail::host_waited();
   return ok();
 }
 
-cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
+cudaError_t cudaStreamQuery(cudaStream_t stream) {  // never waits: all work is already done
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamQuery: invalid stream");
+  return ok();
+}
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   if (!janus::sim::detail::valid_stream(stream))
@@ -608,6 +646,12 @@ bool launch_on_current_device(const char* kernel_name, cudaStream_t stream,
   return true;
 }
 }  // namespace detail
+
+unsigned long long host_waits() {
+  auto& m = detail::memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.host_waits;
+}
 
 size_t allocated_bytes() {
   auto& m = detail::memory();

@@ -219,6 +219,11 @@ inline cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, size_t count
 namespace janus::sim {
 // Bytes currently held by cudaMalloc / cudaMallocAsync.
 size_t allocated_bytes();
+// Calls so far after which a GPU's host thread would have waited for the
+// stream's earlier work: cudaStreamSynchronize, cudaDeviceSynchronize,
+// cudaMemcpy, and cudaMemcpyAsync from or to pageable (not cudaMallocHost)
+// host memory. cudaEventSynchronize is not counted: it waits for one event.
+unsigned long long host_waits();
 // The device that was current when the cudaMalloc block holding ptr was
 // allocated; -1 for a pointer that is not device memory. The simulated
 // machine has JANUS_SIM_DEVICES devices (default 1; see runtime.cpp).
