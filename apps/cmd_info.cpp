@@ -44,7 +44,9 @@ int run_info() {
     } catch (const std::exception& e) {
       std::cout << "  CUDA: cannot count devices: " << e.what() << "\n";
     }
-    if (n == 0) std::cout << "  CUDA: no device found\n";
+    // The CUDA runtime's own error (a driver older than the runtime, say),
+    // never just "none": a broken GPU machine must not look like a CPU one.
+    if (n == 0) std::cout << "  CUDA: no device usable: " << janus::cuda_unavailable_reason() << "\n";
     for (int i = 0; i < n; ++i) {
       try {
         janus::Device& d = janus::get_device("cuda:" + std::to_string(i));
@@ -71,6 +73,7 @@ int run_info() {
             << NLOHMANN_JSON_VERSION_PATCH << "\n";
   std::cout << "  CLI11          " << CLI11_VERSION << "\n";
   std::cout << "  zlib           " << zlibVersion() << "\n";
+  if (janus::cuda_built()) std::cout << "  CUDA           " << janus::cuda_library_versions() << "\n";
   // OpenBLAS, when the process has it loaded (looked up at run time: no hard dependency).
   using ConfigFn = char* (*)();
   if (auto fn = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config")))

@@ -42,6 +42,29 @@ else() # SIM
   file(GLOB JANUS_SIM_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/sim/*.cpp)
   # CMake passes `-x c++` for these, so g++ compiles the .cu files as C++.
   set_source_files_properties(${JANUS_CUDA_KERNELS} PROPERTIES LANGUAGE CXX)
+  # Rounding of a*b + c. nvcc contracts it into one FMA by default
+  # (--fmad=true), the CPU reference rounds the product first. With
+  # JANUS_SIM_FP_CONTRACT=ON (the default) the host compiler contracts the
+  # kernel sources the same way (-ffp-contract=fast, with FMA instructions), so
+  # the parity suite sees GPU-like rounding; OFF rounds every product, like
+  # the CPU. CI runs the suite both ways: a kernel whose parity depends on
+  # contraction fails one of them (docs/cuda-rounding.md).
+  option(JANUS_SIM_FP_CONTRACT "Simulator: contract a*b+c into FMA in the CUDA kernels, as nvcc does" ON)
+  if(JANUS_SIM_FP_CONTRACT)
+    include(CheckCXXSourceRuns)
+    set(CMAKE_REQUIRED_FLAGS -mfma)
+    check_cxx_source_runs("int main() { __builtin_cpu_init(); return __builtin_cpu_supports(\"fma\") ? 0 : 1; }"
+                          JANUS_SIM_HOST_HAS_FMA)
+    unset(CMAKE_REQUIRED_FLAGS)
+    if(NOT JANUS_SIM_HOST_HAS_FMA)
+      message(FATAL_ERROR "JANUS_SIM_FP_CONTRACT=ON needs a host CPU and compiler with FMA (-mfma); "
+                          "configure with -DJANUS_SIM_FP_CONTRACT=OFF on this machine")
+    endif()
+    set_property(SOURCE ${JANUS_CUDA_KERNELS} APPEND PROPERTY COMPILE_OPTIONS -ffp-contract=fast -mfma)
+  else()
+    set_property(SOURCE ${JANUS_CUDA_KERNELS} APPEND PROPERTY COMPILE_OPTIONS -ffp-contract=off)
+  endif()
+  message(STATUS "Janus CUDA simulator: FMA contraction in kernels ${JANUS_SIM_FP_CONTRACT}")
   target_sources(janus PRIVATE ${JANUS_CUDA_KERNELS} ${JANUS_CUDA_HOST} ${JANUS_SIM_SOURCES})
   target_compile_definitions(janus PUBLIC JANUS_WITH_CUDA=1 JANUS_CUDA_SIM=1)
   # Stubs that #error for CUDA headers the simulator cannot serve (CUB,

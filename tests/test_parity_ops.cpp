@@ -42,8 +42,10 @@ constexpr double kU = 1.0 / 16777216.0;  // 2^-24
 class Parity : public ::testing::Test {
  protected:
   void SetUp() override {
+    // With JANUS_REQUIRE_CUDA set, cuda_device_count() throws instead: the test fails.
     if (cuda_device_count() == 0)
-      GTEST_SKIP() << "no CUDA device available (cuda_device_count() == 0): nothing to compare the CPU with";
+      GTEST_SKIP() << "no CUDA device available (" << cuda_unavailable_reason()
+                   << "): nothing to compare the CPU with";
     gpu_ = &get_device("cuda");
     cpu_ = &cpu_device();
     const std::string pair = cpu_->name() + " vs " + gpu_->name();

@@ -259,7 +259,19 @@ Device& get_device(const std::string& spec);
 // True when this build has a CUDA backend (real or simulated).
 bool cuda_built();
 // Number of CUDA devices usable right now (0 without a GPU; the simulator
-// provides one).
+// provides one). With JANUS_REQUIRE_CUDA set (to anything but "" or "0"),
+// zero devices is an error: throws janus::Error with the reason below, so that
+// tests that would skip without a GPU fail instead (scripts/test.sh sets it for
+// JANUS_CUDA=ON builds).
 int cuda_device_count();
+// True when JANUS_REQUIRE_CUDA asks for a usable CUDA device.
+bool cuda_required();
+// Why there is no CUDA device: the CUDA runtime's error from cudaGetDeviceCount
+// (e.g. a driver older than the runtime), or that the build has no CUDA
+// backend. Empty when devices exist.
+std::string cuda_unavailable_reason();
+// The CUDA libraries of this build ("cudart 13.0, cuBLAS 13.x, cuDNN 9.x,
+// driver 13.0"), or what stands in for them (simulator, none).
+std::string cuda_library_versions();
 
 }  // namespace janus

@@ -7,8 +7,14 @@
 
 namespace janus::cuda_backend {
 
-// Number of usable CUDA devices (0 when no GPU is present; 1 under the simulator).
+// Number of usable CUDA devices (0 when no GPU is present or the CUDA
+// runtime cannot reach one; 1 under the simulator unless JANUS_SIM_DEVICES
+// says otherwise). Never throws.
 int device_count();
+// Why device_count() is 0: the cudaGetDeviceCount error with CUDA's own text
+// and error name ("driver version is insufficient", "no CUDA-capable device"),
+// or that this build has no CUDA backend. Empty when devices exist.
+std::string unavailable_reason();
 // The device with this index; only called with 0 <= index < device_count().
 Device& device(int index);
 // True when the CUDA device is the CPU simulator.

@@ -1,5 +1,7 @@
 // Device selection by name: "cpu", "cuda", "cuda:N", "auto".
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <mutex>
 
 #include "core/cuda_backend.hpp"
@@ -16,7 +18,23 @@ bool cuda_built() {
 #endif
 }
 
-int cuda_device_count() { return cuda_backend::device_count(); }
+bool cuda_required() {
+  const char* env = std::getenv("JANUS_REQUIRE_CUDA");
+  return env != nullptr && std::string(env) != "" && std::string(env) != "0";
+}
+
+std::string cuda_unavailable_reason() { return cuda_backend::unavailable_reason(); }
+
+std::string cuda_library_versions() { return cuda_backend::library_versions(); }
+
+int cuda_device_count() {
+  const int n = cuda_backend::device_count();
+  // The one place where "no GPU" turns into an error when a GPU is required:
+  // every test skip, device "auto" and `janus bench --device cuda` ask here.
+  JANUS_CHECK(n > 0 || !cuda_required(), "JANUS_REQUIRE_CUDA is set, but no CUDA device is usable: ",
+              cuda_unavailable_reason());
+  return n;
+}
 
 Device& get_device(const std::string& spec) {
   if (spec == "cpu") return cpu_device();
@@ -26,7 +44,10 @@ Device& get_device(const std::string& spec) {
     // Said once per process: a CUDA build on a machine without a GPU runs on the CPU.
     static std::once_flag told;
     if (cuda_built())
-      std::call_once(told, [] { std::fprintf(stderr, "janus: no CUDA device found; running on the CPU\n"); });
+      std::call_once(told, [] {
+        std::fprintf(stderr, "janus: no CUDA device found (%s); running on the CPU\n",
+                     cuda_unavailable_reason().c_str());
+      });
     return cpu_device();
   }
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
@@ -42,7 +63,7 @@ Device& get_device(const std::string& spec) {
                 "' requested, but this build of Janus has no CUDA backend (configure with -DJANUS_CUDA=ON or SIM)");
     const int count = cuda_device_count();
     JANUS_CHECK(index < count, "device '", spec, "' does not exist: ", count, " CUDA device(s) found",
-                count == 0 ? " (no GPU on this machine; use --device cpu or auto)" : "");
+                count == 0 ? " (" + cuda_unavailable_reason() + "; use --device cpu or auto)" : std::string());
     return cuda_backend::device(index);
   }
   throw Error("unknown device '" + spec + "': expected cpu, cpu:reference, cuda, cuda:N or auto");

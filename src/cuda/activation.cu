@@ -34,7 +34,11 @@ __global__ void act_backward_kernel(int act, const float* z, const float* y, con
       r = g * s * (1.0f - s);
     } else if (act == 2) {
       const float t = y[i];
-      r = g * (1.0f - t * t);
+      // __fmul_rn: t*t rounded before the subtraction, as on the CPU. nvcc
+      // would otherwise fuse 1 - t*t into one FMA, and near |t| = 1 the
+      // cancellation turns that rounding difference into tens of ulp
+      // (docs/cuda-rounding.md).
+      r = g * (1.0f - __fmul_rn(t, t));
     } else if (act == 3) {
       r = z[i] > 0.0f ? g : 0.0f;
     }

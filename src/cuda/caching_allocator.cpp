@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/device_guard.hpp"
 #include "janus/error.hpp"
 
 namespace janus::cuda {
@@ -26,9 +27,14 @@ size_t CachingAllocator::bucket_size(size_t bytes) {
 
 CachingAllocator::~CachingAllocator() {
   // Only cached blocks are ours to free; live blocks belong to tensors. Errors
-  // are ignored: at process exit the CUDA runtime may already be gone.
+  // are ignored: at process exit the CUDA runtime may already be gone. The
+  // blocks are freed with their own device current (no throwing guard here).
+  int previous = device_index_;
+  const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != device_index_ &&
+                        cudaSetDevice(device_index_) == cudaSuccess;
   for (auto& [size, blocks] : free_)
     for (void* p : blocks) static_cast<void>(cudaFree(p));
+  if (switched) static_cast<void>(cudaSetDevice(previous));
 }
 
 void* CachingAllocator::allocate(size_t bytes) {
@@ -44,6 +50,8 @@ void* CachingAllocator::allocate(size_t bytes) {
     live_.emplace(p, size);
     return p;
   }
+  // cudaMalloc allocates on the calling thread's current device: make it ours.
+  const DeviceGuard guard(device_index_);
   void* p = nullptr;
   cudaError_t err = cudaMalloc(&p, size);
   if (err != cudaSuccess) {
@@ -88,6 +96,7 @@ void CachingAllocator::release_cached() {
 
 void CachingAllocator::release_cached_locked() {
   if (cached_ == 0) return;
+  const DeviceGuard guard(device_index_);
   // Queued kernels may still use blocks that were freed to the cache.
   static_cast<void>(cudaDeviceSynchronize());
   for (auto& [size, blocks] : free_) {

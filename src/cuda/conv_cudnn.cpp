@@ -6,12 +6,17 @@
 
 #include <cudnn.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <tuple>
 #include <vector>
 
 #include "cuda/caching_allocator.hpp"
+#include "cuda/conv_algo_choice.hpp"
 #include "cuda/conv_cudnn.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernels.hpp"
@@ -28,30 +33,98 @@ Key key_of(const ConvGeometry& g) {
   return Key{g.N, g.H, g.W, g.C, g.KH, g.KW, g.F, g.stride_h, g.stride_w, g.pad_h, g.pad_w};
 }
 
-bool fp32_math(cudnnMathType_t m) { return m == CUDNN_DEFAULT_MATH || m == CUDNN_FMA_MATH; }
+// The math type every plan's convolution descriptor carries: true FP32 (FMA
+// kernels only; CUDNN_DEFAULT_MATH permits TF32 tensor cores on Ampere and
+// later), so results stay within the CPU parity bounds.
+constexpr cudnnMathType_t kMathType = CUDNN_FMA_MATH;
 
-// Picks from cuDNN's ranked list: the fastest that succeeded, fits the
-// workspace limit, runs in true FP32, and (when asked) is deterministic.
-template <class Perf>
-const Perf* pick(const std::vector<Perf>& perfs, int count, bool want_deterministic) {
-  for (int pass = 0; pass < 2; ++pass)
-    for (int i = 0; i < count; ++i) {
-      const Perf& p = perfs[static_cast<size_t>(i)];
-      if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kMaxWorkspace || !fp32_math(p.mathType)) continue;
-      if (pass == 0 && want_deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
-      return &p;
-    }
-  return nullptr;
+const char* algo_name(cudnnConvolutionFwdAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    default: return "UNKNOWN";
+  }
 }
+bool is_transform(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+const char* algo_name(cudnnConvolutionBwdDataAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return "ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: return "ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING: return "FFT_TILING";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    default: return "UNKNOWN";
+  }
+}
+bool is_transform(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+const char* algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0: return "ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1: return "ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3: return "ALGO_3";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING: return "FFT_TILING";
+    default: return "UNKNOWN";
+  }
+}
+bool is_transform(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
+// cuDNN's ranked list (any of the three AlgoPerf structs) in cuDNN-free terms.
+template <class Perf>
+std::vector<AlgoCandidate> candidates_of(const std::vector<Perf>& perfs, int count) {
+  std::vector<AlgoCandidate> out;
+  for (int i = 0; i < count; ++i) {
+    const Perf& p = perfs[static_cast<size_t>(i)];
+    AlgoCandidate c;
+    c.algo = static_cast<int>(p.algo);
+    c.name = algo_name(p.algo);
+    c.status_ok = p.status == CUDNN_STATUS_SUCCESS;
+    c.math_matches = p.mathType == kMathType;
+    c.workspace = p.memory;
+    c.deterministic = p.determinism == CUDNN_DETERMINISTIC;
+    c.transform = is_transform(p.algo);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+enum Direction { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+const char* direction_name(int d) {
+  return d == kForward ? "forward" : d == kBackwardData ? "backward-data" : "backward-filter";
+}
+
+// One direction of one geometry: the candidates in order, and which one runs.
+struct Choice {
+  AlgoRanking ranking;
+  int chosen = 0;       // index into ranking.order; -1: no cuDNN algorithm works, implicit GEMM
+  bool logged = false;  // the choice has been logged (JANUS_CUDNN_LOG)
+  std::vector<std::string> failures;
+};
 
 struct Plan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  cudnnConvolutionFwdAlgo_t fwd{};
-  cudnnConvolutionBwdDataAlgo_t bwd_data{};
-  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
-  size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+  Choice choice[3];
   ~Plan() {
     if (x) cudnnDestroyTensorDescriptor(x);
     if (y) cudnnDestroyTensorDescriptor(y);
@@ -59,6 +132,20 @@ struct Plan {
     if (conv) cudnnDestroyConvolutionDescriptor(conv);
   }
 };
+
+std::string geometry_str(const ConvGeometry& g) {
+  return detail::concat("N", g.N, " ", g.H, "x", g.W, "x", g.C, " -> ", g.F, " k", g.KH, "x", g.KW, " s", g.stride_h,
+                        ",", g.stride_w, " p", g.pad_h, ",", g.pad_w);
+}
+
+// Status of a cuDNN call that may legitimately refuse a shape: NOT_SUPPORTED
+// (and BAD_PARAM, which some engines return for shapes they cannot take)
+// move on to the next algorithm; anything else is an error.
+AlgoRun run_status(cudnnStatus_t st, const char* call) {
+  if (st == CUDNN_STATUS_SUCCESS) return AlgoRun::Ok;
+  if (st == CUDNN_STATUS_NOT_SUPPORTED || st == CUDNN_STATUS_BAD_PARAM) return AlgoRun::NotSupported;
+  cuda_detail::throw_cuda_error(call, __FILE__, __LINE__, static_cast<int>(st), cudnnGetErrorString(st));
+}
 
 class CudnnConvImpl final : public CudnnConv {
  public:
@@ -71,39 +158,72 @@ class CudnnConvImpl final : public CudnnConv {
     if (handle_) cudnnDestroy(handle_);
   }
 
-  void forward(const ConvGeometry& g, const float* x, const float* w, float* y) override {
+  bool forward(const ConvGeometry& g, const float* x, const float* w, float* y) override {
     std::lock_guard<std::mutex> lock(mu_);
-    const Plan& p = plan(g);
+    Plan& p = plan(g);
+    if (p.choice[kForward].chosen < 0) return false;
     Buffer wk(alloc_, filter_bytes(g));
     // HWIO viewed as (KH*KW*C, F) -> its transpose (F, KH*KW*C) is KRSC.
     cuda_kernels::transpose(w, wk.f(), int64_t{g.KH} * g.KW * g.C, g.F, stream_);
-    Buffer ws(alloc_, p.fwd_ws);
-    const float one = 1.0f, zero = 0.0f;
-    JANUS_CUDNN_CHECK(cudnnConvolutionForward(handle_, &one, p.x, x, p.w, wk.f(), p.conv, p.fwd, ws.p, p.fwd_ws,
-                                              &zero, p.y, y));
+    return run(g, p, kForward, [&](const AlgoCandidate& c) {
+      const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(c.algo);
+      size_t bytes = 0;
+      const AlgoRun q = run_status(cudnnGetConvolutionForwardWorkspaceSize(handle_, p.x, p.w, p.conv, p.y, algo, &bytes),
+                                   "cudnnGetConvolutionForwardWorkspaceSize");
+      if (q != AlgoRun::Ok) return q;
+      return with_workspace(bytes, [&](void* ws) {
+        const float one = 1.0f, zero = 0.0f;
+        return run_status(cudnnConvolutionForward(handle_, &one, p.x, x, p.w, wk.f(), p.conv, algo, ws, bytes, &zero,
+                                                  p.y, y),
+                          "cudnnConvolutionForward");
+      });
+    });
   }
 
-  void backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) override {
+  bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) override {
     std::lock_guard<std::mutex> lock(mu_);
-    const Plan& p = plan(g);
+    Plan& p = plan(g);
+    if (p.choice[kBackwardData].chosen < 0) return false;
     Buffer wk(alloc_, filter_bytes(g));
     cuda_kernels::transpose(w, wk.f(), int64_t{g.KH} * g.KW * g.C, g.F, stream_);
-    Buffer ws(alloc_, p.bwd_data_ws);
-    const float one = 1.0f, zero = 0.0f;
-    JANUS_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_, &one, p.w, wk.f(), p.y, dy, p.conv, p.bwd_data, ws.p,
-                                                   p.bwd_data_ws, &zero, p.x, dx));
+    return run(g, p, kBackwardData, [&](const AlgoCandidate& c) {
+      const auto algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo);
+      size_t bytes = 0;
+      const AlgoRun q = run_status(
+          cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, p.w, p.y, p.conv, p.x, algo, &bytes),
+          "cudnnGetConvolutionBackwardDataWorkspaceSize");
+      if (q != AlgoRun::Ok) return q;
+      return with_workspace(bytes, [&](void* ws) {
+        const float one = 1.0f, zero = 0.0f;
+        return run_status(cudnnConvolutionBackwardData(handle_, &one, p.w, wk.f(), p.y, dy, p.conv, algo, ws, bytes,
+                                                       &zero, p.x, dx),
+                          "cudnnConvolutionBackwardData");
+      });
+    });
   }
 
-  void backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) override {
+  bool backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) override {
     std::lock_guard<std::mutex> lock(mu_);
-    const Plan& p = plan(g);
+    Plan& p = plan(g);
+    if (p.choice[kBackwardFilter].chosen < 0) return false;
     Buffer wk(alloc_, filter_bytes(g));
-    Buffer ws(alloc_, p.bwd_filter_ws);
-    const float one = 1.0f, zero = 0.0f;
-    JANUS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv, p.bwd_filter, ws.p,
-                                                     p.bwd_filter_ws, &zero, p.w, wk.f()));
+    const bool ran = run(g, p, kBackwardFilter, [&](const AlgoCandidate& c) {
+      const auto algo = static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo);
+      size_t bytes = 0;
+      const AlgoRun q = run_status(
+          cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, p.x, p.y, p.conv, p.w, algo, &bytes),
+          "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+      if (q != AlgoRun::Ok) return q;
+      return with_workspace(bytes, [&](void* ws) {
+        const float one = 1.0f, zero = 0.0f;
+        return run_status(cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv, algo, ws, bytes,
+                                                         &zero, p.w, wk.f()),
+                          "cudnnConvolutionBackwardFilter");
+      });
+    });
     // KRSC (F, KH*KW*C) -> HWIO (KH*KW*C, F).
-    cuda_kernels::transpose(wk.f(), dw, g.F, int64_t{g.KH} * g.KW * g.C, stream_);
+    if (ran) cuda_kernels::transpose(wk.f(), dw, g.F, int64_t{g.KH} * g.KW * g.C, stream_);
+    return ran;
   }
 
  private:
@@ -122,7 +242,48 @@ class CudnnConvImpl final : public CudnnConv {
     return sizeof(float) * static_cast<size_t>(g.KH) * g.KW * g.C * g.F;
   }
 
-  const Plan& plan(const ConvGeometry& g) {
+  // Runs body(workspace) with `bytes` of workspace, or reports NoWorkspace
+  // when the allocator cannot provide them (the next algorithm may need less).
+  template <class Body>
+  AlgoRun with_workspace(size_t bytes, Body body) {
+    std::unique_ptr<Buffer> ws;
+    try {
+      ws = std::make_unique<Buffer>(alloc_, bytes);
+    } catch (const Error&) {
+      return AlgoRun::NoWorkspace;
+    }
+    return body(ws->p);
+  }
+
+  // Walks the direction's ranked list from its current choice; remembers the
+  // first algorithm that ran (or -1: implicit GEMM from now on) and logs it.
+  bool run(const ConvGeometry& g, Plan& p, int dir, const std::function<AlgoRun(const AlgoCandidate&)>& body) {
+    Choice& c = p.choice[dir];
+    const int before = c.chosen;
+    c.chosen = run_first_working(c.ranking, static_cast<size_t>(c.chosen), body, c.failures);
+    if (!c.logged || c.chosen != before) log_choice(g, dir, c);
+    return c.chosen >= 0;
+  }
+
+  static void log_choice(const ConvGeometry& g, int dir, Choice& c) {
+    c.logged = true;
+#ifdef NDEBUG
+    if (!cudnn_log_enabled()) return;
+#endif
+    std::string line = detail::concat("janus: cuDNN ", direction_name(dir), " ", geometry_str(g), ": ");
+    if (c.chosen >= 0) {
+      const AlgoCandidate& a = c.ranking.order[static_cast<size_t>(c.chosen)];
+      line += detail::concat(a.name, " (FMA math, workspace ", a.workspace, " bytes",
+                             a.deterministic ? "" : ", non-deterministic", ")");
+    } else {
+      line += "no cuDNN algorithm ran; Janus's implicit-GEMM kernel instead";
+    }
+    for (const std::string& f : c.failures) line += "; failed " + f;
+    for (const std::string& r : c.ranking.rejected) line += "; skipped " + r;
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+
+  Plan& plan(const ConvGeometry& g) {
     auto it = plans_.find(key_of(g));
     if (it != plans_.end()) return *it->second;
     auto p = std::make_unique<Plan>();
@@ -134,24 +295,21 @@ class CudnnConvImpl final : public CudnnConv {
     JANUS_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, g.F, g.C, g.KH, g.KW));
     JANUS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, g.pad_h, g.pad_w, g.stride_h, g.stride_w, 1, 1,
                                                       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    // True FP32: no TF32 tensor cores, so results agree with the CPU backend.
-    JANUS_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
+    JANUS_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, kMathType));
     int n = 0, c = 0, h = 0, w = 0;
     JANUS_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w));
     JANUS_CHECK(n == g.N && c == g.F && h == g.OH && w == g.OW, "cuDNN convolution: output (", n, ", ", h, ", ", w,
                 ", ", c, ") differs from the geometry's (", g.N, ", ", g.OH, ", ", g.OW, ", ", g.F, ")");
     JANUS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, g.N, g.F, g.OH, g.OW));
 
+    const bool transforms = cudnn_transforms_allowed();
     {
       int max_count = 0, count = 0;
       JANUS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &max_count));
       std::vector<cudnnConvolutionFwdAlgoPerf_t> perfs(static_cast<size_t>(std::max(max_count, 1)));
       JANUS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, p->x, p->w, p->conv, p->y, max_count, &count,
                                                                perfs.data()));
-      const auto* best = pick(perfs, count, false);
-      JANUS_CHECK(best != nullptr, "cuDNN offers no FP32 forward convolution algorithm for this geometry");
-      p->fwd = best->algo;
-      JANUS_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle_, p->x, p->w, p->conv, p->y, p->fwd, &p->fwd_ws));
+      p->choice[kForward].ranking = rank_algorithms(candidates_of(perfs, count), kMaxWorkspace, false, transforms);
     }
     {
       int max_count = 0, count = 0;
@@ -159,11 +317,7 @@ class CudnnConvImpl final : public CudnnConv {
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perfs(static_cast<size_t>(std::max(max_count, 1)));
       JANUS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p->w, p->y, p->conv, p->x, max_count,
                                                                     &count, perfs.data()));
-      const auto* best = pick(perfs, count, true);
-      JANUS_CHECK(best != nullptr, "cuDNN offers no FP32 backward-data convolution algorithm for this geometry");
-      p->bwd_data = best->algo;
-      JANUS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, p->w, p->y, p->conv, p->x, p->bwd_data,
-                                                                     &p->bwd_data_ws));
+      p->choice[kBackwardData].ranking = rank_algorithms(candidates_of(perfs, count), kMaxWorkspace, true, transforms);
     }
     {
       int max_count = 0, count = 0;
@@ -171,13 +325,15 @@ class CudnnConvImpl final : public CudnnConv {
       std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perfs(static_cast<size_t>(std::max(max_count, 1)));
       JANUS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p->x, p->y, p->conv, p->w, max_count,
                                                                       &count, perfs.data()));
-      const auto* best = pick(perfs, count, true);
-      JANUS_CHECK(best != nullptr, "cuDNN offers no FP32 backward-filter convolution algorithm for this geometry");
-      p->bwd_filter = best->algo;
-      JANUS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, p->x, p->y, p->conv, p->w,
-                                                                       p->bwd_filter, &p->bwd_filter_ws));
+      p->choice[kBackwardFilter].ranking =
+          rank_algorithms(candidates_of(perfs, count), kMaxWorkspace, true, transforms);
     }
-    const Plan& ref = *p;
+    for (int d = kForward; d <= kBackwardFilter; ++d)
+      if (p->choice[d].ranking.order.empty()) {
+        p->choice[d].chosen = -1;
+        log_choice(g, d, p->choice[d]);
+      }
+    Plan& ref = *p;
     plans_.emplace(key_of(g), std::move(p));
     return ref;
   }

@@ -5,8 +5,9 @@
 // call into cuDNN's NHWC filter layout (K, R, S, C) = (F, KH, KW, C) by a
 // tiled transpose kernel into a cached workspace (the filter gradient takes the
 // reverse trip). Descriptors and the chosen algorithms are cached per shape;
-// algorithms come from cudnnGet*Algorithm_v7 with a workspace limit, and the
-// math type is CUDNN_FMA_MATH (true FP32, no TF32) so results match the CPU.
+// the math type is CUDNN_FMA_MATH (true FP32, no TF32) so results match the
+// CPU. Algorithms: cuDNN's ranked list (cudnnGet*Algorithm_v7) filtered and
+// walked as conv_algo_choice.hpp describes.
 #pragma once
 
 #include "cuda/cuda_compat.hpp"
@@ -23,9 +24,11 @@ class CachingAllocator;
 class CudnnConv {
  public:
   virtual ~CudnnConv() = default;
-  virtual void forward(const ConvGeometry& g, const float* x, const float* w, float* y) = 0;
-  virtual void backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) = 0;
-  virtual void backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) = 0;
+  // Each returns false, having written nothing, when no cuDNN algorithm runs
+  // this geometry: the caller then uses the implicit-GEMM kernels.
+  virtual bool forward(const ConvGeometry& g, const float* x, const float* w, float* y) = 0;
+  virtual bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) = 0;
+  virtual bool backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) = 0;
 };
 
 #if !defined(JANUS_CUDA_SIM)

@@ -12,6 +12,7 @@
 
 #include "core/cuda_backend.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/device_guard.hpp"
 #include "cuda/kernels.hpp"
 #include "janus/error.hpp"
 
@@ -39,7 +40,9 @@ const char* conv_algo_name(ConvAlgo a) { return a == ConvAlgo::CuDNN ? "cudnn" :
 // ---- construction -----------------------------------------------------------
 
 CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
-  JANUS_CUDA_CHECK(cudaSetDevice(index));
+  // The stream and the cuBLAS handle belong to the device current at their
+  // creation: this one, whatever the calling thread had selected.
+  const DeviceGuard guard(index);
   JANUS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   cublasHandle_t h = nullptr;
   JANUS_CUBLAS_CHECK(cublasCreate(&h));
@@ -55,9 +58,15 @@ CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
 CudaDevice::~CudaDevice() {
   // The registry keeps its devices for the whole process (tensors may be freed
   // during static destruction), so this only runs when a test owns one.
+  // Handles and the stream are destroyed on their own device (no throwing
+  // guard here: a destructor must not throw).
+  int previous = index_;
+  const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != index_ &&
+                        cudaSetDevice(index_) == cudaSuccess;
   if (cublas_) static_cast<void>(cublasDestroy(as_handle(cublas_)));
   cudnn_.reset();
   if (stream_) static_cast<void>(cudaStreamDestroy(stream_));
+  if (switched) static_cast<void>(cudaSetDevice(previous));
 }
 
 std::string CudaDevice::name() const {
@@ -129,43 +138,56 @@ double CudaDevice::fetch_double(const double* device_value) {
 
 // ---- memory -----------------------------------------------------------------
 
-void* CudaDevice::allocate(size_t bytes) { return allocator_.allocate(bytes); }
+void* CudaDevice::allocate(size_t bytes) {
+  const DeviceGuard guard(index_);
+  return allocator_.allocate(bytes);
+}
 
 void CudaDevice::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
 
 void CudaDevice::copy_to_device(void* dst, const void* host_src, size_t bytes) {
+  const DeviceGuard guard(index_);
   if (bytes == 0) return;
-  // From pageable memory the call returns once the source has been staged,
-  // so the caller may free host_src right away.
-  JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+  // Through pinned staging buffers: no wait for the stream's earlier work,
+  // and the caller may free host_src right away (pinned_staging.hpp).
+  std::lock_guard<std::mutex> lock(upload_mu_);
+  uploads_.upload(dst, host_src, bytes, stream_);
 }
 
 void CudaDevice::copy_to_host(void* host_dst, const void* src, size_t bytes) {
+  const DeviceGuard guard(index_);
   if (bytes == 0) return;
   JANUS_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   JANUS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void CudaDevice::copy_on_device(void* dst, const void* src, size_t bytes) {
+  const DeviceGuard guard(index_);
   if (bytes == 0 || dst == src) return;
   JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
 }
 
-void CudaDevice::synchronize() { JANUS_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void CudaDevice::synchronize() {
+  const DeviceGuard guard(index_);
+  JANUS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
 
 // ---- elementwise and BLAS-like ---------------------------------------------
 
 void CudaDevice::fill(Tensor& x, double value) {
+  const DeviceGuard guard(index_);
   k::fill(f32(x, "fill", "x"), x.numel(), static_cast<float>(value), stream_);
 }
 
 void CudaDevice::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("axpby", x, y);
   k::axpby(static_cast<float>(alpha), f32(x, "axpby", "x"), static_cast<float>(beta), f32(y, "axpby", "y"),
            y.numel(), stream_);
 }
 
 void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("multiply", a, b);
   JANUS_SAME_NUMEL("multiply", a, out);
   k::multiply(f32(a, "multiply", "a"), f32(b, "multiply", "b"), f32(out, "multiply", "out"), out.numel(),
@@ -174,6 +196,7 @@ void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
 
 void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* a,
                           const float* b, float beta, float* c) {
+  const DeviceGuard guard(index_);
   if (M == 0 || N == 0) return;
   // Row-major C (M x N) is column-major C^T (N x M). C^T = op(B)^T op(A)^T,
   // so cuBLAS gets B first and A second with the same transpose flags: a
@@ -188,6 +211,7 @@ void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float
 
 void CudaDevice::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
                       Tensor& c) {
+  const DeviceGuard guard(index_);
   const int64_t ar = rows_of(a), ac = cols_of(a), br = rows_of(b), bc = cols_of(b);
   const int64_t M = trans_a ? ac : ar, K = trans_a ? ar : ac;
   const int64_t Kb = trans_b ? bc : br, N = trans_b ? br : bc;
@@ -202,12 +226,14 @@ void CudaDevice::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a,
 }
 
 void CudaDevice::add_bias(Tensor& y, const Tensor& bias) {
+  const DeviceGuard guard(index_);
   JANUS_CHECK(bias.numel() == cols_of(y), "add_bias on ", name(), ": bias ", bias.shape().str(),
               " does not match the last axis of y ", y.shape().str());
   k::add_bias(f32(y, "add_bias", "y"), f32(bias, "add_bias", "bias"), rows_of(y), cols_of(y), stream_);
 }
 
 void CudaDevice::sum_rows(const Tensor& x, double beta, Tensor& out) {
+  const DeviceGuard guard(index_);
   JANUS_CHECK(out.numel() == cols_of(x), "sum_rows on ", name(), ": out ", out.shape().str(),
               " does not match the last axis of x ", x.shape().str());
   Scratch partials(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(1, k::col_partial_count(rows_of(x), cols_of(x)))));
@@ -216,6 +242,7 @@ void CudaDevice::sum_rows(const Tensor& x, double beta, Tensor& out) {
 }
 
 double CudaDevice::sum(const Tensor& x) {
+  const DeviceGuard guard(index_);
   const float* px = f32(x, "sum", "x");
   Scratch partials(*this, sizeof(double) * (static_cast<size_t>(k::sum_partial_count(x.numel())) + 1));
   double* result = partials.as<double>() + k::sum_partial_count(x.numel());
@@ -226,6 +253,7 @@ double CudaDevice::sum(const Tensor& x) {
 // ---- activations ------------------------------------------------------------
 
 void CudaDevice::activation_forward(ActivationKind act, const Tensor& z, Tensor& y) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("activation_forward", z, y);
   const float* pz = f32(z, "activation_forward", "z");
   float* py = f32(y, "activation_forward", "y");
@@ -238,6 +266,7 @@ void CudaDevice::activation_forward(ActivationKind act, const Tensor& z, Tensor&
 
 void CudaDevice::activation_backward(ActivationKind act, const Tensor& z, const Tensor& y, const Tensor& dy,
                                      Tensor& dz) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("activation_backward", dy, dz);
   // Each activation reads only what it needs (the others may be undefined).
   const bool needs_z = act == ActivationKind::ReLU;
@@ -262,6 +291,7 @@ int64_t batch_of(const Tensor& t) { return t.rank() == 0 ? 1 : t.dim(0); }
 }  // namespace
 
 double CudaDevice::cross_entropy_forward(const Tensor& yhat, const Tensor& y) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("cross_entropy_forward", yhat, y);
   const int64_t n = yhat.numel();
   const int np = k::sum_partial_count(n);
@@ -274,6 +304,7 @@ double CudaDevice::cross_entropy_forward(const Tensor& yhat, const Tensor& y) {
 }
 
 void CudaDevice::cross_entropy_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("cross_entropy_backward", yhat, y);
   JANUS_SAME_NUMEL("cross_entropy_backward", yhat, dyhat);
   k::cross_entropy_backward(f32(yhat, "cross_entropy_backward", "yhat"), f32(y, "cross_entropy_backward", "y"),
@@ -282,6 +313,7 @@ void CudaDevice::cross_entropy_backward(const Tensor& yhat, const Tensor& y, Ten
 }
 
 double CudaDevice::l2_forward(const Tensor& yhat, const Tensor& y) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("l2_forward", yhat, y);
   const int64_t n = yhat.numel();
   const int np = k::sum_partial_count(n);
@@ -293,6 +325,7 @@ double CudaDevice::l2_forward(const Tensor& yhat, const Tensor& y) {
 }
 
 void CudaDevice::l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("l2_backward", yhat, y);
   JANUS_SAME_NUMEL("l2_backward", yhat, dyhat);
   k::l2_backward(f32(yhat, "l2_backward", "yhat"), f32(y, "l2_backward", "y"), f32(dyhat, "l2_backward", "dyhat"),
@@ -300,6 +333,7 @@ void CudaDevice::l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat)
 }
 
 double CudaDevice::softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("softmax_cross_entropy", z, y);
   if (dz) JANUS_SAME_NUMEL("softmax_cross_entropy", z, *dz);
   const int64_t rows = rows_of(z), cols = cols_of(z);
@@ -315,6 +349,7 @@ double CudaDevice::softmax_cross_entropy(const Tensor& z, const Tensor& y, Tenso
 }
 
 int64_t CudaDevice::count_correct(const Tensor& yhat, const Tensor& y) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("count_correct", yhat, y);
   Scratch result(*this, sizeof(unsigned long long));
   k::count_correct(f32(yhat, "count_correct", "yhat"), f32(y, "count_correct", "y"), rows_of(yhat),
@@ -350,6 +385,7 @@ std::string CudaDevice::conv2d_kernel(const ConvGeometry& /*g*/, DType /*dt*/) {
 
 void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                                 Tensor& y) {
+  const DeviceGuard guard(index_);
   check_conv(*this, "conv2d_forward", g, x, w, y);
   const float* px = f32(x, "conv2d_forward", "x");
   const float* pw = f32(w, "conv2d_forward", "w");
@@ -360,31 +396,30 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
                 ")");
     pb = f32(bias, "conv2d_forward", "bias");
   }
-  if (use_cudnn()) {
-    cudnn().forward(g, px, pw, py);
+  if (use_cudnn() && cudnn().forward(g, px, pw, py)) {
     if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
-  } else {
+  } else {  // implicit GEMM: asked for, or no cuDNN algorithm runs this geometry
     k::conv2d_forward_igemm(g, px, pw, pb, py, stream_);
   }
 }
 
 void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const DeviceGuard guard(index_);
   check_conv(*this, "conv2d_backward_data", g, dx, w, dy);
   const float* pdy = f32(dy, "conv2d_backward_data", "dy");
   const float* pw = f32(w, "conv2d_backward_data", "w");
   float* pdx = f32(dx, "conv2d_backward_data", "dx");
-  if (use_cudnn()) cudnn().backward_data(g, pdy, pw, pdx);
-  else k::conv2d_backward_data_igemm(g, pdy, pw, pdx, stream_);
+  if (!(use_cudnn() && cudnn().backward_data(g, pdy, pw, pdx)))
+    k::conv2d_backward_data_igemm(g, pdy, pw, pdx, stream_);
 }
 
 void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
+  const DeviceGuard guard(index_);
   check_conv(*this, "conv2d_backward_filter", g, x, dw, dy);
   const float* px = f32(x, "conv2d_backward_filter", "x");
   const float* pdy = f32(dy, "conv2d_backward_filter", "dy");
   float* pdw = f32(dw, "conv2d_backward_filter", "dw");
-  if (use_cudnn()) {
-    cudnn().backward_filter(g, px, pdy, pdw);
-  } else {
+  if (!(use_cudnn() && cudnn().backward_filter(g, px, pdy, pdw))) {
     const int64_t ws = k::conv2d_backward_filter_workspace(g);
     Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));
     k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), stream_);
@@ -406,12 +441,14 @@ void check_pool(const Device& d, const char* op, const PoolGeometry& g, const Te
 }  // namespace
 
 void CudaDevice::pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x, Tensor& y) {
+  const DeviceGuard guard(index_);
   check_pool(*this, "pool2d_forward", g, x, y);
   k::pool2d_forward(mode, g, f32(x, "pool2d_forward", "x"), f32(y, "pool2d_forward", "y"), stream_);
 }
 
 void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
                                  Tensor& dx) {
+  const DeviceGuard guard(index_);
   check_pool(*this, "pool2d_backward", g, dx, dy);
   const float* px = mode == PoolMode::Max ? f32(x, "pool2d_backward", "x") : nullptr;
   if (mode == PoolMode::Max) JANUS_SAME_NUMEL("pool2d_backward", x, dx);
@@ -426,6 +463,7 @@ void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Ten
 void CudaDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
                                          double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
                                          Tensor& saved_invstd, Tensor& y) {
+  const DeviceGuard guard(index_);
   const char* op = "batchnorm_forward_train";
   const int64_t rows = rows_of(x), cols = cols_of(x);
   JANUS_SAME_NUMEL(op, x, y);
@@ -444,6 +482,7 @@ void CudaDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, c
 void CudaDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                         const Tensor& running_mean, const Tensor& running_var, double eps,
                                         Tensor& y) {
+  const DeviceGuard guard(index_);
   const char* op = "batchnorm_forward_eval";
   const int64_t cols = cols_of(x);
   JANUS_SAME_NUMEL(op, x, y);
@@ -457,6 +496,7 @@ void CudaDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, co
 
 void CudaDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
                                     const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  const DeviceGuard guard(index_);
   const char* op = "batchnorm_backward";
   const int64_t rows = rows_of(x), cols = cols_of(x);
   JANUS_SAME_NUMEL(op, x, dy);
@@ -473,6 +513,7 @@ void CudaDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Ten
 // ---- dropout ------------------------------------------------------------------
 
 void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask, Tensor& y) {
+  const DeviceGuard guard(index_);
   JANUS_CHECK(p >= 0.0 && p < 1.0, "dropout_forward on ", name(), ": drop probability ", p, " is not in [0, 1)");
   JANUS_SAME_NUMEL("dropout_forward", x, mask);
   JANUS_SAME_NUMEL("dropout_forward", x, y);
@@ -485,6 +526,7 @@ void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tenso
 
 void CudaDevice::sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double lr, double momentum,
                             double weight_decay, bool nesterov) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("sgd_update", w, g);
   float* pv = nullptr;
   if (momentum != 0.0) {
@@ -497,6 +539,7 @@ void CudaDevice::sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double
 
 void CudaDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
                              double eps, double weight_decay, bool decoupled, int64_t step) {
+  const DeviceGuard guard(index_);
   JANUS_CHECK(step >= 1, "adam_update on ", name(), ": step must be >= 1 (got ", step, ")");
   JANUS_SAME_NUMEL("adam_update", w, g);
   JANUS_SAME_NUMEL("adam_update", w, m);
@@ -514,17 +557,40 @@ void CudaDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, d
 
 namespace janus::cuda_backend {
 
-int device_count() {
-  static const int count = [] {
+namespace {
+
+// What cudaGetDeviceCount said, asked once per process. An error is kept with
+// its text: "no CUDA-capable device" is an ordinary CPU machine, but a driver
+// older than the runtime or a failed initialisation is a broken GPU machine,
+// and both must be visible (janus info, error messages, JANUS_REQUIRE_CUDA).
+struct DeviceCount {
+  int count = 0;
+  std::string error;  // empty when the query succeeded
+};
+
+const DeviceCount& probe() {
+  static const DeviceCount result = [] {
+    DeviceCount r;
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-      static_cast<void>(cudaGetLastError());  // no driver / no GPU: not an error for us
-      return 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+      r.error = detail::concat("cudaGetDeviceCount failed: ", cudaGetErrorString(e), " (", cudaGetErrorName(e),
+                               ", code ", static_cast<int>(e), ")");
+      static_cast<void>(cudaGetLastError());  // clear the thread's last error
+      return r;
     }
-    return n;
+    r.count = n;
+    if (n == 0) r.error = "cudaGetDeviceCount found 0 devices";
+    return r;
   }();
-  return count;
+  return result;
 }
+
+}  // namespace
+
+int device_count() { return probe().count; }
+
+std::string unavailable_reason() { return probe().error; }
 
 Device& device(int index) {
   static std::mutex mu;

@@ -15,6 +15,7 @@
 
 #include "cuda/caching_allocator.hpp"
 #include "cuda/conv_cudnn.hpp"
+#include "cuda/pinned_staging.hpp"
 #include "janus/device.hpp"
 
 namespace janus::cuda {
@@ -124,6 +125,8 @@ class CudaDevice final : public Device {
   int index_;
   cudaStream_t stream_ = nullptr;
   CachingAllocator allocator_;
+  PinnedStaging uploads_;  // copy_to_device (serialised by upload_mu_)
+  std::mutex upload_mu_;
   void* cublas_ = nullptr;  // cublasHandle_t on a real GPU
   std::unique_ptr<CudnnConv> cudnn_;
   std::mutex cudnn_mu_;

@@ -5,6 +5,9 @@
 namespace janus::cuda_backend {
 
 int device_count() { return 0; }
+std::string unavailable_reason() {
+  return "this build of Janus has no CUDA backend (configure with -DJANUS_CUDA=ON or SIM)";
+}
 Device& device(int index) {
   throw Error(detail::concat("cuda:", index, " requested, but this build of Janus has no CUDA backend "
                              "(configure with -DJANUS_CUDA=ON or SIM)"));

@@ -231,8 +231,24 @@ inline float __powf(float a, float b) { return std::pow(a, b); }
 inline float __fsqrt_rn(float a) { return std::sqrt(a); }
 inline float __saturatef(float a) { return a < 0.0f ? 0.0f : (a > 1.0f ? 1.0f : (a == a ? a : 0.0f)); }
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
-inline float __fadd_rn(float a, float b) { return a + b; }
-inline float __fmul_rn(float a, float b) { return a * b; }
+// The _rn arithmetic intrinsics round their one operation to nearest and are
+// never contracted with a neighbouring add or multiply by nvcc. The simulator
+// may build kernels with -ffp-contract=fast (as nvcc contracts plain
+// expressions), so the result passes through a volatile: an opaque value that
+// the optimiser cannot fuse into an FMA.
+namespace janus::sim::detail {
+template <class T>
+inline T rounded(T v) {
+  volatile T r = v;
+  return r;
+}
+}  // namespace janus::sim::detail
+inline float __fadd_rn(float a, float b) { return janus::sim::detail::rounded(a + b); }
+inline float __fsub_rn(float a, float b) { return janus::sim::detail::rounded(a - b); }
+inline float __fmul_rn(float a, float b) { return janus::sim::detail::rounded(a * b); }
+inline double __dadd_rn(double a, double b) { return janus::sim::detail::rounded(a + b); }
+inline double __dsub_rn(double a, double b) { return janus::sim::detail::rounded(a - b); }
+inline double __dmul_rn(double a, double b) { return janus::sim::detail::rounded(a * b); }
 inline void __sincosf(float a, float* sn, float* cs) {
   *sn = std::sin(a);
   *cs = std::cos(a);
@@ -307,6 +323,7 @@ class Launcher {
   // parameters; every simulated thread calls the kernel with those copies.
   template <class... Args>
   void operator()(Args&&... args) {
+    if (!detail::launch_on_current_device(name_, stream_, {pointer_of(args)...})) return;
     struct Context {
       Call* call;
       std::tuple<std::decay_t<Args>...> params;
@@ -325,6 +342,13 @@ class Launcher {
   size_t shared_bytes_;
   cudaStream_t stream_;
   Call call_;
+
+  template <class T>
+  static const void* pointer_of(const T& arg) {
+    if constexpr (std::is_pointer_v<T> && std::is_object_v<std::remove_pointer_t<T>>)
+      return const_cast<const void*>(static_cast<const volatile void*>(arg));
+    else return nullptr;
+  }
 };
 
 template <class Call>

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -17,6 +19,7 @@
 
 struct CUstream_st {
   unsigned flags = 0;
+  int device = 0;  // the device that was current when the stream was created
 };
 struct CUevent_st {
   std::chrono::steady_clock::time_point when{};
@@ -39,10 +42,12 @@ thread_local LastError t_error;
 struct Memory {
   std::mutex mutex;
   std::map<std::uintptr_t, size_t> device;  // start -> size of cudaMalloc blocks
+  std::map<std::uintptr_t, int> owner;      // start -> device that was current at its cudaMalloc
   std::set<void*> pinned;                   // cudaMallocHost blocks
   std::set<CUstream_st*> streams;
   std::set<CUevent_st*> events;
   size_t allocated = 0;
+  unsigned long long host_waits = 0;  // see janus::sim::host_waits()
 };
 Memory& memory() {
   static Memory* m = new Memory;  // never destroyed: usable from static destructors
@@ -57,6 +62,64 @@ size_t total_memory() {
 }
 
 cudaError_t ok() { return cudaSuccess; }
+
+// A call after which the host has waited for the stream's earlier work (on a
+// GPU; the simulator runs everything at once, so it only counts them).
+void host_waited() {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  ++m.host_waits;
+}
+bool pinned(const void* p) {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.pinned.count(const_cast<void*>(p)) != 0;
+}
+
+// The simulated machine, from JANUS_SIM_DEVICES: a device count (default 1,
+// at most kMaxDevices; 0 makes cudaGetDeviceCount fail with cudaErrorNoDevice
+// as the real runtime does), or the name of the error cudaGetDeviceCount
+// fails with (cudaErrorInsufficientDriver: a driver older than the runtime;
+// cudaErrorInitializationError). Read once per process.
+constexpr int kMaxDevices = 8;
+struct Machine {
+  int count = 1;
+  cudaError_t count_error = cudaSuccess;
+  std::string setting;  // what JANUS_SIM_DEVICES said, for messages
+};
+const Machine& machine() {
+  static const Machine m = [] {
+    Machine r;
+    const char* env = std::getenv("JANUS_SIM_DEVICES");
+    if (env == nullptr || *env == '\0') return r;
+    r.setting = env;
+    const std::string v = env;
+    if (v == "cudaErrorInsufficientDriver") {
+      r.count = 0, r.count_error = cudaErrorInsufficientDriver;
+    } else if (v == "cudaErrorInitializationError") {
+      r.count = 0, r.count_error = cudaErrorInitializationError;
+    } else if (v.size() == 1 && v[0] >= '0' && v[0] - '0' <= kMaxDevices) {
+      r.count = v[0] - '0';
+      if (r.count == 0) r.count_error = cudaErrorNoDevice;
+    } else {
+      std::fprintf(stderr, "Janus CUDA simulator: JANUS_SIM_DEVICES='%s' is neither a device count 0..%d nor "
+                           "cudaErrorInsufficientDriver / cudaErrorInitializationError\n", env, kMaxDevices);
+      std::abort();
+    }
+    return r;
+  }();
+  return m;
+}
+
+thread_local int t_current_device = 0;  // cudaSetDevice is per host thread, as in CUDA
+
+cudaError_t check_device(const char* api, int device) {
+  if (device >= 0 && device < machine().count) return cudaSuccess;
+  std::ostringstream s;
+  s << api << "(" << device << "): the simulator has " << machine().count << " device(s)"
+    << (machine().setting.empty() ? "" : " (JANUS_SIM_DEVICES=" + machine().setting + ")");
+  return set_error(cudaErrorInvalidDevice, s.str());
+}
 
 // Which cudaMalloc block holds [p, p + count)? 0: none, 1: inside one, -1: overruns one.
 int device_range(const void* p, size_t count) {
@@ -91,6 +154,7 @@ const char* generic_string(cudaError_t e) {
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInitializationError: return "initialization error";
+    case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidSymbol: return "invalid device symbol";
     case cudaErrorInvalidDevicePointer: return "invalid device pointer";
@@ -158,6 +222,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     JANUS_SIM_NAME(cudaErrorInvalidValue)
     JANUS_SIM_NAME(cudaErrorMemoryAllocation)
     JANUS_SIM_NAME(cudaErrorInitializationError)
+    JANUS_SIM_NAME(cudaErrorInsufficientDriver)
     JANUS_SIM_NAME(cudaErrorInvalidConfiguration)
     JANUS_SIM_NAME(cudaErrorInvalidSymbol)
     JANUS_SIM_NAME(cudaErrorInvalidDevicePointer)
@@ -186,24 +251,31 @@ cudaError_t cudaPeekAtLastError() { return janus::sim::detail::t_error.code; }
 // ---- device ------------------------------------------------------------------------------
 cudaError_t cudaGetDeviceCount(int* count) {
   if (count == nullptr) return set_error(cudaErrorInvalidValue, "cudaGetDeviceCount: null pointer");
-  *count = 1;
+  const auto& m = janus::sim::detail::machine();
+  *count = m.count;
+  if (m.count_error != cudaSuccess)
+    return set_error(m.count_error, "cudaGetDeviceCount fails as JANUS_SIM_DEVICES=" + m.setting + " asks");
   return ok();
 }
 
 cudaError_t cudaSetDevice(int device) {
-  if (device != 0) return set_error(cudaErrorInvalidDevice, "the simulator has exactly one device, 0");
+  if (cudaError_t e = janus::sim::detail::check_device("cudaSetDevice", device); e != cudaSuccess) return e;
+  janus::sim::detail::t_current_device = device;
   return ok();
 }
 
 cudaError_t cudaGetDevice(int* device) {
   if (device == nullptr) return set_error(cudaErrorInvalidValue, "cudaGetDevice: null pointer");
-  *device = 0;
+  if (janus::sim::detail::machine().count == 0)
+    return set_error(cudaErrorNoDevice, "cudaGetDevice: the simulator has no device");
+  *device = janus::sim::detail::t_current_device;
   return ok();
 }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (prop == nullptr) return set_error(cudaErrorInvalidValue, "cudaGetDeviceProperties: null pointer");
-  if (device != 0) return set_error(cudaErrorInvalidDevice, "the simulator has exactly one device, 0");
+  if (cudaError_t e = janus::sim::detail::check_device("cudaGetDeviceProperties", device); e != cudaSuccess)
+    return e;
   *prop = cudaDeviceProp{};
   std::strncpy(prop->name, "Janus CUDA simulator", sizeof(prop->name) - 1);
   prop->totalGlobalMem = janus::sim::detail::total_memory();
@@ -259,7 +331,10 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return ok();
 }
 
-cudaError_t cudaDeviceSynchronize() { return ok(); }
+cudaError_t cudaDeviceSynchronize() {
+  janus::sim::detail::host_waited();
+  return ok();
+}
 cudaError_t cudaDeviceReset() { return ok(); }
 
 cudaError_t cudaRuntimeGetVersion(int* version) {
@@ -304,6 +379,7 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
   auto& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
   m.device[reinterpret_cast<std::uintptr_t>(p)] = size;
+  m.owner[reinterpret_cast<std::uintptr_t>(p)] = janus::sim::detail::t_current_device;
   m.allocated += size;
   *ptr = p;
   return ok();
@@ -322,6 +398,7 @@ cudaError_t cudaFree(void* ptr) {
     }
     m.allocated -= it->second;
     m.device.erase(it);
+    m.owner.erase(reinterpret_cast<std::uintptr_t>(ptr));
   }
   ::operator delete(ptr, std::align_val_t(janus::sim::detail::kAlignment));
   return ok();
@@ -366,7 +443,17 @@ cudaError_t cudaFreeHost(void* ptr) {
   return ok();
 }
 
+namespace janus::sim::detail {
+cudaError_t copy(void* dst, const void* src, size_t count, cudaMemcpyKind kind);
+}
+
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+  const cudaError_t e = janus::sim::detail::copy(dst, src, count, kind);
+  if (e == cudaSuccess && count != 0) janus::sim::detail::host_waited();  // always synchronous
+  return e;
+}
+
+cudaError_t janus::sim::detail::copy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
   using janus::sim::detail::check_range;
   if (count == 0) return ok();
   if (dst == nullptr || src == nullptr) return set_error(cudaErrorInvalidValue, "cudaMemcpy: null pointer");
@@ -387,7 +474,13 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: invalid stream");
-  return cudaMemcpy(dst, src, count, kind);
+  const cudaError_t e = janus::sim::detail::copy(dst, src, count, kind);
+  // From or to pageable host memory the copy is synchronous: host-to-device
+  // waits for the stream's earlier work, device-to-host returns when done.
+  const bool pageable = (kind == cudaMemcpyHostToDevice && !janus::sim::detail::pinned(src)) ||
+                        (kind == cudaMemcpyDeviceToHost && !janus::sim::detail::pinned(dst));
+  if (e == cudaSuccess && count != 0 && pageable) janus::sim::detail::host_waited();
+  return e;
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t count) {
@@ -439,7 +532,9 @@ cudaError_t destroy_handle(Object* h, std::set<Object*> Memory::*live, const cha
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
-  return create_handle(stream, flags, &Memory::streams, "cudaStreamCreate");
+  const cudaError_t e = create_handle(stream, flags, &Memory::streams, "cudaStreamCreate");
+  if (e == cudaSuccess) (*stream)->device = janus::sim::detail::t_current_device;
+  return e;
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
@@ -449,10 +544,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: invalid stream");
+  janus::sim::detail::host_waited();
   return ok();
 }
 
-cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
+cudaError_t cudaStreamQuery(cudaStream_t stream) {  // never waits: all work is already done
+  if (!janus::sim::detail::valid_stream(stream))
+    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamQuery: invalid stream");
+  return ok();
+}
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   if (!janus::sim::detail::valid_stream(stream))
@@ -511,6 +611,48 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
 }
 
 namespace janus::sim {
+int device_of(const void* ptr) {
+  auto& m = detail::memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  const auto a = reinterpret_cast<std::uintptr_t>(ptr);
+  auto it = m.device.upper_bound(a);
+  if (it == m.device.begin()) return -1;
+  --it;
+  if (a >= it->first + it->second) return -1;
+  return m.owner[it->first];
+}
+
+namespace detail {
+bool launch_on_current_device(const char* kernel_name, cudaStream_t stream,
+                              std::initializer_list<const void*> pointers) {
+  const int current = t_current_device;
+  std::ostringstream s;
+  if (stream != nullptr && stream != cudaStreamLegacy && stream != cudaStreamPerThread && valid_stream(stream) &&
+      stream->device != current) {
+    s << "kernel '" << kernel_name << "' launched on a stream of device " << stream->device << " while device "
+      << current << " is current (call cudaSetDevice first)";
+    set_error(cudaErrorInvalidResourceHandle, s.str());
+    return false;
+  }
+  for (const void* p : pointers) {
+    if (p == nullptr) continue;
+    const int owner = device_of(p);
+    if (owner < 0 || owner == current) continue;
+    s << "kernel '" << kernel_name << "' on device " << current << " was passed " << p
+      << ", memory of device " << owner << " (no peer access: an illegal address on a GPU)";
+    set_error(cudaErrorIllegalAddress, s.str());
+    return false;
+  }
+  return true;
+}
+}  // namespace detail
+
+unsigned long long host_waits() {
+  auto& m = detail::memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.host_waits;
+}
+
 size_t allocated_bytes() {
   auto& m = detail::memory();
   std::lock_guard<std::mutex> lock(m.mutex);

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 // The CUDA version whose API the simulator follows.
 #define CUDART_VERSION 13000
@@ -51,6 +52,7 @@ enum cudaError_t {  // values as in CUDA's driver_types.h
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorInitializationError = 3,
+  cudaErrorInsufficientDriver = 35,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidSymbol = 13,
   cudaErrorInvalidDevicePointer = 17,
@@ -217,6 +219,22 @@ inline cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, size_t count
 namespace janus::sim {
 // Bytes currently held by cudaMalloc / cudaMallocAsync.
 size_t allocated_bytes();
+// Calls so far after which a GPU's host thread would have waited for the
+// stream's earlier work: cudaStreamSynchronize, cudaDeviceSynchronize,
+// cudaMemcpy, and cudaMemcpyAsync from or to pageable (not cudaMallocHost)
+// host memory. cudaEventSynchronize is not counted: it waits for one event.
+unsigned long long host_waits();
+// The device that was current when the cudaMalloc block holding ptr was
+// allocated; -1 for a pointer that is not device memory. The simulated
+// machine has JANUS_SIM_DEVICES devices (default 1; see runtime.cpp).
+int device_of(const void* ptr);
+namespace detail {
+// Before a launch: the stream belongs to the current device and no pointer
+// argument is memory of another device (a GPU without peer access faults).
+// Otherwise records the launch error (cudaGetLastError) and returns false.
+bool launch_on_current_device(const char* kernel_name, cudaStream_t stream,
+                              std::initializer_list<const void*> pointers);
+}  // namespace detail
 // Number of kernel launches run so far (all threads of the process).
 unsigned long long launch_count();
 }  // namespace janus::sim
