@@ -170,7 +170,7 @@ fi
 # ---- 6. janus bench ----------------------------------------------------------
 section "6. janus bench on the GPU, each convolution path"
 for algo in cudnn implicit_gemm; do
-  JANUS_CONV_ALGO=$algo TAIL_LINES=45 step "bench-$algo" 45 "$janus" bench --device cuda \
+  JANUS_CUDNN_LOG=1 JANUS_CONV_ALGO=$algo TAIL_LINES=45 step "bench-$algo" 45 "$janus" bench --device cuda \
     --model-config configs/cifar10.json --config bench/configs/spec_cnn.json --batch 512 \
     --iters 20 --repeats 3 --warmup 3 --json "$logs/bench-$algo.json"
 done
