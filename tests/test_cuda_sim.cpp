@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -235,6 +236,26 @@ std::vector<T> to_host(const T* d, size_t n) {
   return h;
 }
 
+// Turns the race detector and the schedule seed on for a scope, then restores them.
+class SimChecks {
+ public:
+  SimChecks(bool racecheck, std::uint64_t seed)
+      : racecheck_(janus::sim::racecheck_enabled()), seed_(janus::sim::schedule_seed()) {
+    janus::sim::set_racecheck(racecheck);
+    janus::sim::set_schedule_seed(seed);
+  }
+  ~SimChecks() {
+    janus::sim::set_racecheck(racecheck_);
+    janus::sim::set_schedule_seed(seed_);
+  }
+  SimChecks(const SimChecks&) = delete;
+  SimChecks& operator=(const SimChecks&) = delete;
+
+ private:
+  bool racecheck_;
+  std::uint64_t seed_;
+};
+
 TEST(CudaSim, IsSimulated) {
   EXPECT_TRUE(JANUS_SIMULATED);
   int count = 0;
@@ -385,6 +406,7 @@ TEST(CudaSim, PartialWarpWithWidth) {
 }
 
 TEST(CudaSim, DivergentSyncthreadsIsReported) {
+  SimChecks fixed_order(false, 0);  // the messages name the first block that runs
   int* out = device_alloc<int>(256);
   try {
     JANUS_LAUNCH(divergent_barrier, 2, 256, 0, nullptr, out);
@@ -603,26 +625,6 @@ TEST(CudaSim, ThrustOnDeviceMemory) {
 // ============================ race detector and schedules ============================
 namespace {
 
-// Turns the race detector and the schedule seed on for a scope, then restores them.
-class SimChecks {
- public:
-  SimChecks(bool racecheck, std::uint64_t seed)
-      : racecheck_(janus::sim::racecheck_enabled()), seed_(janus::sim::schedule_seed()) {
-    janus::sim::set_racecheck(racecheck);
-    janus::sim::set_schedule_seed(seed);
-  }
-  ~SimChecks() {
-    janus::sim::set_racecheck(racecheck_);
-    janus::sim::set_schedule_seed(seed_);
-  }
-  SimChecks(const SimChecks&) = delete;
-  SimChecks& operator=(const SimChecks&) = delete;
-
- private:
-  bool racecheck_;
-  std::uint64_t seed_;
-};
-
 // The race detector's report of one launch (fixed order), "" when it found no race.
 template <class Launch>
 std::string race_report(Launch&& launch) {
@@ -656,6 +658,36 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
     }                                                                                                \
   } while (0)
 
+// What each planted bug below shows. `racy` (the bug) and `fixed` (its
+// correct twin) each run kernels that leave their result in `result()`:
+//   * the fixed order hides the bug: `racy` gives `expect`;
+//   * permuted orders expose it: under schedule seeds 1 and 2 it does not;
+//   * `fixed` gives `expect` in every order and the detector finds nothing.
+// Returns the race detector's report of `racy` (fixed order).
+template <class T>
+std::string expect_hidden_exposed_and_fixed(const std::function<void()>& racy, const std::function<void()>& fixed,
+                                            const std::function<std::vector<T>()>& result,
+                                            const std::vector<T>& expect) {
+  racy();
+  EXPECT_EQ(result(), expect) << "the fixed order was expected to hide the bug";
+  for (std::uint64_t seed : {1, 2}) {
+    {
+      SimChecks seeded(false, seed);
+      racy();
+    }
+    EXPECT_NE(result(), expect) << "schedule seed " << seed << " did not expose the bug";
+  }
+  EXPECT_EQ(race_report(fixed), "");
+  for (std::uint64_t seed : {0, 1, 2}) {
+    {
+      SimChecks seeded(false, seed);
+      fixed();
+    }
+    EXPECT_EQ(result(), expect) << "the correct kernel under schedule seed " << seed;
+  }
+  return race_report(racy);
+}
+
 TEST(RaceCheck, MissingSyncthreadsIsReported) {
   REQUIRE_RACECHECK();
   SimChecks defaults(false, 0);  // whatever the environment says
@@ -666,22 +698,23 @@ TEST(RaceCheck, MissingSyncthreadsIsReported) {
   float* in = device_alloc<float>(n);
   float* out = device_alloc<float>(n);
   cudaMemcpy(in, h.data(), n * sizeof(float), cudaMemcpyHostToDevice);
+  // A thread that runs before its left neighbour reads the previous block's tile.
   auto racy = [&] { JANUS_LAUNCH(left_neighbour<false>, blocks, kTileThreads, 0, nullptr, in, out); };
-  auto fixed = [&] { JANUS_LAUNCH(left_neighbour<true>, blocks, kTileThreads, 0, nullptr, in, out); };
+  auto fixed = [&] {
+    cudaMemset(out, 0xFF, n * sizeof(float));
+    JANUS_LAUNCH(left_neighbour<true>, blocks, kTileThreads, 0, nullptr, in, out);
+  };
+  const std::string r =
+      expect_hidden_exposed_and_fixed<float>(racy, fixed, [&] { return to_host(out, n); }, expect);
 
-  // The fixed order hides the bug: thread t-1 always wrote before thread t reads.
-  racy();
-  EXPECT_EQ(to_host(out, n), expect);
-
-  // The detector reports it: kernel, address, both accesses and their threads.
-  const std::string r = race_report(racy);
+  // The report: kernel, address, both accesses and their threads.
   EXPECT_TRUE(contains(r, "252 racy accesses in kernel 'left_neighbour<false>'")) << r;  // threads 1..63 of 4 blocks
   EXPECT_TRUE(contains(r, "race on shared memory at " + hex_address(&g_neighbour_tile[0]) + " (4 bytes)")) << r;
   EXPECT_TRUE(contains(r, "write by block (0,0,0) thread (0,0,0)")) << r;
   EXPECT_TRUE(contains(r, "read by block (0,0,0) thread (1,0,0)")) << r;
   EXPECT_TRUE(contains(r, "same warp, no __syncwarp() or __syncthreads() between them")) << r;  // t = 1..31
   EXPECT_TRUE(contains(r, "nothing orders them: no __syncthreads() between them")) << r;        // t = 32: warp 1
-  // ... whatever order the simulator runs the threads in.
+  // The same races whatever order the simulator runs the threads in.
   {
     SimChecks seeded(true, 1);
     try {
@@ -690,22 +723,6 @@ TEST(RaceCheck, MissingSyncthreadsIsReported) {
     } catch (const janus::sim::KernelError& e) {
       EXPECT_TRUE(contains(e.what(), "252 racy accesses")) << e.what();
     }
-  }
-
-  // Permuted thread orders make it compute wrong results.
-  for (std::uint64_t seed : {1, 2}) {
-    SimChecks seeded(false, seed);
-    racy();
-    EXPECT_NE(to_host(out, n), expect) << "seed " << seed;
-  }
-
-  // The correct kernel: no report, right in every order.
-  EXPECT_EQ(race_report(fixed), "");
-  for (std::uint64_t seed : {0, 1, 2}) {
-    SimChecks seeded(false, seed);
-    cudaMemset(out, 0xFF, n * sizeof(float));
-    fixed();
-    EXPECT_EQ(to_host(out, n), expect) << "seed " << seed;
   }
   cudaFree(in);
   cudaFree(out);
@@ -718,51 +735,48 @@ TEST(RaceCheck, WarpSynchronousCodeNeedsSyncwarp) {
   for (int i = 0; i < 32; ++i) h[i] = static_cast<float>(3 * i + 1);
   for (int i = 0; i < 32; ++i) expect[i] = h[i > 0 ? i - 1 : 0];
   float* in = device_alloc<float>(32);
+  float* zeros = device_alloc<float>(32);
   float* out = device_alloc<float>(32);
   cudaMemcpy(in, h.data(), sizeof(float) * 32, cudaMemcpyHostToDevice);
-
-  JANUS_LAUNCH(warp_left_neighbour<false>, 1, 32, 0, nullptr, in, out);
-  EXPECT_EQ(to_host(out, 32), expect);  // hidden by the fixed order
-  std::string r = race_report([&] { JANUS_LAUNCH(warp_left_neighbour<false>, 1, 32, 0, nullptr, in, out); });
-  EXPECT_TRUE(contains(r, "31 racy accesses")) << r;
+  cudaMemset(zeros, 0, sizeof(float) * 32);
+  auto result = [&] { return to_host(out, 32); };
+  // One block: the tile is first filled with zeros, which a lane that runs
+  // before its left neighbour then reads.
+  auto racy = [&] {
+    JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, zeros, out);
+    JANUS_LAUNCH(warp_left_neighbour<false>, 1, 32, 0, nullptr, in, out);
+  };
+  auto fixed = [&] {
+    JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, zeros, out);
+    JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, in, out);
+  };
+  std::string r = expect_hidden_exposed_and_fixed<float>(racy, fixed, result, expect);
+  EXPECT_TRUE(contains(r, "31 racy accesses in kernel 'warp_left_neighbour<false>'")) << r;
   EXPECT_TRUE(contains(r, "race on shared memory at " + hex_address(&g_warp_tile[0]))) << r;
   EXPECT_TRUE(contains(r, "same warp, no __syncwarp()")) << r;
   // A shuffle exchanges registers: it does not order the tile's accesses.
   r = race_report([&] { JANUS_LAUNCH((warp_left_neighbour<false, true>), 1, 32, 0, nullptr, in, out); });
   EXPECT_TRUE(contains(r, "31 racy accesses")) << r;
-  // __syncwarp() does.
-  EXPECT_EQ(race_report([&] { JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, in, out); }), "");
   EXPECT_EQ(race_report([&] { JANUS_LAUNCH((warp_left_neighbour<true, true>), 1, 32, 0, nullptr, in, out); }), "");
-  // Permuted lane orders make it wrong: a lane that runs before its left
-  // neighbour reads what the previous launch left in the tile.
-  float* poison = device_alloc<float>(32);
-  cudaMemset(poison, 0, sizeof(float) * 32);
-  for (std::uint64_t seed : {1, 2}) {
-    JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, poison, out);
-    {
-      SimChecks seeded(false, seed);
-      JANUS_LAUNCH(warp_left_neighbour<false>, 1, 32, 0, nullptr, in, out);
-    }
-    EXPECT_NE(to_host(out, 32), expect) << "seed " << seed;
-  }
-  cudaFree(poison);
 
   // The pre-Volta warp-synchronous reduction, and the same with __syncwarp().
-  const float total = std::accumulate(h.begin(), h.end(), 0.0f);
+  // (The fiber order does not hide this one: lane 0 runs every step alone.)
   r = race_report([&] { JANUS_LAUNCH(warp_tree_sum<false>, 1, 32, 0, nullptr, in, out); });
-  EXPECT_TRUE(contains(r, "warp_tree_sum")) << r;
-  // Lane 0 runs every step first (fixed order); lane 1's first write hits what lane 0 read last.
+  EXPECT_TRUE(contains(r, "in kernel 'warp_tree_sum<false>'")) << r;
+  // Lane 1's first write hits what lane 0 read in its last step.
   EXPECT_TRUE(contains(r, "race on shared memory at " + hex_address(&g_reduce_tile[1]))) << r;
   EXPECT_TRUE(contains(r, "read by block (0,0,0) thread (0,0,0)")) << r;
   EXPECT_TRUE(contains(r, "write by block (0,0,0) thread (1,0,0)")) << r;
   EXPECT_TRUE(contains(r, "same warp, no __syncwarp()")) << r;
   EXPECT_EQ(race_report([&] { JANUS_LAUNCH(warp_tree_sum<true>, 1, 32, 0, nullptr, in, out); }), "");
+  const float total = std::accumulate(h.begin(), h.end(), 0.0f);
   for (std::uint64_t seed : {0, 1, 2}) {
     SimChecks seeded(false, seed);
     JANUS_LAUNCH(warp_tree_sum<true>, 1, 32, 0, nullptr, in, out);
     EXPECT_EQ(to_host(out, 1)[0], total) << "seed " << seed;
   }
   cudaFree(in);
+  cudaFree(zeros);
   cudaFree(out);
 }
 
@@ -789,30 +803,15 @@ TEST(RaceCheck, BlockReadingAnotherBlocksOutputIsReported) {
     JANUS_LAUNCH(totals_only, blocks, 32, 0, nullptr, in, totals);
     JANUS_LAUNCH(pair_sums, blocks, 32, 0, nullptr, totals, sums);
   };
-
-  racy();
-  EXPECT_EQ(to_host(sums, blocks), expect);  // hidden by the fixed block order
-  const std::string r = race_report(racy);
+  const std::string r =
+      expect_hidden_exposed_and_fixed<float>(racy, fixed, [&] { return to_host(sums, blocks); }, expect);
   EXPECT_TRUE(contains(r, "7 racy accesses in kernel 'totals_and_pair_sums'")) << r;
-  EXPECT_TRUE(contains(r, "race on global memory at " + hex_address(totals) + " (4 bytes, byte 0 of a 32-byte cudaMalloc block)"))
+  EXPECT_TRUE(contains(r, "race on global memory at " + hex_address(totals) +
+                              " (4 bytes, byte 0 of a 32-byte cudaMalloc block)"))
       << r;
   EXPECT_TRUE(contains(r, "write by block (0,0,0) thread (0,0,0)")) << r;
   EXPECT_TRUE(contains(r, "read by block (1,0,0) thread (0,0,0)")) << r;
   EXPECT_TRUE(contains(r, "nothing orders them: different blocks of one launch")) << r;
-  for (std::uint64_t seed : {1, 2}) {
-    {
-      SimChecks seeded(false, seed);
-      racy();
-    }
-    EXPECT_NE(to_host(sums, blocks), expect) << "seed " << seed;
-  }
-
-  EXPECT_EQ(race_report(fixed), "");
-  for (std::uint64_t seed : {0, 1, 2}) {
-    SimChecks seeded(false, seed);
-    fixed();
-    EXPECT_EQ(to_host(sums, blocks), expect) << "seed " << seed;
-  }
   cudaFree(in);
   cudaFree(totals);
   cudaFree(sums);

@@ -290,7 +290,7 @@ class Detector {
       << ',' << block_.z << ")), " << seen_.size() << " distinct pair" << (seen_.size() == 1 ? "" : "s")
       << " of call sites";
     if (seen_.size() > reports_.size()) s << " (first " << reports_.size() << " shown)";
-    s << ':';
+    s << "; a call site BINARY+0xOFFSET resolves with addr2line -f -C -i -e BINARY 0xOFFSET:";
     for (const std::string& r : reports_) s << '\n' << r;
     return s.str();
   }
