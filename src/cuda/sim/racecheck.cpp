@@ -342,6 +342,11 @@ class Detector {
     return Order::no_syncwarp;
   }
 
+  // Made by the same thread with nothing between them that orders other threads differently.
+  static bool same_moment(const Access& p, const Access& cur) {
+    return p.interval == cur.interval && p.thread == cur.thread && p.clock == cur.clock;
+  }
+
   static bool conflicts(const Access& p, const Access& cur) {
     if ((p.bytes & cur.bytes) == 0) return false;
     if (p.kind == AccessKind::read && cur.kind == AccessKind::read) return false;
@@ -364,8 +369,7 @@ class Detector {
     }
     if (cur.kind == AccessKind::read) {
       for (Access& r : word.read) {
-        if (r.interval >= floor && r.thread == cur.thread && r.interval == cur.interval && r.clock == cur.clock &&
-            r.interval >= block_first_) {
+        if (same_moment(r, cur)) {
           r.bytes |= cur.bytes;  // the same thread reading more bytes of the word
           return;
         }
@@ -380,7 +384,7 @@ class Detector {
       return;  // two concurrent reads from other threads are remembered already
     }
     Access& w = word.write;
-    if (w.interval >= block_first_ && w.thread == cur.thread && w.interval == cur.interval && w.clock == cur.clock)
+    if (same_moment(w, cur) && w.kind == cur.kind)
       w.bytes |= cur.bytes;
     else
       w = cur;
