@@ -88,6 +88,7 @@ struct Word {
   Access write;
   Access read[2];
 };
+static_assert(sizeof(Word) == 48, "racecheck.hpp states the shadow's size");
 
 // The shadow of one cudaMalloc block: a Word per 4 bytes, in an anonymous
 // mapping made on first use (pages never touched cost nothing; fresh pages
