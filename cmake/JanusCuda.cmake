@@ -67,6 +67,33 @@ else() # SIM
   message(STATUS "Janus CUDA simulator: FMA contraction in kernels ${JANUS_SIM_FP_CONTRACT}")
   target_sources(janus PRIVATE ${JANUS_CUDA_KERNELS} ${JANUS_CUDA_HOST} ${JANUS_SIM_SOURCES})
   target_compile_definitions(janus PUBLIC JANUS_WITH_CUDA=1 JANUS_CUDA_SIM=1)
+  # The simulator's race detector (src/cuda/sim/racecheck.hpp, run with
+  # JANUS_SIM_RACECHECK=1) observes the kernels' loads and stores through the
+  # compiler's ThreadSanitizer instrumentation, without its runtime
+  # (src/cuda/sim/instrumentation.cpp stands in for it). That instrumentation
+  # excludes AddressSanitizer and the fuzzers' builds, which go without it.
+  option(JANUS_SIM_RACECHECK "SIM: instrument the simulated kernels for the race detector" ON)
+  set(JANUS_SIM_INSTRUMENT_FLAGS "")
+  if(JANUS_SIM_RACECHECK AND NOT JANUS_SANITIZE AND NOT JANUS_FUZZ AND NOT CMAKE_CXX_FLAGS MATCHES "-fsanitize")
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      set(JANUS_SIM_INSTRUMENT_FLAGS -fsanitize=thread --param=tsan-instrument-func-entry-exit=0)
+    elseif(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+      set(JANUS_SIM_INSTRUMENT_FLAGS -fsanitize=thread "SHELL:-mllvm -tsan-instrument-func-entry-exit=0")
+    endif()
+  endif()
+  # janus_sim_instrument(SOURCES...): kernel sources whose accesses the race detector sees.
+  function(janus_sim_instrument)
+    if(JANUS_SIM_INSTRUMENT_FLAGS)
+      set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS ${JANUS_SIM_INSTRUMENT_FLAGS})
+    endif()
+  endfunction()
+  janus_sim_instrument(${JANUS_CUDA_KERNELS})
+  if(JANUS_SIM_INSTRUMENT_FLAGS)
+    target_compile_definitions(janus PRIVATE JANUS_SIM_RACECHECK_INSTRUMENTED=1)
+    message(STATUS "Janus CUDA simulator: kernels instrumented for the race detector")
+  else()
+    message(STATUS "Janus CUDA simulator: race detector unavailable in this build")
+  endif()
   # Stubs that #error for CUDA headers the simulator cannot serve (CUB,
   # cooperative groups, cuda_fp16.h, cuDNN, the real runtime headers...). They
   # come first so that a CUDA toolkit on the default include path (some

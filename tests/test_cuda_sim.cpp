@@ -4,11 +4,18 @@
 
 #include <gtest/gtest.h>
 
+#include "cuda/kernels.hpp"
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <numeric>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if JANUS_SIM_HAS_THRUST
@@ -53,8 +60,10 @@ __global__ void atomics(int* i, unsigned long long* u, float* f, double* d, int*
   atomicAdd(d, 0.25);
   atomicMax(mx, g);
   atomicMin(mn, -g);
-  int old = *cas_counter, assumed;
-  do {  // the classic CAS loop
+  // The classic CAS loop, seeded by an atomic read: a plain read of a word
+  // other threads update atomically is a data race (the race detector says so).
+  int old = atomicAdd(cas_counter, 0), assumed;
+  do {
     assumed = old;
     old = atomicCAS(cas_counter, assumed, assumed + 3);
   } while (old != assumed);
@@ -128,6 +137,86 @@ __global__ void partial_warp_sum(const float* in, float* out, int n) {
   if (lane == 0) out[threadIdx.x / 32] = v;
 }
 
+// ---- kernels for the race detector and the schedule permutations --------------------
+// Each planted bug has a correct twin (kFixed = true). Shared arrays live at
+// namespace scope so that the tests know their addresses.
+constexpr int kTileThreads = 64;
+__shared__ float g_neighbour_tile[kTileThreads];
+
+// out[i] = in[i - 1] within each block of 64 (thread 0: its own). The bug: no
+// __syncthreads() between writing the tile and reading the left neighbour's
+// slot. The simulator's fixed order (thread t-1 before thread t) hides it.
+template <bool kFixed>
+__global__ void left_neighbour(const float* in, float* out) {
+  const unsigned t = threadIdx.x;
+  const unsigned i = blockIdx.x * kTileThreads + t;
+  g_neighbour_tile[t] = in[i];
+  if (kFixed) __syncthreads();
+  out[i] = g_neighbour_tile[t > 0 ? t - 1 : 0];
+}
+
+// The same within one warp; the fix is __syncwarp(). kShuffleOnly puts a
+// shuffle (which exchanges registers, not memory) where the __syncwarp() belongs.
+__shared__ float g_warp_tile[32];
+template <bool kFixed, bool kShuffleOnly = false>
+__global__ void warp_left_neighbour(const float* in, float* out) {
+  const unsigned lane = threadIdx.x;
+  g_warp_tile[lane] = in[lane];
+  if (kFixed) __syncwarp();
+  const float lane0 = kShuffleOnly ? __shfl_sync(0xffffffffu, in[lane], 0) : in[0];
+  out[lane] = g_warp_tile[lane > 0 ? lane - 1 : 0] + 0.0f * lane0;
+}
+
+// Warp-synchronous tree reduction through shared memory (one warp). The bug
+// is the pre-Volta idiom: no __syncwarp() between the steps.
+__shared__ float g_reduce_tile[32];
+template <bool kFixed>
+__global__ void warp_tree_sum(const float* in, float* out) {
+  const unsigned lane = threadIdx.x;
+  g_reduce_tile[lane] = in[lane];
+  if (kFixed) __syncwarp();
+  for (unsigned offset = 16; offset > 0; offset /= 2) {
+    const float v = lane < offset ? g_reduce_tile[lane] + g_reduce_tile[lane + offset] : 0.0f;
+    if (kFixed) __syncwarp();  // every read of this step before any write
+    if (lane < offset) g_reduce_tile[lane] = v;
+    if (kFixed) __syncwarp();  // every write before the next step's reads
+  }
+  if (lane == 0) out[0] = g_reduce_tile[0];
+}
+
+// Per block of 32: total[b] = 2 * (sum of its inputs); sums[b] = total[b] + total[b-1].
+// The bug: one launch, so block b reads block b-1's total, which only the
+// simulator's fixed block order has written already.
+__device__ inline void block_total(const float* in, float* totals) {
+  float v = in[blockIdx.x * 32 + threadIdx.x];
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  if (threadIdx.x == 0) totals[blockIdx.x] = 2.0f * v;
+}
+__global__ void totals_and_pair_sums(const float* in, float* totals, float* sums) {
+  block_total(in, totals);
+  if (threadIdx.x == 0) sums[blockIdx.x] = totals[blockIdx.x] + (blockIdx.x > 0 ? totals[blockIdx.x - 1] : 0.0f);
+}
+// The fix: a second launch reads the totals.
+__global__ void totals_only(const float* in, float* totals) { block_total(in, totals); }
+__global__ void pair_sums(const float* totals, float* sums) {
+  const unsigned b = blockIdx.x;
+  if (threadIdx.x == 0) sums[b] = totals[b] + (b > 0 ? totals[b - 1] : 0.0f);
+}
+
+// Atomics from every block do not race with each other; a plain read of the
+// counter by another block of the same launch does.
+template <bool kPeek>
+__global__ void count_blocks(unsigned* counter, unsigned* peek) {
+  if (threadIdx.x == 0) atomicAdd(counter, 1u);
+  if (kPeek && blockIdx.x == 1 && threadIdx.x == 0) peek[0] = *counter;
+}
+
+// Records the order in which blocks and threads run (a ticket per arrival).
+__global__ void arrival_order(unsigned* ticket, unsigned* block_at, unsigned* thread_ticket, unsigned* thread_at) {
+  if (threadIdx.x == 0) block_at[blockIdx.x] = atomicAdd(ticket, 1u);
+  thread_at[blockIdx.x * blockDim.x + threadIdx.x] = atomicAdd(&thread_ticket[blockIdx.x], 1u);
+}
+
 }  // namespace
 
 // ================================== tests ======================================
@@ -146,6 +235,26 @@ std::vector<T> to_host(const T* d, size_t n) {
   EXPECT_EQ(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
   return h;
 }
+
+// Turns the race detector and the schedule seed on for a scope, then restores them.
+class SimChecks {
+ public:
+  SimChecks(bool racecheck, std::uint64_t seed)
+      : racecheck_(janus::sim::racecheck_enabled()), seed_(janus::sim::schedule_seed()) {
+    janus::sim::set_racecheck(racecheck);
+    janus::sim::set_schedule_seed(seed);
+  }
+  ~SimChecks() {
+    janus::sim::set_racecheck(racecheck_);
+    janus::sim::set_schedule_seed(seed_);
+  }
+  SimChecks(const SimChecks&) = delete;
+  SimChecks& operator=(const SimChecks&) = delete;
+
+ private:
+  bool racecheck_;
+  std::uint64_t seed_;
+};
 
 TEST(CudaSim, IsSimulated) {
   EXPECT_TRUE(JANUS_SIMULATED);
@@ -297,6 +406,7 @@ TEST(CudaSim, PartialWarpWithWidth) {
 }
 
 TEST(CudaSim, DivergentSyncthreadsIsReported) {
+  SimChecks fixed_order(false, 0);  // the messages name the first block that runs
   int* out = device_alloc<int>(256);
   try {
     JANUS_LAUNCH(divergent_barrier, 2, 256, 0, nullptr, out);
@@ -509,5 +619,354 @@ TEST(CudaSim, ThrustOnDeviceMemory) {
   cudaFree(s);
 }
 #endif
+
+}  // namespace
+
+// ============================ race detector and schedules ============================
+namespace {
+
+// The race detector's report of one launch (fixed order), "" when it found no race.
+template <class Launch>
+std::string race_report(Launch&& launch) {
+  SimChecks checks(true, 0);
+  try {
+    launch();
+  } catch (const janus::sim::KernelError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string hex_address(const void* p) {
+  std::ostringstream s;
+  s << "0x" << std::hex << reinterpret_cast<std::uintptr_t>(p);
+  return s.str();
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Builds without instrumented kernels (AddressSanitizer) cannot check races:
+// the detector must then refuse to run, never report "no race".
+#define REQUIRE_RACECHECK()                                                                          \
+  do {                                                                                               \
+    if (!janus::sim::racecheck_available()) {                                                        \
+      float* p = device_alloc<float>(32);                                                            \
+      const std::string refusal = race_report([&] { JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, p, p); }); \
+      cudaFree(p);                                                                                   \
+      EXPECT_TRUE(contains(refusal, "not instrumented")) << refusal;                                 \
+      GTEST_SKIP() << "the race detector needs a SIM build without sanitizers (kernels not instrumented)"; \
+    }                                                                                                \
+  } while (0)
+
+// What each planted bug below shows. `racy` (the bug) and `fixed` (its
+// correct twin) each run kernels that leave their result in `result()`:
+//   * the fixed order hides the bug: `racy` gives `expect`;
+//   * permuted orders expose it: under schedule seeds 1 and 2 it does not;
+//   * `fixed` gives `expect` in every order and the detector finds nothing.
+// Returns the race detector's report of `racy` (fixed order).
+template <class T>
+std::string expect_hidden_exposed_and_fixed(const std::function<void()>& racy, const std::function<void()>& fixed,
+                                            const std::function<std::vector<T>()>& result,
+                                            const std::vector<T>& expect) {
+  racy();
+  EXPECT_EQ(result(), expect) << "the fixed order was expected to hide the bug";
+  for (std::uint64_t seed : {1, 2}) {
+    {
+      SimChecks seeded(false, seed);
+      racy();
+    }
+    EXPECT_NE(result(), expect) << "schedule seed " << seed << " did not expose the bug";
+  }
+  EXPECT_EQ(race_report(fixed), "");
+  for (std::uint64_t seed : {0, 1, 2}) {
+    {
+      SimChecks seeded(false, seed);
+      fixed();
+    }
+    EXPECT_EQ(result(), expect) << "the correct kernel under schedule seed " << seed;
+  }
+  return race_report(racy);
+}
+
+TEST(RaceCheck, MissingSyncthreadsIsReported) {
+  REQUIRE_RACECHECK();
+  SimChecks defaults(false, 0);  // whatever the environment says
+  const int blocks = 4, n = blocks * kTileThreads;
+  std::vector<float> h(n), expect(n);
+  for (int i = 0; i < n; ++i) h[i] = static_cast<float>(i + 1);
+  for (int i = 0; i < n; ++i) expect[i] = h[i % kTileThreads > 0 ? i - 1 : i];
+  float* in = device_alloc<float>(n);
+  float* out = device_alloc<float>(n);
+  cudaMemcpy(in, h.data(), n * sizeof(float), cudaMemcpyHostToDevice);
+  // A thread that runs before its left neighbour reads the previous block's tile.
+  auto racy = [&] { JANUS_LAUNCH(left_neighbour<false>, blocks, kTileThreads, 0, nullptr, in, out); };
+  auto fixed = [&] {
+    cudaMemset(out, 0xFF, n * sizeof(float));
+    JANUS_LAUNCH(left_neighbour<true>, blocks, kTileThreads, 0, nullptr, in, out);
+  };
+  const std::string r =
+      expect_hidden_exposed_and_fixed<float>(racy, fixed, [&] { return to_host(out, n); }, expect);
+
+  // The report: kernel, address, both accesses and their threads.
+  EXPECT_TRUE(contains(r, "252 racy accesses in kernel 'left_neighbour<false>'")) << r;  // threads 1..63 of 4 blocks
+  EXPECT_TRUE(contains(r, "race on shared memory at " + hex_address(&g_neighbour_tile[0]) + " (4 bytes)")) << r;
+  EXPECT_TRUE(contains(r, "write by block (0,0,0) thread (0,0,0)")) << r;
+  EXPECT_TRUE(contains(r, "read by block (0,0,0) thread (1,0,0)")) << r;
+  EXPECT_TRUE(contains(r, "same warp, no __syncwarp() or __syncthreads() between them")) << r;  // t = 1..31
+  EXPECT_TRUE(contains(r, "nothing orders them: no __syncthreads() between them")) << r;        // t = 32: warp 1
+  // The same races whatever order the simulator runs the threads in.
+  {
+    SimChecks seeded(true, 1);
+    try {
+      racy();
+      ADD_FAILURE() << "no race reported under schedule seed 1";
+    } catch (const janus::sim::KernelError& e) {
+      EXPECT_TRUE(contains(e.what(), "252 racy accesses")) << e.what();
+    }
+  }
+  cudaFree(in);
+  cudaFree(out);
+}
+
+TEST(RaceCheck, WarpSynchronousCodeNeedsSyncwarp) {
+  REQUIRE_RACECHECK();
+  SimChecks defaults(false, 0);  // whatever the environment says
+  std::vector<float> h(32), expect(32);
+  for (int i = 0; i < 32; ++i) h[i] = static_cast<float>(3 * i + 1);
+  for (int i = 0; i < 32; ++i) expect[i] = h[i > 0 ? i - 1 : 0];
+  float* in = device_alloc<float>(32);
+  float* zeros = device_alloc<float>(32);
+  float* out = device_alloc<float>(32);
+  cudaMemcpy(in, h.data(), sizeof(float) * 32, cudaMemcpyHostToDevice);
+  cudaMemset(zeros, 0, sizeof(float) * 32);
+  auto result = [&] { return to_host(out, 32); };
+  // One block: the tile is first filled with zeros, which a lane that runs
+  // before its left neighbour then reads.
+  auto racy = [&] {
+    JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, zeros, out);
+    JANUS_LAUNCH(warp_left_neighbour<false>, 1, 32, 0, nullptr, in, out);
+  };
+  auto fixed = [&] {
+    JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, zeros, out);
+    JANUS_LAUNCH(warp_left_neighbour<true>, 1, 32, 0, nullptr, in, out);
+  };
+  std::string r = expect_hidden_exposed_and_fixed<float>(racy, fixed, result, expect);
+  EXPECT_TRUE(contains(r, "31 racy accesses in kernel 'warp_left_neighbour<false>'")) << r;
+  EXPECT_TRUE(contains(r, "race on shared memory at " + hex_address(&g_warp_tile[0]))) << r;
+  EXPECT_TRUE(contains(r, "same warp, no __syncwarp()")) << r;
+  // A shuffle exchanges registers: it does not order the tile's accesses.
+  r = race_report([&] { JANUS_LAUNCH((warp_left_neighbour<false, true>), 1, 32, 0, nullptr, in, out); });
+  EXPECT_TRUE(contains(r, "31 racy accesses")) << r;
+  EXPECT_EQ(race_report([&] { JANUS_LAUNCH((warp_left_neighbour<true, true>), 1, 32, 0, nullptr, in, out); }), "");
+
+  // The pre-Volta warp-synchronous reduction, and the same with __syncwarp().
+  // (The fiber order does not hide this one: lane 0 runs every step alone.)
+  r = race_report([&] { JANUS_LAUNCH(warp_tree_sum<false>, 1, 32, 0, nullptr, in, out); });
+  EXPECT_TRUE(contains(r, "in kernel 'warp_tree_sum<false>'")) << r;
+  // Lane 1's first write hits what lane 0 read in its last step.
+  EXPECT_TRUE(contains(r, "race on shared memory at " + hex_address(&g_reduce_tile[1]))) << r;
+  EXPECT_TRUE(contains(r, "read by block (0,0,0) thread (0,0,0)")) << r;
+  EXPECT_TRUE(contains(r, "write by block (0,0,0) thread (1,0,0)")) << r;
+  EXPECT_TRUE(contains(r, "same warp, no __syncwarp()")) << r;
+  EXPECT_EQ(race_report([&] { JANUS_LAUNCH(warp_tree_sum<true>, 1, 32, 0, nullptr, in, out); }), "");
+  const float total = std::accumulate(h.begin(), h.end(), 0.0f);
+  for (std::uint64_t seed : {0, 1, 2}) {
+    SimChecks seeded(false, seed);
+    JANUS_LAUNCH(warp_tree_sum<true>, 1, 32, 0, nullptr, in, out);
+    EXPECT_EQ(to_host(out, 1)[0], total) << "seed " << seed;
+  }
+  cudaFree(in);
+  cudaFree(zeros);
+  cudaFree(out);
+}
+
+TEST(RaceCheck, BlockReadingAnotherBlocksOutputIsReported) {
+  REQUIRE_RACECHECK();
+  SimChecks defaults(false, 0);  // whatever the environment says
+  const int blocks = 8, n = blocks * 32;
+  std::vector<float> h(n);
+  for (int i = 0; i < n; ++i) h[i] = static_cast<float>(i % 5 + 1);
+  std::vector<float> expect(blocks), totals_h(blocks);
+  for (int b = 0; b < blocks; ++b)
+    totals_h[b] = 2.0f * std::accumulate(h.begin() + b * 32, h.begin() + b * 32 + 32, 0.0f);
+  for (int b = 0; b < blocks; ++b) expect[b] = totals_h[b] + (b > 0 ? totals_h[b - 1] : 0.0f);
+  float* in = device_alloc<float>(n);
+  float* totals = device_alloc<float>(blocks);
+  float* sums = device_alloc<float>(blocks);
+  cudaMemcpy(in, h.data(), n * sizeof(float), cudaMemcpyHostToDevice);
+  auto racy = [&] {
+    cudaMemset(totals, 0xFF, blocks * sizeof(float));  // NaN: "not written yet"
+    JANUS_LAUNCH(totals_and_pair_sums, blocks, 32, 0, nullptr, in, totals, sums);
+  };
+  auto fixed = [&] {
+    cudaMemset(totals, 0xFF, blocks * sizeof(float));
+    JANUS_LAUNCH(totals_only, blocks, 32, 0, nullptr, in, totals);
+    JANUS_LAUNCH(pair_sums, blocks, 32, 0, nullptr, totals, sums);
+  };
+  const std::string r =
+      expect_hidden_exposed_and_fixed<float>(racy, fixed, [&] { return to_host(sums, blocks); }, expect);
+  EXPECT_TRUE(contains(r, "7 racy accesses in kernel 'totals_and_pair_sums'")) << r;
+  EXPECT_TRUE(contains(r, "race on global memory at " + hex_address(totals) +
+                              " (4 bytes, byte 0 of a 32-byte cudaMalloc block)"))
+      << r;
+  EXPECT_TRUE(contains(r, "write by block (0,0,0) thread (0,0,0)")) << r;
+  EXPECT_TRUE(contains(r, "read by block (1,0,0) thread (0,0,0)")) << r;
+  EXPECT_TRUE(contains(r, "nothing orders them: different blocks of one launch")) << r;
+  cudaFree(in);
+  cudaFree(totals);
+  cudaFree(sums);
+}
+
+TEST(RaceCheck, AtomicsDoNotRaceButPlainReadsOfThemDo) {
+  REQUIRE_RACECHECK();
+  SimChecks defaults(false, 0);  // whatever the environment says
+  unsigned* counter = device_alloc<unsigned>(1);
+  unsigned* peek = device_alloc<unsigned>(1);
+  cudaMemset(counter, 0, sizeof(unsigned));
+  EXPECT_EQ(race_report([&] { JANUS_LAUNCH(count_blocks<false>, 16, 32, 0, nullptr, counter, peek); }), "");
+  EXPECT_EQ(to_host(counter, 1)[0], 16u);
+  const std::string r =
+      race_report([&] { JANUS_LAUNCH(count_blocks<true>, 16, 32, 0, nullptr, counter, peek); });
+  // Block 1's read follows its own atomicAdd (the last write remembered);
+  // each later block's atomicAdd races with the read.
+  EXPECT_TRUE(contains(r, "14 racy accesses in kernel 'count_blocks<true>'")) << r;
+  EXPECT_TRUE(contains(r, "race on global memory at " + hex_address(counter))) << r;
+  EXPECT_TRUE(contains(r, "read by block (1,0,0) thread (0,0,0)")) << r;
+  EXPECT_TRUE(contains(r, "atomic by block (2,0,0) thread (0,0,0)")) << r;
+  EXPECT_TRUE(contains(r, "different blocks of one launch")) << r;
+  cudaFree(counter);
+  cudaFree(peek);
+}
+
+TEST(RaceCheck, CorrectKernelsPassClean) {
+  REQUIRE_RACECHECK();
+  SimChecks defaults(false, 0);  // whatever the environment says
+  // Shared-memory tree reduction with a barrier per step, several blocks.
+  const int n = 2500, blocks = (n + 255) / 256;
+  std::vector<float> h(n);
+  for (int i = 0; i < n; ++i) h[i] = static_cast<float>(i % 13);
+  float* in = device_alloc<float>(n);
+  float* out = device_alloc<float>(n);
+  cudaMemcpy(in, h.data(), n * sizeof(float), cudaMemcpyHostToDevice);
+  EXPECT_EQ(race_report([&] { JANUS_LAUNCH((block_sum<256>), blocks, 256, 0, nullptr, in, out, n); }), "");
+  EXPECT_EQ(to_host(out, 1)[0], std::accumulate(h.begin(), h.begin() + 256, 0.0f));
+  // Shuffles, votes and per-warp results.
+  float* down = device_alloc<float>(n);
+  int* bc = device_alloc<int>(n);
+  unsigned* ballots = device_alloc<unsigned>(n);
+  double* dsum = device_alloc<double>(n);
+  EXPECT_EQ(race_report([&] { JANUS_LAUNCH(warp_ops, 3, 128, 0, nullptr, in, down, out, bc, ballots, dsum); }), "");
+  // Every thread of a 3-D grid of 3-D blocks, atomics on distinct counters.
+  unsigned* hits = device_alloc<unsigned>(384);
+  uint3* dims = device_alloc<uint3>(2);
+  cudaMemset(hits, 0, 384 * sizeof(unsigned));
+  EXPECT_EQ(race_report([&] { JANUS_LAUNCH(record_indices, dim3(3, 2, 2), dim3(8, 4, 1), 0, nullptr, hits, dims, 384); }),
+            "");
+  for (void* p : {static_cast<void*>(in), static_cast<void*>(out), static_cast<void*>(down), static_cast<void*>(bc),
+                  static_cast<void*>(ballots), static_cast<void*>(dsum), static_cast<void*>(hits),
+                  static_cast<void*>(dims)})
+    cudaFree(p);
+}
+
+TEST(RaceCheck, ObservesTheBackendsKernels) {
+  REQUIRE_RACECHECK();
+  SimChecks defaults(false, 0);
+  // src/cuda/*.cu, compiled into the janus library, are instrumented like this file.
+  const int rows = 70, cols = 45, n = rows * cols;
+  std::vector<float> h(n);
+  std::iota(h.begin(), h.end(), 0.0f);
+  float* in = device_alloc<float>(n);
+  float* out = device_alloc<float>(n);
+  cudaMemcpy(in, h.data(), n * sizeof(float), cudaMemcpyHostToDevice);
+  const std::uint64_t before = janus::sim::racecheck_checked_accesses();
+  {
+    SimChecks on(true, 0);
+    janus::cuda_kernels::transpose(in, out, rows, cols, nullptr);
+  }
+  // Each element: a global read, a shared write, a shared read, a global write.
+  const std::uint64_t checked = janus::sim::racecheck_checked_accesses() - before;
+  EXPECT_GE(checked, 4u * n);
+  const auto t = to_host(out, n);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) ASSERT_EQ(t[c * rows + r], h[r * cols + c]);
+  // Off, nothing is checked.
+  janus::cuda_kernels::transpose(in, out, rows, cols, nullptr);
+  EXPECT_EQ(janus::sim::racecheck_checked_accesses() - before, checked);
+  cudaFree(in);
+  cudaFree(out);
+}
+
+TEST(ScheduleOrder, PermutationIsABijection) {
+  using janus::sim::detail::Permutation;
+  for (std::uint64_t n : {1ull, 2ull, 3ull, 5ull, 31ull, 32ull, 33ull, 100ull, 256ull, 1000ull, 1024ull, 4097ull}) {
+    for (std::uint64_t key : {0ull, 1ull, 0xdeadbeefull}) {
+      const Permutation p(n, key);
+      std::vector<int> hit(n, 0);
+      bool identity = true;
+      for (std::uint64_t i = 0; i < n; ++i) {
+        const std::uint64_t j = p(i);
+        ASSERT_LT(j, n) << "n " << n << " key " << key;
+        ++hit[j];
+        identity = identity && j == i;
+      }
+      for (std::uint64_t j = 0; j < n; ++j) ASSERT_EQ(hit[j], 1) << "n " << n << " key " << key << " value " << j;
+      if (key == 0) {
+        EXPECT_TRUE(identity);
+      } else if (n >= 8) {
+        EXPECT_FALSE(identity) << "n " << n << " key " << key;
+      }
+    }
+  }
+  // Huge grids need no table.
+  const Permutation big(std::uint64_t{1} << 40, 7);
+  EXPECT_LT(big(12345), std::uint64_t{1} << 40);
+  EXPECT_NE(big(12345), big(12346));
+}
+
+TEST(ScheduleOrder, SeedPermutesBlocksAndThreadsReproducibly) {
+  SimChecks defaults(false, 0);
+  const int blocks = 64, threads = 64;
+  unsigned* ticket = device_alloc<unsigned>(1);
+  unsigned* block_at = device_alloc<unsigned>(blocks);
+  unsigned* thread_ticket = device_alloc<unsigned>(blocks);
+  unsigned* thread_at = device_alloc<unsigned>(blocks * threads);
+  auto orders = [&](std::uint64_t seed) {
+    SimChecks seeded(false, seed);
+    EXPECT_EQ(janus::sim::schedule_seed(), seed);
+    cudaMemset(ticket, 0, sizeof(unsigned));
+    cudaMemset(thread_ticket, 0, blocks * sizeof(unsigned));
+    JANUS_LAUNCH(arrival_order, blocks, threads, 0, nullptr, ticket, block_at, thread_ticket, thread_at);
+    return std::make_pair(to_host(block_at, blocks), to_host(thread_at, blocks * threads));
+  };
+  auto is_permutation_of_iota = [](std::vector<unsigned> v) {
+    std::sort(v.begin(), v.end());
+    for (size_t i = 0; i < v.size(); ++i)
+      if (v[i] != i) return false;
+    return true;
+  };
+  std::vector<unsigned> iota_blocks(blocks), iota_threads(threads);
+  std::iota(iota_blocks.begin(), iota_blocks.end(), 0u);
+  std::iota(iota_threads.begin(), iota_threads.end(), 0u);
+
+  const auto fixed = orders(0);
+  EXPECT_EQ(fixed.first, iota_blocks);
+  for (int b = 0; b < blocks; ++b)
+    EXPECT_EQ(std::vector<unsigned>(fixed.second.begin() + b * threads, fixed.second.begin() + (b + 1) * threads),
+              iota_threads);
+
+  const auto seeded = orders(5);
+  EXPECT_TRUE(is_permutation_of_iota(seeded.first));
+  EXPECT_NE(seeded.first, iota_blocks);
+  std::vector<unsigned> first_block(seeded.second.begin(), seeded.second.begin() + threads);
+  std::vector<unsigned> second_block(seeded.second.begin() + threads, seeded.second.begin() + 2 * threads);
+  EXPECT_TRUE(is_permutation_of_iota(first_block));
+  EXPECT_NE(first_block, iota_threads);
+  EXPECT_NE(first_block, second_block);  // every block gets its own thread order
+  EXPECT_EQ(orders(5), seeded);          // reproducible
+  EXPECT_NE(orders(6).first, seeded.first);
+  for (void* p : {static_cast<void*>(ticket), static_cast<void*>(block_at), static_cast<void*>(thread_ticket),
+                  static_cast<void*>(thread_at)})
+    cudaFree(p);
+}
 
 }  // namespace

@@ -18,6 +18,12 @@
 //     JANUS_LAUNCH (never a hang): __syncthreads reached by only part of a
 //     block or at different call sites, warp collectives whose lanes exited
 //     or disagree on the mask, a launch from inside a kernel.
+//   * Blocks run in linear order and threads in linear order within each
+//     barrier interval, unless a schedule seed permutes both
+//     (schedule_order.hpp: JANUS_SIM_SCHEDULE_SEED). Code that is only right
+//     in one order is wrong on hardware; the race detector (racecheck.hpp:
+//     JANUS_SIM_RACECHECK=1) reports the accesses that CUDA leaves unordered,
+//     whatever order the simulator used.
 #pragma once
 
 #include <math.h>
@@ -32,7 +38,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "cuda/sim/racecheck.hpp"
 #include "cuda/sim/runtime.hpp"
+#include "cuda/sim/schedule_order.hpp"
 
 // ---- qualifiers -------------------------------------------------------------------
 #define __global__
@@ -160,11 +168,18 @@ inline int __any_sync(unsigned mask, int predicate) {
 // Fibers never interleave between barriers, so a plain read-modify-write is
 // atomic. The overload set is CUDA's (no atomicAdd on long long, no float
 // atomicMax, ...), so that code accepted here also compiles under nvcc.
-#define JANUS_SIM_ATOMIC(name, T, expr)  \
-  inline T name(T* address, T val) {     \
-    const T old = *address;              \
-    *address = (expr);                   \
-    return old;                          \
+// The race detector sees each as one atomic access (atomics do not race with
+// each other), not as the plain load and store that implement it: the
+// functions are not instrumented and report themselves, with their call site.
+#define JANUS_SIM_ATOMIC_FUNCTION __attribute__((no_sanitize("thread"), noinline)) inline
+#define JANUS_SIM_OBSERVE_ATOMIC(address) \
+  ::janus::sim::detail::observe_atomic(address, sizeof(*(address)), __builtin_return_address(0))
+#define JANUS_SIM_ATOMIC(name, T, expr)                 \
+  JANUS_SIM_ATOMIC_FUNCTION T name(T* address, T val) { \
+    JANUS_SIM_OBSERVE_ATOMIC(address);                  \
+    const T old = *address;                             \
+    *address = (expr);                                  \
+    return old;                                         \
   }
 #define JANUS_SIM_ATOMIC_BLOCK(name, T, expr) \
   JANUS_SIM_ATOMIC(name, T, expr)             \
@@ -202,17 +217,20 @@ JANUS_SIM_ATOMIC_BLOCK(atomicInc, unsigned int, old >= val ? 0u : old + 1u)
 JANUS_SIM_ATOMIC_BLOCK(atomicDec, unsigned int, (old == 0u || old > val) ? val : old - 1u)
 #undef JANUS_SIM_ATOMIC_BLOCK
 #undef JANUS_SIM_ATOMIC
-#define JANUS_SIM_ATOMIC_CAS(T)                               \
-  inline T atomicCAS(T* address, T compare, T val) {          \
-    const T old = *address;                                   \
-    if (old == compare) *address = val;                       \
-    return old;                                               \
+#define JANUS_SIM_ATOMIC_CAS(T)                                         \
+  JANUS_SIM_ATOMIC_FUNCTION T atomicCAS(T* address, T compare, T val) { \
+    JANUS_SIM_OBSERVE_ATOMIC(address);                                  \
+    const T old = *address;                                             \
+    if (old == compare) *address = val;                                 \
+    return old;                                                         \
   }
 JANUS_SIM_ATOMIC_CAS(int)
 JANUS_SIM_ATOMIC_CAS(unsigned int)
 JANUS_SIM_ATOMIC_CAS(unsigned long long)
 JANUS_SIM_ATOMIC_CAS(unsigned short)
 #undef JANUS_SIM_ATOMIC_CAS
+#undef JANUS_SIM_OBSERVE_ATOMIC
+#undef JANUS_SIM_ATOMIC_FUNCTION
 
 // ---- intrinsics ---------------------------------------------------------------------
 template <class T>
@@ -309,8 +327,9 @@ namespace janus::sim {
 namespace detail {
 using KernelThunk = void (*)(void* context);
 // Runs the whole grid (synchronously) or records a launch error as CUDA does.
+// `context` (context_bytes long) holds the kernel's parameters.
 void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
-            KernelThunk thunk, void* context);
+            KernelThunk thunk, void* context, size_t context_bytes);
 }  // namespace detail
 
 template <class Call>
@@ -333,7 +352,7 @@ class Launcher {
                      auto* c = static_cast<Context*>(p);
                      std::apply(*c->call, c->params);
                    },
-                   &context);
+                   &context, sizeof context);
   }
 
  private:

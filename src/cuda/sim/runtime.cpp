@@ -48,6 +48,7 @@ struct Memory {
   std::set<CUevent_st*> events;
   size_t allocated = 0;
   unsigned long long host_waits = 0;  // see janus::sim::host_waits()
+  std::uint64_t device_generation = 0;  // changes whenever `device` does
 };
 Memory& memory() {
   static Memory* m = new Memory;  // never destroyed: usable from static destructors
@@ -185,6 +186,18 @@ bool valid_stream(cudaStream_t stream) {
   auto& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
   return m.streams.count(stream) != 0;
+}
+
+std::uint64_t device_generation() {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.device_generation;
+}
+
+std::vector<std::pair<std::uintptr_t, size_t>> device_blocks() {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return {m.device.begin(), m.device.end()};
 }
 
 cudaError_t memcpy_symbol(void* symbol, size_t symbol_size, const void* other, size_t count, size_t offset,
@@ -381,6 +394,7 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
   m.device[reinterpret_cast<std::uintptr_t>(p)] = size;
   m.owner[reinterpret_cast<std::uintptr_t>(p)] = janus::sim::detail::t_current_device;
   m.allocated += size;
+  ++m.device_generation;
   *ptr = p;
   return ok();
 }
@@ -399,6 +413,7 @@ cudaError_t cudaFree(void* ptr) {
     m.allocated -= it->second;
     m.device.erase(it);
     m.owner.erase(reinterpret_cast<std::uintptr_t>(ptr));
+    ++m.device_generation;
   }
   ::operator delete(ptr, std::align_val_t(janus::sim::detail::kAlignment));
   return ok();

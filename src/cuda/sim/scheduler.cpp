@@ -14,6 +14,12 @@
 // When a pass finds nothing runnable while threads still wait, the block is
 // deadlocked: the scheduler explains who waits where and throws KernelError.
 //
+// Order: blocks in linear index order and, in every pass, fibers in linear
+// thread order; with a schedule seed (schedule_order.hpp) both are seeded
+// permutations, a new one for every pass of every block. With the race
+// detector on (racecheck.hpp) the scheduler tells it which thread runs and
+// where the barriers are.
+//
 // Context switching: a few instructions of x86-64 assembly (callee-saved
 // registers + stack pointer; no signal mask syscall as in swapcontext), with
 // ucontext as the fallback on other architectures. Under AddressSanitizer
@@ -170,6 +176,10 @@ struct BlockRun {
   // Failure of the running block.
   std::string failure;
   bool stacks_dirty = false;  // a fiber was abandoned mid-kernel (ASan shadow must be cleared)
+  // Checks of the running launch.
+  std::uint64_t schedule_seed = 0;  // 0: fixed order
+  std::uint64_t block_linear = 0;   // of the running block
+  bool racecheck = false;
 };
 
 std::mutex g_launch_mutex;
@@ -257,6 +267,7 @@ void resume(Fiber& f) {
   BlockRun& r = g_run;
   r.current = &f;
   threadIdx = f.tid;
+  if (r.racecheck) race_resume(f.linear, f.stack, kStackSize);
   void* fake = nullptr;
   asan_start_switch(&fake, f.stack, kStackSize);
 #if defined(__x86_64__)
@@ -362,6 +373,7 @@ void run_block() {
   BlockRun& r = g_run;
   r.block_arrived = 0;
   for (Warp& w : r.warps) w.arrived = 0;
+  if (r.racecheck) race_begin_block(r.block_linear);
   for (unsigned i = 0; i < r.count; ++i) {
     Fiber& f = r.fibers[i];
     f.state = FiberState::ready;
@@ -369,10 +381,11 @@ void run_block() {
     prepare(f);
   }
   unsigned live = r.count;
-  while (live > 0) {
+  for (std::uint64_t pass = 0; live > 0; ++pass) {
     bool progressed = false;
+    const Permutation order(r.count, schedule_key(r.schedule_seed, kOrderThreads, r.block_linear, pass));
     for (unsigned i = 0; i < r.count; ++i) {
-      Fiber& f = r.fibers[i];
+      Fiber& f = r.fibers[order(i)];
       if (f.state != FiberState::ready) continue;
       progressed = true;
       resume(f);
@@ -421,6 +434,7 @@ void syncthreads(const char* file, int line) {
   }
   if (++r.block_arrived == r.count) {  // last one: release everybody, carry on
     r.block_arrived = 0;
+    if (r.racecheck) race_block_barrier();
     for (unsigned i = 0; i < r.count; ++i)
       if (r.fibers[i].state == FiberState::block_barrier) r.fibers[i].state = FiberState::ready;
     return;
@@ -499,6 +513,7 @@ CollectiveResult warp_collective(const char* op, unsigned mask, Collective kind,
     if (&p != &f) p.state = FiberState::ready;
   }
   w.arrived = 0;
+  if (kind == Collective::syncwarp && r.racecheck) race_warp_barrier(warp_index, w.participants);
   return f.result;
 }
 
@@ -514,7 +529,7 @@ void trap(const char* what) {
 
 // ---- launch -------------------------------------------------------------------------------
 void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
-            KernelThunk thunk, void* context) {
+            KernelThunk thunk, void* context, size_t context_bytes) {
   if (t_in_kernel) {
     std::ostringstream s;
     s << "Janus CUDA simulator: kernel '" << kernel_name << "' launched from inside " << where()
@@ -566,21 +581,33 @@ void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes,
       }
   blockDim = block;
   gridDim = grid;
+  r.schedule_seed = checked_schedule_seed();
+  r.racecheck = race_begin_launch(kernel_name, grid, block, context, context_bytes);
   t_in_kernel = true;
   try {
-    for (unsigned bz = 0; bz < grid.z; ++bz)
-      for (unsigned by = 0; by < grid.y; ++by)
-        for (unsigned bx = 0; bx < grid.x; ++bx) {
-          blockIdx = uint3{bx, by, bz};
-          run_block();
-        }
+    const std::uint64_t blocks = std::uint64_t{grid.x} * grid.y * grid.z;
+    const Permutation order(blocks, schedule_key(r.schedule_seed, kOrderBlocks, 0, 0));
+    for (std::uint64_t i = 0; i < blocks; ++i) {
+      const std::uint64_t b = order(i);
+      blockIdx = uint3{static_cast<unsigned>(b % grid.x), static_cast<unsigned>(b / grid.x % grid.y),
+                       static_cast<unsigned>(b / grid.x / grid.y)};
+      r.block_linear = b;
+      run_block();
+    }
   } catch (...) {
     t_in_kernel = false;
     r.current = nullptr;
+    if (r.racecheck) race_abort_launch();
+    r.racecheck = false;
     clean_stacks();
     throw;
   }
   t_in_kernel = false;
+  if (r.racecheck) {
+    r.racecheck = false;
+    const std::string races = race_end_launch();
+    if (!races.empty()) throw KernelError(races);
+  }
 }
 
 }  // namespace janus::sim::detail
