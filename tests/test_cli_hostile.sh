@@ -343,6 +343,9 @@ def dup(h):
     return (s[:-1] + ", " + json.dumps(k) + ": " + json.dumps(h[k]) + "}").encode()
 write(out + "/duplicate.safetensors", t, meta, header_text=dup)
 write(out + "/meta_number.safetensors", t, dict(meta, epochs=3))
+st = json.loads(meta["standardizer"]); st["mean"][0] = 1e39
+write(out + "/std_big.safetensors", t, dict(meta, standardizer=json.dumps(st)))
+write(out + "/class_number.safetensors", t, dict(meta, class_names="[1, 2, 3]"))
 open(out + "/header_too_big.safetensors", "wb").write(struct.pack("<Q", 100000001) + b"{" + b" " * 100000000)
 PY
 mkdir -p st && python3 st.py exp/iris_ok/best.safetensors st || fail "writing the safetensors cases"
@@ -356,7 +359,9 @@ expect_ok "predict with a float64 checkpoint" -- "$JANUS" predict --run exp/iris
 for case in "f64_huge|out of float32 range" "f16|has dtype F16, which Janus does not read" "q8|not a safetensors dtype" \
             "trailing|8 bytes of trailing data" "gap|a gap of 4 bytes" "overlap|overlap in the data section" \
             "duplicate|header repeats the key" "meta_number|metadata 'epochs' is not a string" \
-            "header_too_big|header claims 100000001 bytes"; do
+            "header_too_big|header claims 100000001 bytes" \
+            "std_big|metadata 'standardizer': standardizer metadata: 'mean' entry 0 is 1e+39, not a number within float32" \
+            "class_number|metadata 'class_names' holds 1, not a class name"; do
   expect_error "safetensors: ${case%%|*}" "${case#*|}" -- "$JANUS" evaluate --run exp/iris_ok --checkpoint "st/${case%%|*}.safetensors" --data-dir "$DATA"
   grep -q "st/${case%%|*}.safetensors" err.txt || fail "safetensors ${case%%|*}: message does not name the file"
 done

@@ -449,7 +449,9 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     m.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
     m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
     m.val_loss = m.val_acc = std::nan("");
-    if (data.validation.size() > 0) {
+    // A partial epoch stopped by a signal skips validation: its metrics row
+    // is replaced when the run resumes, and the user asked to stop now.
+    if (data.validation.size() > 0 && !(interrupted && stopped_early)) {
       EvalResult v = evaluate(model, data.validation, eval_bs);
       m.val_loss = v.loss;
       m.val_acc = v.accuracy;
