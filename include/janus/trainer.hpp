@@ -21,6 +21,8 @@
 //       "standardize": true                    per-channel, statistics of the train split
 //     },
 //     "model": {"layers": [...], "loss": "cross_entropy", "seed": 0},   NeuralNetwork::from_config
+//                                          cross_entropy reads logits (PyTorch's CrossEntropyLoss): the
+//                                          last layer may end in softmax or not (model.hpp)
 //     "optimizer": {"type": "sgd", ...},                                make_optimizer
 //     "schedule": {"type": "cosine", "lr": 0.1, ...},                   make_scheduler (total_steps filled in)
 //     "batch_size": 128, "eval_batch_size": 500, "epochs": 10, "seed": 0,
