@@ -38,8 +38,10 @@ int run_train(const TrainArgs& a) {
   o.max_steps = a.max_steps;
   o.progress = !a.quiet;
   o.check_numerics = a.check_numerics;
-  janus::train_run(cfg, o);
-  return 0;
+  const janus::TrainResult r = janus::train_run(cfg, o);
+  // Stopped by SIGINT / SIGTERM (with a resumable checkpoint): the status a
+  // shell gives a process that signal ended, 128 + its number (130, 143).
+  return r.interrupted_by ? 128 + r.interrupted_by : 0;
 }
 
 }  // namespace

@@ -73,6 +73,15 @@ put("iris_csv", "nan", iris[0] + "\n5.1,nan,1.4,0.2,setosa\ninf,1,1,1,x\n")
 put("iris_csv", "header_only", iris[0] + "\n")
 put("iris_csv", "extra_field", iris[0] + "\n5.1,3.5,1.4,0.2,setosa,1\n")
 put("iris_csv", "empty_species", iris[0] + "\n5.1,3.5,1.4,0.2,\n")
+# beyond float32 (finite as a double), and RFC 4180: quoting, CRLF, a BOM, no final line end
+put("iris_csv", "float32_overflow", iris[0] + "\n1e39,3.5,1.4,0.2,setosa\n-3.5e38,1,1,1,x\n")
+put("iris_csv", "float32_underflow", iris[0] + "\n1e-50,3.5,1.4,0.2,setosa\n")
+put("iris_csv", "rfc4180_quoted", '\ufeff' + iris[0] + '\r\n"5.1",3.5,1.4,0.2,"setosa, ""wild"""\r\n'
+    '4.9,3.0,1.4,0.2,"virgi\r\nnica"')
+put("iris_csv", "open_quote", iris[0] + '\n5.1,3.5,1.4,0.2,"setosa\n')
+put("iris_csv", "text_after_quote", iris[0] + '\n5.1,3.5,1.4,0.2,"setosa"x\n')
+put("iris_csv", "bare_quote", iris[0] + '\n5.1,3"5,1.4,0.2,setosa\n')
+put("iris_csv", "nul_in_number", iris[0] + "\n5.1\0" + "9,3.5,1.4,0.2,setosa\n")
 
 # ---- run_config ----------------------------------------------------------------
 for name in sorted(os.listdir(os.path.join(SRC, "configs"))):
@@ -89,6 +98,12 @@ variant("unknown_key.json", lambda c: c.update(batch_sise=3))
 variant("wrong_type.json", lambda c: c.update(epochs="ten"))
 variant("negative_batch.json", lambda c: c.update(batch_size=-1))
 variant("bad_dataset.json", lambda c: c["dataset"].update(name="mnist"))
+# numeric fields outside their documented domains (include/janus/trainer.hpp)
+variant("domain_min_lr.json", lambda c: c.update(schedule={"type": "cosine", "lr": 0.1, "min_lr": -2}))
+variant("domain_beta2.json", lambda c: c.update(optimizer={"type": "adam", "beta2": 1.5}))
+variant("domain_div_factor.json", lambda c: c.update(schedule={"type": "onecycle", "lr": 0.1, "div_factor": 0}))
+variant("domain_step_size.json", lambda c: c.update(schedule={"type": "step", "lr": 0.1, "step_size": 1e300}))
+variant("drop_last_auto.json", lambda c: c.update(drop_last="auto"))
 variant("fractions.json", lambda c: c["dataset"].update(validation_fraction=0.6, test_fraction=0.5))
 variant("augment_iris.json", lambda c: c["dataset"].update(augment={"crop_pad": 4, "flip": True}))
 variant("bad_optimizer.json", lambda c: c.update(optimizer={"type": "adam", "beta1": "x"}))
@@ -161,6 +176,49 @@ bad_shape = dict(tens); bad_shape["fc.W"] = ([2, 32], tens["fc.W"][1])
 put("safetensors", "shape_mismatch.safetensors", safetensors(bad_shape, meta))
 put("safetensors", "bad_input_shape.safetensors", safetensors(tens, dict(meta, input_shape='"x"')))
 put("safetensors", "bad_model_json.safetensors", safetensors(tens, dict(meta, model="{")))
+# Against the reference reader's validation (the safetensors crate): F64 and
+# mixed dtypes (read and converted), a float64 beyond float32, dtypes Janus
+# does not read, unknown dtypes, gaps, overlaps, trailing bytes, duplicate
+# keys, non-string metadata, a header over 100,000,000 bytes.
+def raw_safetensors(entries, meta, data, header_text=None):
+    header = dict(entries)
+    header["__metadata__"] = meta
+    h = header_text(header) if header_text else json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + data
+
+def packed(dtypes, values=None):
+    entries, data = {}, b""
+    for name, (shape, vals) in tens.items():
+        dt = dtypes.get(name, "F32")
+        vals = (values or {}).get(name, vals)
+        b = struct.pack("<%d%s" % (len(vals), "d" if dt == "F64" else "f"), *vals)
+        if dt not in ("F32", "F64"):
+            b = b[:len(b) // 2]
+        entries[name] = {"dtype": dt, "shape": shape, "data_offsets": [len(data), len(data) + len(b)]}
+        data += b
+    return entries, data
+
+plain_meta = {"model": meta["model"], "input_shape": meta["input_shape"]}
+e, d = packed({k: "F64" for k in tens})
+put("safetensors", "f64.safetensors", raw_safetensors(e, plain_meta, d))
+e, d = packed({"fc.W": "F64"})
+put("safetensors", "mixed_f32_f64.safetensors", raw_safetensors(e, plain_meta, d))
+e, d = packed({k: "F64" for k in tens}, {"c.b": [1e300, 0.0]})
+put("safetensors", "f64_beyond_f32.safetensors", raw_safetensors(e, plain_meta, d))
+e, d = packed({"c.b": "F16"})
+put("safetensors", "f16.safetensors", raw_safetensors(e, plain_meta, d))
+e, d = packed({"c.b": "Q8"})
+put("safetensors", "unknown_dtype.safetensors", raw_safetensors(e, plain_meta, d))
+e, d = packed({})
+put("safetensors", "trailing_bytes.safetensors", raw_safetensors(e, plain_meta, d + b"\0" * 8))
+e2 = json.loads(json.dumps(e)); e2["fc.b"]["data_offsets"] = [x + 4 for x in e2["fc.b"]["data_offsets"]]
+put("safetensors", "gap.safetensors", raw_safetensors(e2, plain_meta, d + b"\0" * 4))
+e2 = json.loads(json.dumps(e)); e2["c.b"]["data_offsets"] = [0, 8]
+put("safetensors", "overlap.safetensors", raw_safetensors(e2, plain_meta, d))
+put("safetensors", "duplicate_key.safetensors", raw_safetensors(e, plain_meta, d, header_text=lambda h: (
+    json.dumps(h)[:-1] + ', "c.b": ' + json.dumps(h["c.b"]) + "}").encode()))
+put("safetensors", "metadata_number.safetensors", raw_safetensors(e, dict(plain_meta, epochs=3), d))
+put("safetensors", "header_over_limit.safetensors", struct.pack("<Q", 100000001) + b"{}")
 if len(sys.argv) > 1:
     with open(sys.argv[1], "rb") as f:
         put("safetensors", "iris_last.safetensors", f.read())

@@ -142,6 +142,46 @@ else
   fail "outside kill: no write in progress was seen"
 fi
 
+# ---- SIGINT / SIGTERM: stop at a step boundary with a resumable checkpoint -----------
+# The signal is sent by the process itself after step 22 (the 4th step of epoch 4,
+# JANUS_TEST_KILL_SIGNAL): training stops after that step, last.safetensors holds it
+# (mid-epoch), the message says how to continue, the exit status is 128 + the signal,
+# and the resumed run equals the uninterrupted one bit for bit.
+for sig in INT TERM; do
+  name=sig$sig
+  JANUS_TEST_KILL_AT=step:22 JANUS_TEST_KILL_SIGNAL=$sig "$JANUS" train --config "$CONFIG" --data-dir "$DATA" \
+    --experiments-dir exp -q --epochs $EPOCHS --name $name > $name.out 2>&1
+  rc=$?
+  want=$([ $sig = INT ] && echo 130 || echo 143)
+  [ $rc -eq $want ] && ok "SIG$sig: exit status $want" || { fail "SIG$sig: exit $rc, expected $want"; cat $name.out >&2; }
+  grep -q "interrupted by SIG$sig: stopped after step 22; the checkpoint exp/$name/last.safetensors holds it; continue with: janus train --resume --name $name" $name.out &&
+    ok "SIG$sig: says where the checkpoint is and how to resume" || { fail "SIG$sig: message"; cat $name.out >&2; }
+  python3 - exp/$name/last.safetensors << 'PY' && ok "SIG$sig: last.safetensors holds step 22 (mid-epoch)" || fail "SIG$sig: checkpoint is not step 22"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+st = json.loads(json.loads(b[8:8 + n])["__metadata__"]["janus_run"])
+assert st["step"] == 22 and st["epochs_done"] == 3 and "partial" in st, st
+PY
+  resume $name && same_run exp/full exp/$name "SIG$sig at step 22, resumed"
+done
+# A second SIGINT while the first is being handled (inside the slow checkpoint write) ends
+# the process at once; the previous checkpoint (epoch 3) stays intact and resumable.
+JANUS_TEST_KILL_AT=step:22 JANUS_TEST_KILL_SIGNAL=INT JANUS_TEST_SLOW_CHECKPOINT_WRITE=1500 "$JANUS" train \
+  --config "$CONFIG" --data-dir "$DATA" --experiments-dir exp -q --epochs $EPOCHS --name sig2 > sig2.out 2>&1 &
+pid=$!
+for _ in $(seq 900); do  # up to 90 s: the write of step 22's checkpoint is in progress
+  grep -q 'step\\":22' exp/sig2/last.safetensors.tmp.* 2> /dev/null && break
+  sleep 0.1
+done
+kill -INT $pid 2> /dev/null
+wait $pid
+rc=$?
+[ $rc -eq 130 ] && ok "second SIGINT: the process ends at once (status 130)" || fail "second SIGINT: exit $rc"
+grep -q "interrupted by" sig2.out && fail "second SIGINT: the first stop completed anyway"
+[ "$(epochs_done exp/sig2/last.safetensors)" = 3 ] && ok "second SIGINT: last.safetensors is still epoch 3's" ||
+  fail "second SIGINT: last.safetensors is not epoch 3's"
+resume sig2 && same_run exp/full exp/sig2 "second SIGINT during the write, resumed"
+
 # ---- numerical faults ----------------------------------------------------------------
 python3 -c "
 import json, sys

@@ -357,6 +357,44 @@ TEST(Iris, ParsesAndOrdersClassesByFirstAppearance) {
   EXPECT_FLOAT_EQ(d.x[9], 1.0f);
 }
 
+// RFC 4180: quoted fields with commas, doubled quotes and line breaks; CRLF;
+// a byte-order mark; a last record without a line end. Line numbers in
+// messages count physical lines, a quoted line break included.
+TEST(Iris, ReadsRfc4180Quoting) {
+  TempDir t;
+  write_text(t.file("q.csv"), "\xEF\xBB\xBF\"a\",b,c,d,species\r\n\"5.1\",3.5,1.4,0.2,\"setosa, \"\"wild\"\"\"\r\n"
+                              "6,2.2,4,1,\"two\r\nlines\"\r\n7, \"2\" ,3,4,\"setosa, \"\"wild\"\"\"");
+  Dataset d = load_iris_csv(t.file("q.csv"));
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d.class_names, (std::vector<std::string>{"setosa, \"wild\"", "two\r\nlines"}));
+  EXPECT_EQ(d.labels, (std::vector<int>{0, 1, 0}));
+  EXPECT_FLOAT_EQ(d.x[0], 5.1f);
+  EXPECT_FLOAT_EQ(d.x[9], 2.0f);
+  write_text(t.file("late.csv"), "a,b,c,d,species\n1,2,3,4,\"x\ny\"\n1,2,3,4,\"x\"z\n");
+  expect_error([&] { load_iris_csv(t.file("late.csv")); }, {"late.csv", "line 4", "field 5", "after its closing quote"});
+  write_text(t.file("open.csv"), "a,b,c,d,species\n1,2,3,4,\"x\n");
+  expect_error([&] { load_iris_csv(t.file("open.csv")); }, {"line 2", "never closed"});
+  write_text(t.file("bare.csv"), "a,b,c,d,species\n1,2\",3,4,x\n");
+  expect_error([&] { load_iris_csv(t.file("bare.csv")); }, {"line 2", "field 2", "not quoted"});
+}
+
+// float32 is the stored type: a value finite as a double but beyond float32
+// (1e39 would become +inf) is refused; one that underflows rounds to 0.
+TEST(Iris, RefusesValuesBeyondFloat32) {
+  TempDir t;
+  write_text(t.file("big.csv"), "a,b,c,d,species\n1,2,3,4,x\n1,-1e39,3,4,x\n");
+  expect_error([&] { load_iris_csv(t.file("big.csv")); }, {"big.csv", "line 3", "field 2 (b)", "out of float32 range", "'-1e39'"});
+  write_text(t.file("edge.csv"), "a,b,c,d,species\n3.4028234e38,1e-50,3,4,x\n");
+  Dataset d = load_iris_csv(t.file("edge.csv"));
+  EXPECT_EQ(d.x[0], 3.4028234e38f);
+  EXPECT_EQ(d.x[1], 0.0f);
+  std::string nul = "a,b,c,d,species\n1";
+  nul += '\0';
+  nul += "5,2,3,4,x\n";
+  write_text(t.file("nul.csv"), nul);
+  expect_error([&] { load_iris_csv(t.file("nul.csv")); }, {"line 2", "field 1", "not a finite number"});
+}
+
 TEST(Iris, MalformedRowsNameFileLineAndField) {
   TempDir t;
   write_text(t.file("missing.csv"), "a,b,c,d,species\n1,2,3,4,x\n1,2,3,x\n");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -372,6 +373,80 @@ TEST(SaveErrors, UnbuiltModelAndUnwritableDirectory) {
   net.build(Shape{1, 2}, cpu());
   const std::string bad = "/nonexistent_dir_janus/ckpt.safetensors";
   EXPECT_THAT(error_of([&] { save_checkpoint(bad, net, nullptr); }), HasSubstr("/nonexistent_dir_janus/"));
+}
+
+// ---- issue 12: hostile inputs, round two ------------------------------------
+
+// cross_entropy on a model without a final softmax reads its output as
+// logits (PyTorch's CrossEntropyLoss): the loss and every gradient equal
+// those of the same model ending in softmax, bit for bit (one fused kernel),
+// and the loss is never negative, however large the outputs.
+TEST(CrossEntropyOnLogits, EqualsTheSoftmaxModelAndIsNeverNegative) {
+  auto net_with = [](bool softmax) {
+    nlohmann::json last = {{"type", "fully_connected"}, {"n_out", 3}};
+    if (softmax) last["activation"] = "softmax";
+    return NeuralNetwork::from_config({{"layers", {{{"type", "fully_connected"}, {"n_out", 5}, {"activation", "tanh"}}, last}},
+                                       {"loss", "cross_entropy"},
+                                       {"seed", 3}});
+  };
+  NeuralNetwork probs = net_with(true), logits = net_with(false);
+  std::vector<float> x(8 * 4), y(8 * 3, 0.0f);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 40.0f * std::sin(0.7f * static_cast<float>(i));  // large logits
+  for (size_t r = 0; r < 8; ++r) y[r * 3 + r % 3] = 1.0f;
+  const Tensor X = Tensor::from_host(x, Shape{8, 4}, cpu()), Y = Tensor::from_host(y, Shape{8, 3}, cpu());
+  const double lp = probs.backward(Y, probs.forward(X, true));
+  const double ll = logits.backward(Y, logits.forward(X, true));
+  EXPECT_GE(ll, 0.0);
+  EXPECT_EQ(lp, ll);
+  auto gp = probs.named_parameters(), gl = logits.named_parameters();
+  ASSERT_EQ(gp.size(), gl.size());
+  for (size_t i = 0; i < gp.size(); ++i)
+    EXPECT_EQ(gp[i].parameter->grad.to_host(), gl[i].parameter->grad.to_host()) << gp[i].name;
+  EXPECT_EQ(probs.predict(X, Y).second, logits.predict(X, Y).second);
+}
+
+// Optimizer and schedule fields outside their domains name the field, the value and the domain.
+TEST(ConfigDomains, NameFieldValueAndDomain) {
+  EXPECT_THAT(error_of([] { make_optimizer({{"type", "adam"}, {"beta2", 1.5}}); }),
+              HasSubstr("optimizer adam: 'beta2' is 1.5, outside its domain [0, 1)"));
+  EXPECT_THAT(error_of([] { make_optimizer({{"type", "sgd"}, {"weight_decay", -5}}); }),
+              HasSubstr("'weight_decay' is -5, outside its domain [0, inf)"));
+  EXPECT_THAT(error_of([] { make_scheduler({{"type", "cosine"}, {"lr", 0.1}, {"total_steps", 10}, {"min_lr", -2}}); }),
+              HasSubstr("'min_lr' is -2, outside its domain [0, 0.1]"));
+  EXPECT_THAT(error_of([] { make_scheduler({{"type", "onecycle"}, {"lr", 0.1}, {"total_steps", 10}, {"div_factor", 0}}); }),
+              HasSubstr("'div_factor' is 0, outside its domain (0, inf)"));
+  EXPECT_THAT(error_of([] { make_scheduler({{"type", "step"}, {"lr", 0.1}, {"step_size", 1e30}}); }),
+              HasSubstr("'step_size' is 1e+30, outside its domain integers >= 1"));
+  // the boundaries that are inside
+  EXPECT_NO_THROW(make_scheduler({{"type", "cosine"}, {"lr", 0.1}, {"total_steps", 10}, {"min_lr", 0.1}}));
+  EXPECT_NO_THROW(make_optimizer({{"type", "adam"}, {"beta1", 0.0}, {"weight_decay", 0}}));
+}
+
+// A float64 checkpoint value beyond float32's range is refused, naming the file, tensor and element.
+TEST(CheckpointDtypes, Float64BeyondFloat32IsRefused) {
+  NeuralNetwork net = NeuralNetwork::from_config(
+      {{"layers", {{{"type", "fully_connected"}, {"n_out", 2}, {"activation", "softmax"}}}}, {"loss", "cross_entropy"}});
+  net.build(Shape{1, 3}, cpu());
+  char tmpl[] = "/tmp/janus-f64-XXXXXX";
+  const int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  const std::string path = tmpl;
+  std::vector<NamedTensor> tensors;
+  for (auto& [name, t] : net.state()) {
+    Tensor d = t->to(DType::F64);
+    if (tensors.empty()) {
+      std::vector<double> v = d.to_host();
+      v[1] = 1e300;
+      d = Tensor::from_host(v, d.shape(), cpu(), DType::F64);
+    }
+    tensors.push_back({name, d});
+  }
+  write_safetensors(path, tensors,
+                    {{"model", net.config().dump()}, {"input_shape", nlohmann::json(net.input_shape().dims()).dump()}});
+  EXPECT_THAT(error_of([&] { load_model(path, cpu()); }),
+              AllOf(HasSubstr(path), HasSubstr("element 1 is 1e+300, out of float32 range")));
+  std::remove(path.c_str());
 }
 
 }  // namespace

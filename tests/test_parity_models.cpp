@@ -204,7 +204,8 @@ class ModelParity : public ::testing::Test {
               << ", lr " << lr << "\n";
     NeuralNetwork mc = NeuralNetwork::from_config(model_cfg);
     NeuralNetwork mg = NeuralNetwork::from_config(model_cfg);
-    ASSERT_TRUE(mc.uses_fused_softmax_cross_entropy());
+    // Cross-entropy runs on logits either way: a final softmax's input, or the output of a model without one.
+    ASSERT_TRUE(mc.uses_fused_softmax_cross_entropy() || !model_cfg["layers"].back().contains("activation"));
     mc.build(batches.at(0).x_shape, cpu());
     mg.build(batches.at(0).x_shape, gpu());
     expect_identical_state("initial", mc, mg);
@@ -316,6 +317,13 @@ const Shape kCnnInput{4, 10, 10, 3};
 
 TEST_F(ModelParity, IrisMlpMomentumSgd) {
   lockstep("iris mlp, momentum SGD", iris_model(), {{"type", "sgd"}, {"momentum", 0.9}}, 0.05, iris_batches(10, 16));
+}
+
+// cross_entropy on a model without a final softmax (its output read as logits, as PyTorch's CrossEntropyLoss).
+TEST_F(ModelParity, IrisMlpLogitsCrossEntropy) {
+  json m = iris_model();
+  m["layers"].back().erase("activation");
+  lockstep("iris mlp, cross_entropy on logits", m, {{"type", "sgd"}, {"momentum", 0.9}}, 0.05, iris_batches(10, 16));
 }
 
 TEST_F(ModelParity, IrisMlpAdam) {

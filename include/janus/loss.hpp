@@ -22,7 +22,10 @@ class Loss {
   void check_shapes(const Tensor& yhat, const Tensor& y) const;
 };
 
-// J = -(1/m) sum(Y * ln(Yhat)); dJ/dYhat = -(1/m) Y / Yhat.
+// J = -(1/m) sum(Y * ln(Yhat)); dJ/dYhat = -(1/m) Y / Yhat, for Yhat a
+// distribution (forward / backward). A NeuralNetwork always goes through
+// forward_backward_from_logits (PyTorch's CrossEntropyLoss: log-softmax and
+// NLL on logits): see model.hpp.
 class CrossEntropy : public Loss {
  public:
   std::string name() const override { return "cross_entropy"; }

@@ -1,7 +1,10 @@
 // NeuralNetwork (SPEC §2 "Model"): layers run in order, a loss, and the
-// backward pass in reverse. When the last layer ends in SoftMax and the loss
-// is CrossEntropy, backward uses the fused, numerically stable
-// softmax + cross-entropy gradient (S - Y)/m on the logits.
+// backward pass in reverse. CrossEntropy reads logits, as PyTorch's
+// CrossEntropyLoss: when the last layer ends in SoftMax (the output is a
+// distribution), the logits are that softmax's input; otherwise the model's
+// output is taken as logits and the loss applies log-softmax itself. Both
+// use the fused, numerically stable softmax + cross-entropy gradient
+// (S - Y)/m on the logits, so the loss is never negative.
 #pragma once
 
 #include <memory>
@@ -55,8 +58,10 @@ class NeuralNetwork {
   size_t size() const { return layers_.size(); }
   Layer& layer(size_t i) { return *layers_.at(i); }
   const Loss& loss() const { return *loss_; }
-  bool uses_fused_softmax_cross_entropy() const;
+  bool uses_fused_softmax_cross_entropy() const;  // ends in SoftMax, loss CrossEntropy
   uint64_t seed() const { return seed_; }
+  // The logits cross-entropy reads for the output `out` (see the file comment).
+  const Tensor& cross_entropy_logits(const Tensor& out) const;
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -69,6 +69,10 @@ class Adam : public Optimizer {
 
 // {"type": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "nesterov": true}
 // {"type": "adam"|"adamw", "beta1": .., "beta2": .., "eps": .., "weight_decay": ..}
+// Domains (defaults): momentum [0, 1) (0), weight_decay [0, inf) (0; adamw 0.01),
+// beta1 [0, 1) (0.9), beta2 [0, 1) (0.999), eps (0, inf) (1e-8); nesterov needs
+// momentum > 0. A value outside its domain throws janus::Error naming the
+// field, the value and the domain.
 std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& config);
 
 }  // namespace janus

@@ -25,6 +25,11 @@ class Scheduler {
 // {"type": "onecycle", "lr": 0.1, "total_steps": N, "pct_start": 0.3, "div_factor": 25, "final_div_factor": 1e4}
 //     Smith's one-cycle: cosine from lr/div up to lr, then down to lr/(div*final_div)
 // total_steps may be omitted in configs; the trainer fills it in.
+// Domains (checked by make_scheduler; a value outside throws janus::Error
+// naming the field, the value and the domain): lr (0, inf); decay and gamma
+// (0, 1]; stage_length (0, inf); step_size, total_steps: integers >= 1;
+// warmup_steps: integers in [0, total_steps]; min_lr [0, lr]; pct_start
+// [0, 1]; div_factor, final_div_factor (0, inf).
 std::unique_ptr<Scheduler> make_scheduler(const nlohmann::json& config);
 
 }  // namespace janus

@@ -21,11 +21,39 @@
 //       "standardize": true                    per-channel, statistics of the train split
 //     },
 //     "model": {"layers": [...], "loss": "cross_entropy", "seed": 0},   NeuralNetwork::from_config
+//                                          cross_entropy reads logits (PyTorch's CrossEntropyLoss): the
+//                                          last layer may end in softmax or not (model.hpp)
 //     "optimizer": {"type": "sgd", ...},                                make_optimizer
 //     "schedule": {"type": "cosine", "lr": 0.1, ...},                   make_scheduler (total_steps filled in)
 //     "batch_size": 128, "eval_batch_size": 500, "epochs": 10, "seed": 0,
-//     "device": "auto" | "cpu" | "cuda" | "cuda:N", "drop_last": false
+//     "device": "auto" | "cpu" | "cuda" | "cuda:N", "drop_last": "auto" | true | false
 //   }
+// Numeric domains (checked when the config is read; a value outside its
+// domain is an error naming the file, the field, the value and the domain):
+//   batch_size, epochs: integers >= 1; eval_batch_size: integers >= 0
+//   (0 = max(batch_size, 256)); seed: integers >= 0;
+//   dataset: validation_fraction, test_fraction [0, 1) with their sum < 1;
+//   folds 0 or 2..1000000, fold [0, folds); label_smoothing [0, 1);
+//   augment.crop_pad: integers >= 0;
+//   optimizer (include/janus/optimizer.hpp): momentum [0, 1),
+//   weight_decay [0, inf), beta1 [0, 1), beta2 [0, 1), eps (0, inf);
+//   schedule (include/janus/scheduler.hpp): lr (0, inf), decay and gamma
+//   (0, 1], stage_length (0, inf), step_size and total_steps integers >= 1,
+//   warmup_steps integers in [0, total_steps], min_lr [0, lr], pct_start
+//   [0, 1], div_factor and final_div_factor (0, inf).
+// drop_last: true drops the last partial batch of every epoch, false keeps
+//   it (PyTorch's DataLoader default), "auto" (the default) keeps it unless
+//   the model has BatchNorm and the last batch would give a BatchNorm layer a
+//   single value per channel, which cannot be normalised (PyTorch fails there
+//   too); then that batch is dropped and the run says so. With false, such a
+//   run is refused before the first step, naming the layer and the remedy.
+//   The resolved choice is what the run's config.json records.
+// Resuming (--resume) keeps the run's own config.json; a --config whose
+//   model, optimizer, schedule, batch size or epochs differ is refused.
+//   --epochs N re-plans a schedule whose length came from the epoch count
+//   (cosine, onecycle without an explicit total_steps) to the new length and
+//   says so; a schedule with an explicit total_steps shorter than the new
+//   run is refused (the added epochs would train at its final rate).
 // Dataset files: cifar10 entries are batch numbers (1..5 = data_batch_N.bin)
 // or paths; defaults train [1,2,3,4], validation [5]. fashion_mnist entries
 // are [images, labels] paths; defaults: the standard train split and, for
@@ -72,7 +100,7 @@ struct RunConfig {
   int epochs = 10;
   uint64_t seed = 0;
   std::string device = "auto";
-  bool drop_last = false;
+  std::optional<bool> drop_last;  // unset: "auto" (see the file comment)
 
   nlohmann::json to_json() const;
 };
@@ -129,6 +157,7 @@ struct TrainResult {
   double best_val_acc = -1;
   double best_val_loss = 1e300;  // tie-break between epochs of equal accuracy
   int64_t steps = 0;
+  int interrupted_by = 0;  // SIGINT / SIGTERM that stopped the run at a step boundary (0: none)
 };
 
 // Trains a run into <experiments_dir>/<name>/ (see the file comment). With
@@ -136,6 +165,11 @@ struct TrainResult {
 // when opts.name is empty) and training continues from last.safetensors.
 // A non-finite loss throws janus::Error naming the step, after the metrics
 // so far are written; last.safetensors stays the last good checkpoint.
+// The run directory is claimed for the call's life (a second process on it
+// is refused). A SIGINT or SIGTERM stops training at the next step boundary,
+// writes last.safetensors (resumable mid-epoch, bit-identical to an
+// uninterrupted run) and returns with interrupted_by set; a second signal
+// ends the process at once (the checkpoint on disk stays the previous one).
 TrainResult train_run(const RunConfig& cfg, const TrainOptions& opts);
 
 // ---- evaluation and prediction ----------------------------------------------

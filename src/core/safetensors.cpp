@@ -1,15 +1,29 @@
 // The safetensors container: [u64 header length][JSON header][raw data].
 // https://huggingface.co/docs/safetensors — data offsets are relative to the
 // start of the data section, tensors are packed without gaps, little-endian.
+//
+// The reader accepts what the reference implementation (the `safetensors`
+// crate behind the Python package) accepts and refuses the rest, naming the
+// file: a header length over 100,000,000 bytes or beyond the file; a header
+// that is not a JSON object (UTF-8) or repeats a key; __metadata__ that is
+// not an object of strings; a tensor entry without dtype, shape (unsigned
+// integers) and data_offsets (two unsigned integers, begin <= end); a byte
+// count that differs from shape x dtype size; offsets that leave a gap,
+// overlap or do not cover the data section exactly. Of the format's dtypes,
+// F32 and F64 are read; the others are refused by name.
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "core/test_hooks.hpp"
 #include "janus/checkpoint.hpp"
@@ -21,8 +35,37 @@ namespace {
 
 constexpr const char* kFormat = "janus-checkpoint";
 constexpr const char* kFormatVersion = "1";
-// A header larger than this is not a checkpoint of ours (the Python reader caps at 100 MB too).
-constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+// The reference reader's limit (MAX_HEADER_SIZE in the safetensors crate).
+constexpr uint64_t kMaxHeaderBytes = 100000000;
+
+// The dtypes of the format (safetensors Dtype), for telling "not supported
+// here" from "not a safetensors dtype" in messages.
+bool known_dtype(const std::string& d) {
+  for (const char* k : {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "I16",
+                        "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64", "C64"})
+    if (d == k) return true;
+  return false;
+}
+
+// Parses the JSON header, refusing a key that repeats within one object
+// (nlohmann::json would keep the last silently; which one the writer meant
+// is unknowable).
+nlohmann::json parse_header(const std::string& file, size_t n, const std::string& path) {
+  std::vector<std::set<std::string>> keys;  // one set per open object
+  auto check = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) keys.emplace_back();
+    if (event == E::object_end && !keys.empty()) keys.pop_back();
+    if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+      throw Error(detail::concat("checkpoint '", path, "': header repeats the key ", parsed.dump()));
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(file.begin() + 8, file.begin() + 8 + static_cast<std::ptrdiff_t>(n), check);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(detail::concat("checkpoint '", path, "': header is not valid JSON (", e.what(), ")"));
+  }
+}
 
 static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE float sizes assumed");
 
@@ -130,19 +173,15 @@ SafetensorsFile read_safetensors(const std::string& path) {
   std::memcpy(&n, file.data(), 8);
   JANUS_CHECK(n <= kMaxHeaderBytes && n <= file.size() - 8, "checkpoint '", path, "' is corrupt or truncated: header claims ",
               n, " bytes but the file has ", file.size(), " bytes");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(file.begin() + 8, file.begin() + 8 + static_cast<std::ptrdiff_t>(n));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(detail::concat("checkpoint '", path, "': header is not valid JSON (", e.what(), ")"));
-  }
+  const nlohmann::json header = parse_header(file, n, path);
   JANUS_CHECK(header.is_object(), "checkpoint '", path, "': header is not a JSON object");
   const size_t data_begin = 8 + n;
   const size_t data_size = file.size() - data_begin;
   SafetensorsFile out;
   if (header.contains("__metadata__")) {
-    JANUS_CHECK(header["__metadata__"].is_object(), "checkpoint '", path, "': __metadata__ is not an object");
-    for (auto it = header["__metadata__"].begin(); it != header["__metadata__"].end(); ++it) {
+    const auto& meta = header.at("__metadata__");
+    JANUS_CHECK(meta.is_object(), "checkpoint '", path, "': __metadata__ is not an object");
+    for (auto it = meta.begin(); it != meta.end(); ++it) {
       JANUS_CHECK(it.value().is_string(), "checkpoint '", path, "': metadata '", it.key(), "' is not a string");
       out.metadata[it.key()] = it.value().get<std::string>();
     }
@@ -153,20 +192,24 @@ SafetensorsFile read_safetensors(const std::string& path) {
     JANUS_CHECK(actual == crc->second, "checkpoint '", path, "' is corrupt: data checksum ", actual,
                 " does not match the recorded ", crc->second, " (truncated or altered file)");
   }
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> extents;  // [begin, end) of each tensor
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") continue;
     const auto& e = it.value();
     const std::string& name = it.key();
     JANUS_CHECK(e.is_object() && e.contains("dtype") && e.contains("shape") && e.contains("data_offsets"),
                 "checkpoint '", path, "': entry '", name, "' lacks dtype/shape/data_offsets");
-    const std::string dt = e["dtype"].is_string() ? e["dtype"].get<std::string>() : "";
-    JANUS_CHECK(dt == "F32" || dt == "F64", "checkpoint '", path, "': tensor '", name, "' has unsupported dtype ",
-                e["dtype"].dump());
+    const std::string dt = e.at("dtype").is_string() ? e.at("dtype").get<std::string>() : "";
+    JANUS_CHECK(known_dtype(dt), "checkpoint '", path, "': tensor '", name, "' has dtype ", e.at("dtype").dump(),
+                ", which is not a safetensors dtype");
+    JANUS_CHECK(dt == "F32" || dt == "F64", "checkpoint '", path, "': tensor '", name, "' has dtype ", dt,
+                ", which Janus does not read (F32 and F64 only; convert the checkpoint, e.g. with "
+                "tensor.float() in PyTorch)");
     const DType dtype = dt == "F32" ? DType::F32 : DType::F64;
     std::vector<int64_t> dims;
-    JANUS_CHECK(e["shape"].is_array(), "checkpoint '", path, "': tensor '", name, "' shape is not an array");
+    JANUS_CHECK(e.at("shape").is_array(), "checkpoint '", path, "': tensor '", name, "' shape is not an array");
     uint64_t count = 1;
-    for (const auto& d : e["shape"]) {
+    for (const auto& d : e.at("shape")) {
       JANUS_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), "checkpoint '", path,
                   "': tensor '", name, "' has a bad extent ", d.dump());
       dims.push_back(d.get<int64_t>());
@@ -174,7 +217,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
                   "checkpoint '", path, "': tensor '", name, "' shape is absurdly large");
       count *= static_cast<uint64_t>(dims.back());
     }
-    const auto& off = e["data_offsets"];
+    const auto& off = e.at("data_offsets");
     JANUS_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
                 "checkpoint '", path, "': tensor '", name, "' has bad data_offsets");
     const uint64_t b = off[0].get<uint64_t>(), en = off[1].get<uint64_t>();
@@ -182,10 +225,25 @@ SafetensorsFile read_safetensors(const std::string& path) {
                 ") exceed the data section of ", data_size, " bytes (truncated file?)");
     JANUS_CHECK(en - b == count * dtype_size(dtype), "checkpoint '", path, "': tensor '", name, "' has ", en - b,
                 " bytes but shape ", Shape(dims).str(), " needs ", count * dtype_size(dtype));
+    extents.emplace_back(b, en, name);
     Tensor t = Tensor::empty(Shape(dims), cpu_device(), dtype);
     if (t.bytes()) std::memcpy(t.raw(), file.data() + data_begin + b, t.bytes());
     out.tensors[name] = t;
   }
+  // The tensors tile the data section: no gap, no overlap, nothing after.
+  std::sort(extents.begin(), extents.end());
+  uint64_t end = 0;
+  std::string previous;
+  for (const auto& [b, en, name] : extents) {
+    JANUS_CHECK(b >= end, "checkpoint '", path, "': tensors '", previous, "' and '", name,
+                "' overlap in the data section (", name, " starts at byte ", b, ", before ", end, ")");
+    JANUS_CHECK(b == end, "checkpoint '", path, "': a gap of ", b - end, " bytes lies before tensor '", name,
+                "' in the data section (bytes ", end, " to ", b, ")");
+    end = en;
+    previous = name;
+  }
+  JANUS_CHECK(end == data_size, "checkpoint '", path, "': the data section has ", data_size,
+              " bytes but its tensors cover ", end, " (", data_size - end, " bytes of trailing data)");
   return out;
 }
 

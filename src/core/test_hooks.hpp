@@ -7,6 +7,8 @@
 //                 multiple of the steps per epoch)
 //     checkpoint  inside the n-th .safetensors write, when half of the
 //                 temporary file is written (before fsync and rename)
+//   JANUS_TEST_KILL_SIGNAL=INT|TERM  send this signal instead of SIGKILL
+//                                    (the graceful-stop tests)
 //   JANUS_TEST_SLOW_CHECKPOINT_WRITE=<ms>   pause this long in the middle of
 //                                    every .safetensors write (an outside
 //                                    `kill -9` can then land inside one)
@@ -31,7 +33,11 @@ inline void kill_point(const char* event) {
   if (std::strlen(event) != len || std::strncmp(spec, event, len) != 0) return;
   static std::atomic<long> count{0};
   const long at = colon ? std::atol(colon + 1) : 1;
-  if (++count == at) ::kill(::getpid(), SIGKILL);
+  if (++count != at) return;
+  const char* sig = std::getenv("JANUS_TEST_KILL_SIGNAL");
+  const int signal = sig == nullptr ? SIGKILL : std::strcmp(sig, "INT") == 0 ? SIGINT
+                                              : std::strcmp(sig, "TERM") == 0 ? SIGTERM : SIGKILL;
+  ::kill(::getpid(), signal);
 }
 
 // Milliseconds to pause in the middle of a checkpoint write (0: none).

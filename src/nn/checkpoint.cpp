@@ -1,5 +1,7 @@
 // Model checkpoints: parameters, BatchNorm statistics, optimizer state and
 // the model config, in one safetensors file.
+#include <cfloat>
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <nlohmann/json.hpp>
@@ -14,14 +16,34 @@ namespace janus {
 namespace {
 const char* kOptimizerPrefix = "optimizer.";
 
-// Copies every parameter and buffer the model has from the file, checking names and shapes.
+// A tensor of the checkpoint `path` converted to `dtype` (the model's),
+// refusing values that are not finite or, from float64 to float32, beyond
+// float32's range (they would become infinity): the message names the file,
+// the tensor and the element.
+Tensor converted(const Tensor& t, DType dtype, const std::string& path, const std::string& name) {
+  const Tensor host = t.to(cpu_device());
+  const size_t n = static_cast<size_t>(host.numel());
+  for (size_t i = 0; i < n; ++i) {
+    const double v = host.dtype() == DType::F32 ? static_cast<double>(static_cast<const float*>(host.raw())[i])
+                                                : static_cast<const double*>(host.raw())[i];
+    JANUS_CHECK(std::isfinite(v), "checkpoint '", path, "': tensor '", name, "' element ", i, " is ", v,
+                ", not a finite number");
+    JANUS_CHECK(dtype != DType::F32 || std::fabs(v) <= static_cast<double>(FLT_MAX), "checkpoint '", path,
+                "': tensor '", name, "' (", dtype_name(host.dtype()), ") element ", i, " is ", v,
+                ", out of float32 range");
+  }
+  return host.dtype() == dtype ? host : host.to(dtype);
+}
+
+// Copies every parameter and buffer the model has from the file, checking
+// names and shapes and converting each tensor to the model's dtype.
 void restore_model_state(const SafetensorsFile& f, const std::string& path, NeuralNetwork& model) {
   for (auto& [name, t] : model.state()) {
     auto it = f.tensors.find(name);
     JANUS_CHECK(it != f.tensors.end(), "checkpoint '", path, "' has no tensor '", name, "' that the model needs");
     JANUS_CHECK(it->second.shape() == t->shape(), "checkpoint '", path, "': tensor '", name, "' has shape ",
                 it->second.shape().str(), " but the model expects ", t->shape().str());
-    t->copy_from(it->second.to(t->dtype()));
+    t->copy_from(converted(it->second, t->dtype(), path, name));
   }
 }
 }  // namespace
@@ -50,9 +72,14 @@ void load_checkpoint_into(const std::string& path, NeuralNetwork& model, Optimiz
     auto steps = f.metadata.find("optimizer_steps");
     JANUS_CHECK(steps != f.metadata.end(), "checkpoint '", path, "' holds no optimizer state");
     optimizer->state().clear();
+    // Optimizer slots take the dtype of the parameters they belong to (all of one dtype).
+    const auto state = model.state();
+    const DType dtype = state.empty() ? DType::F32 : state.front().second->dtype();
     const std::string prefix = kOptimizerPrefix;
     for (auto& [name, t] : f.tensors)
-      if (name.rfind(prefix, 0) == 0) optimizer->state()[name.substr(prefix.size())] = t.to(model.device());
+      if (name.rfind(prefix, 0) == 0)
+        optimizer->state()[name.substr(prefix.size())] =
+            converted(t, dtype, path, name).to(model.device());
     int64_t n = -1;
     try {
       size_t used = 0;
@@ -95,9 +122,9 @@ NeuralNetwork load_model(const std::string& path, Device& device) {
   }
   JANUS_CHECK(shape_ok, "checkpoint '", path, "': metadata 'input_shape' is not a valid batch shape: ", s->second);
   NeuralNetwork model = NeuralNetwork::from_config(config);
-  DType dtype = DType::F32;
-  if (!f.tensors.empty()) dtype = f.tensors.begin()->second.dtype();
-  model.build(Shape(dims), device, dtype);
+  // Built in float32, the dtype the data is fed in (evaluate, predict);
+  // each tensor is converted on loading, whatever dtype the file stores.
+  model.build(Shape(dims), device, DType::F32);
   restore_model_state(f, path, model);
   return model;
 }

@@ -92,17 +92,26 @@ bool NeuralNetwork::uses_fused_softmax_cross_entropy() const {
   return act && act->kind() == ActivationKind::SoftMax && dynamic_cast<const CrossEntropy*>(loss_.get());
 }
 
+// Cross-entropy always reads logits, as PyTorch's CrossEntropyLoss: the
+// input of a final softmax when the model ends in one (its output is then
+// the distribution), else the model's output itself (log-softmax is applied
+// in the loss). Either way the loss is -sum(Y * log_softmax(Z))/m >= 0.
+const Tensor& NeuralNetwork::cross_entropy_logits(const Tensor& out) const {
+  if (!uses_fused_softmax_cross_entropy()) return out;
+  const Tensor& logits = layers_.back()->activation()->z();
+  JANUS_CHECK(logits.defined() && logits.shape() == out.shape(), "network backward: no forward pass for this output");
+  return logits;
+}
+
 double NeuralNetwork::backward(const Tensor& target, const Tensor& out) {
   double loss;
   Tensor grad;
-  if (uses_fused_softmax_cross_entropy()) {
+  if (const auto* ce = dynamic_cast<const CrossEntropy*>(loss_.get())) {
     // d(CE o softmax)/dZ = (S - Y)/m: exact and stable, where the unfused
     // route divides by probabilities that may underflow to zero.
-    const auto& ce = static_cast<const CrossEntropy&>(*loss_);
-    const Tensor& logits = layers_.back()->activation()->z();
-    JANUS_CHECK(logits.defined() && logits.shape() == out.shape(), "network backward: no forward pass for this output");
-    loss = ce.forward_backward_from_logits(logits, target, &grad);
-    grad = layers_.back()->backward_from_preactivation(grad);
+    loss = ce->forward_backward_from_logits(cross_entropy_logits(out), target, &grad);
+    grad = uses_fused_softmax_cross_entropy() ? layers_.back()->backward_from_preactivation(grad)
+                                              : layers_.back()->backward(grad);
   } else {
     loss = loss_->forward(out, target);
     grad = layers_.back()->backward(loss_->backward(out, target));
@@ -116,8 +125,8 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out) {
 std::pair<Tensor, double> NeuralNetwork::predict(const Tensor& x, const Tensor& y) {
   Tensor yhat = forward(x, false);
   double loss;
-  if (uses_fused_softmax_cross_entropy())
-    loss = static_cast<const CrossEntropy&>(*loss_).forward_backward_from_logits(layers_.back()->activation()->z(), y, nullptr);
+  if (const auto* ce = dynamic_cast<const CrossEntropy*>(loss_.get()))
+    loss = ce->forward_backward_from_logits(cross_entropy_logits(yhat), y, nullptr);
   else
     loss = loss_->forward(yhat, y);
   return {yhat, loss};

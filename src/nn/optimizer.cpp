@@ -3,6 +3,7 @@
 #include "janus/optimizer.hpp"
 
 #include "janus/error.hpp"
+#include "nn/config_domain.hpp"
 
 namespace janus {
 
@@ -46,14 +47,6 @@ nlohmann::json Adam::config() const {
           {"weight_decay", weight_decay_}};
 }
 
-namespace {
-double number(const nlohmann::json& cfg, const char* key, double fallback) {
-  if (!cfg.contains(key)) return fallback;
-  JANUS_CHECK(cfg.at(key).is_number(), "optimizer: '", key, "' must be a number, got ", cfg.at(key).dump());
-  return cfg.at(key).get<double>();
-}
-}  // namespace
-
 std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& cfg) {
   JANUS_CHECK(cfg.is_object() && cfg.contains("type") && cfg.at("type").is_string(),
               "optimizer: expected an object with a string 'type', got ", cfg.dump());
@@ -65,20 +58,26 @@ std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& cfg) {
       JANUS_CHECK(ok, "optimizer '", type, "': unknown option '", it.key(), "'");
     }
   };
+  using namespace config_detail;
+  const std::string where = "optimizer " + type;
   if (type == "sgd") {
     allow({"momentum", "weight_decay", "nesterov"});
-    const double momentum = number(cfg, "momentum", 0.0);
-    JANUS_CHECK(momentum >= 0.0 && momentum < 1.0, "optimizer sgd: momentum must be in [0, 1), got ", momentum);
+    const double momentum = config_number(cfg, "momentum", 0.0, unit_open(), where);
     JANUS_CHECK(!cfg.contains("nesterov") || cfg.at("nesterov").is_boolean(),
                 "optimizer sgd: 'nesterov' must be true or false, got ", cfg.contains("nesterov") ? cfg.at("nesterov").dump() : "");
     const bool nesterov = cfg.value("nesterov", false);
     JANUS_CHECK(!nesterov || momentum > 0.0, "optimizer sgd: nesterov needs momentum > 0");
-    return std::make_unique<SGD>(momentum, number(cfg, "weight_decay", 0.0), nesterov);
+    return std::make_unique<SGD>(momentum, config_number(cfg, "weight_decay", 0.0, non_negative(), where), nesterov);
   }
   if (type == "adam" || type == "adamw") {
     allow({"beta1", "beta2", "eps", "weight_decay"});
-    return std::make_unique<Adam>(number(cfg, "beta1", 0.9), number(cfg, "beta2", 0.999), number(cfg, "eps", 1e-8),
-                                  number(cfg, "weight_decay", type == "adamw" ? 0.01 : 0.0), type == "adamw");
+    // beta1 = 1 would divide by 1 - beta1^t = 0 in the bias correction; beta2 >= 1 makes the second moment
+    // meaningless; eps = 0 divides by zero where a gradient is zero.
+    return std::make_unique<Adam>(config_number(cfg, "beta1", 0.9, unit_open(), where),
+                                  config_number(cfg, "beta2", 0.999, unit_open(), where),
+                                  config_number(cfg, "eps", 1e-8, positive(), where),
+                                  config_number(cfg, "weight_decay", type == "adamw" ? 0.01 : 0.0, non_negative(), where),
+                                  type == "adamw");
   }
   throw Error("unknown optimizer '" + type + "' (expected sgd, adam or adamw)");
 }

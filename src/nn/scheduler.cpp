@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "janus/error.hpp"
+#include "nn/config_domain.hpp"
 
 namespace janus {
 
@@ -13,13 +14,13 @@ namespace {
 
 using nlohmann::json;
 
-double num(const json& cfg, const char* key, double fallback, bool required = false) {
-  if (!cfg.contains(key)) {
-    JANUS_CHECK(!required, "schedule '", cfg.value("type", std::string()), "': missing required option '", key, "'");
-    return fallback;
-  }
-  JANUS_CHECK(cfg.at(key).is_number(), "schedule: '", key, "' must be a number, got ", cfg.at(key).dump());
-  return cfg.at(key).get<double>();
+// A number of the schedule `cfg` in its domain (config_domain.hpp);
+// `required`: no fallback, the key must be present.
+double num(const json& cfg, const char* key, double fallback, const config_detail::Domain& domain,
+           bool required = false) {
+  const std::string where = "schedule '" + cfg.value("type", std::string("constant")) + "'";
+  JANUS_CHECK(!required || cfg.contains(key), where, ": missing required option '", key, "'");
+  return config_detail::config_number(cfg, key, fallback, domain, where);
 }
 
 class Constant : public Scheduler {
@@ -117,39 +118,41 @@ std::unique_ptr<Scheduler> make_scheduler(const json& cfg) {
       JANUS_CHECK(ok, "schedule '", type, "': unknown option '", it.key(), "'");
     }
   };
-  const double lr = num(cfg, "lr", 0.01);
-  JANUS_CHECK(lr > 0 && std::isfinite(lr), "schedule: 'lr' must be positive, got ", lr);
+  using namespace config_detail;
+  const double lr = num(cfg, "lr", 0.01, positive());
   if (type == "constant") {
     allow({});
     return std::make_unique<Constant>(lr);
   }
   if (type == "exponential") {
     allow({"decay", "stage_length", "staircase"});
-    const double stage = num(cfg, "stage_length", 1.0);
-    JANUS_CHECK(stage > 0, "schedule exponential: 'stage_length' must be positive");
+    const double stage = num(cfg, "stage_length", 1.0, positive());
     JANUS_CHECK(!cfg.contains("staircase") || cfg.at("staircase").is_boolean(),
-                "schedule exponential: 'staircase' must be true or false, got ",
+                "schedule 'exponential': 'staircase' must be true or false, got ",
                 cfg.contains("staircase") ? cfg.at("staircase").dump() : "");
-    return std::make_unique<Exponential>(lr, num(cfg, "decay", 0.95), stage, cfg.value("staircase", false));
+    return std::make_unique<Exponential>(lr, num(cfg, "decay", 0.95, decay_factor()), stage,
+                                         cfg.value("staircase", false));
   }
   if (type == "step") {
     allow({"gamma", "step_size"});
-    const auto size = static_cast<int64_t>(num(cfg, "step_size", 0, true));
-    JANUS_CHECK(size > 0, "schedule step: 'step_size' must be positive");
-    return std::make_unique<StepDecay>(lr, num(cfg, "gamma", 0.1), size);
+    const auto size = static_cast<int64_t>(num(cfg, "step_size", 0, count_from(1), true));
+    return std::make_unique<StepDecay>(lr, num(cfg, "gamma", 0.1, decay_factor()), size);
   }
   if (type == "cosine") {
     allow({"total_steps", "warmup_steps", "min_lr"});
-    const auto total = static_cast<int64_t>(num(cfg, "total_steps", 0, true));
-    JANUS_CHECK(total > 0, "schedule cosine: 'total_steps' must be positive");
-    return std::make_unique<Cosine>(lr, total, static_cast<int64_t>(num(cfg, "warmup_steps", 0)), num(cfg, "min_lr", 0.0));
+    const auto total = static_cast<int64_t>(num(cfg, "total_steps", 0, count_from(1), true));
+    const auto warmup = static_cast<int64_t>(num(cfg, "warmup_steps", 0, count_from(0)));
+    JANUS_CHECK(warmup <= total, "schedule 'cosine': 'warmup_steps' is ", warmup, ", more than 'total_steps' ", total);
+    // min_lr above lr would turn the decay into a rise; below 0, into gradient ascent.
+    const double min_lr = num(cfg, "min_lr", 0.0, Domain{0.0, lr, true, true});
+    return std::make_unique<Cosine>(lr, total, warmup, min_lr);
   }
   if (type == "onecycle") {
     allow({"total_steps", "pct_start", "div_factor", "final_div_factor"});
-    const auto total = static_cast<int64_t>(num(cfg, "total_steps", 0, true));
-    JANUS_CHECK(total > 0, "schedule onecycle: 'total_steps' must be positive");
-    return std::make_unique<OneCycle>(lr, total, num(cfg, "pct_start", 0.3), num(cfg, "div_factor", 25.0),
-                                      num(cfg, "final_div_factor", 1e4));
+    const auto total = static_cast<int64_t>(num(cfg, "total_steps", 0, count_from(1), true));
+    return std::make_unique<OneCycle>(lr, total, num(cfg, "pct_start", 0.3, unit_closed()),
+                                      num(cfg, "div_factor", 25.0, positive()),
+                                      num(cfg, "final_div_factor", 1e4, positive()));
   }
   throw Error("unknown schedule '" + type + "' (expected constant, exponential, step, cosine or onecycle)");
 }

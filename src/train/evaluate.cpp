@@ -83,11 +83,22 @@ TrainedRun load_trained_run(const std::string& run_dir, const std::string& which
   SafetensorsFile f = read_safetensors(r.checkpoint);
   r.model.emplace(load_model(r.checkpoint, device));
   json st = parse_meta(f.metadata, "standardizer", r.checkpoint);
-  if (!st.is_null()) r.standardizer = train_detail::standardizer_from_json(st);
+  if (!st.is_null()) {
+    try {
+      r.standardizer = train_detail::standardizer_from_json(st);
+    } catch (const Error& e) {
+      throw Error("checkpoint " + r.checkpoint + ": metadata 'standardizer': " + e.what());
+    }
+  }
   auto ds = f.metadata.find("dataset");
   r.dataset = ds != f.metadata.end() ? ds->second : r.config.dataset.name;
   json names = parse_meta(f.metadata, "class_names", r.checkpoint);
-  if (names.is_array()) r.class_names = names.get<std::vector<std::string>>();
+  if (names.is_array())
+    for (const auto& n : names) {
+      JANUS_CHECK(n.is_string(), "checkpoint ", r.checkpoint, ": metadata 'class_names' holds ", n.dump(),
+                  ", not a class name");
+      r.class_names.push_back(n.get<std::string>());
+    }
   r.run_state = parse_meta(f.metadata, "janus_run", r.checkpoint);
   return r;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -28,7 +29,20 @@ json standardizer_to_json(const Standardizer& s) { return {{"mean", s.mean()}, {
 
 Standardizer standardizer_from_json(const json& j) {
   JANUS_CHECK(j.is_object() && j.contains("mean") && j.contains("std"), "bad standardizer metadata: ", j.dump());
-  return Standardizer::from_state(j.at("mean").get<std::vector<float>>(), j.at("std").get<std::vector<float>>());
+  // float32 values, each finite and within float32's range (a larger one would become infinity)
+  auto floats = [&](const char* key) {
+    const json& a = j.at(key);
+    JANUS_CHECK(a.is_array(), "standardizer metadata: '", key, "' is not a list of numbers");
+    std::vector<float> out;
+    for (const auto& v : a) {
+      JANUS_CHECK(v.is_number() && std::isfinite(v.get<double>()) && std::fabs(v.get<double>()) <= FLT_MAX,
+                  "standardizer metadata: '", key, "' entry ", out.size(), " is ", v.dump(),
+                  ", not a number within float32's range");
+      out.push_back(v.get<float>());
+    }
+    return out;
+  };
+  return Standardizer::from_state(floats("mean"), floats("std"));
 }
 
 namespace {

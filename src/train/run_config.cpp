@@ -108,7 +108,7 @@ nlohmann::json RunConfig::to_json() const {
             {"epochs", epochs},
             {"seed", seed},
             {"device", device},
-            {"drop_last", drop_last}};
+            {"drop_last", drop_last ? json(*drop_last) : json("auto")}};
   if (dataset.folds >= 2) {  // only with cross-validation: "fold" alone is refused on reading
     j["dataset"]["folds"] = dataset.folds;
     j["dataset"]["fold"] = dataset.fold;
@@ -131,7 +131,11 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
   c.epochs = static_cast<int>(get_int(j, "epochs", 10, 1, "", source));
   c.seed = static_cast<uint64_t>(get_int(j, "seed", 0, 0, "", source));
   c.device = get_str(j, "device", "auto", "", source);
-  c.drop_last = get_bool(j, "drop_last", false, "", source);
+  if (j.contains("drop_last") && j.at("drop_last") != "auto") {
+    if (!j.at("drop_last").is_boolean())
+      fail(source, "'drop_last' must be true, false or \"auto\", got " + j.at("drop_last").dump());
+    c.drop_last = j.at("drop_last").get<bool>();
+  }
 
   if (!j.contains("dataset")) fail(source, "missing 'dataset'");
   const json& d = j.at("dataset");
@@ -202,7 +206,9 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
     json s = c.schedule;
     if (s.is_object() && !s.contains("total_steps") && (!s.contains("type") || s.at("type").is_string())) {
       const std::string t = s.value("type", std::string("constant"));
-      if (t == "cosine" || t == "onecycle") s["total_steps"] = 1000;
+      // A stand-in for the length the trainer fills in: large enough that no
+      // warmup_steps is refused for it.
+      if (t == "cosine" || t == "onecycle") s["total_steps"] = int64_t(1) << 53;
     }
     (void)make_scheduler(s);
   } catch (const Error& e) {

@@ -15,7 +15,9 @@
 #include "janus/trainer.hpp"
 #include "core/test_hooks.hpp"
 #include "train/internal.hpp"
+#include "train/interrupt.hpp"
 #include "train/numerics.hpp"
+#include "train/run_claim.hpp"
 
 namespace janus {
 
@@ -52,6 +54,44 @@ std::string fixed(double v, int digits = 4) {
   return buf;
 }
 
+// The first BatchNorm layer to which a training batch of `batch` samples
+// would give a single value per channel (which cannot be normalised:
+// the variance of one value is 0 and its normalised value undefined), as
+// "layer 'bn' (batchnorm) would get input (1, 8)"; "" when none.
+std::string batchnorm_single_value(NeuralNetwork& model, const Dataset& d, int64_t batch) {
+  Shape s = d.batch_shape(batch);
+  for (size_t i = 0; i < model.size(); ++i) {
+    const Layer& layer = model.layer(i);
+    if (layer.type() == "batchnorm" && s.rows() <= 1)
+      return detail::concat("layer '", layer.name(), "' (batchnorm) would get input ", s.str(),
+                            ", one value per channel");
+    s = layer.output_shape(s);
+  }
+  return "";
+}
+
+// --resume keeps the run's own config.json. A --config given with it whose
+// settings differ is not used; say so rather than ignore it silently.
+void note_ignored_config(const RunConfig& given, const RunConfig& run, const std::string& dir, bool epochs_flag,
+                         std::ostream& out) {
+  if (given.source.empty()) return;
+  json gs = given.schedule, rs = run.schedule;
+  if (gs.is_object() && rs.is_object() && !gs.contains("total_steps")) rs.erase("total_steps");
+  std::vector<std::string> differ;
+  if (given.model != run.model) differ.push_back("model");
+  if (given.optimizer != run.optimizer) differ.push_back("optimizer");
+  if (gs != rs) differ.push_back("schedule");
+  if (given.batch_size != run.batch_size) differ.push_back("batch_size");
+  if (!epochs_flag && given.epochs != run.epochs) differ.push_back("epochs");
+  if (differ.empty()) return;
+  std::string list;
+  for (const auto& d : differ) list += (list.empty() ? "'" : ", '") + d + "'";
+  out << "note: --resume continues " << dir << " as its config.json says; " << list << " in " << given.source
+      << " differ" << (differ.size() == 1 ? "s" : "") << " and " << (differ.size() == 1 ? "is" : "are")
+      << " not used" << (!epochs_flag && given.epochs != run.epochs ? " (pass --epochs N to train longer)" : "")
+      << "\n";
+}
+
 int64_t count_params(NeuralNetwork& model) {
   int64_t n = 0;
   for (auto& p : model.named_parameters()) n += p.parameter->value.numel();
@@ -71,23 +111,43 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   const std::string best_path = (run_dir / "best.safetensors").string();
   std::error_code ec;
 
+  // SIGINT / SIGTERM from here on stop the run at a step boundary with a
+  // resumable checkpoint (interrupt.hpp).
+  InterruptGuard interrupt_guard;
+
   // ---- the run directory and the config ---------------------------------------
   RunConfig cfg = cfg_in;
   bool remove_existing = false;
+  // The run directory is claimed before anything else (run_claim.hpp): a new
+  // run creates it atomically, and every run holds its lock until it ends,
+  // so a second process on the same directory is refused here.
+  RunClaim claim;
   if (opts.resume) {
+    if (fs::is_directory(run_dir, ec)) claim.lock_existing(dir, "--resume");
+    claim.commit();
     JANUS_CHECK(fs::is_regular_file(last_path, ec), "--resume: ", dir,
                 " has no last.safetensors to continue from (was the run started?)");
     cfg = load_run_config((run_dir / "config.json").string());
+    note_ignored_config(cfg_in, cfg, dir, opts.epochs > 0, out);
     if (opts.batch_size > 0)
       JANUS_CHECK(opts.batch_size == cfg.batch_size, "--resume: the run uses batch size ", cfg.batch_size,
                   "; it cannot change to ", opts.batch_size, " when resuming");
   } else if (fs::exists(run_dir, ec)) {
     JANUS_CHECK(opts.overwrite, "experiment directory ", dir,
                 " already exists; pass --overwrite to replace it or --resume to continue it");
-    JANUS_CHECK(fs::is_directory(run_dir, ec) && (fs::is_empty(run_dir, ec) || fs::exists(run_dir / "config.json", ec)),
+    auto only_lock_file = [&] {
+      for (const auto& e : fs::directory_iterator(run_dir, ec))
+        if (e.path().filename() != RunClaim::lock_file_name()) return false;
+      return true;
+    };
+    JANUS_CHECK(fs::is_directory(run_dir, ec) && (only_lock_file() || fs::exists(run_dir / "config.json", ec)),
                 "--overwrite: ", dir, " does not look like a Janus run directory (no config.json); not removing it");
+    claim.lock_existing(dir, "--overwrite");
     remove_existing = true;  // only once everything else has been checked
+  } else {
+    claim.create(dir);
   }
+  const int planned_epochs = cfg.epochs;  // before --epochs
   cfg.name = name;
   if (opts.epochs > 0) cfg.epochs = opts.epochs;
   if (opts.batch_size > 0) cfg.batch_size = opts.batch_size;
@@ -126,21 +186,72 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   model.build(data.train.batch_shape(cfg.batch_size), device);
   auto optimizer = make_optimizer(cfg.optimizer);
 
+  // Batch geometry against the layers, before the first step: BatchNorm in
+  // training cannot normalise a single value per channel.
+  {
+    const int64_t n = static_cast<int64_t>(data.train.size());
+    std::string fault = batchnorm_single_value(model, data.train, std::min<int64_t>(cfg.batch_size, n));
+    JANUS_CHECK(fault.empty(), "config ", cfg.source, ": batch_size ", cfg.batch_size, ": ", fault,
+                ", which BatchNorm cannot normalise in training; use a larger batch size");
+    const int64_t last = n % cfg.batch_size;
+    fault = last > 0 ? batchnorm_single_value(model, data.train, last) : std::string();
+    if (!fault.empty()) {
+      JANUS_CHECK(!cfg.drop_last.has_value() || *cfg.drop_last, "config ", cfg.source, ": the last training batch of ",
+                  "each epoch has ", last, " sample", last == 1 ? "" : "s", " (", n, " = ", n / cfg.batch_size, " x ",
+                  cfg.batch_size, " + ", last, ") and ", fault,
+                  ", which BatchNorm cannot normalise in training; set \"drop_last\": true (or \"auto\") to drop "
+                  "that batch, or choose another batch size");
+      if (!cfg.drop_last.has_value())
+        out << "drop_last auto: the last training batch of each epoch (" << last << " of " << n
+            << " samples) is dropped: " << fault << ", which BatchNorm cannot normalise\n";
+      cfg.drop_last = true;
+    }
+    if (!cfg.drop_last.has_value()) cfg.drop_last = false;  // "auto" resolved: keep every sample (PyTorch's default)
+  }
+
   LoaderOptions lo;
   lo.batch_size = static_cast<size_t>(cfg.batch_size);
   lo.shuffle = true;
   lo.seed = cfg.seed;
   lo.augment = cfg.dataset.augment;
-  lo.drop_last = cfg.drop_last;
+  lo.drop_last = *cfg.drop_last;
   lo.label_smoothing = cfg.dataset.label_smoothing;
   DataLoader loader(data.train, lo);
   const int64_t steps_per_epoch = static_cast<int64_t>(loader.num_batches());
   JANUS_CHECK(steps_per_epoch > 0, "no training batches (", data.train.size(), " samples, batch size ",
-              cfg.batch_size, (cfg.drop_last ? ", drop_last" : ""), ")");
+              cfg.batch_size, (*cfg.drop_last ? ", drop_last" : ""), ")");
 
-  if (cfg.schedule.is_object() && !cfg.schedule.contains("total_steps")) {
-    const std::string t = cfg.schedule.value("type", std::string("constant"));
-    if (t == "cosine" || t == "onecycle") cfg.schedule["total_steps"] = steps_per_epoch * cfg.epochs;
+  // Schedules whose shape depends on the run's length (cosine, onecycle)
+  // span the whole run unless the config fixes total_steps.
+  std::string replanned;
+  std::unique_ptr<Scheduler> replanned_from;  // the schedule before re-planning
+  const std::string schedule_type =
+      cfg.schedule.is_object() ? cfg.schedule.value("type", std::string("constant")) : std::string();
+  if (schedule_type == "cosine" || schedule_type == "onecycle") {
+    const int64_t total = steps_per_epoch * cfg.epochs;
+    if (!cfg.schedule.contains("total_steps")) {
+      cfg.schedule["total_steps"] = total;
+    } else if (opts.resume && cfg.epochs != planned_epochs) {
+      // --resume --epochs N: a length taken from the epoch count follows the
+      // new count; an explicit one that ends early is refused, since the
+      // added steps would all run at the schedule's final rate.
+      const json& t = cfg.schedule.at("total_steps");
+      const int64_t old_total = t.is_number_integer() ? t.get<int64_t>() : -1;
+      if (old_total == steps_per_epoch * planned_epochs) {
+        replanned_from = make_scheduler(cfg.schedule);
+        cfg.schedule["total_steps"] = total;
+        replanned = detail::concat("the ", schedule_type, " schedule was planned for ", planned_epochs,
+                                   " epochs (total_steps ", old_total, "); re-planned for ", cfg.epochs,
+                                   " epochs (total_steps ", total, ")");
+      } else {
+        JANUS_CHECK(old_total >= total, "--resume --epochs ", cfg.epochs, ": the run's ", schedule_type,
+                    " schedule has total_steps ", old_total, " (set in its config, ", dir,
+                    "/config.json), which ends before the ", total, " steps of ", cfg.epochs,
+                    " epochs: the added epochs would all train at the schedule's final learning rate. Raise "
+                    "'total_steps' in that file to at least ", total, " (or remove it: it then spans the run), or "
+                    "start a new run");
+      }
+    }
   }
   auto scheduler = make_scheduler(cfg.schedule);
   const int64_t eval_bs = cfg.eval_batch_size > 0 ? cfg.eval_batch_size : std::max<int64_t>(cfg.batch_size, 256);
@@ -193,8 +304,14 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     JANUS_CHECK(!ec && fs::is_directory(run_dir), "cannot create the experiment directory ", dir, ": ", ec.message());
   }
 
+  if (const int sig = InterruptGuard::requested()) {  // before anything was trained or written
+    out << "interrupted by " << InterruptGuard::name(sig) << " before training started; nothing was saved\n";
+    result.interrupted_by = sig;
+    return result;
+  }
   const json std_json = cfg.dataset.standardize ? standardizer_to_json(standardizer) : json(nullptr);
   write_file_atomically((run_dir / "config.json").string(), cfg.to_json().dump(2) + "\n");
+  claim.commit();
   {
     json hp = {{"name", cfg.name},
                {"janus_version", JANUS_VERSION},
@@ -245,15 +362,22 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
       << device.name() << "\n";
   if (opts.resume)
     out << "resuming after epoch " << start_epoch << " (step " << step << ")\n";
+  if (replanned_from) {
+    char lrs[128];
+    std::snprintf(lrs, sizeof lrs, "%.4g to %.4g", replanned_from->lr(step), scheduler->lr(step));
+    out << replanned << "; the learning rate at step " << step << " goes from " << lrs
+        << " (a warm restart when the run had finished)\n";
+  }
   out.flush();
 
   // ---- the loop -------------------------------------------------------------------------
   Progress progress(opts.progress);
   int64_t steps_this_run = 0;
   bool stopped_early = false;
+  int interrupted = 0;  // the signal that stopped the run
   auto last_plot = Clock::now() - std::chrono::hours(1);
   Batch batch;
-  for (int epoch = start_epoch; epoch < cfg.epochs && !stopped_early; ++epoch) {
+  for (int epoch = start_epoch; epoch < cfg.epochs && !stopped_early && !interrupted; ++epoch) {
     const auto t0 = Clock::now();
     loader.start_epoch(epoch);
     // A resumed partial epoch skips the batches already trained on (same order: seed, epoch).
@@ -313,6 +437,10 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
         stopped_early = b < steps_per_epoch;
         break;
       }
+      if ((interrupted = InterruptGuard::requested()) != 0) {  // a step boundary: stop here, saved below
+        stopped_early = b < steps_per_epoch;
+        break;
+      }
     }
     progress.clear();
 
@@ -321,7 +449,9 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     m.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
     m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
     m.val_loss = m.val_acc = std::nan("");
-    if (data.validation.size() > 0) {
+    // A partial epoch stopped by a signal skips validation: its metrics row
+    // is replaced when the run resumes, and the user asked to stop now.
+    if (data.validation.size() > 0 && !(interrupted && stopped_early)) {
       EvalResult v = evaluate(model, data.validation, eval_bs);
       m.val_loss = v.loss;
       m.val_acc = v.accuracy;
@@ -375,6 +505,16 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     }
   }
   result.steps = step;
+  if (interrupted) {
+    std::string resume = "janus train --resume --name " + cfg.name;
+    if (!opts.experiments_dir.empty() && opts.experiments_dir != "experiments")
+      resume += " --experiments-dir " + opts.experiments_dir;
+    if (!opts.data_dir.empty()) resume += " --data-dir " + opts.data_dir;
+    out << "interrupted by " << InterruptGuard::name(interrupted) << ": stopped after step " << step
+        << "; the checkpoint " << last_path << " holds it; continue with: " << resume << "\n";
+    result.interrupted_by = interrupted;
+    return result;
+  }
   if (result.best_epoch > 0)
     out << "best " << (data.validation.size() ? "validation" : "train") << " accuracy " << pct(result.best_val_acc)
         << " at epoch " << result.best_epoch << "; run saved in " << dir << "\n";
