@@ -23,9 +23,9 @@
 //   forward(z, p)       y = act(z); p is the parameter (LeakyReLU's
 //                       negative_slope), ignored by the others;
 //   backward(x, dy, p)  dz = act'(z) * dy, where x is z or y as `reads` says.
-// Both are templates on the compute type T (float on the GPU, double in the
-// CPU reference, which rounds the result to the tensor's type once) and are
-// __host__ __device__ under nvcc.
+// Both are templates on the compute type T (float on the GPU; the CPU
+// reference runs forward in double, rounded once, backward in the tensor's
+// type) and are __host__ __device__ under nvcc.
 //
 // Floating-point contraction: nvcc contracts a*b + c into one FMA, the host
 // compiler does not (baseline x86-64 has no FMA). Every product that feeds a

@@ -53,13 +53,12 @@ template <class T>
 void activation_backward(const ActivationFunction& act, int64_t rows, int64_t cols, const T* saved,
                          const T* dy, T* dz) {
   const int64_t n = rows * cols;
-  const double p = parameter_of<T>(act);
+  const T p = static_cast<T>(act.negative_slope);
+  // In T, as PyTorch's kernels and the GPU's: every backward here is a few
+  // products of saved values that are already rounded to T.
   const bool elementwise = visit_elementwise_activation(act.kind, [&](auto entry) {
     using Entry = decltype(entry);
-    for (int64_t i = 0; i < n; ++i) {
-      const double x = saved ? static_cast<double>(saved[i]) : 0.0;  // Linear reads nothing
-      dz[i] = static_cast<T>(Entry::backward(x, static_cast<double>(dy[i]), p));
-    }
+    for (int64_t i = 0; i < n; ++i) dz[i] = Entry::backward(saved ? saved[i] : T(0), dy[i], p);  // Linear reads nothing
   });
   if (elementwise) return;
   // SoftMax (saved = y): the Jacobian-vector product, one row at a time:

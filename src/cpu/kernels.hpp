@@ -49,8 +49,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
 // cross-entropy loss (log_softmax_j = z_j - lse) both build on it.
 template <class T> double log_sum_exp(int64_t k, const T* z);
 // y = act(z) on a (rows x cols) view; SoftMax works row by row. The maths of
-// the element-wise ones is their entry in activation_functions.hpp, computed
-// in double and rounded to T once. y may alias z.
+// the element-wise ones is their entry in activation_functions.hpp: forward in
+// double rounded to T once, backward in T. y may alias z.
 template <class T>
 void activation_forward(const ActivationFunction& act, int64_t rows, int64_t cols, const T* z, T* y);
 // dz = act'(z) * dy. `saved` is the forward tensor the backward reads, z or
