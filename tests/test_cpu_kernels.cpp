@@ -204,10 +204,14 @@ TEST_P(CpuKernels, ActivationsBackward) {
   // TanH: (1 - y^2) dy -> (0.75, 0.9375*2, 0.19*1)
   dev().activation_backward(ActivationKind::TanH, undefined, y, make({1, 2, 1}, {1, 3}), dz);
   expect_values(dz, {0.75, 1.875, 0.19});
-  // ReLU uses z; derivative 0 at z == 0.
-  Tensor z = make({-1, 0, 3}, {1, 3});
-  dev().activation_backward(ActivationKind::ReLU, z, undefined, make({5, 6, 7}, {1, 3}), dz);
+  // ReLU reads y = relu(z) for z = (-1, 0, 3); derivative 0 at z == 0.
+  dev().activation_backward(ActivationKind::ReLU, undefined, make({0, 0, 3}, {1, 3}), make({5, 6, 7}, {1, 3}), dz);
   expect_values(dz, {0, 0, 7});
+  // LeakyReLU reads z; derivative = slope at z <= 0 (PyTorch's convention at 0).
+  Tensor z = make({-1, 0, 3}, {1, 3});
+  dev().activation_backward(ActivationFunction(ActivationKind::LeakyReLU, 0.25), z, undefined,
+                            make({4, 8, 7}, {1, 3}), dz);
+  expect_values(dz, {1, 2, 7});
   dev().activation_backward(ActivationKind::Linear, undefined, undefined,
                             make({5, 6, 7}, {1, 3}), dz);
   expect_values(dz, {5, 6, 7});

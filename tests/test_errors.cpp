@@ -200,8 +200,44 @@ TEST(ConfigErrors, UnknownActivationInMakeLayer) {
                 make_layer({{"type", "dense"}, {"name", "fc_bad_act"}, {"n_out", 3}, {"activation", "relux"}}, 0);
               }),
               AllOf(HasSubstr("fc_bad_act"), HasSubstr("relux"), HasSubstr("relu")));
-  EXPECT_THAT(error_of([] { make_layer({{"type", "conv2d"}, {"n_out", 3}, {"kernel", 3}, {"activation", "gelu"}}, 4); }),
-              AllOf(HasSubstr("conv2d_4"), HasSubstr("gelu")));
+  // The message lists every name of the activation table.
+  EXPECT_THAT(error_of([] { make_layer({{"type", "conv2d"}, {"n_out", 3}, {"kernel", 3}, {"activation", "mish"}}, 4); }),
+              AllOf(HasSubstr("conv2d_4"), HasSubstr("mish"), HasSubstr("gelu"), HasSubstr("leaky_relu")));
+}
+
+TEST(ConfigErrors, NegativeSlope) {
+  // Only leaky_relu takes one, and it must be a finite number.
+  EXPECT_THAT(error_of([] {
+                make_layer({{"type", "dense"}, {"name", "fc1"}, {"n_out", 3}, {"activation", "relu"},
+                            {"negative_slope", 0.1}}, 0);
+              }),
+              AllOf(HasSubstr("fc1"), HasSubstr("negative_slope"), HasSubstr("relu")));
+  EXPECT_THAT(error_of([] { make_layer({{"type", "leaky_relu"}, {"name", "act2"}, {"negative_slope", "0.1"}}, 0); }),
+              AllOf(HasSubstr("act2"), HasSubstr("negative_slope")));
+  EXPECT_THAT(error_of([] { make_layer({{"type", "activation"}, {"name", "act3"}}, 0); }),
+              AllOf(HasSubstr("act3"), HasSubstr("activation")));
+}
+
+// The config a layer writes builds the same layer again (the checkpoint
+// stores it): the slope and "bias": false survive.
+TEST(ConfigRoundTrip, ActivationSlopeAndBias) {
+  const nlohmann::json configs[] = {
+      {{"type", "fully_connected"}, {"name", "fc"}, {"n_out", 3}, {"activation", "leaky_relu"},
+       {"negative_slope", 0.25}, {"init", "xavier_uniform"}, {"bias", false}},
+      {{"type", "activation"}, {"name", "a"}, {"activation", "gelu"}},
+      {{"type", "conv2d"}, {"name", "c"}, {"n_out", 2}, {"kernel", {3, 3}}, {"stride", 1}, {"pad", "same"},
+       {"activation", "silu"}, {"init", "xavier_uniform"}, {"bias", true}}};
+  for (const nlohmann::json& cfg : configs) {
+    const nlohmann::json written = make_layer(cfg, 0)->config();
+    EXPECT_EQ(make_layer(written, 0)->config(), written) << written.dump();
+    EXPECT_EQ(written.at("activation"), cfg.at("activation")) << written.dump();
+  }
+  const nlohmann::json fc = make_layer(configs[0], 0)->config();
+  EXPECT_EQ(fc.at("negative_slope").get<double>(), 0.25);
+  EXPECT_EQ(fc.at("bias").get<bool>(), false);
+  // A fully_connected layer with a bias writes no "bias" key (configs stored
+  // before the option existed stay unchanged).
+  EXPECT_FALSE(make_layer({{"type", "dense"}, {"n_out", 2}}, 0)->config().contains("bias"));
 }
 
 TEST(ConfigErrors, UnknownActivationInFromConfig) {

@@ -294,8 +294,7 @@ TEST_P(FastCpu, Conv2dBackwardFilterMatchesReference) {
 // and without bias. A fused ReLU that rounded differently, skipped the bias or
 // clamped the wrong side would fail here.
 TEST_P(FastCpu, FusedConvActivationEqualsUnfused) {
-  const ActivationKind kinds[] = {ActivationKind::Linear, ActivationKind::Sigmoid, ActivationKind::TanH,
-                                  ActivationKind::ReLU, ActivationKind::SoftMax};
+  const auto& kinds = kAllActivations;  // every entry of activation_functions.hpp
   auto bits_equal = [](const Tensor& a, const Tensor& b) {
     const std::vector<double> u = a.to_host(), v = b.to_host();
     return u.size() == v.size() && std::memcmp(u.data(), v.data(), sizeof(double) * u.size()) == 0;
@@ -453,14 +452,13 @@ TEST_P(FastCpu, BiasAndColumnSums) {
 }
 
 TEST_P(FastCpu, ActivationsBitIdentical) {
-  const ActivationKind kinds[] = {ActivationKind::Linear, ActivationKind::Sigmoid, ActivationKind::TanH,
-                                  ActivationKind::ReLU, ActivationKind::SoftMax};
+  const auto& kinds = kAllActivations;  // every entry of activation_functions.hpp
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 10}, {128, 10}, {4096, 33}}) {
     for (ActivationKind act : kinds) {
-      const std::string what = "activation " + std::to_string(static_cast<int>(act)) + " " +
+      const std::string what = "activation " + std::string(activation_name(act)) + " " +
                                std::to_string(rows) + "x" + std::to_string(cols);
       Pair z = random({rows, cols}, -3.0, 3.0);
-      if (act == ActivationKind::ReLU) {  // exact zeros: derivative 0 at z == 0
+      if (act == ActivationKind::ReLU || act == ActivationKind::LeakyReLU) {  // exact zeros: the kink
         fast().fill(z.f, 0.0);
         ref().fill(z.r, 0.0);
         std::vector<double> v = random_values(rows * cols, -3.0, 3.0);
@@ -488,11 +486,10 @@ TEST_P(FastCpu, ActivationsBitIdentical) {
 // bias_activation_forward (z += bias; y = act(z)) against the unfused
 // reference ops add_bias + activation_forward: bit-identical, in place too.
 TEST_P(FastCpu, FusedBiasActivationEqualsUnfused) {
-  const ActivationKind kinds[] = {ActivationKind::Linear, ActivationKind::Sigmoid, ActivationKind::TanH,
-                                  ActivationKind::ReLU, ActivationKind::SoftMax};
+  const auto& kinds = kAllActivations;  // every entry of activation_functions.hpp
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 10}, {128, 256}, {129, 257}, {4096, 33}}) {
     for (ActivationKind act : kinds) {
-      const std::string what = "bias+activation " + std::to_string(static_cast<int>(act)) + " " +
+      const std::string what = "bias+activation " + std::string(activation_name(act)) + " " +
                                std::to_string(rows) + "x" + std::to_string(cols);
       std::vector<double> zv = random_values(rows * cols, -3.0, 3.0), bv = random_values(cols);
       // Exact zeros after the bias: ReLU's kink (0 maps to 0, derivative 0).

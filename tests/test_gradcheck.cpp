@@ -193,6 +193,9 @@ void prepare(Layer& layer, const Tensor& x, uint64_t seed) {
   randomise_parameters(layer, seed * 31 + 1);
 }
 
+// Whether the activation has a kink at 0 (its checks need inputs away from it).
+bool kinked(ActivationKind act) { return act == ActivationKind::ReLU || act == ActivationKind::LeakyReLU; }
+
 // Smallest |Z| of a layer's last pre-activation: ReLU checks need it away
 // from the kink at 0 (a 1e-6 step must not cross it).
 double min_abs_preactivation(const Layer& layer) {
@@ -211,16 +214,24 @@ TEST_P(FullyConnectedGrad, InputWeightsAndBias) {
   FullyConnected fc("fc", 5, act);
   Tensor x = random_tensor({6, 4}, 11);
   prepare(fc, x, 3);
-  if (act == ActivationKind::ReLU) {
+  if (kinked(act)) {
     fc.forward(x, true);
     ASSERT_GT(min_abs_preactivation(fc), 1e-3) << "inputs too close to the ReLU kink; pick other data";
   }
   expect_layer_gradients(fc, x);
 }
 
+// "bias": false: only W, and the activation applied to X W directly.
+TEST(FullyConnectedGrad, WithoutBias) {
+  FullyConnected fc("fc", 4, ActivationKind::GELU, Init::XavierUniform, /*use_bias=*/false);
+  Tensor x = random_tensor({5, 3}, 13);
+  prepare(fc, x, 4);
+  EXPECT_EQ(fc.parameters().size(), 1u);
+  expect_layer_gradients(fc, x);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllActivations, FullyConnectedGrad,
-                         ::testing::Values(ActivationKind::Linear, ActivationKind::Sigmoid, ActivationKind::TanH,
-                                           ActivationKind::ReLU, ActivationKind::SoftMax),
+                         ::testing::ValuesIn(kAllActivations),  // every entry of the table
                          [](const ::testing::TestParamInfo<ActivationKind>& i) {
                            return std::string(activation_name(i.param));
                          });
@@ -234,7 +245,7 @@ struct ConvCase {
   int kr, kc, stride;
   Padding pad;
   bool bias;
-  ActivationKind act;
+  ActivationFunction act;
 };
 
 class Conv2DGrad : public ::testing::TestWithParam<ConvCase> {};
@@ -245,7 +256,7 @@ TEST_P(Conv2DGrad, InputWeightsAndBias) {
   Tensor x = random_tensor(c.input, 21);
   prepare(conv, x, 5);
   EXPECT_EQ(conv.parameters().size(), c.bias ? 2u : 1u);
-  if (c.act == ActivationKind::ReLU) {
+  if (kinked(c.act.kind)) {
     // The layer fuses its ReLU into the convolution and keeps no Z: form Z
     // with the device's unfused convolution instead.
     const std::vector<Parameter*> p = conv.parameters();
@@ -278,7 +289,12 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"s1_same_even_4x4", {1, 6, 6, 2}, 2, 4, 4, 1, same(), true, ActivationKind::Sigmoid},
         ConvCase{"s1_same_relu", {2, 4, 4, 2}, 3, 3, 3, 1, same(), true, ActivationKind::ReLU},
         ConvCase{"s2_valid_relu_nobias", {2, 6, 5, 2}, 3, 3, 2, 2, valid(), false, ActivationKind::ReLU},
-        ConvCase{"s1_same_softmax", {1, 4, 4, 2}, 3, 3, 3, 1, same(), true, ActivationKind::SoftMax}),
+        ConvCase{"s1_same_softmax", {1, 4, 4, 2}, 3, 3, 3, 1, same(), true, ActivationKind::SoftMax},
+        // The activations whose backward reads z: the layer keeps z for them.
+        ConvCase{"s1_same_gelu", {2, 4, 4, 2}, 3, 3, 3, 1, same(), true, ActivationKind::GELU},
+        ConvCase{"s2_valid_silu_nobias", {2, 6, 5, 2}, 3, 3, 2, 2, valid(), false, ActivationKind::SiLU},
+        ConvCase{"s1_same_leaky_relu", {2, 4, 4, 2}, 3, 3, 3, 1, same(), true,
+                 ActivationFunction(ActivationKind::LeakyReLU, 0.2)}),
     [](const ::testing::TestParamInfo<ConvCase>& i) { return i.param.label; });
 
 // ---- Pool2D --------------------------------------------------------------------------
@@ -349,9 +365,22 @@ TEST_P(ActivationLayerGrad, Input) {
   expect_layer_gradients(a, x);
 }
 
+// A non-default slope, negative too (PyTorch allows it; y's sign then does
+// not tell z's, which is why LeakyReLU's backward reads z).
+TEST(ActivationLayerGrad, LeakyReluSlopes) {
+  for (double slope : {0.2, -0.3}) {
+    ActivationLayer a("act", ActivationFunction(ActivationKind::LeakyReLU, slope));
+    Tensor x = random_tensor({3, 5}, 45);
+    std::vector<double> v = x.to_host();
+    for (double& e : v) e = (e >= 0 ? 0.1 : -0.1) + e;
+    x = Tensor::from_host(v, x.shape(), cpu(), DType::F64);
+    prepare(a, x, 1);
+    expect_layer_gradients(a, x);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllActivations, ActivationLayerGrad,
-                         ::testing::Values(ActivationKind::Linear, ActivationKind::Sigmoid, ActivationKind::TanH,
-                                           ActivationKind::ReLU, ActivationKind::SoftMax),
+                         ::testing::ValuesIn(kAllActivations),  // every entry of the table
                          [](const ::testing::TestParamInfo<ActivationKind>& i) {
                            return std::string(activation_name(i.param));
                          });

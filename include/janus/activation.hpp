@@ -1,24 +1,45 @@
 // Activation functions as used inside layers (SPEC §1: a layer with an
-// activation computes Y = act(Z) and its backward first forms dZ).
+// activation computes Y = act(Z) and its backward first forms dZ). The maths
+// of each activation is its entry in activation_functions.hpp.
 #pragma once
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "janus/activation_functions.hpp"
 #include "janus/device.hpp"
 #include "janus/tensor.hpp"
 
 namespace janus {
 
-// "linear" | "identity" | "sigmoid" | "tanh" | "relu" | "softmax" (case-insensitive).
-// Unknown names throw janus::Error naming `owner` (the layer) and the valid names.
+// A name of activation_functions.hpp's table (each entry's `name`, and
+// "softmax"; case-insensitive; also "identity", "none" and "" for linear).
+// Unknown names throw janus::Error naming `owner` (the layer) and the valid
+// names.
 ActivationKind parse_activation(const std::string& name, const std::string& owner);
-const char* activation_name(ActivationKind kind);
+// Whether `name` is one of the table's names (the layer factory accepts
+// {"type": "gelu"} as a shorthand for {"type": "activation", "activation": "gelu"}).
+bool is_activation_name(const std::string& name);
+
+// The activation of a layer config: cfg[key] (a name, default `fallback`)
+// and, for leaky_relu only, cfg["negative_slope"] (a number, default 0.01 as
+// torch.nn.LeakyReLU). Throws janus::Error naming `owner` for a non-string
+// name, an unknown name, a non-numeric or non-finite slope, or a slope given
+// to another activation.
+ActivationFunction activation_from_config(const nlohmann::json& cfg, const std::string& key,
+                                          const std::string& fallback, const std::string& owner);
+// The inverse: sets cfg[key] and, for leaky_relu, cfg["negative_slope"].
+void add_activation_config(nlohmann::json& cfg, const std::string& key, const ActivationFunction& act);
 
 // Forward/backward of one activation, caching Z and Y between the two.
 class Activation {
  public:
-  explicit Activation(ActivationKind kind = ActivationKind::Linear) : kind_(kind) {}
-  ActivationKind kind() const { return kind_; }
+  Activation(ActivationFunction fn = ActivationKind::Linear) : fn_(fn) {}  // NOLINT: implicit
+  ActivationKind kind() const { return fn_.kind; }
+  const ActivationFunction& function() const { return fn_; }
+  // What backward() needs besides dy (activation_functions.hpp).
+  ActivationReads reads() const { return activation_reads(fn_.kind); }
 
   // Returns Y = act(Z). Linear returns Z itself (no copy).
   Tensor forward(const Tensor& z);
@@ -26,22 +47,19 @@ class Activation {
   // forward(z + bias) in one pass (Device::bias_activation_forward).
   Tensor forward_with_bias(Tensor& z, const Tensor& bias);
   // Caches y = act(z) that the caller computed without keeping z (a fused
-  // convolution: Device::conv2d_activation_forward) and returns it. The
-  // derivative of every element-wise activation can be formed from y alone
-  // (Sigmoid and TanH use y; ReLU's z > 0 holds exactly where y > 0), so
-  // backward() works as after forward(). z() is then undefined, except for
-  // Linear (z is y). Not for SoftMax: the fused softmax cross-entropy reads
-  // the logits through z().
+  // convolution: Device::conv2d_activation_forward) and returns it. Only for
+  // activations whose backward does not read z (reads() != Input), and not
+  // SoftMax (the fused softmax cross-entropy reads the logits through z()).
+  // z() is then undefined, except for Linear (z is y).
   Tensor forward_fused(const Tensor& y);
-  // Returns dZ from dY using the cached Z (or Y in its place, see
-  // forward_fused) and Y.
+  // Returns dZ from dY using the cached Z or Y, as reads() says.
   Tensor backward(const Tensor& dy) const;
   // The pre-activation cached by the last forward (logits for SoftMax);
   // undefined after forward_fused for a non-linear activation.
   const Tensor& z() const { return z_; }
 
  private:
-  ActivationKind kind_;
+  ActivationFunction fn_;
   Tensor z_, y_;
 };
 

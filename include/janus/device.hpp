@@ -20,13 +20,12 @@
 #include <memory>
 #include <string>
 
+#include "janus/activation_functions.hpp"
 #include "janus/tensor.hpp"
 
 namespace janus {
 
 enum class DeviceKind { CPU, CUDA };
-
-enum class ActivationKind { Linear, Sigmoid, TanH, ReLU, SoftMax };
 
 enum class PoolMode { Max, Average };
 
@@ -94,21 +93,24 @@ class Device {
   // sum of all elements, returned to the host (in double).
   virtual double sum(const Tensor& x) = 0;
 
-  // ---- activations (SoftMax is over the last axis, stable: subtract row max)
+  // ---- activations (activation_functions.hpp: the maths of each, one entry
+  // per activation; SoftMax is over the last axis, stable: subtract row max)
   // y = act(z). y may alias z for elementwise activations.
-  virtual void activation_forward(ActivationKind act, const Tensor& z, Tensor& y) = 0;
+  virtual void activation_forward(const ActivationFunction& act, const Tensor& z, Tensor& y) = 0;
   // The forward of a dense layer after its GEMM: z (rows x cols) += bias
   // (cols) broadcast over rows, then y = act(z), in one pass over z where the
   // backend can (y may alias z for elementwise activations). The default is
   // add_bias followed by activation_forward; a backend that overrides it must
   // give the same result.
-  virtual void bias_activation_forward(ActivationKind act, Tensor& z, const Tensor& bias, Tensor& y) {
+  virtual void bias_activation_forward(const ActivationFunction& act, Tensor& z, const Tensor& bias, Tensor& y) {
     add_bias(z, bias);
     activation_forward(act, z, y);
   }
-  // dz = act'(z) * dy using z and/or y = act(z) (Sigmoid/TanH use y, ReLU uses
-  // z with derivative 0 where z <= 0). SoftMax: dz = y * (dy - sum(dy * y, last axis)).
-  virtual void activation_backward(ActivationKind act, const Tensor& z, const Tensor& y,
+  // dz = act'(z) * dy. Reads z or y = act(z) as activation_reads(act.kind)
+  // says (each entry's `reads`; the other tensor may be undefined). ReLU
+  // reads y (derivative 0 where y <= 0). SoftMax reads y:
+  // dz = y * (dy - sum(dy * y, last axis)).
+  virtual void activation_backward(const ActivationFunction& act, const Tensor& z, const Tensor& y,
                                    const Tensor& dy, Tensor& dz) = 0;
 
   // ---- losses (yhat, y are (m, k); y may hold soft targets) ---------------
@@ -137,17 +139,17 @@ class Device {
   // is still in a register). The default is conv2d_forward followed by
   // activation_forward in place (through a temporary for SoftMax); a backend
   // that overrides it must give the same result as those two operations.
-  virtual void conv2d_activation_forward(ActivationKind act, const ConvGeometry& g,
+  virtual void conv2d_activation_forward(const ActivationFunction& act, const ConvGeometry& g,
                                          const Tensor& x, const Tensor& w, const Tensor& bias,
                                          Tensor& y) {
-    if (act == ActivationKind::SoftMax) {  // not element-wise: y cannot alias z
+    if (act.kind == ActivationKind::SoftMax) {  // not element-wise: y cannot alias z
       Tensor z = Tensor::empty(y.shape(), *this, y.dtype());
       conv2d_forward(g, x, w, bias, z);
       activation_forward(act, z, y);
       return;
     }
     conv2d_forward(g, x, w, bias, y);
-    if (act != ActivationKind::Linear) activation_forward(act, y, y);
+    if (act.kind != ActivationKind::Linear) activation_forward(act, y, y);
   }
   // Which kernel a convolution of this geometry and dtype runs on this
   // device, in words, for diagnostics (`janus bench`'s per-layer table):
@@ -208,15 +210,14 @@ class Device {
     activation_forward(ActivationKind::ReLU, y, y);
   }
   // Backward of the pair: y is the forward's output (after the ReLU), dy the
-  // gradient of y. dy counts as 0 where y <= 0, which is exactly where the
-  // BatchNorm output z was <= 0 (y = z where z > 0, else 0), so passing y as
-  // the ReLU's z gives the ReLU backward's mask.
+  // gradient of y. dy counts as 0 where y <= 0 (ReLU's backward reads its
+  // output), which is exactly where the BatchNorm output z was <= 0.
   virtual void batchnorm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
                                        const Tensor& gamma, const Tensor& saved_mean,
                                        const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
                                        Tensor& dbeta) {
     Tensor dz = Tensor::empty(dy.shape(), *this, dy.dtype());
-    activation_backward(ActivationKind::ReLU, y, y, dy, dz);
+    activation_backward(ActivationKind::ReLU, Tensor(), y, dy, dz);
     batchnorm_backward(x, dz, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
   }
 

@@ -12,18 +12,20 @@
 
 namespace janus {
 
-// Z = X W + 1 b ; Y = act(Z). X (batch, n_in), W (n_in, n_out), b (1, n_out).
+// Z = X W + 1 b ; Y = act(Z). X (batch, n_in), W (n_in, n_out), b (1, n_out);
+// without b when use_bias is false (config "bias": false, e.g. before a
+// BatchNorm, where b's true gradient is zero).
 class FullyConnected : public Layer {
  public:
-  FullyConnected(std::string name, int64_t n_out, ActivationKind act = ActivationKind::Linear,
-                 Init init = Init::XavierUniform);
+  FullyConnected(std::string name, int64_t n_out, ActivationFunction act = ActivationKind::Linear,
+                 Init init = Init::XavierUniform, bool use_bias = true);
   std::string type() const override { return "fully_connected"; }
   Shape output_shape(const Shape& in) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& dy) override;
   Tensor backward_from_preactivation(const Tensor& dz) override;
   const Activation* activation() const override { return &act_; }
-  std::vector<Parameter*> parameters() override { return {&W_, &b_}; }
+  std::vector<Parameter*> parameters() override;
   nlohmann::json config() const override;
   int64_t n_in() const { return n_in_; }
   int64_t n_out() const { return n_out_; }
@@ -34,6 +36,7 @@ class FullyConnected : public Layer {
  private:
   int64_t n_in_ = 0, n_out_;
   Init init_;
+  bool use_bias_;
   Activation act_;
   Parameter W_{"W", {}, {}, true}, b_{"b", {}, {}, false};
   Tensor x_;
@@ -63,7 +66,7 @@ SlidingWindow slide_window(const Shape& nhwc, int kernel_rows, int kernel_cols, 
 class Conv2D : public Layer {
  public:
   Conv2D(std::string name, int64_t n_out, int kernel_rows, int kernel_cols,
-         ActivationKind act = ActivationKind::Linear, int stride = 1, Padding pad = {Padding::Mode::Same},
+         ActivationFunction act = ActivationKind::Linear, int stride = 1, Padding pad = {Padding::Mode::Same},
          Init init = Init::XavierUniform, bool use_bias = true);
   std::string type() const override { return "conv2d"; }
   Shape output_shape(const Shape& in) const override;
@@ -125,7 +128,7 @@ class Flatten : public Layer {
 // A standalone activation (e.g. after BatchNorm): Y = act(X).
 class ActivationLayer : public Layer {
  public:
-  ActivationLayer(std::string name, ActivationKind act) : Layer(std::move(name)), act_(act) {}
+  ActivationLayer(std::string name, ActivationFunction act) : Layer(std::move(name)), act_(act) {}
   std::string type() const override { return "activation"; }
   Shape output_shape(const Shape& in) const override { return in; }
   Tensor forward(const Tensor& x, bool training) override;

@@ -226,10 +226,10 @@ double CpuDevice::sum(const Tensor& x) {
 
 // ---- activations -------------------------------------------------------------
 
-void CpuDevice::activation_forward(ActivationKind act, const Tensor& z, Tensor& y) {
+void CpuDevice::activation_forward(const ActivationFunction& act, const Tensor& z, Tensor& y) {
   const DType dt = check_args("activation_forward", {{"z", &z}, {"y", &y}});
   check_same_numel("activation_forward", "z", z, "y", y);
-  JANUS_CHECK(act != ActivationKind::SoftMax || z.shape().last() == y.shape().last(),
+  JANUS_CHECK(act.kind != ActivationKind::SoftMax || z.shape().last() == y.shape().last(),
               prefix("activation_forward"), "softmax: z ", z.shape().str(), " and y ",
               y.shape().str(), " differ in their last axis");
   const Matrix zm = as_matrix(z);
@@ -240,14 +240,14 @@ void CpuDevice::activation_forward(ActivationKind act, const Tensor& z, Tensor& 
   });
 }
 
-void CpuDevice::bias_activation_forward(ActivationKind act, Tensor& z, const Tensor& bias,
+void CpuDevice::bias_activation_forward(const ActivationFunction& act, Tensor& z, const Tensor& bias,
                                         Tensor& y) {
   const char* op = "bias_activation_forward";
   const DType dt = check_args(op, {{"z", &z}, {"bias", &bias}, {"y", &y}});
   const Matrix zm = as_matrix(z);
   check_numel(op, "bias", bias, zm.cols);
   check_same_numel(op, "z", z, "y", y);
-  JANUS_CHECK(act != ActivationKind::SoftMax || z.shape().last() == y.shape().last(), prefix(op),
+  JANUS_CHECK(act.kind != ActivationKind::SoftMax || z.shape().last() == y.shape().last(), prefix(op),
               "softmax: z ", z.shape().str(), " and y ", y.shape().str(),
               " differ in their last axis");
   if (accel_bias_activation_forward(dt, act, zm.rows, zm.cols, z, bias, y)) return;
@@ -258,31 +258,26 @@ void CpuDevice::bias_activation_forward(ActivationKind act, Tensor& z, const Ten
   });
 }
 
-void CpuDevice::activation_backward(ActivationKind act, const Tensor& z, const Tensor& y,
+void CpuDevice::activation_backward(const ActivationFunction& act, const Tensor& z, const Tensor& y,
                                     const Tensor& dy, Tensor& dz) {
-  // Only the tensors the derivative needs must be defined: ReLU uses z,
-  // Sigmoid/TanH/SoftMax use y, Linear neither.
-  const bool uses_z = act == ActivationKind::ReLU;
-  const bool uses_y = act == ActivationKind::Sigmoid || act == ActivationKind::TanH ||
-                      act == ActivationKind::SoftMax;
+  // Only the tensor the derivative reads (activation_functions.hpp) must be defined.
+  const ActivationReads reads = activation_reads(act.kind);
   const char* op = "activation_backward";
-  const Tensor& used = uses_z ? z : y;  // the forward tensor the derivative reads, if any
-  const DType dt = (uses_z || uses_y)
-                       ? check_args(op, {{uses_z ? "z" : "y", &used}, {"dy", &dy}, {"dz", &dz}})
-                       : check_args(op, {{"dy", &dy}, {"dz", &dz}});
+  const Tensor* saved = reads == ActivationReads::Input ? &z : reads == ActivationReads::Output ? &y : nullptr;
+  const char* saved_name = reads == ActivationReads::Input ? "z" : "y";
+  const DType dt = saved ? check_args(op, {{saved_name, saved}, {"dy", &dy}, {"dz", &dz}})
+                         : check_args(op, {{"dy", &dy}, {"dz", &dz}});
   check_same_numel(op, "dy", dy, "dz", dz);
-  if (uses_z || uses_y) check_same_numel(op, uses_z ? "z" : "y", used, "dy", dy);
-  JANUS_CHECK(act != ActivationKind::SoftMax || y.shape().last() == dy.shape().last(), prefix(op),
+  if (saved) check_same_numel(op, saved_name, *saved, "dy", dy);
+  JANUS_CHECK(act.kind != ActivationKind::SoftMax || y.shape().last() == dy.shape().last(), prefix(op),
               "softmax: y ", y.shape().str(), " and dy ", dy.shape().str(),
               " differ in their last axis");
   const Matrix m = as_matrix(dy);
-  if (accel_activation_backward(dt, act, m.rows, m.cols, uses_z ? &z : nullptr,
-                                uses_y ? &y : nullptr, dy, dz))
-    return;
+  if (accel_activation_backward(dt, act, m.rows, m.cols, saved, dy, dz)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    cpu::activation_backward<T>(act, m.rows, m.cols, uses_z ? z.data<T>() : nullptr,
-                                uses_y ? y.data<T>() : nullptr, dy.data<T>(), dz.data<T>());
+    cpu::activation_backward<T>(act, m.rows, m.cols, saved ? saved->data<T>() : nullptr,
+                                dy.data<T>(), dz.data<T>());
   });
 }
 
@@ -384,7 +379,7 @@ void CpuDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Ten
   });
 }
 
-void CpuDevice::conv2d_activation_forward(ActivationKind act, const ConvGeometry& g,
+void CpuDevice::conv2d_activation_forward(const ActivationFunction& act, const ConvGeometry& g,
                                           const Tensor& x, const Tensor& w, const Tensor& bias,
                                           Tensor& y) {
   const DType dt = check_conv2d_forward("conv2d_activation_forward", g, x, w, bias, y);

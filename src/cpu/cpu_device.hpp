@@ -44,10 +44,10 @@ class CpuDevice : public Device {
   double sum(const Tensor& x) override;
 
   // ---- activations ----------------------------------------------------------
-  void activation_forward(ActivationKind act, const Tensor& z, Tensor& y) override;
-  void bias_activation_forward(ActivationKind act, Tensor& z, const Tensor& bias,
+  void activation_forward(const ActivationFunction& act, const Tensor& z, Tensor& y) override;
+  void bias_activation_forward(const ActivationFunction& act, Tensor& z, const Tensor& bias,
                                Tensor& y) override;
-  void activation_backward(ActivationKind act, const Tensor& z, const Tensor& y,
+  void activation_backward(const ActivationFunction& act, const Tensor& z, const Tensor& y,
                            const Tensor& dy, Tensor& dz) override;
 
   // ---- losses ---------------------------------------------------------------
@@ -61,7 +61,7 @@ class CpuDevice : public Device {
   // ---- convolution and pooling ----------------------------------------------
   void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
                       const Tensor& bias, Tensor& y) override;
-  void conv2d_activation_forward(ActivationKind act, const ConvGeometry& g, const Tensor& x,
+  void conv2d_activation_forward(const ActivationFunction& act, const ConvGeometry& g, const Tensor& x,
                                  const Tensor& w, const Tensor& bias, Tensor& y) override;
   std::string conv2d_kernel(const ConvGeometry& g, DType dt) override;
   void conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w,
@@ -125,22 +125,22 @@ class CpuDevice : public Device {
                               double /*beta*/, Tensor& /*out*/) {
     return false;
   }
-  virtual bool accel_activation_forward(DType, ActivationKind, int64_t /*rows*/, int64_t /*cols*/,
+  virtual bool accel_activation_forward(DType, const ActivationFunction&, int64_t /*rows*/, int64_t /*cols*/,
                                         const Tensor& /*z*/, Tensor& /*y*/) {
     return false;
   }
   // z += bias, then y = act(z); the reference runs add_bias then
   // activation_forward, and an override must give the same values.
-  virtual bool accel_bias_activation_forward(DType, ActivationKind, int64_t /*rows*/,
+  virtual bool accel_bias_activation_forward(DType, const ActivationFunction&, int64_t /*rows*/,
                                              int64_t /*cols*/, Tensor& /*z*/,
                                              const Tensor& /*bias*/, Tensor& /*y*/) {
     return false;
   }
-  // z / y are null when the derivative does not use them.
-  virtual bool accel_activation_backward(DType, ActivationKind, int64_t /*rows*/,
-                                         int64_t /*cols*/, const Tensor* /*z*/,
-                                         const Tensor* /*y*/, const Tensor& /*dy*/,
-                                         Tensor& /*dz*/) {
+  // saved: z or y as activation_reads(act.kind) says, null when the
+  // derivative reads neither.
+  virtual bool accel_activation_backward(DType, const ActivationFunction&, int64_t /*rows*/,
+                                         int64_t /*cols*/, const Tensor* /*saved*/,
+                                         const Tensor& /*dy*/, Tensor& /*dz*/) {
     return false;
   }
   // The accelerated convolution kernel's description (conv2d_kernel), or ""
@@ -154,7 +154,7 @@ class CpuDevice : public Device {
   // y = act(conv(x, w) + bias) in one pass; declining runs conv2d_forward,
   // then activation_forward (Device's default), whose hooks an override
   // must match.
-  virtual bool accel_conv2d_activation_forward(DType, ActivationKind, const ConvGeometry&,
+  virtual bool accel_conv2d_activation_forward(DType, const ActivationFunction&, const ConvGeometry&,
                                                const Tensor& /*x*/, const Tensor& /*w*/,
                                                const Tensor* /*bias or null*/, Tensor& /*y*/) {
     return false;

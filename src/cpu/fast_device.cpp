@@ -254,20 +254,23 @@ bool FastCpuDevice::accel_sum_rows(DType dt, int64_t rows, int64_t cols, const T
 
 // ---- activations ---------------------------------------------------------------------
 
-bool FastCpuDevice::accel_activation_forward(DType dt, ActivationKind act, int64_t rows,
-                                             int64_t cols, const Tensor& z, Tensor& y) {
+bool FastCpuDevice::accel_activation_forward(DType dt, const ActivationFunction& act,
+                                             int64_t rows, int64_t cols, const Tensor& z,
+                                             Tensor& y) {
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     const T* zp = z.data<T>();
     T* yp = y.data<T>();
-    if (act == ActivationKind::SoftMax) {  // whole rows per slice
+    if (act.kind == ActivationKind::SoftMax) {  // whole rows per slice
       team_slices(team_, rows, [&](int64_t lo, int64_t hi) {
         cpu::activation_forward<T>(act, hi - lo, cols, zp + lo * cols, yp + lo * cols);
       }, 1, rows * cols);
       return;
     }
+    // ReLU has a cloned vector kernel; the others run the reference kernel
+    // on each slice (the same arithmetic, so bit-identical).
     team_slices(team_, rows * cols, [&](int64_t lo, int64_t hi) {
-      if (act == ActivationKind::ReLU) {
+      if (act.kind == ActivationKind::ReLU) {
         fast::relu_forward(hi - lo, zp + lo, yp + lo);
       } else {
         cpu::activation_forward<T>(act, 1, hi - lo, zp + lo, yp + lo);
@@ -276,9 +279,9 @@ bool FastCpuDevice::accel_activation_forward(DType dt, ActivationKind act, int64
   });
 }
 
-bool FastCpuDevice::accel_bias_activation_forward(DType dt, ActivationKind act, int64_t rows,
-                                                  int64_t cols, Tensor& z, const Tensor& bias,
-                                                  Tensor& y) {
+bool FastCpuDevice::accel_bias_activation_forward(DType dt, const ActivationFunction& act,
+                                                  int64_t rows, int64_t cols, Tensor& z,
+                                                  const Tensor& bias, Tensor& y) {
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     T* zp = z.data<T>();
@@ -290,7 +293,7 @@ bool FastCpuDevice::accel_bias_activation_forward(DType dt, ActivationKind act, 
     team_slices(team_, rows, [&](int64_t lo, int64_t hi) {
       T* zs = zp + lo * cols;
       T* ys = yp + lo * cols;
-      if (act == ActivationKind::ReLU) {
+      if (act.kind == ActivationKind::ReLU) {
         fast::bias_relu_forward(hi - lo, cols, bp, zs, ys);
       } else {
         cpu::add_bias<T>(hi - lo, cols, bp, zs);
@@ -300,28 +303,26 @@ bool FastCpuDevice::accel_bias_activation_forward(DType dt, ActivationKind act, 
   });
 }
 
-bool FastCpuDevice::accel_activation_backward(DType dt, ActivationKind act, int64_t rows,
-                                              int64_t cols, const Tensor* z, const Tensor* y,
+bool FastCpuDevice::accel_activation_backward(DType dt, const ActivationFunction& act,
+                                              int64_t rows, int64_t cols, const Tensor* saved,
                                               const Tensor& dy, Tensor& dz) {
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    const T* zp = z ? z->data<T>() : nullptr;
-    const T* yp = y ? y->data<T>() : nullptr;
+    const T* sp = saved ? saved->data<T>() : nullptr;
     const T* dyp = dy.data<T>();
     T* dzp = dz.data<T>();
-    if (act == ActivationKind::SoftMax) {
+    if (act.kind == ActivationKind::SoftMax) {
       team_slices(team_, rows, [&](int64_t lo, int64_t hi) {
         const int64_t o = lo * cols;
-        cpu::activation_backward<T>(act, hi - lo, cols, nullptr, yp + o, dyp + o, dzp + o);
+        cpu::activation_backward<T>(act, hi - lo, cols, sp + o, dyp + o, dzp + o);
       }, 1, rows * cols);
       return;
     }
     team_slices(team_, rows * cols, [&](int64_t lo, int64_t hi) {
-      if (act == ActivationKind::ReLU) {
-        fast::relu_backward(hi - lo, zp + lo, dyp + lo, dzp + lo);
+      if (act.kind == ActivationKind::ReLU) {  // sp is y: y > 0 exactly where z > 0
+        fast::relu_backward(hi - lo, sp + lo, dyp + lo, dzp + lo);
       } else {
-        cpu::activation_backward<T>(act, 1, hi - lo, zp ? zp + lo : nullptr, yp ? yp + lo : nullptr,
-                                    dyp + lo, dzp + lo);
+        cpu::activation_backward<T>(act, 1, hi - lo, sp ? sp + lo : nullptr, dyp + lo, dzp + lo);
       }
     });
   });
@@ -355,14 +356,14 @@ bool FastCpuDevice::accel_conv2d_forward(DType dt, const ConvGeometry& g, const 
   });
 }
 
-bool FastCpuDevice::accel_conv2d_activation_forward(DType dt, ActivationKind act,
+bool FastCpuDevice::accel_conv2d_activation_forward(DType dt, const ActivationFunction& act,
                                                     const ConvGeometry& g, const Tensor& x,
                                                     const Tensor& w, const Tensor* bias,
                                                     Tensor& y) {
   // Only ReLU has a oneDNN post-op that rounds exactly as relu_forward does
   // (max(v, 0) is exact); the others decline and run conv2d_forward, then
   // their activation kernel in place.
-  if (dt != DType::F32 || !onednn_ || act != ActivationKind::ReLU) return false;
+  if (dt != DType::F32 || !onednn_ || act.kind != ActivationKind::ReLU) return false;
   std::lock_guard<std::mutex> lock(ws_mutex_);
   return onednn_->forward(g, x.data<float>(), w.data<float>(),
                           bias ? bias->data<float>() : nullptr, y.data<float>(), /*relu=*/true);

@@ -108,17 +108,16 @@ class FastCpuDevice final : public CpuDevice {
                       const Tensor& bias) override;
   bool accel_sum_rows(DType dt, int64_t rows, int64_t cols, const Tensor& x, double beta,
                       Tensor& out) override;
-  bool accel_activation_forward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
+  bool accel_activation_forward(DType dt, const ActivationFunction& act, int64_t rows, int64_t cols,
                                 const Tensor& z, Tensor& y) override;
-  bool accel_bias_activation_forward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
+  bool accel_bias_activation_forward(DType dt, const ActivationFunction& act, int64_t rows, int64_t cols,
                                      Tensor& z, const Tensor& bias, Tensor& y) override;
-  bool accel_activation_backward(DType dt, ActivationKind act, int64_t rows, int64_t cols,
-                                 const Tensor* z, const Tensor* y, const Tensor& dy,
-                                 Tensor& dz) override;
+  bool accel_activation_backward(DType dt, const ActivationFunction& act, int64_t rows, int64_t cols,
+                                 const Tensor* saved, const Tensor& dy, Tensor& dz) override;
   std::string accel_conv2d_kernel(DType dt, const ConvGeometry& g) override;
   bool accel_conv2d_forward(DType dt, const ConvGeometry& g, const Tensor& x, const Tensor& w,
                             const Tensor* bias, Tensor& y) override;
-  bool accel_conv2d_activation_forward(DType dt, ActivationKind act, const ConvGeometry& g,
+  bool accel_conv2d_activation_forward(DType dt, const ActivationFunction& act, const ConvGeometry& g,
                                        const Tensor& x, const Tensor& w, const Tensor* bias,
                                        Tensor& y) override;
   bool accel_conv2d_backward_data(DType dt, const ConvGeometry& g, const Tensor& dy,

@@ -48,13 +48,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
 // SoftMax activation (s_j = exp(z_j - lse)) and the fused softmax
 // cross-entropy loss (log_softmax_j = z_j - lse) both build on it.
 template <class T> double log_sum_exp(int64_t k, const T* z);
-// y = act(z) on a (rows x cols) view; SoftMax works row by row.
+// y = act(z) on a (rows x cols) view; SoftMax works row by row. The maths of
+// the element-wise ones is their entry in activation_functions.hpp: forward in
+// double rounded to T once, backward in T. y may alias z.
 template <class T>
-void activation_forward(ActivationKind act, int64_t rows, int64_t cols, const T* z, T* y);
-// dz = act'(z) * dy; z or y may be null when the activation does not use it
-// (Sigmoid/TanH/SoftMax use y, ReLU uses z, Linear neither).
+void activation_forward(const ActivationFunction& act, int64_t rows, int64_t cols, const T* z, T* y);
+// dz = act'(z) * dy. `saved` is the forward tensor the backward reads, z or
+// y as activation_reads(act.kind) says (null when it reads nothing).
 template <class T>
-void activation_backward(ActivationKind act, int64_t rows, int64_t cols, const T* z, const T* y,
+void activation_backward(const ActivationFunction& act, int64_t rows, int64_t cols, const T* saved,
                          const T* dy, T* dz);
 
 // ---- loss.cpp ---------------------------------------------------------------

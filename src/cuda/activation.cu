@@ -1,73 +1,56 @@
-// Elementwise activations (Linear, Sigmoid, TanH, ReLU) forward and backward.
-// SoftMax is row-wise and lives in softmax.cu; the dispatch here forwards it.
+// The element-wise activations, forward and backward: one kernel template
+// instantiated per entry of the activation table (activation_functions.hpp),
+// so a new activation needs no edit here. SoftMax is row-wise and lives in
+// softmax.cu.
 #include "cuda/cuda_compat.hpp"
-
-#include <cmath>
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/kernel_common.cuh"
 #include "cuda/kernels.hpp"
+#include "janus/error.hpp"
 
 namespace janus::cuda_kernels {
 
 namespace {
 
-// act: 0 Linear, 1 Sigmoid, 2 TanH, 3 ReLU
-__global__ void act_forward_kernel(int act, const float* z, float* y, int64_t n) {
+template <class Entry>
+__global__ void activation_forward_kernel(const float* z, float* y, int64_t n, float param) {
+  JANUS_KERNEL_LOOP(i, n) { y[i] = Entry::forward(z[i], param); }
+}
+
+// saved is z or y as Entry::reads says; null (never read) when it reads nothing.
+template <class Entry>
+__global__ void activation_backward_kernel(const float* saved, const float* dy, float* dz,
+                                           int64_t n, float param) {
   JANUS_KERNEL_LOOP(i, n) {
-    const float v = z[i];
-    float r = v;
-    if (act == 1) r = 1.0f / (1.0f + expf(-v));
-    else if (act == 2) r = tanhf(v);
-    else if (act == 3) r = v > 0.0f ? v : 0.0f;
-    y[i] = r;
+    const float x = Entry::reads == ActivationReads::Nothing ? 0.0f : saved[i];
+    dz[i] = Entry::backward(x, dy[i], param);
   }
 }
 
-__global__ void act_backward_kernel(int act, const float* z, const float* y, const float* dy,
-                                    float* dz, int64_t n) {
-  JANUS_KERNEL_LOOP(i, n) {
-    const float g = dy[i];
-    float r = g;
-    if (act == 1) {
-      const float s = y[i];
-      r = g * s * (1.0f - s);
-    } else if (act == 2) {
-      const float t = y[i];
-      // __fmul_rn: t*t rounded before the subtraction, as on the CPU. nvcc
-      // would otherwise fuse 1 - t*t into one FMA, and near |t| = 1 the
-      // cancellation turns that rounding difference into tens of ulp
-      // (docs/cuda-rounding.md).
-      r = g * (1.0f - __fmul_rn(t, t));
-    } else if (act == 3) {
-      r = z[i] > 0.0f ? g : 0.0f;
-    }
-    dz[i] = r;
-  }
-}
-
-int act_code(ActivationKind act) {
-  switch (act) {
-    case ActivationKind::Linear: return 0;
-    case ActivationKind::Sigmoid: return 1;
-    case ActivationKind::TanH: return 2;
-    case ActivationKind::ReLU: return 3;
-    case ActivationKind::SoftMax: return 4;
-  }
-  return 0;
-}
+// The parameter rounded to float once, as PyTorch rounds negative_slope.
+float parameter_of(const ActivationFunction& act) { return static_cast<float>(act.negative_slope); }
 
 }  // namespace
 
-void activation_forward(ActivationKind act, const float* z, float* y, int64_t n, cudaStream_t s) {
-  const int code = act_code(act);
-  JANUS_LAUNCH_1D(act_forward_kernel, n, s, code, z, y, n);
+void activation_forward(const ActivationFunction& act, const float* z, float* y, int64_t n,
+                        cudaStream_t s) {
+  const float param = parameter_of(act);
+  const bool elementwise = visit_elementwise_activation(act.kind, [&](auto entry) {
+    auto* kernel = &activation_forward_kernel<decltype(entry)>;
+    JANUS_LAUNCH_1D(kernel, n, s, z, y, n, param);
+  });
+  JANUS_CHECK(elementwise, "cuda activation_forward: softmax is not element-wise (softmax_forward)");
 }
 
-void activation_backward(ActivationKind act, const float* z, const float* y, const float* dy,
+void activation_backward(const ActivationFunction& act, const float* saved, const float* dy,
                          float* dz, int64_t n, cudaStream_t s) {
-  const int code = act_code(act);
-  JANUS_LAUNCH_1D(act_backward_kernel, n, s, code, z, y, dy, dz, n);
+  const float param = parameter_of(act);
+  const bool elementwise = visit_elementwise_activation(act.kind, [&](auto entry) {
+    auto* kernel = &activation_backward_kernel<decltype(entry)>;
+    JANUS_LAUNCH_1D(kernel, n, s, saved, dy, dz, n, param);
+  });
+  JANUS_CHECK(elementwise, "cuda activation_backward: softmax is not element-wise (softmax_backward)");
 }
 
 }  // namespace janus::cuda_kernels

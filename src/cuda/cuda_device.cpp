@@ -252,35 +252,38 @@ double CudaDevice::sum(const Tensor& x) {
 
 // ---- activations ------------------------------------------------------------
 
-void CudaDevice::activation_forward(ActivationKind act, const Tensor& z, Tensor& y) {
+void CudaDevice::activation_forward(const ActivationFunction& act, const Tensor& z, Tensor& y) {
   const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("activation_forward", z, y);
   const float* pz = f32(z, "activation_forward", "z");
   float* py = f32(y, "activation_forward", "y");
-  if (act == ActivationKind::SoftMax) {
+  if (act.kind == ActivationKind::SoftMax) {
     k::softmax_forward(pz, py, rows_of(z), cols_of(z), stream_);
   } else {
     k::activation_forward(act, pz, py, z.numel(), stream_);
   }
 }
 
-void CudaDevice::activation_backward(ActivationKind act, const Tensor& z, const Tensor& y, const Tensor& dy,
-                                     Tensor& dz) {
+void CudaDevice::activation_backward(const ActivationFunction& act, const Tensor& z, const Tensor& y,
+                                     const Tensor& dy, Tensor& dz) {
   const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("activation_backward", dy, dz);
-  // Each activation reads only what it needs (the others may be undefined).
-  const bool needs_z = act == ActivationKind::ReLU;
-  const bool needs_y = act == ActivationKind::Sigmoid || act == ActivationKind::TanH || act == ActivationKind::SoftMax;
-  const float* pz = needs_z ? f32(z, "activation_backward", "z") : nullptr;
-  const float* py = needs_y ? f32(y, "activation_backward", "y") : nullptr;
-  if (needs_z) JANUS_SAME_NUMEL("activation_backward", z, dz);
-  if (needs_y) JANUS_SAME_NUMEL("activation_backward", y, dz);
+  // Each activation reads only what its entry says (the other may be undefined).
+  const ActivationReads reads = activation_reads(act.kind);
+  const float* saved = nullptr;
+  if (reads == ActivationReads::Input) {
+    saved = f32(z, "activation_backward", "z");
+    JANUS_SAME_NUMEL("activation_backward", z, dz);
+  } else if (reads == ActivationReads::Output) {
+    saved = f32(y, "activation_backward", "y");
+    JANUS_SAME_NUMEL("activation_backward", y, dz);
+  }
   const float* pdy = f32(dy, "activation_backward", "dy");
   float* pdz = f32(dz, "activation_backward", "dz");
-  if (act == ActivationKind::SoftMax) {
-    k::softmax_backward(py, pdy, pdz, rows_of(dz), cols_of(dz), stream_);
+  if (act.kind == ActivationKind::SoftMax) {
+    k::softmax_backward(saved, pdy, pdz, rows_of(dz), cols_of(dz), stream_);
   } else {
-    k::activation_backward(act, pz, py, pdy, pdz, dz.numel(), stream_);
+    k::activation_backward(act, saved, pdy, pdz, dz.numel(), stream_);
   }
 }
 

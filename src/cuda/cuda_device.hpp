@@ -53,8 +53,8 @@ class CudaDevice final : public Device {
   void sum_rows(const Tensor& x, double beta, Tensor& out) override;
   double sum(const Tensor& x) override;
 
-  void activation_forward(ActivationKind act, const Tensor& z, Tensor& y) override;
-  void activation_backward(ActivationKind act, const Tensor& z, const Tensor& y, const Tensor& dy,
+  void activation_forward(const ActivationFunction& act, const Tensor& z, Tensor& y) override;
+  void activation_backward(const ActivationFunction& act, const Tensor& z, const Tensor& y, const Tensor& dy,
                            Tensor& dz) override;
 
   double cross_entropy_forward(const Tensor& yhat, const Tensor& y) override;

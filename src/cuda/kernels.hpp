@@ -40,9 +40,12 @@ void count_correct(const float* yhat, const float* y, int64_t rows, int64_t cols
                    unsigned long long* result, cudaStream_t s);
 
 // ---- activation.cu ----------------------------------------------------------
-void activation_forward(ActivationKind act, const float* z, float* y, int64_t n, cudaStream_t s);
-void activation_backward(ActivationKind act, const float* z, const float* y, const float* dy,
-                         float* dz, int64_t n, cudaStream_t s);
+// The element-wise activations (not SoftMax: softmax.cu), each from its entry
+// in activation_functions.hpp, in float.
+void activation_forward(const ActivationFunction& act, const float* z, float* y, int64_t n, cudaStream_t s);
+// saved: z or y as activation_reads(act.kind) says (null when it reads neither).
+void activation_backward(const ActivationFunction& act, const float* saved, const float* dy, float* dz,
+                         int64_t n, cudaStream_t s);
 
 // ---- softmax.cu -------------------------------------------------------------
 void softmax_forward(const float* z, float* y, int64_t rows, int64_t cols, cudaStream_t s);

@@ -22,7 +22,9 @@ Tensor ActivationLayer::backward(const Tensor& dy) {
 }
 
 nlohmann::json ActivationLayer::config() const {
-  return {{"type", type()}, {"name", name()}, {"activation", activation_name(act_.kind())}};
+  nlohmann::json cfg = {{"type", type()}, {"name", name()}};
+  add_activation_config(cfg, "activation", act_.function());
+  return cfg;
 }
 
 }  // namespace janus

@@ -8,7 +8,7 @@
 
 namespace janus {
 
-Conv2D::Conv2D(std::string name, int64_t n_out, int kernel_rows, int kernel_cols, ActivationKind act,
+Conv2D::Conv2D(std::string name, int64_t n_out, int kernel_rows, int kernel_cols, ActivationFunction act,
                int stride, Padding pad, Init init, bool use_bias)
     : Layer(std::move(name)), n_out_(n_out), kr_(kernel_rows), kc_(kernel_cols), stride_(stride),
       pad_(pad), init_(init), use_bias_(use_bias), act_(act) {
@@ -69,12 +69,14 @@ Tensor Conv2D::forward(const Tensor& x, bool training) {
   Device& dev = x.device();
   x_ = x;
   Tensor y = Tensor::empty(out, dev, x.dtype());
-  if (act_.kind() == ActivationKind::SoftMax) {  // the fused loss reads the logits: keep them
+  // Keep z when the fused loss reads the logits (SoftMax) or the activation's
+  // backward reads its input (GELU, SiLU, LeakyReLU).
+  if (act_.kind() == ActivationKind::SoftMax || act_.reads() == ActivationReads::Input) {
     dev.conv2d_forward(g, x, W_.value, b_.value, y);
     return act_.forward(y);
   }
-  // act(conv + bias) in one pass where the device can; z is not kept (the
-  // backward of an element-wise activation needs only y).
+  // act(conv + bias) in one pass where the device can; z is not kept (this
+  // activation's backward reads only y).
   dev.conv2d_activation_forward(act_.kind(), g, x, W_.value, b_.value, y);
   return act_.forward_fused(y);
 }
@@ -103,15 +105,12 @@ Tensor Conv2D::backward_from_preactivation(const Tensor& dz) {
 }
 
 nlohmann::json Conv2D::config() const {
-  return {{"type", type()},
-          {"name", name()},
-          {"n_out", n_out_},
-          {"kernel", {kr_, kc_}},
-          {"stride", stride_},
-          {"pad", pad_.to_json()},
-          {"activation", activation_name(act_.kind())},
-          {"init", init_name(init_)},
-          {"bias", use_bias_}};
+  nlohmann::json cfg = {{"type", type()},       {"name", name()},         {"n_out", n_out_},
+                        {"kernel", {kr_, kc_}}, {"stride", stride_},      {"pad", pad_.to_json()}};
+  add_activation_config(cfg, "activation", act_.function());
+  cfg["init"] = init_name(init_);
+  cfg["bias"] = use_bias_;
+  return cfg;
 }
 
 }  // namespace janus

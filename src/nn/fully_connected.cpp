@@ -1,4 +1,4 @@
-// FullyConnected: Z = X W + 1 b, Y = act(Z).
+// FullyConnected: Z = X W + 1 b (no b with "bias": false), Y = act(Z).
 // Backward: dZ = act'(dY); dW = X^T dZ; db = 1^T dZ; dX = dZ W^T (skipped when
 // the layer's input gradient is not needed, see Layer::input_gradient_needed).
 #include "janus/error.hpp"
@@ -7,8 +7,9 @@
 
 namespace janus {
 
-FullyConnected::FullyConnected(std::string name, int64_t n_out, ActivationKind act, Init init)
-    : Layer(std::move(name)), n_out_(n_out), init_(init), act_(act) {
+FullyConnected::FullyConnected(std::string name, int64_t n_out, ActivationFunction act, Init init,
+                               bool use_bias)
+    : Layer(std::move(name)), n_out_(n_out), init_(init), use_bias_(use_bias), act_(act) {
   JANUS_CHECK(n_out > 0, where(), ": n_out must be positive, got ", n_out);
 }
 
@@ -25,8 +26,15 @@ void FullyConnected::create_parameters(const Shape& in, Device& device, DType dt
   Rng rng(seed_);
   W_.value = initialise(init_, Shape{n_in_, n_out_}, n_in_, n_out_, rng, device, dtype);
   W_.grad = Tensor::zeros(W_.value.shape(), device, dtype);
-  b_.value = Tensor::zeros(Shape{1, n_out_}, device, dtype);
-  b_.grad = Tensor::zeros(b_.value.shape(), device, dtype);
+  if (use_bias_) {
+    b_.value = Tensor::zeros(Shape{1, n_out_}, device, dtype);
+    b_.grad = Tensor::zeros(b_.value.shape(), device, dtype);
+  }
+}
+
+std::vector<Parameter*> FullyConnected::parameters() {
+  if (use_bias_) return {&W_, &b_};
+  return {&W_};
 }
 
 Tensor FullyConnected::forward(const Tensor& x, bool training) {
@@ -36,7 +44,7 @@ Tensor FullyConnected::forward(const Tensor& x, bool training) {
   Tensor z = Tensor::empty(out, dev, x.dtype());
   dev.gemm(false, false, 1.0, x, W_.value, 0.0, z);
   x_ = x;
-  return act_.forward_with_bias(z, b_.value);
+  return use_bias_ ? act_.forward_with_bias(z, b_.value) : act_.forward(z);
 }
 
 Tensor FullyConnected::backward(const Tensor& dy) {
@@ -53,7 +61,7 @@ Tensor FullyConnected::backward_from_preactivation(const Tensor& dz) {
               " does not match output shape ", Shape({x_.dim(0), n_out_}).str());
   Device& dev = dz.device();
   dev.gemm(true, false, 1.0, x_, dz, 0.0, W_.grad);
-  dev.sum_rows(dz, 0.0, b_.grad);
+  if (use_bias_) dev.sum_rows(dz, 0.0, b_.grad);
   if (!input_gradient_needed()) return Tensor();  // the model input: nobody uses dX
   Tensor dx = Tensor::empty(x_.shape(), dev, dz.dtype());
   dev.gemm(false, true, 1.0, dz, W_.value, 0.0, dx);
@@ -61,8 +69,11 @@ Tensor FullyConnected::backward_from_preactivation(const Tensor& dz) {
 }
 
 nlohmann::json FullyConnected::config() const {
-  return {{"type", type()}, {"name", name()}, {"n_out", n_out_},
-          {"activation", activation_name(act_.kind())}, {"init", init_name(init_)}};
+  nlohmann::json cfg = {{"type", type()}, {"name", name()}, {"n_out", n_out_}};
+  add_activation_config(cfg, "activation", act_.function());
+  cfg["init"] = init_name(init_);
+  if (!use_bias_) cfg["bias"] = false;  // written only when off: older configs stay unchanged
+  return cfg;
 }
 
 }  // namespace janus

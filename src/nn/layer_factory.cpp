@@ -78,20 +78,19 @@ std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
   const std::string owner = "layer '" + name + "' (" + type + ")";
 
   if (type == "fully_connected" || type == "dense" || type == "linear") {
-    check_keys(cfg, owner, {"n_out", "activation", "init"});
+    check_keys(cfg, owner, {"n_out", "activation", "negative_slope", "init", "bias"});
     return std::make_unique<FullyConnected>(
-        name, require_positive(cfg, "n_out", owner),
-        parse_activation(get<std::string>(cfg, "activation", "linear", owner), owner),
-        parse_init(get<std::string>(cfg, "init", "xavier_uniform", owner), owner));
+        name, require_positive(cfg, "n_out", owner), activation_from_config(cfg, "activation", "linear", owner),
+        parse_init(get<std::string>(cfg, "init", "xavier_uniform", owner), owner), get<bool>(cfg, "bias", true, owner));
   }
   if (type == "conv2d") {
-    check_keys(cfg, owner, {"n_out", "kernel", "stride", "pad", "activation", "init", "bias"});
+    check_keys(cfg, owner, {"n_out", "kernel", "stride", "pad", "activation", "negative_slope", "init", "bias"});
     const auto [kr, kc] = kernel_of(cfg, owner);
     const int stride = get<int>(cfg, "stride", 1, owner);
     JANUS_CHECK(stride > 0, owner, ": 'stride' must be positive, got ", stride);
     return std::make_unique<Conv2D>(
         name, require_positive(cfg, "n_out", owner), kr, kc,
-        parse_activation(get<std::string>(cfg, "activation", "linear", owner), owner), stride,
+        activation_from_config(cfg, "activation", "linear", owner), stride,
         cfg.contains("pad") ? Padding::parse(cfg.at("pad"), owner) : Padding{Padding::Mode::Same},
         parse_init(get<std::string>(cfg, "init", "xavier_uniform", owner), owner), get<bool>(cfg, "bias", true, owner));
   }
@@ -110,11 +109,11 @@ std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
     check_keys(cfg, owner, {});
     return std::make_unique<Flatten>(name);
   }
-  if (type == "activation" || type == "relu" || type == "softmax" || type == "sigmoid" || type == "tanh") {
-    check_keys(cfg, owner, {"activation"});
-    const std::string act = type == "activation" ? get<std::string>(cfg, "activation", "", owner) : type;
-    JANUS_CHECK(!act.empty(), owner, ": missing required option 'activation'");
-    return std::make_unique<ActivationLayer>(name, parse_activation(act, owner));
+  if (type == "activation" || is_activation_name(type)) {  // {"type": "gelu"} is short for the long form
+    check_keys(cfg, owner, {"activation", "negative_slope"});
+    JANUS_CHECK(type != "activation" || cfg.contains("activation"), owner, ": missing required option 'activation'");
+    return std::make_unique<ActivationLayer>(
+        name, activation_from_config(cfg, "activation", type == "activation" ? "" : type, owner));
   }
   if (type == "batchnorm" || type == "batch_norm") {
     check_keys(cfg, owner, {"momentum", "eps"});
@@ -125,7 +124,8 @@ std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
     return std::make_unique<Dropout>(name, get<double>(cfg, "p", 0.5, owner));
   }
   throw Error("layer " + std::to_string(index) + ": unknown layer type '" + type +
-              "' (expected fully_connected, conv2d, pool2d, flatten, activation, batchnorm, dropout)");
+              "' (expected fully_connected, conv2d, pool2d, flatten, activation or an activation's name, "
+              "batchnorm, dropout)");
 }
 
 }  // namespace janus

@@ -47,13 +47,16 @@ def leaf(x):
     return x.clone().detach().requires_grad_(True)
 
 
-def act_fn(name):
+def act_fn(name, negative_slope=0.01):
     return {
         "linear": lambda z: z,
         "sigmoid": torch.sigmoid,
         "tanh": torch.tanh,
         "relu": torch.relu,
         "softmax": lambda z: torch.softmax(z, dim=-1),
+        "gelu": torch.nn.GELU(),  # approximate='none': the erf form
+        "silu": torch.nn.SiLU(),
+        "leaky_relu": torch.nn.LeakyReLU(negative_slope),
     }[name]
 
 
@@ -102,7 +105,38 @@ def activations():
         y = act_fn(act)(zl)
         y.backward(dy)
         out.append({"name": cname, "activation": act, "z": t(z), "dy": t(dy), "y": t(y), "dz": t(zl.grad)})
-    write("activations.json", "activations", out)
+    write("activations.json", "activations", out + added_activation_cases())
+
+
+def added_activation_cases():
+    """GELU, SiLU, LeakyReLU: drawn from their own seed after the first cases,
+    so that adding them left every earlier case unchanged."""
+    g = gen(11)
+    cases = []
+    for name in ["gelu", "silu", "leaky_relu"]:
+        cases.append((name, name, None, randn(g, 4, 5, scale=2.0)))
+    cases.append(("leaky_relu_slope_0.2", "leaky_relu", 0.2, randn(g, 3, 4)))
+    cases.append(("leaky_relu_negative_slope", "leaky_relu", -0.3, randn(g, 3, 4)))
+    # Exact zeros: torch's LeakyReLU derivative at 0 is the slope (z > 0 is false).
+    z = randn(g, 2, 4)
+    z[0, 1] = 0.0
+    z[1, 2] = -0.0
+    cases.append(("leaky_relu_exact_zeros", "leaky_relu", 0.1, z))
+    # Tails: GELU's left tail (1 + erf cancels there) and SiLU's, and large z.
+    z = torch.tensor([[-10.0, -6.0, -4.0, -2.5, -0.7518, 0.0], [1e-3, -1e-3, 0.5, 2.5, 6.0, 10.0]])
+    cases.append(("gelu_tails", "gelu", None, z))
+    cases.append(("silu_tails", "silu", None, z.clone() * 3.0))
+    out = []
+    for cname, act, slope, z in cases:
+        dy = randn(g, *z.shape)
+        zl = leaf(z)
+        y = act_fn(act, 0.01 if slope is None else slope)(zl)
+        y.backward(dy)
+        case = {"name": cname, "activation": act, "z": t(z), "dy": t(dy), "y": t(y), "dz": t(zl.grad)}
+        if slope is not None:
+            case["negative_slope"] = slope
+        out.append(case)
+    return out
 
 
 # -------------------------------------------------------------- fully connected
@@ -123,7 +157,34 @@ def fully_connected():
         y.backward(dy)
         out.append({"name": f"fc_{act}_{m}x{n_in}to{n_out}", "activation": act, "x": t(x), "W": t(w), "b": t(b),
                     "dy": t(dy), "y": t(y), "dx": t(xl.grad), "dW": t(wl.grad), "db": t(bl.grad)})
-    write("fully_connected.json", "fully_connected", out)
+    write("fully_connected.json", "fully_connected", out + added_fully_connected_cases())
+
+
+def added_fully_connected_cases():
+    """The newer activations and "bias": false, from their own seed (earlier cases unchanged)."""
+    out = []
+    g = gen(12)
+    for act, bias, (m, n_in, n_out) in [("gelu", True, (5, 4, 3)), ("silu", True, (3, 6, 2)),
+                                        ("leaky_relu", True, (4, 5, 3)), ("linear", False, (4, 3, 5)),
+                                        ("gelu", False, (2, 4, 3))]:
+        x = randn(g, m, n_in)
+        w = randn(g, n_in, n_out, scale=0.7)
+        b = randn(g, 1, n_out, scale=0.5) if bias else None
+        dy = randn(g, m, n_out)
+        xl, wl = leaf(x), leaf(w)
+        bl = leaf(b) if bias else None
+        z = xl @ wl + (bl if bias else 0.0)
+        if act == "leaky_relu":
+            check_away_from_zero(z, "fc leaky_relu")
+        y = act_fn(act)(z)
+        y.backward(dy)
+        case = {"name": f"fc_{act}_{m}x{n_in}to{n_out}" + ("" if bias else "_nobias"), "activation": act,
+                "bias": bias, "x": t(x), "W": t(w), "dy": t(dy), "y": t(y), "dx": t(xl.grad), "dW": t(wl.grad)}
+        if bias:
+            case["b"] = t(b)
+            case["db"] = t(bl.grad)
+        out.append(case)
+    return out
 
 
 # --------------------------------------------------------------------- conv2d
@@ -135,10 +196,10 @@ def resolve_pad(pad, kh, kw):
     return int(pad), int(pad)
 
 
-def conv_nhwc(x, w, b, stride, ph, pw):
-    """x NHWC, w HWIO, b (1, F) or None -> NHWC, through torch's NCHW conv."""
+def conv_nhwc(x, w, b, stride, ph, pw, groups=1):
+    """x NHWC, w HWIO (KH, KW, C / groups, F), b (1, F) or None -> NHWC, through torch's NCHW conv."""
     y = F.conv2d(x.permute(0, 3, 1, 2), w.permute(3, 2, 0, 1), None if b is None else b.reshape(-1),
-                 stride=stride, padding=(ph, pw))
+                 stride=stride, padding=(ph, pw), groups=groups)
     return y.permute(0, 2, 3, 1)
 
 
@@ -180,7 +241,44 @@ def conv2d():
             case["b"] = t(b)
             case["db"] = t(bl.grad)
         out.append(case)
-    write("conv2d.json", "conv2d", out)
+    write("conv2d.json", "conv2d", out + added_conv2d_cases())
+
+
+def added_conv2d_cases():
+    """The newer activations (their backward reads z, which the layer then
+    keeps), from their own seed (earlier cases unchanged). conv_nhwc already
+    takes `groups` (weights HWIO with I = C / groups) for grouped cases."""
+    specs = [
+        # name, N, H, W, C, F, KH, KW, stride, pad, bias, activation, groups
+        ("gelu_3x3_s1", 2, 4, 4, 2, 3, 3, 3, 1, "same", True, "gelu", 1),
+        ("silu_3x3_s2", 2, 6, 6, 3, 3, 3, 3, 2, "same", True, "silu", 1),
+        ("leaky_relu_2x2_s1", 1, 5, 5, 3, 2, 2, 2, 1, "valid", False, "leaky_relu", 1),
+    ]
+    out = []
+    g = gen(13)
+    for name, n, h, w_, c, f, kh, kw, s, pad, bias, act, groups in specs:
+        ph, pw = resolve_pad(pad, kh, kw)
+        x = randn(g, n, h, w_, c)
+        w = randn(g, kh, kw, c // groups, f, scale=0.5)
+        b = randn(g, 1, f, scale=0.5) if bias else None
+        oh, ow = (h + 2 * ph - kh) // s + 1, (w_ + 2 * pw - kw) // s + 1
+        dy = randn(g, n, oh, ow, f)
+        xl, wl = leaf(x), leaf(w)
+        bl = leaf(b) if bias else None
+        z = conv_nhwc(xl, wl, bl, s, ph, pw, groups)
+        assert tuple(z.shape) == (n, oh, ow, f)
+        if act in ("relu", "leaky_relu"):
+            check_away_from_zero(z, name)
+        y = act_fn(act)(z)
+        y.backward(dy)
+        case = {"name": name, "kernel": [kh, kw], "stride": s, "pad": pad, "bias": bias, "activation": act,
+                "n_out": f, "x": t(x), "W": t(w), "dy": t(dy), "y": t(y), "dx": t(xl.grad),
+                "dW": t(wl.grad)}
+        if bias:
+            case["b"] = t(b)
+            case["db"] = t(bl.grad)
+        out.append(case)
+    return out
 
 
 # --------------------------------------------------------------------- pool2d
