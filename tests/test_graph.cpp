@@ -1,6 +1,7 @@
 // Models as graphs (include/janus/model.hpp): named inputs, fan-out, the
 // checks a graph config gets, and that everything written before graphs
 // existed still works unchanged.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "janus/fusion.hpp"
 #include "janus/janus.hpp"
 
 #ifndef JANUS_SOURCE_DIR
@@ -116,6 +118,191 @@ TEST(CheckpointCompat, ChainCheckpointFromBeforeGraphsLoadsAndPredictsIdenticall
   ASSERT_EQ(got.size(), want.size());
   // float32 values stored as doubles: equal up to float rounding of the stored text.
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-7) << "prediction " << i;
+}
+
+// ---- graph configs -----------------------------------------------------------------------
+
+json model_config(const char* layers_json) {
+  return {{"loss", "l2"}, {"seed", 3}, {"layers", json::parse(layers_json)}};
+}
+
+// The message of the Error that building `config` for input `in` throws ("" if none).
+std::string error_of(const json& config, const Shape& in = Shape{2, 4, 4, 3}) {
+  try {
+    NeuralNetwork net = NeuralNetwork::from_config(config);
+    net.build(in, reference_cpu_device(), DType::F64);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(GraphConfig, InputsRoundTripAndChainsStayAsTheyWere) {
+  const json residual = model_config(R"([
+    {"type": "conv2d", "name": "c1", "n_out": 3, "kernel": 3},
+    {"type": "conv2d", "name": "c2", "n_out": 3, "kernel": 3},
+    {"type": "add", "name": "sum", "inputs": ["c1", "c2"]},
+    {"type": "concat", "name": "cat", "inputs": ["sum", "input"]},
+    {"type": "global_avg_pool", "name": "gap"}])");
+  NeuralNetwork net = NeuralNetwork::from_config(residual);
+  const json written = net.config();
+  EXPECT_EQ(written.at("layers").at(2).at("inputs"), json({"c1", "c2"}));
+  EXPECT_EQ(written.at("layers").at(3).at("inputs"), json({"sum", "input"}));
+  EXPECT_FALSE(written.at("layers").at(1).contains("inputs"));  // the previous node: not written
+  EXPECT_EQ(NeuralNetwork::from_config(written).config(), written);
+  EXPECT_EQ(net.output_shape(Shape{2, 4, 4, 3}), (Shape{2, 6}));  // 3 channels of the sum + 3 of the input
+  EXPECT_EQ(net.node_inputs(3), (std::vector<int>{2, NeuralNetwork::kModelInput}));
+  EXPECT_EQ(net.consumer_count(0), 2);  // c2 (the previous node) and the sum
+  EXPECT_EQ(net.consumer_count(1), 1);
+  EXPECT_EQ(net.consumer_count(4), 0);
+}
+
+TEST(GraphConfig, BadGraphsNameTheLayerAtFault) {
+  using ::testing::HasSubstr;
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+      {"type": "add", "name": "s", "inputs": ["c", "nope"]}])")),
+              HasSubstr("layer 's' (add): input 'nope' is not the name of a layer"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+      {"type": "add", "name": "s", "inputs": ["c", "s"]}])")),
+              HasSubstr("layer 's' (add): lists itself as an input"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1, "inputs": ["d"]},
+      {"type": "conv2d", "name": "d", "n_out": 2, "kernel": 1, "inputs": ["c"]}])")),
+              HasSubstr("layer 'c' (conv2d): input 'd' is layer 1, which comes after it"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+      {"type": "conv2d", "name": "d", "n_out": 5, "kernel": 1, "inputs": ["input"]},
+      {"type": "add", "name": "s", "inputs": ["c", "d"]}])")),
+              HasSubstr("layer 's' (add): input 1 has shape (2, 4, 4, 5) but input 0 has (2, 4, 4, 2)"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+      {"type": "conv2d", "name": "d", "n_out": 5, "kernel": 1, "inputs": ["input"]},
+      {"type": "add", "name": "s", "inputs": ["c", "d"]}])")),
+              HasSubstr("(inputs 0: 'c' (2, 4, 4, 2), 1: 'd' (2, 4, 4, 5))"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "pool2d", "name": "p", "kernel": 2},
+      {"type": "concat", "name": "cat", "inputs": ["p", "input"]}])")),
+              HasSubstr("layer 'cat' (concat): input 1 has shape (2, 4, 4, 3) but input 0 has (2, 2, 2, 3)"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+      {"type": "add", "name": "s"}])")),
+              HasSubstr("layer 's' (add): takes at least 2 inputs, got 1"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+      {"type": "relu", "name": "r", "inputs": ["c", "input"]}])")),
+              HasSubstr("layer 'r' (activation): takes 1 input, got 2"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "unused", "n_out": 2, "kernel": 1},
+      {"type": "conv2d", "name": "d", "n_out": 2, "kernel": 1, "inputs": ["input"]}])")),
+              HasSubstr("layer 'unused' (conv2d): its output is the input of no later layer"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "input", "n_out": 2, "kernel": 1}])")),
+              HasSubstr("the name 'input' is reserved"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+      {"type": "add", "name": "s", "inputs": "c"}])")),
+              HasSubstr("layer 's' (add): 'inputs' must be a non-empty array of layer names"));
+  EXPECT_THAT(error_of(model_config(R"([{"type": "global_avg_pool", "name": "g"}])"), Shape{2, 12}),
+              HasSubstr("layer 'g' (global_avg_pool): expects NHWC input"));
+}
+
+// ---- fan-out and reachability ----------------------------------------------------------------
+
+std::vector<double> host(const Tensor& t) { return t.to_host(); }
+
+// x -> dense d -> s = d + d (d feeds both inputs of the sum) with the L2
+// loss against y: dL/dW = (2/m)(2d - y) * 2 dd/dW. The chain x -> d with
+// target y/2 has dL/dW = (2/m)(d - y/2) dd/dW, a quarter of it. Without the
+// sum over both consumers the first would be half as large.
+TEST(GraphFanOut, GradientsOfAllConsumersAreSummed) {
+  Device& dev = reference_cpu_device();
+  NeuralNetwork twice = NeuralNetwork::from_config(model_config(R"([
+    {"type": "dense", "name": "d", "n_out": 3},
+    {"type": "add", "name": "s", "inputs": ["d", "d"]}])"));
+  NeuralNetwork once = NeuralNetwork::from_config(model_config(R"([{"type": "dense", "name": "d", "n_out": 3}])"));
+  const Tensor x = Tensor::from_host(fixed_inputs(8, 5), Shape{2, 4}, dev);
+  const Tensor y = Tensor::from_host(fixed_inputs(6, 6), Shape{2, 3}, dev);
+  twice.build(x.shape(), dev);
+  once.build(x.shape(), dev);
+  EXPECT_EQ(twice.consumer_count(0), 2);
+  Tensor half_y = y.clone();
+  dev.axpby(0.0, y, 0.5, half_y);
+  twice.backward(y, twice.forward(x, true));
+  once.backward(half_y, once.forward(x, true));
+  const std::vector<double> g2 = host(twice.named_parameters()[0].parameter->grad);
+  const std::vector<double> g1 = host(once.named_parameters()[0].parameter->grad);
+  ASSERT_EQ(g1.size(), g2.size());
+  for (size_t i = 0; i < g1.size(); ++i) EXPECT_NEAR(g2[i], 4.0 * g1[i], 1e-6 * (1 + std::fabs(g2[i]))) << i;
+}
+
+TEST(GraphFanOut, InputGradientsFollowReachabilityFromParameters) {
+  NeuralNetwork net = NeuralNetwork::from_config(model_config(R"([
+    {"type": "pool2d", "name": "p", "kernel": 2, "stride": 1},
+    {"type": "conv2d", "name": "a", "n_out": 2, "kernel": 1},
+    {"type": "conv2d", "name": "b", "n_out": 2, "kernel": 1, "inputs": ["p"]},
+    {"type": "add", "name": "s", "inputs": ["a", "b"]},
+    {"type": "concat", "name": "cat", "inputs": ["s", "p"]},
+    {"type": "global_avg_pool", "name": "gap"}])"));
+  // p: no parameter upstream, nothing needs its input gradient.
+  EXPECT_FALSE(net.layer(0).input_gradient_needed());
+  // a and b read p (no parameters upstream): they skip their dX.
+  EXPECT_FALSE(net.layer(1).input_gradient_needed());
+  EXPECT_FALSE(net.layer(2).input_gradient_needed());
+  EXPECT_TRUE(net.layer(3).input_gradient_needed());
+  EXPECT_TRUE(net.layer(4).input_gradient_needed());  // one of its inputs (s) depends on parameters
+  EXPECT_TRUE(net.layer(5).input_gradient_needed());
+  // And the pass works with those skips.
+  Device& dev = reference_cpu_device();
+  const Tensor x = Tensor::from_host(fixed_inputs(2 * 5 * 5 * 3, 8), Shape{2, 5, 5, 3}, dev);
+  const Tensor y = Tensor::from_host(fixed_inputs(2 * 5, 9), Shape{2, 5}, dev);
+  EXPECT_TRUE(std::isfinite(net.backward(y, net.forward(x, true))));
+}
+
+// The BatchNorm + ReLU rewrite checks the consumers: a BatchNorm whose output
+// also feeds a sum is not fused, and the network trains the same either way.
+TEST(GraphFusion, BatchNormWithTwoConsumersIsNotFused) {
+  const json cfg = model_config(R"([
+    {"type": "conv2d", "name": "c", "n_out": 3, "kernel": 3},
+    {"type": "batchnorm", "name": "bn"},
+    {"type": "relu", "name": "r"},
+    {"type": "add", "name": "s", "inputs": ["bn", "r"]},
+    {"type": "batchnorm", "name": "bn2"},
+    {"type": "relu", "name": "r2"},
+    {"type": "global_avg_pool", "name": "gap"}])");
+  if (!fusion_enabled_from_environment()) GTEST_SKIP() << "JANUS_FUSE=0 turns the fusion pass off";
+  NeuralNetwork net = NeuralNetwork::from_config(cfg);
+  EXPECT_EQ(net.consumer_count(1), 2);
+  EXPECT_FALSE(dynamic_cast<BatchNorm&>(net.layer(1)).fused_relu());
+  EXPECT_FALSE(dynamic_cast<ActivationLayer&>(net.layer(2)).absorbed());
+  EXPECT_TRUE(dynamic_cast<BatchNorm&>(net.layer(4)).fused_relu());  // one consumer: fused
+  EXPECT_TRUE(dynamic_cast<ActivationLayer&>(net.layer(5)).absorbed());
+
+  // Same results as with the pass off (where bn2 + r2 run separately).
+  Device& dev = reference_cpu_device();
+  NeuralNetwork plain = NeuralNetwork::from_config(cfg);
+  fuse_batchnorm_relu(plain, false);
+  const Tensor x = Tensor::from_host(fixed_inputs(2 * 4 * 4 * 2, 12), Shape{2, 4, 4, 2}, dev);
+  const Tensor y = Tensor::from_host(fixed_inputs(2 * 3, 13), Shape{2, 3}, dev);
+  const double loss = net.backward(y, net.forward(x, true));
+  EXPECT_EQ(loss, plain.backward(y, plain.forward(x, true)));
+  const auto a = net.named_parameters(), b = plain.named_parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(host(a[i].parameter->grad), host(b[i].parameter->grad)) << a[i].name;
+}
+
+// An observer sees every node in order and can stop the pass.
+TEST(GraphWalker, ObserverSeesEveryNodeAndCanStop) {
+  NeuralNetwork net = NeuralNetwork::from_config(model_config(R"([
+    {"type": "dense", "name": "a", "n_out": 3},
+    {"type": "dense", "name": "b", "n_out": 3, "inputs": ["input"]},
+    {"type": "add", "name": "s", "inputs": ["a", "b"]}])"));
+  struct Log : PassObserver {
+    std::vector<std::string> seen;
+    size_t stop_after = 99;
+    bool end(Pass pass, size_t node, const Tensor&) override {
+      seen.push_back(std::string(pass == Pass::Forward ? "f" : pass == Pass::Loss ? "l" : "b") + std::to_string(node));
+      return seen.size() < stop_after;
+    }
+  } log;
+  Device& dev = reference_cpu_device();
+  const Tensor x = Tensor::from_host(fixed_inputs(8, 1), Shape{2, 4}, dev);
+  const Tensor y = Tensor::from_host(fixed_inputs(6, 2), Shape{2, 3}, dev);
+  net.backward(y, net.forward(x, true, &log), &log);
+  EXPECT_EQ(log.seen, (std::vector<std::string>{"f0", "f1", "f2", "l2", "b2", "b1", "b0"}));
+  log.seen.clear();
+  log.stop_after = 2;
+  EXPECT_FALSE(net.forward(x, true, &log).defined());
+  EXPECT_EQ(log.seen.size(), 2u);
 }
 
 }  // namespace

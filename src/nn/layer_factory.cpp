@@ -124,8 +124,21 @@ std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
     check_keys(cfg, owner, {"p"});
     return std::make_unique<Dropout>(name, get<double>(cfg, "p", 0.5, owner));
   }
+  if (type == "add") {
+    check_keys(cfg, owner, {});
+    return std::make_unique<Add>(name);
+  }
+  if (type == "concat") {
+    check_keys(cfg, owner, {});
+    return std::make_unique<Concat>(name);
+  }
+  if (type == "global_avg_pool") {
+    check_keys(cfg, owner, {});
+    return std::make_unique<GlobalAvgPool>(name);
+  }
   throw Error("layer " + std::to_string(index) + ": unknown layer type '" + type +
-              "' (expected fully_connected, conv2d, pool2d, flatten, activation, batchnorm, dropout)");
+              "' (expected fully_connected, conv2d, pool2d, flatten, activation, batchnorm, dropout, add, "
+              "concat, global_avg_pool)");
 }
 
 }  // namespace janus
