@@ -602,6 +602,13 @@ TEST(GlobalAvgPoolGrad, Input) {
   expect_layer_gradients(one_pixel, random_tensor({2, 1, 1, 3}, 322));
 }
 
+TEST(ScaleGrad, Input) {
+  Scale scale("scale", 0.125);
+  expect_layer_gradients(scale, random_tensor({3, 4}, 323));
+  Scale negative("scale_negative", -2.5);
+  expect_layer_gradients(negative, random_tensor({2, 3, 3, 2}, 324));
+}
+
 // Every parameter gradient of a graph network, trained through
 // NeuralNetwork::backward, against central differences of its loss. Every
 // ReLU's input must stay clear of the kink: the check unfuses BatchNorm +

@@ -305,5 +305,29 @@ TEST(GraphWalker, ObserverSeesEveryNodeAndCanStop) {
   EXPECT_EQ(log.seen.size(), 2u);
 }
 
+// configs/cifar10_resnet.json: ResNet-9 builds for CIFAR-10 images, fuses
+// all eight BatchNorm + ReLU pairs (each ReLU is its BatchNorm's only
+// consumer; the residual sums read the ReLUs' outputs), and has the parameter count of the same network in PyTorch
+// (6,573,130: bench/compare_pytorch.py's build of this config).
+TEST(GraphConfig, ResNet9Config) {
+  std::ifstream in(std::string(JANUS_SOURCE_DIR) + "/configs/cifar10_resnet.json");
+  ASSERT_TRUE(in.good());
+  NeuralNetwork net = NeuralNetwork::from_config(json::parse(in).at("model"));
+  EXPECT_EQ(net.output_shape(Shape{1, 32, 32, 3}), (Shape{1, 10}));
+  net.build(Shape{2, 32, 32, 3}, cpu_device());
+  int64_t parameters = 0, fused = 0, batchnorms = 0;
+  for (const NamedParameter& p : net.named_parameters()) parameters += p.parameter->value.numel();
+  for (size_t i = 0; i < net.size(); ++i)
+    if (auto* bn = dynamic_cast<BatchNorm*>(&net.layer(i))) {
+      ++batchnorms;
+      fused += bn->fused_relu() ? 1 : 0;
+    }
+  EXPECT_EQ(parameters, 6573130);
+  EXPECT_EQ(batchnorms, 8);
+  EXPECT_EQ(fused, fusion_enabled_from_environment() ? 8 : 0);
+  EXPECT_TRUE(net.uses_fused_softmax_cross_entropy());
+  EXPECT_EQ(net.layer(net.size() - 2).type(), "scale");  // the recipe's 0.125 on the logits
+}
+
 }  // namespace
 }  // namespace janus

@@ -261,6 +261,22 @@ class GlobalAvgPool : public Layer {
   Tensor x_;
 };
 
+// A constant factor: Y = factor * X, dX = factor * dY (torch: x * factor).
+// ResNet-9's recipe scales its logits by 0.125 this way. Runs on
+// Device::axpby on every backend.
+class Scale : public Layer {
+ public:
+  Scale(std::string name, double factor);
+  std::string type() const override { return "scale"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}, {"factor", factor_}}; }
+
+ private:
+  double factor_;
+};
+
 // Builds a layer from its JSON config, e.g.
 // {"type": "conv2d", "n_out": 32, "kernel": [3, 3], "stride": 1, "pad": "same",
 //  "activation": "relu", "init": "he_uniform"}. `index` names unnamed layers

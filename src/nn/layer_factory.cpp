@@ -136,9 +136,14 @@ std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
     check_keys(cfg, owner, {});
     return std::make_unique<GlobalAvgPool>(name);
   }
+  if (type == "scale") {
+    check_keys(cfg, owner, {"factor"});
+    JANUS_CHECK(cfg.contains("factor"), owner, ": missing required option 'factor'");
+    return std::make_unique<Scale>(name, get<double>(cfg, "factor", 1.0, owner));
+  }
   throw Error("layer " + std::to_string(index) + ": unknown layer type '" + type +
               "' (expected fully_connected, conv2d, pool2d, flatten, activation, batchnorm, dropout, add, "
-              "concat, global_avg_pool)");
+              "concat, global_avg_pool, scale)");
 }
 
 }  // namespace janus
