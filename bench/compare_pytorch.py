@@ -37,6 +37,16 @@ MLP = os.path.join(HERE, "configs", "mlp.json")
 CIFAR_RUN_CONFIG = os.path.join(ROOT, "configs", "cifar10.json")
 # (path, kind): kind "workload" = bench/configs file, "run" = run config (janus bench --model-config)
 WORKLOADS = [(SPEC_CNN, "workload"), (CIFAR_RUN_CONFIG, "run"), (MLP, "workload")]
+# Run only when --only names them (a ResNet-9 step at batch 512 takes seconds on 2 cores).
+RESNET_RUN_CONFIG = os.path.join(ROOT, "configs", "cifar10_resnet.json")
+OPTIONAL_WORKLOADS = [(RESNET_RUN_CONFIG, "run")]
+
+
+def chosen_workloads(only):
+    """(path, kind) of the workloads to run: the default three, or those --only names."""
+    if only is None:
+        return WORKLOADS
+    return [(p, k) for p, k in WORKLOADS + OPTIONAL_WORKLOADS if load_workload(p, k)["name"] in only]
 DATASET_SHAPES = {"cifar10": ([32, 32, 3], 10), "fashion_mnist": ([28, 28, 1], 10), "iris": ([4], 3)}
 
 
@@ -61,6 +71,123 @@ def pair(v):
 
 # ---- the PyTorch side (run in a child process: python3 compare_pytorch.py --torch-child) ----
 
+def build_torch_model(model_cfg, inp):
+    """The Janus model config as a torch module: a graph of nodes, each one
+    config entry with its named "inputs" (default: the previous node), as
+    NeuralNetwork reads it (include/janus/model.hpp). Shapes are tracked per
+    example in NHWC; the module works on NCHW (channels_last) tensors."""
+    import torch
+    import torch.nn as nn
+
+    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU}
+
+    class Sum(nn.Module):
+        def forward(self, *xs):
+            y = xs[0]
+            for x in xs[1:]:
+                y = y + x
+            return y
+
+    class Cat(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.dim = dim
+
+        def forward(self, *xs):
+            return torch.cat(xs, dim=self.dim)
+
+    class Scale(nn.Module):
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x):
+            return x * self.factor
+
+    class Graph(nn.Module):
+        def __init__(self, nodes):
+            super().__init__()
+            self.names = [n for n, _, _ in nodes]
+            self.inputs = [i for _, _, i in nodes]
+            self.mods = nn.ModuleList([m for _, m, _ in nodes])
+
+        def forward(self, x):
+            values = {"input": x}
+            for name, mod, ins in zip(self.names, self.mods, self.inputs):
+                values[name] = mod(*[values[i] for i in ins])
+            return values[self.names[-1]]
+
+    shapes, nodes, prev = {"input": list(inp)}, [], "input"
+    for index, lc in enumerate(model_cfg["layers"]):
+        t = lc["type"]
+        name = lc.get("name", "%s_%d" % (t, index))
+        ins = lc.get("inputs", [prev])
+        shape = shapes[ins[0]]
+        mods = []
+        if t == "conv2d":
+            k = pair(lc["kernel"])
+            stride = lc.get("stride", 1)
+            pad = lc.get("pad", "same")
+            if pad == "same":
+                if stride != 1 or k[0] % 2 == 0 or k[1] % 2 == 0:
+                    raise SystemExit("compare_pytorch.py: 'same' padding only with stride 1 and odd kernels")
+                p = (k[0] // 2, k[1] // 2)
+            else:
+                p = (0, 0) if pad == "valid" else pair(pad)
+            mods.append(nn.Conv2d(shape[2], lc["n_out"], k, stride=stride, padding=p, bias=lc.get("bias", True)))
+            shape = [(shape[0] + 2 * p[0] - k[0]) // stride + 1, (shape[1] + 2 * p[1] - k[1]) // stride + 1,
+                     lc["n_out"]]
+        elif t in ("maxpool2d", "pool2d", "avgpool2d"):
+            k = pair(lc["kernel"])
+            stride = lc.get("stride", k[0])
+            p = pair(lc.get("pad", 0)) if lc.get("pad", "valid") != "valid" else (0, 0)
+            mode = lc.get("mode", "average" if t == "avgpool2d" else "max")
+            if mode == "max":
+                mods.append(nn.MaxPool2d(k, stride=stride, padding=p))
+            else:
+                mods.append(nn.AvgPool2d(k, stride=stride, padding=p, count_include_pad=True))
+            shape = [(shape[0] + 2 * p[0] - k[0]) // stride + 1, (shape[1] + 2 * p[1] - k[1]) // stride + 1,
+                     shape[2]]
+        elif t == "flatten":
+            mods.append(nn.Flatten())
+            n = 1
+            for d in shape:
+                n *= d
+            shape = [n]
+        elif t == "global_avg_pool":
+            mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            shape = [shape[2]]
+        elif t == "scale":
+            mods.append(Scale(lc["factor"]))
+        elif t == "add":
+            mods.append(Sum())
+        elif t == "concat":
+            mods.append(Cat(1))  # channels: NCHW axis 1 (features of dense input too)
+            shape = shape[:-1] + [sum(shapes[i][-1] for i in ins)]
+        elif t in ("dense", "fully_connected", "linear"):
+            mods.append(nn.Linear(shape[-1], lc["n_out"]))
+            shape = [lc["n_out"]]
+        elif t in ("batchnorm", "batch_norm"):
+            bn = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+            mods.append(bn(shape[-1], eps=lc.get("eps", 1e-5), momentum=lc.get("momentum", 0.1)))
+        elif t == "dropout":
+            mods.append(nn.Dropout(lc.get("p", 0.5)))
+        elif t not in ("relu", "tanh", "sigmoid", "softmax", "activation"):
+            raise SystemExit("compare_pytorch.py: unsupported layer type " + t)
+        if t in ("conv2d", "dense", "fully_connected", "linear", "relu", "tanh", "sigmoid", "softmax", "activation"):
+            act = lc.get("activation", t if t in ("relu", "tanh", "sigmoid", "softmax") else "linear")
+            if act in acts:
+                mods.append(acts[act]())
+            elif act not in ("linear", "softmax"):
+                raise SystemExit("compare_pytorch.py: unsupported activation " + act)
+            # softmax on the last layer is folded into CrossEntropyLoss (as Janus fuses it)
+        module = mods[0] if len(mods) == 1 else nn.Sequential(*mods) if mods else nn.Identity()
+        nodes.append((name, module, ins))
+        shapes[name] = shape
+        prev = name
+    return Graph(nodes)
+
+
 def torch_child(args):
     import torch
     import torch.nn as nn
@@ -78,72 +205,13 @@ def torch_child(args):
     out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
            "workloads": []}
     only = set(args.only.split(",")) if args.only else None
-    for path, kind in WORKLOADS:
+    for path, kind in chosen_workloads(only):
         w = load_workload(path, kind)
-        if only is not None and w["name"] not in only:
-            continue
         if args.batch:
             w["batch"] = args.batch
         batch, classes, inp = w["batch"], w["classes"], w["input"]
-        layers, shape = [], list(inp)  # shape per example, NHWC bookkeeping
         is_image = len(inp) == 3
-        acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-        for lc in w["model"]["layers"]:
-            t = lc["type"]
-            if t == "conv2d":
-                k = pair(lc["kernel"])
-                stride = lc.get("stride", 1)
-                pad = lc.get("pad", "same")
-                if pad == "same":
-                    if stride != 1 or k[0] % 2 == 0 or k[1] % 2 == 0:
-                        raise SystemExit("compare_pytorch.py: 'same' padding only with stride 1 and odd kernels")
-                    p = (k[0] // 2, k[1] // 2)
-                else:
-                    p = (0, 0) if pad == "valid" else pair(pad)
-                layers.append(nn.Conv2d(shape[2], lc["n_out"], k, stride=stride, padding=p,
-                                        bias=lc.get("bias", True)))
-                shape = [(shape[0] + 2 * p[0] - k[0]) // stride + 1, (shape[1] + 2 * p[1] - k[1]) // stride + 1,
-                         lc["n_out"]]
-            elif t in ("maxpool2d", "pool2d", "avgpool2d"):
-                k = pair(lc["kernel"])
-                stride = lc.get("stride", k[0])
-                p = pair(lc.get("pad", 0)) if lc.get("pad", "valid") != "valid" else (0, 0)
-                mode = lc.get("mode", "average" if t == "avgpool2d" else "max")
-                if mode == "max":
-                    layers.append(nn.MaxPool2d(k, stride=stride, padding=p))
-                else:
-                    layers.append(nn.AvgPool2d(k, stride=stride, padding=p, count_include_pad=True))
-                shape = [(shape[0] + 2 * p[0] - k[0]) // stride + 1, (shape[1] + 2 * p[1] - k[1]) // stride + 1,
-                         shape[2]]
-                continue
-            elif t == "flatten":
-                layers.append(nn.Flatten())
-                n = 1
-                for d in shape:
-                    n *= d
-                shape = [n]
-                continue
-            elif t in ("dense", "fully_connected", "linear"):
-                layers.append(nn.Linear(shape[-1], lc["n_out"]))
-                shape = [lc["n_out"]]
-            elif t in ("batchnorm", "batch_norm"):
-                bn = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
-                layers.append(bn(shape[-1], eps=lc.get("eps", 1e-5), momentum=lc.get("momentum", 0.1)))
-                continue
-            elif t == "dropout":
-                layers.append(nn.Dropout(lc.get("p", 0.5)))
-                continue
-            elif t in ("relu", "tanh", "sigmoid", "softmax", "activation"):
-                lc = {"activation": lc.get("activation", t)}
-            else:
-                raise SystemExit("compare_pytorch.py: unsupported layer type " + t)
-            act = lc.get("activation", "linear")
-            if act in acts:
-                layers.append(acts[act]())
-            elif act not in ("linear", "softmax"):
-                raise SystemExit("compare_pytorch.py: unsupported activation " + act)
-            # softmax on the last layer is folded into CrossEntropyLoss (as Janus fuses it)
-        model = nn.Sequential(*layers).to(dev)
+        model = build_torch_model(w["model"], inp).to(dev)
         if is_image:
             x = torch.rand(batch, inp[2], inp[0], inp[1]) * 2 - 1
             model = model.to(memory_format=torch.channels_last)
@@ -257,8 +325,8 @@ def main():
                     "spins a while before sleeping). Any value in the caller's environment is replaced.")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
-    ap.add_argument("--only", help="comma-separated workload names to run (spec_cnn, cifar10, mlp); "
-                    "default: all three (the CIFAR peak-RSS runs only when cifar10 is among them)")
+    ap.add_argument("--only", help="comma-separated workload names to run (spec_cnn, cifar10, mlp, cifar10_resnet); "
+                    "default: the first three (the CIFAR peak-RSS runs only when cifar10 is among them)")
     args = ap.parse_args()
     if args.torch_child:
         return torch_child(args)
@@ -275,10 +343,10 @@ def main():
     if args.omp_wait_policy != "default":
         env["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
     only = set(args.only.split(",")) if args.only else None
-    selected = [(p, k) for p, k in WORKLOADS if only is None or load_workload(p, k)["name"] in only]
+    selected = chosen_workloads(only)
     if not selected:
         raise SystemExit("compare_pytorch.py: --only %s matches no workload (%s)"
-                         % (args.only, ", ".join(load_workload(p, k)["name"] for p, k in WORKLOADS)))
+                         % (args.only, ", ".join(load_workload(p, k)["name"] for p, k in WORKLOADS + OPTIONAL_WORKLOADS)))
     tmp = tempfile.mkdtemp(prefix="janus_cmp_")
     janus_runs, torch_runs = [], []
     for rnd in range(args.rounds):
@@ -310,14 +378,18 @@ def main():
                                                    % os.path.relpath(CIFAR_RUN_CONFIG, ROOT)),
             (mlp, "train", "MLP 784-256-10 training"), (spec, "infer", "SPEC CNN inference"),
             (cifar["name"], "infer", "default CIFAR model inference"), (mlp, "infer", "MLP 784-256-10 inference")]
+    resnet = load_workload(RESNET_RUN_CONFIG, "run")["name"]
+    rows += [(resnet, "train", "ResNet-9 (%s) training" % os.path.relpath(RESNET_RUN_CONFIG, ROOT)),
+             (resnet, "infer", "ResNet-9 inference")]
     lines = []
     where = "%d threads" % args.threads if args.device == "cpu" else "GPU"
-    lines.append("| workload (batch %d, %s) | Janus img/s | PyTorch %s img/s | Janus / PyTorch |"
-                 % (batch, where, torch_runs[0]["torch_version"]))
+    lines.append("| workload (%s, %s) | Janus img/s | PyTorch %s img/s | Janus / PyTorch |"
+                 % ("batch %d" % batch if args.batch else "each config's batch", where,
+                    torch_runs[0]["torch_version"]))
     lines.append("|---|---:|---:|---:|")
     ratios = {}
     for name, kind, label in rows:
-        if only is not None and name not in only:
+        if name not in jw[0]:
             continue
         key = kind + "_images_per_s"
         j = max(r[name][key] for r in jw)

@@ -167,6 +167,8 @@ class Golden : public testing::TestWithParam<Backend> {
     expect_tensor(actual, expected, dtype_, what);
   }
 
+  void check_network(const json& c);
+
   janus::Device* dev_ = nullptr;
   DType dtype_ = DType::F32;
 };
@@ -176,6 +178,32 @@ janus::Parameter& param(janus::Layer& layer, const std::string& name) {
   for (janus::Parameter* p : layer.parameters())
     if (p->name == name) return *p;
   throw std::runtime_error("layer " + layer.name() + " has no parameter " + name);
+}
+
+// A whole network case ({"layers", "loss", "x", "target", "yhat", "J",
+// "params"}): forward, backward(target) and predict against the stored values.
+// Layers whose evaluation mode differs from training (BatchNorm) have no place here.
+void Golden::check_network(const json& c) {
+  SCOPED_TRACE(c.at("name").get<std::string>());
+  auto net = janus::NeuralNetwork::from_config({{"layers", c.at("layers")}, {"loss", c.at("loss")}, {"seed", 0}});
+  const Tensor x = make(c.at("x"));
+  net.build(x.shape(), *dev_, dtype_);
+  std::map<std::string, janus::Parameter*> by_name;
+  for (const auto& np : net.named_parameters()) by_name[np.name] = np.parameter;
+  ASSERT_EQ(by_name.size(), c.at("params").size());
+  for (const json& p : c.at("params")) {
+    ASSERT_TRUE(by_name.count(p.at("name"))) << p.at("name");
+    assign(by_name.at(p.at("name"))->value, p.at("value"));
+  }
+  const Tensor yhat = net.forward(x, true);
+  check(yhat, c.at("yhat"), "Yhat");
+  const double j = net.backward(make(c.at("target")), yhat);
+  expect_scalar(j, c.at("J"), dtype_, "loss");
+  for (const json& p : c.at("params")) check(by_name.at(p.at("name"))->grad, p.at("grad"), p.at("name").get<std::string>() + " grad");
+  // predict() (evaluation mode) gives the same output and loss for these layers.
+  const auto [yhat_eval, j_eval] = net.predict(x, make(c.at("target")));
+  check(yhat_eval, c.at("yhat"), "Yhat (predict)");
+  expect_scalar(j_eval, c.at("J"), dtype_, "loss (predict)");
 }
 
 // ---- activations --------------------------------------------------------------
@@ -345,28 +373,27 @@ TEST_P(Golden, Optimizers) {
 
 // ---- whole network ----------------------------------------------------------------
 TEST_P(Golden, Network) {
-  for (const json& c : cases("network.json")) {
+  for (const json& c : cases("network.json")) check_network(c);
+}
+
+// ---- graph layers (add, concat, global_avg_pool) and a graph network -----------------
+TEST_P(Golden, GraphLayers) {
+  for (const json& c : cases("graph.json")) {
+    if (!c.contains("xs")) continue;  // a network case
     SCOPED_TRACE(c.at("name").get<std::string>());
-    auto net = janus::NeuralNetwork::from_config({{"layers", c.at("layers")}, {"loss", c.at("loss")}, {"seed", 0}});
-    const Tensor x = make(c.at("x"));
-    net.build(x.shape(), *dev_, dtype_);
-    std::map<std::string, janus::Parameter*> by_name;
-    for (const auto& np : net.named_parameters()) by_name[np.name] = np.parameter;
-    ASSERT_EQ(by_name.size(), c.at("params").size());
-    for (const json& p : c.at("params")) {
-      ASSERT_TRUE(by_name.count(p.at("name"))) << p.at("name");
-      assign(by_name.at(p.at("name"))->value, p.at("value"));
-    }
-    const Tensor yhat = net.forward(x, true);
-    check(yhat, c.at("yhat"), "Yhat");
-    const double j = net.backward(make(c.at("target")), yhat);
-    expect_scalar(j, c.at("J"), dtype_, "loss");
-    for (const json& p : c.at("params")) check(by_name.at(p.at("name"))->grad, p.at("grad"), p.at("name").get<std::string>() + " grad");
-    // predict() (evaluation mode) gives the same output and loss for these layers.
-    const auto [yhat_eval, j_eval] = net.predict(x, make(c.at("target")));
-    check(yhat_eval, c.at("yhat"), "Yhat (predict)");
-    expect_scalar(j_eval, c.at("J"), dtype_, "loss (predict)");
+    auto layer = janus::make_layer({{"type", c.at("type")}}, 0);
+    std::vector<Tensor> xs;
+    for (const json& x : c.at("xs")) xs.push_back(make(x));
+    check(layer->graph_forward(xs, true), c.at("y"), "Y");
+    const std::vector<Tensor> dxs = layer->graph_backward(make(c.at("dy")));
+    ASSERT_EQ(dxs.size(), c.at("dxs").size());
+    for (size_t k = 0; k < dxs.size(); ++k) check(dxs[k], c.at("dxs").at(k), "dX" + std::to_string(k));
   }
+}
+
+TEST_P(Golden, GraphNetwork) {
+  for (const json& c : cases("graph.json"))
+    if (c.contains("layers")) check_network(c);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Golden, testing::ValuesIn(kBackends), backend_name);

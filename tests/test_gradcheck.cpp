@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "janus/fusion.hpp"
 #include "janus/janus.hpp"
 
 namespace janus {
@@ -589,6 +590,131 @@ TEST(NetworkGrad, ConvBatchNormReluMaxPoolFlattenDenseSoftmax) {
     const auto r = check_gradient(np.name, objective, np.parameter->value, grad);
     EXPECT_TRUE(r.ok) << r.message();
   }
+}
+
+// ---- layers with several inputs, and graphs -------------------------------------------
+
+// Checks dL/dX_k of every input for L = sum(G * layer.graph_forward(Xs)).
+void expect_graph_layer_gradients(Layer& layer, const std::vector<Tensor>& xs, uint64_t seed) {
+  const Tensor y = layer.graph_forward(xs, true);
+  const Tensor g = random_tensor(y.shape(), seed);
+  const std::vector<Tensor> dx = layer.graph_backward(g);
+  ASSERT_EQ(dx.size(), xs.size()) << layer.name();
+  std::vector<std::vector<double>> analytic;
+  for (const Tensor& d : dx) analytic.push_back(d.to_host());  // before the objective reruns forward
+  auto objective = [&]() { return dot(g, layer.graph_forward(xs, true)); };
+  for (size_t k = 0; k < xs.size(); ++k) {
+    EXPECT_EQ(dx[k].shape(), xs[k].shape()) << layer.name() << " input " << k;
+    const auto r = check_gradient(layer.name() + " dL/dX" + std::to_string(k), objective, xs[k], analytic[k]);
+    EXPECT_TRUE(r.ok) << r.message();
+  }
+}
+
+TEST(AddGrad, ThreeInputs) {
+  Add add("add");
+  expect_graph_layer_gradients(add, {random_tensor({2, 3, 3, 4}, 301), random_tensor({2, 3, 3, 4}, 302),
+                                     random_tensor({2, 3, 3, 4}, 303)}, 304);
+}
+
+TEST(ConcatGrad, ChannelsOfNhwcAndDenseFeatures) {
+  Concat nhwc("concat_nhwc");
+  expect_graph_layer_gradients(nhwc, {random_tensor({2, 3, 4, 2}, 311), random_tensor({2, 3, 4, 5}, 312),
+                                      random_tensor({2, 3, 4, 1}, 313)}, 314);
+  Concat dense("concat_dense");
+  expect_graph_layer_gradients(dense, {random_tensor({3, 4}, 315), random_tensor({3, 2}, 316)}, 317);
+}
+
+TEST(GlobalAvgPoolGrad, Input) {
+  GlobalAvgPool gap("gap");
+  expect_layer_gradients(gap, random_tensor({3, 4, 5, 2}, 321));
+  GlobalAvgPool one_pixel("gap_1x1");
+  expect_layer_gradients(one_pixel, random_tensor({2, 1, 1, 3}, 322));
+}
+
+TEST(ScaleGrad, Input) {
+  Scale scale("scale", 0.125);
+  expect_layer_gradients(scale, random_tensor({3, 4}, 323));
+  Scale negative("scale_negative", -2.5);
+  expect_layer_gradients(negative, random_tensor({2, 3, 3, 2}, 324));
+}
+
+// Every parameter gradient of a graph network, trained through
+// NeuralNetwork::backward, against central differences of its loss. Every
+// ReLU's input must stay clear of the kink: the check unfuses BatchNorm +
+// ReLU for one forward to read those inputs, then restores the fusion.
+void expect_network_gradients(NeuralNetwork& net, const Tensor& x, const Tensor& y, size_t n_parameters) {
+  net.build(x.shape(), cpu(), DType::F64);
+  for (size_t i = 0; i < net.size(); ++i) randomise_parameters(net.layer(i), 400 + i);
+  fuse_batchnorm_relu(net, false);
+  (void)net.forward(x, true);
+  double margin = INFINITY;
+  for (size_t i = 0; i < net.size(); ++i)
+    if (const Activation* a = net.layer(i).activation(); a && a->kind() == ActivationKind::ReLU && a->z().defined())
+      for (double v : a->z().to_host()) margin = std::min(margin, std::fabs(v));
+  ASSERT_GT(margin, 1e-4) << "pick other data: a ReLU input sits at the kink";
+  fuse_batchnorm_relu(net, fusion_enabled_from_environment());
+
+  net.backward(y, net.forward(x, true));
+  std::vector<std::pair<NamedParameter, std::vector<double>>> analytic;
+  for (const NamedParameter& np : net.named_parameters()) analytic.push_back({np, np.parameter->grad.to_host()});
+  ASSERT_EQ(analytic.size(), n_parameters);
+  auto objective = [&]() { return net.loss().forward(net.forward(x, true), y); };
+  for (auto& [np, grad] : analytic) {
+    const auto r = check_gradient(np.name, objective, np.parameter->value, grad);
+    EXPECT_TRUE(r.ok) << r.message();
+  }
+}
+
+NeuralNetwork graph_net(const char* layers_json, uint64_t seed) {
+  nlohmann::json cfg = {{"loss", "cross_entropy"}, {"seed", seed}, {"layers", nlohmann::json::parse(layers_json)}};
+  return NeuralNetwork::from_config(cfg);
+}
+
+// A residual block as in ResNet-9: x -> conv-bn-relu -> conv-bn-relu, + x,
+// then global average pooling and a softmax classifier. Both BatchNorm +
+// ReLU pairs are fused; the block's input fans out to the block and the sum.
+TEST(NetworkGrad, ResidualBlock) {
+  NeuralNetwork net = graph_net(R"([
+    {"type": "conv2d", "name": "prep", "n_out": 3, "kernel": 3, "activation": "tanh"},
+    {"type": "conv2d", "name": "c1", "n_out": 3, "kernel": 3, "bias": false},
+    {"type": "batchnorm", "name": "bn1"}, {"type": "relu", "name": "r1"},
+    {"type": "conv2d", "name": "c2", "n_out": 3, "kernel": 3, "bias": false},
+    {"type": "batchnorm", "name": "bn2"}, {"type": "relu", "name": "r2"},
+    {"type": "add", "name": "res", "inputs": ["prep", "r2"]},
+    {"type": "global_avg_pool", "name": "gap"},
+    {"type": "dense", "name": "out", "n_out": 4, "activation": "softmax"}])", 3);
+  EXPECT_EQ(dynamic_cast<BatchNorm&>(net.layer(2)).fused_relu(), fusion_enabled_from_environment());
+  EXPECT_EQ(dynamic_cast<BatchNorm&>(net.layer(5)).fused_relu(), fusion_enabled_from_environment());
+  expect_network_gradients(net, random_tensor({3, 5, 5, 2}, 331), one_hot({1, 3, 0}, 4), 10);
+}
+
+// Two convolutions of the model input concatenated along the channels.
+TEST(NetworkGrad, Concatenation) {
+  NeuralNetwork net = graph_net(R"([
+    {"type": "conv2d", "name": "a", "n_out": 2, "kernel": 3, "activation": "tanh"},
+    {"type": "conv2d", "name": "b", "n_out": 3, "kernel": 1, "activation": "tanh", "inputs": ["input"]},
+    {"type": "concat", "name": "cat", "inputs": ["a", "b"]},
+    {"type": "conv2d", "name": "c", "n_out": 2, "kernel": 3, "activation": "tanh"},
+    {"type": "flatten"},
+    {"type": "dense", "name": "out", "n_out": 3, "activation": "softmax"}])", 4);
+  expect_network_gradients(net, random_tensor({2, 4, 4, 2}, 341), one_hot({2, 0}, 3), 8);
+}
+
+// A BatchNorm output read by two consumers (its ReLU and a sum taken before
+// the ReLU): the pair must not be fused, and the BatchNorm's gradient is the
+// sum of both consumers'.
+TEST(NetworkGrad, FanOutThroughBatchNorm) {
+  NeuralNetwork net = graph_net(R"([
+    {"type": "conv2d", "name": "c1", "n_out": 3, "kernel": 3},
+    {"type": "batchnorm", "name": "bn"},
+    {"type": "relu", "name": "r"},
+    {"type": "conv2d", "name": "c2", "n_out": 3, "kernel": 3, "activation": "tanh"},
+    {"type": "add", "name": "sum", "inputs": ["bn", "c2"]},
+    {"type": "global_avg_pool", "name": "gap"},
+    {"type": "dense", "name": "out", "n_out": 3, "activation": "softmax"}])", 5);
+  EXPECT_FALSE(dynamic_cast<BatchNorm&>(net.layer(1)).fused_relu());
+  EXPECT_FALSE(dynamic_cast<ActivationLayer&>(net.layer(2)).absorbed());
+  expect_network_gradients(net, random_tensor({3, 4, 4, 2}, 351), one_hot({0, 2, 1}, 3), 8);
 }
 
 // ---- checker sensitivity: the checks bite --------------------------------------------------

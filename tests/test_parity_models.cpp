@@ -348,6 +348,38 @@ TEST_F(ModelParity, CnnAdamWithDecay) {
            image_batches(10, kCnnInput, 10, 303));
 }
 
+// ---- 3. Graph models: a residual network and a concatenation ----------------------
+
+// A small ResNet (the ResNet-9 pattern of configs/cifar10_resnet.json): prep
+// conv-bn-relu, conv-bn-relu + max pool, a residual block of two conv-bn-relu
+// whose sum with the block input fans the input out, global average pooling,
+// dense softmax; and a branch concatenated along the channels.
+json residual_model() {
+  return {{"seed", 13},
+          {"loss", "cross_entropy"},
+          {"layers", json::parse(R"([
+            {"type": "conv2d", "name": "prep", "n_out": 8, "kernel": 3, "bias": false, "init": "he_uniform"},
+            {"type": "batchnorm", "name": "prep_bn"}, {"type": "relu", "name": "prep_relu"},
+            {"type": "conv2d", "name": "l1", "n_out": 12, "kernel": 3, "bias": false, "init": "he_uniform"},
+            {"type": "pool2d", "name": "l1_pool", "kernel": 2},
+            {"type": "batchnorm", "name": "l1_bn"}, {"type": "relu", "name": "l1_relu"},
+            {"type": "conv2d", "name": "r1a", "n_out": 12, "kernel": 3, "bias": false, "init": "he_uniform"},
+            {"type": "batchnorm", "name": "r1a_bn"}, {"type": "relu", "name": "r1a_relu"},
+            {"type": "conv2d", "name": "r1b", "n_out": 12, "kernel": 3, "bias": false, "init": "he_uniform"},
+            {"type": "batchnorm", "name": "r1b_bn"}, {"type": "relu", "name": "r1b_relu"},
+            {"type": "add", "name": "res1", "inputs": ["l1_relu", "r1b_relu"]},
+            {"type": "conv2d", "name": "side", "n_out": 4, "kernel": 1, "activation": "relu", "inputs": ["l1_relu"]},
+            {"type": "concat", "name": "cat", "inputs": ["res1", "side"]},
+            {"type": "global_avg_pool", "name": "gap"},
+            {"type": "fully_connected", "name": "out", "n_out": 10, "activation": "softmax"}])")}};
+}
+
+TEST_F(ModelParity, ResidualNetworkMomentumSgd) {
+  lockstep("residual network, Nesterov momentum SGD with weight decay", residual_model(),
+           {{"type", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 5e-4}}, 0.05,
+           image_batches(10, kCnnInput, 10, 404));
+}
+
 // Dropout p = 0.3 in training mode: the masks come from a counter-based
 // generator keyed by (layer seed, step), so both devices drop exactly the
 // same elements. The mask itself is observed bit-exactly by running the

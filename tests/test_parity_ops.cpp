@@ -471,6 +471,59 @@ TEST_F(Parity, Pool2d) {
   }
 }
 
+// Global average pooling is average pooling with one window over the whole
+// map (GlobalAvgPool): sums of H*W floats in double (CPU reference) or in
+// another order: <= H*W u of the sum of magnitudes, over H*W.
+TEST_F(Parity, GlobalAveragePool) {
+  const PoolGeometry g = pool_geom(3, 8, 8, 17, 8, 8, 1, 1, 0, 0);
+  const Shape xs{g.N, g.H, g.W, g.C}, ys{g.N, 1, 1, g.C};
+  Tensor x = rand(xs, 53), dy = rand(ys, 54);
+  Tensor yc = Tensor::empty(ys, cpu()), yg = Tensor::empty(ys, gpu());
+  cpu().pool2d_forward(PoolMode::Average, g, x, yc);
+  gpu().pool2d_forward(PoolMode::Average, g, on_gpu(x), yg);
+  expect_close("global average pool forward", yc, yg, 2 * 64 * kU, 4 * kU);
+  Tensor dxc = Tensor::empty(xs, cpu()), dxg = Tensor::empty(xs, gpu());
+  cpu().pool2d_backward(PoolMode::Average, g, x, dy, dxc);
+  gpu().pool2d_backward(PoolMode::Average, g, on_gpu(x), on_gpu(dy), dxg);
+  expect_close("global average pool backward", dxc, dxg, 0.0, 2 * kU);  // dy / 64: one rounding
+}
+
+// ---- column blocks (Concat) -----------------------------------------------------------
+
+TEST_F(Parity, CopyColumns) {
+  // Concatenation of (2,3,4,5) and (2,3,4,2) into (2,3,4,7) and back.
+  Tensor a = rand({2, 3, 4, 5}, 61), b = rand({2, 3, 4, 2}, 62);
+  Tensor yc = Tensor::empty({2, 3, 4, 7}, cpu()), yg = Tensor::empty({2, 3, 4, 7}, gpu());
+  cpu().copy_columns(a, 0, yc, 0, 5);
+  cpu().copy_columns(b, 0, yc, 5, 2);
+  gpu().copy_columns(on_gpu(a), 0, yg, 0, 5);
+  gpu().copy_columns(on_gpu(b), 0, yg, 5, 2);
+  expect_exact("copy_columns (concat)", yc, yg);
+  // A block out of the middle; the columns outside it keep their values.
+  Tensor dc = Tensor::full({24, 3}, 9.0, cpu()), dg = Tensor::full({24, 3}, 9.0, gpu());
+  cpu().copy_columns(yc, 4, dc, 1, 2);
+  gpu().copy_columns(yg, 4, dg, 1, 2);
+  expect_exact("copy_columns (split)", dc, dg);
+  const std::vector<float> host = dg.to_host_f32();
+  EXPECT_EQ(host[0], 9.0f);
+  EXPECT_EQ(host[1], yc.to_host_f32()[4]);
+  // The contract is one check for every backend: the same error on both.
+  std::string errors[2];
+  Device* devices[2] = {&cpu(), &gpu()};
+  for (int d = 0; d < 2; ++d) {
+    Tensor src = Tensor::zeros({4, 3}, *devices[d]), dst = Tensor::zeros({4, 2}, *devices[d]);
+    try {
+      devices[d]->copy_columns(src, 2, dst, 0, 2);
+    } catch (const Error& e) {
+      errors[d] = e.what();
+    }
+  }
+  EXPECT_NE(errors[0].find("copy_columns: columns [2, 4) of (4, 3) to [0, 2) of (4, 2) leave the tensors"),
+            std::string::npos) << errors[0];
+  ASSERT_NE(errors[1].find("copy_columns"), std::string::npos) << errors[1];
+  EXPECT_EQ(errors[0].substr(errors[0].find("copy_columns")), errors[1].substr(errors[1].find("copy_columns")));
+}
+
 // ---- batch normalisation ------------------------------------------------------------
 
 TEST_F(Parity, BatchNorm) {

@@ -93,6 +93,16 @@ class Device {
   // sum of all elements, returned to the host (in double).
   virtual double sum(const Tensor& x) = 0;
 
+  // ---- column blocks (Concat along the last axis, and its backward) --------
+  // Viewing src as (rows x src_cols) and dst as (rows x dst_cols) over their
+  // last axes: dst[r, dst_col + k] = src[r, src_col + k] for every row r and
+  // 0 <= k < width. The other columns of dst are left as they are: Concat
+  // fills its output one input at a time. The contract is checked here,
+  // once for every backend: both tensors defined, on this device, of one
+  // dtype, with the same number of rows, and both column ranges inside their
+  // tensors; otherwise an Error naming the op and the shapes. Exact (a copy).
+  void copy_columns(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col, int64_t width);
+
   // ---- activations (activation_functions.hpp: the maths of each, one entry
   // per activation; SoftMax is over the last axis, stable: subtract row max)
   // y = act(z). y may alias z for elementwise activations.
@@ -242,6 +252,12 @@ class Device {
   virtual void adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr,
                            double beta1, double beta2, double eps, double weight_decay,
                            bool decoupled, int64_t step) = 0;
+
+ protected:
+  // The kernel behind copy_columns, called once its contract holds (rows =
+  // numel / last extent of each; width > 0).
+  virtual void copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,
+                                   int64_t width) = 0;
 };
 
 // The process-wide CPU device (always available): the fast path (BLAS-backed

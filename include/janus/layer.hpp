@@ -6,8 +6,14 @@
 // the parameters (drawn from the layer's seed on the host, so every device
 // gets the same values) and returns the output shape, or throws an Error that
 // names the layer and the shapes when the input cannot work.
+//
+// Inside a model graph (model.hpp) a layer may take several inputs (Add,
+// Concat): the graph calls the graph_* forms below, which take a list of
+// inputs and return one gradient per input. Single-input layers implement
+// only the one-tensor forms; the graph_* defaults adapt them.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -43,6 +49,9 @@ class Layer {
   // extent is ignored) and returns the output shape. Idempotent for the same
   // per-example shape; a different per-example shape is an error.
   Shape build(const Shape& input_shape, Device& device, DType dtype);
+  // The same for a layer with several inputs (one shape per input, in the
+  // order of the graph node's inputs). Checks the input count first.
+  Shape build(const std::vector<Shape>& input_shapes, Device& device, DType dtype);
   bool built() const { return built_; }
   // Output shape for an input shape (no side effects). Throws on bad input.
   virtual Shape output_shape(const Shape& input_shape) const = 0;
@@ -52,12 +61,30 @@ class Layer {
   // backward(dL/dY) fills the parameter gradients and returns dL/dX.
   virtual Tensor backward(const Tensor& dy) = 0;
 
+  // ---- the graph interface (n inputs) -----------------------------------
+  // How many inputs the layer takes (kAnyNumberOfInputs: no upper bound).
+  static constexpr int kAnyNumberOfInputs = INT_MAX;
+  virtual int min_inputs() const { return 1; }
+  virtual int max_inputs() const { return 1; }
+  // Throws an Error naming the layer when n is outside [min_inputs, max_inputs].
+  void check_input_count(size_t n) const;
+  // Output shape for these input shapes (batch axis included); throws an
+  // Error naming the layer and the input at fault on a mismatch.
+  virtual Shape graph_output_shape(const std::vector<Shape>& input_shapes) const;
+  // Y from the inputs; when training, caches what graph_backward needs.
+  virtual Tensor graph_forward(const std::vector<Tensor>& inputs, bool training);
+  // dL/dY -> one dL/dX per input (in input order; an element may be
+  // undefined when input_gradient_needed() is false). Elements may share
+  // storage with dy or with each other (Add returns dy for every input):
+  // callers must not write into them.
+  virtual std::vector<Tensor> graph_backward(const Tensor& dy);
+
   // Whether backward() must return dL/dX (default: yes). NeuralNetwork
-  // clears it for its first layer with parameters, whose input is the model
-  // input (or a parameter-free transform of it) whose gradient nobody uses:
-  // FullyConnected and Conv2D then skip their dX GEMM / backward-data pass
-  // and return an undefined tensor, as PyTorch does for an input that does
-  // not require grad. Layers for which dX is cheap may compute it anyway.
+  // clears it for a layer none of whose inputs depends on a parameter (the
+  // model input, or a parameter-free transform of it), whose gradient nobody
+  // uses: FullyConnected and Conv2D then skip their dX GEMM / backward-data
+  // pass and return an undefined tensor, as PyTorch does for an input that
+  // does not require grad. Layers for which dX is cheap may compute it anyway.
   void set_input_gradient_needed(bool needed) { input_gradient_needed_ = needed; }
   bool input_gradient_needed() const { return input_gradient_needed_; }
 
@@ -81,8 +108,9 @@ class Layer {
   // Seed for this layer's initial weights (and dropout masks).
   void set_seed(uint64_t seed) { seed_ = seed; }
   uint64_t seed() const { return seed_; }
-  // The per-example input shape the layer was built for (without batch).
-  const Shape& built_input_shape() const { return built_input_; }
+  // The per-example input shape the layer was built for (without batch);
+  // the first input's for a layer with several.
+  const Shape& built_input_shape() const { return built_inputs_.at(0); }
 
  protected:
   // Called once by build(): create parameters for this input shape.
@@ -98,7 +126,27 @@ class Layer {
   bool input_gradient_needed_ = true;
   std::string name_;
   bool built_ = false;
-  Shape built_input_;
+  std::vector<Shape> built_inputs_;
+};
+
+// A layer whose natural form takes several inputs (Add, Concat): it
+// implements the graph_* forms, and the one-tensor forms become the graph
+// forms with a single input (refused by check_input_count when the layer
+// needs more).
+class MultiInputLayer : public Layer {
+ public:
+  using Layer::Layer;
+  Shape graph_output_shape(const std::vector<Shape>& input_shapes) const override = 0;
+  Tensor graph_forward(const std::vector<Tensor>& inputs, bool training) override = 0;
+  std::vector<Tensor> graph_backward(const Tensor& dy) override = 0;
+  Shape output_shape(const Shape& input_shape) const final { return graph_output_shape({input_shape}); }
+  Tensor forward(const Tensor& x, bool training) final { return graph_forward({x}, training); }
+  Tensor backward(const Tensor& dy) final { return graph_backward(dy).at(0); }
+
+ protected:
+  // The start of every graph_forward: checks each input (defined, non-empty
+  // batch) and builds the layer for their shapes; returns the output shape.
+  Shape build_for(const std::vector<Tensor>& inputs);
 };
 
 }  // namespace janus

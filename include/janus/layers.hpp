@@ -199,6 +199,87 @@ class Dropout : public Layer {
   bool last_training_ = false;
 };
 
+// ---- layers for graphs (model.hpp) -------------------------------------------
+
+// Residual sum: Y = X_0 + X_1 + ... + X_{n-1} (n >= 2, added in input
+// order), every input of one shape (batch included). Backward: dL/dX_k = dY
+// for every k (the same tensor, not a copy). Runs on Device::axpby, so every
+// backend has it; the sum is exact to the rounding of each addition.
+class Add : public MultiInputLayer {
+ public:
+  explicit Add(std::string name) : MultiInputLayer(std::move(name)) {}
+  std::string type() const override { return "add"; }
+  int min_inputs() const override { return 2; }
+  int max_inputs() const override { return kAnyNumberOfInputs; }
+  // Throws an Error naming the first input whose shape differs from input 0's.
+  Shape graph_output_shape(const std::vector<Shape>& input_shapes) const override;
+  Tensor graph_forward(const std::vector<Tensor>& inputs, bool training) override;
+  std::vector<Tensor> graph_backward(const Tensor& dy) override;
+  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}}; }
+
+ private:
+  size_t inputs_ = 0;  // of the last forward
+};
+
+// Concatenation along the last axis: channels of NHWC maps, features of
+// dense (batch, features) input (torch.cat(dim=-1)). Inputs (n >= 2) agree
+// on every axis but the last; Y's last extent is the sum of theirs, input 0
+// first. Backward hands each input its block of columns of dY. Runs on
+// Device::copy_columns.
+class Concat : public MultiInputLayer {
+ public:
+  explicit Concat(std::string name) : MultiInputLayer(std::move(name)) {}
+  std::string type() const override { return "concat"; }
+  int min_inputs() const override { return 2; }
+  int max_inputs() const override { return kAnyNumberOfInputs; }
+  // Throws an Error naming the first input whose rank or leading extents
+  // differ from input 0's.
+  Shape graph_output_shape(const std::vector<Shape>& input_shapes) const override;
+  Tensor graph_forward(const std::vector<Tensor>& inputs, bool training) override;
+  std::vector<Tensor> graph_backward(const Tensor& dy) override;
+  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}}; }
+
+ private:
+  std::vector<Shape> input_shapes_;  // of the last forward
+};
+
+// Global average pooling: NHWC (N, H, W, C) -> (N, C), y[n,c] = mean over
+// rows and columns of x[n,:,:,c] (torch: x.mean(dim=(1, 2)) in NHWC,
+// AdaptiveAvgPool2d(1) + flatten in NCHW). It is average pooling with one
+// window covering the whole map, and runs on Device::pool2d_forward /
+// pool2d_backward (PoolMode::Average, KH = H, KW = W, no padding) on every
+// backend; backward: dx[n,h,w,c] = dy[n,c] / (H*W).
+class GlobalAvgPool : public Layer {
+ public:
+  explicit GlobalAvgPool(std::string name) : Layer(std::move(name)) {}
+  std::string type() const override { return "global_avg_pool"; }
+  // Throws an Error unless the input is NHWC with H, W, C > 0.
+  Shape output_shape(const Shape& in) const override;
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}}; }
+  PoolGeometry geometry(const Shape& in) const;
+
+ private:
+  Tensor x_;
+};
+
+// A constant factor: Y = factor * X, dX = factor * dY (torch: x * factor).
+// ResNet-9's recipe scales its logits by 0.125 this way. Runs on
+// Device::axpby on every backend.
+class Scale : public Layer {
+ public:
+  Scale(std::string name, double factor);
+  std::string type() const override { return "scale"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& dy) override;
+  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}, {"factor", factor_}}; }
+
+ private:
+  double factor_;
+};
+
 // Builds a layer from its JSON config, e.g.
 // {"type": "conv2d", "n_out": 32, "kernel": [3, 3], "stride": 1, "pad": "same",
 //  "activation": "relu", "init": "he_uniform"}. `index` names unnamed layers

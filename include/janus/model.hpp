@@ -1,10 +1,30 @@
-// NeuralNetwork (SPEC §2 "Model"): layers run in order, a loss, and the
-// backward pass in reverse. CrossEntropy reads logits, as PyTorch's
-// CrossEntropyLoss: when the last layer ends in SoftMax (the output is a
-// distribution), the logits are that softmax's input; otherwise the model's
-// output is taken as logits and the loss applies log-softmax itself. Both
-// use the fused, numerically stable softmax + cross-entropy gradient
-// (S - Y)/m on the logits, so the loss is never negative.
+// NeuralNetwork (SPEC §2 "Model"): a graph of layers, a loss, and the
+// backward pass in reverse.
+//
+// The graph: nodes in topological order, each a layer whose inputs are named
+// earlier nodes (by layer name) or the model input ("input"). A node without
+// explicit inputs takes the previous node (the first node: the model input),
+// so a plain list of layers is the chain it always was, with the same layer
+// names, seeds and checkpoint keys. The last node is the model output. In a
+// config, a layer entry may carry "inputs": ["a", "b"] (see
+// docs/graph-models.md):
+//
+//   {"type": "conv2d", "name": "c1", "n_out": 64, "kernel": 3},
+//   {"type": "conv2d", "name": "c2", "n_out": 64, "kernel": 3},
+//   {"type": "add", "name": "res", "inputs": ["c1", "c2"]}
+//
+// Backward: each node's output gradient is the sum of what its consumers
+// send back (fan-out sums gradients, as Caffe's split layer). A node is run
+// backward only when its output depends on some parameter, and asks for its
+// input gradient only when one of its inputs does (reachability from the
+// parameters): the model input's gradient is never formed.
+//
+// CrossEntropy reads logits, as PyTorch's CrossEntropyLoss: when the output
+// node ends in SoftMax (the output is a distribution), the logits are that
+// softmax's input; otherwise the model's output is taken as logits and the
+// loss applies log-softmax itself. Both use the fused, numerically stable
+// softmax + cross-entropy gradient (S - Y)/m on the logits (the loss is the
+// output's only consumer), so the loss is never negative.
 #pragma once
 
 #include <memory>
@@ -24,13 +44,51 @@ struct NamedParameter {
   Parameter* parameter;
 };
 
+// One node of a model graph as given to the constructor: a layer and the
+// names of its inputs (earlier layers' names or "input"); empty: the previous node.
+struct GraphNode {
+  std::unique_ptr<Layer> layer;
+  std::vector<std::string> inputs;
+};
+
+// Observes a pass of the graph walker node by node (the per-layer numerics
+// check and `janus bench`'s per-layer timings use it).
+class PassObserver {
+ public:
+  enum class Pass { Forward, Loss, Backward };
+  virtual ~PassObserver() = default;
+  // Before node `node` runs (Loss: the loss of the output node).
+  virtual void begin(Pass pass, size_t node) {}
+  // After it ran. `result`: the node's output (Forward), the gradient of the
+  // output node's result (Loss), or undefined (Backward). Returning false
+  // stops the pass: forward() then returns an undefined tensor and
+  // backward() returns NaN.
+  virtual bool end(Pass pass, size_t node, const Tensor& result) { return true; }
+};
+
 class NeuralNetwork {
  public:
+  // The name by which a node lists the model input among its inputs.
+  static constexpr const char* kInputName = "input";
+
+  // A chain: each layer takes the previous one's output.
   NeuralNetwork(std::vector<std::unique_ptr<Layer>> layers, std::unique_ptr<Loss> loss, uint64_t seed = 0);
-  // {"seed": 0, "loss": "cross_entropy", "layers": [ {...}, ... ]}
+  // A graph. Throws an Error naming the layer at fault for a duplicate or
+  // reserved name, an input that is not an earlier node (unknown name, the
+  // node itself, a later node: the order must be topological), a wrong number
+  // of inputs, or a node whose output reaches nothing (only the last node may
+  // be unused). Shapes are checked by build().
+  NeuralNetwork(std::vector<GraphNode> nodes, std::unique_ptr<Loss> loss, uint64_t seed = 0);
+  // {"seed": 0, "loss": "cross_entropy", "layers": [ {...}, ... ]}; a layer
+  // may have "inputs": [names] (see above).
   static NeuralNetwork from_config(const nlohmann::json& config);
+  // The config that rebuilds this network; "inputs" only where they are not
+  // the previous node (so a chain's config is what it always was).
   nlohmann::json config() const;
 
+  // Output shape for inputs of this shape (no side effects); throws an Error
+  // naming the layer (and its inputs) where the shapes do not fit.
+  Shape output_shape(const Shape& input_shape) const;
   // Builds every layer for inputs of this shape on this device, creating the
   // parameters (also done lazily by the first forward).
   void build(const Shape& input_shape, Device& device, DType dtype = DType::F32);
@@ -38,16 +96,16 @@ class NeuralNetwork {
   Device& device() const;
   Shape input_shape() const { return input_shape_; }
 
-  Tensor forward(const Tensor& x, bool training = true);
+  // Runs the nodes in order. `observer` (optional) sees every node's output.
+  Tensor forward(const Tensor& x, bool training = true, PassObserver* observer = nullptr);
   // Tells every layer which optimisation step the next forward belongs to
   // (see Layer::set_step); the trainer calls it before each training step.
   void set_step(uint64_t step);
   // Computes the loss of `out` (the last forward's output) against target,
-  // backpropagates through the layers in reverse (filling the gradients) and
-  // returns the loss. The gradient of the model input is never formed: the
-  // backward pass stops at the first layer with parameters, which is told
-  // not to compute its input gradient (Layer::set_input_gradient_needed).
-  double backward(const Tensor& target, const Tensor& out);
+  // backpropagates through the nodes in reverse (filling the gradients) and
+  // returns the loss. Only nodes whose output depends on a parameter run
+  // backward (see above).
+  double backward(const Tensor& target, const Tensor& out, PassObserver* observer = nullptr);
   // Evaluation-mode forward and loss: returns (Yhat, loss).
   std::pair<Tensor, double> predict(const Tensor& x, const Tensor& y);
 
@@ -55,8 +113,18 @@ class NeuralNetwork {
   // Every tensor a checkpoint must hold: parameters and buffers, by full name.
   std::vector<std::pair<std::string, Tensor*>> state();
 
-  size_t size() const { return layers_.size(); }
-  Layer& layer(size_t i) { return *layers_.at(i); }
+  // The nodes, in topological order (node i's layer is layer(i)).
+  size_t size() const { return nodes_.size(); }
+  Layer& layer(size_t i) { return *nodes_.at(i).layer; }
+  const Layer& layer(size_t i) const { return *nodes_.at(i).layer; }
+  // Node i's inputs: indices of earlier nodes, kModelInput for the model input.
+  static constexpr int kModelInput = -1;
+  const std::vector<int>& node_inputs(size_t i) const { return nodes_.at(i).inputs; }
+  // How many inputs of later nodes node i feeds (an input listed twice counts twice).
+  int consumer_count(size_t i) const { return nodes_.at(i).consumers; }
+  // Per-node input and output shapes for inputs of this shape (for reports).
+  std::vector<std::vector<Shape>> node_input_shapes(const Shape& input_shape) const;
+
   const Loss& loss() const { return *loss_; }
   bool uses_fused_softmax_cross_entropy() const;  // ends in SoftMax, loss CrossEntropy
   uint64_t seed() const { return seed_; }
@@ -64,12 +132,22 @@ class NeuralNetwork {
   const Tensor& cross_entropy_logits(const Tensor& out) const;
 
  private:
-  std::vector<std::unique_ptr<Layer>> layers_;
+  struct Node {
+    std::unique_ptr<Layer> layer;
+    std::vector<int> inputs;     // earlier node indices or kModelInput
+    bool explicit_inputs = false;  // listed in the config (else: the previous node)
+    int consumers = 0;
+    bool depends_on_parameters = false;  // whether its output gradient is needed
+    size_t last_consumer = 0;    // the last node reading its output (forward frees it after)
+  };
+  // Every node's output shape, from output_shape_of(layer, input shapes)
+  // called on the nodes in order; errors of nodes with several inputs get
+  // the inputs' names and shapes appended.
+  template <class OutputShapeOf>
+  std::vector<Shape> walk_shapes(const Shape& input_shape, OutputShapeOf&& output_shape_of) const;
+  std::vector<Node> nodes_;
   std::unique_ptr<Loss> loss_;
   uint64_t seed_;
-  // Index of the first layer with parameters (size() if none): backward()
-  // ends there, since the layers before it have nothing to learn.
-  size_t first_trainable_;
   Shape input_shape_;
   Device* device_ = nullptr;
 };

@@ -219,20 +219,16 @@ json run_workload(const Workload& w, Device& dev, const Options& o, double peak_
   const Tensor x = Tensor::from_host(xs, in_shape, dev);
   const Tensor y = Tensor::from_host(ys, Shape{batch, classes}, dev);
 
-  // Shapes and FLOPs per layer.
+  // Shapes and FLOPs per layer (node of the model graph).
   const size_t L = net.size();
-  std::vector<Shape> ins(L), outs(L);
+  const std::vector<std::vector<Shape>> ins = net.node_input_shapes(in_shape);
+  std::vector<Shape> outs(L);
   std::vector<double> flops(L, 0.0);
   double forward_total = 0.0;
-  {
-    Shape s = in_shape;
-    for (size_t l = 0; l < L; ++l) {
-      ins[l] = s;
-      s = net.layer(l).output_shape(s);
-      outs[l] = s;
-      flops[l] = forward_flops(net.layer(l), ins[l], outs[l]);
-      forward_total += flops[l];
-    }
+  for (size_t l = 0; l < L; ++l) {
+    outs[l] = net.layer(l).graph_output_shape(ins[l]);
+    flops[l] = forward_flops(net.layer(l), ins[l][0], outs[l]);
+    forward_total += flops[l];
   }
 
   SGD sgd(0.9);
@@ -283,59 +279,45 @@ json run_workload(const Workload& w, Device& dev, const Options& o, double peak_
     // iters * repeats steps.
     std::vector<double> fwd(L, 0.0), bwd(L, 0.0);
     double loss_time = 0.0;
+    // The model's own walker, synchronising after each node.
+    struct LayerTimer : PassObserver {
+      Device& dev;
+      std::vector<double>& fwd;
+      std::vector<double>& bwd;
+      double& loss;
+      bool record = false;
+      Clock::time_point t0;
+      LayerTimer(Device& d, std::vector<double>& f, std::vector<double>& b, double& l) : dev(d), fwd(f), bwd(b), loss(l) {}
+      void begin(Pass, size_t) override { t0 = Clock::now(); }
+      bool end(Pass pass, size_t node, const Tensor&) override {
+        dev.synchronize();
+        if (record) (pass == Pass::Forward ? fwd[node] : pass == Pass::Backward ? bwd[node] : loss) += seconds_since(t0);
+        return true;
+      }
+    } timer(dev, fwd, bwd, loss_time);
     const int steps = o.iters * o.repeats;
     for (int s = -o.warmup; s < steps; ++s) {
       net.set_step(step++);
-      Tensor h = x;
-      for (size_t l = 0; l < L; ++l) {
-        const auto t0 = Clock::now();
-        h = net.layer(l).forward(h, true);
-        dev.synchronize();
-        if (s >= 0) fwd[l] += seconds_since(t0);
-      }
-      auto t0 = Clock::now();
-      Tensor grad;
-      size_t l = L - 1;
-      if (net.uses_fused_softmax_cross_entropy()) {
-        const auto& ce = static_cast<const CrossEntropy&>(net.loss());
-        ce.forward_backward_from_logits(net.layer(l).activation()->z(), y, &grad);
-        dev.synchronize();
-        if (s >= 0) loss_time += seconds_since(t0);
-        t0 = Clock::now();
-        grad = net.layer(l).backward_from_preactivation(grad);
-      } else {
-        net.loss().forward(h, y);
-        grad = net.loss().backward(h, y);
-        dev.synchronize();
-        if (s >= 0) loss_time += seconds_since(t0);
-        t0 = Clock::now();
-        grad = net.layer(l).backward(grad);
-      }
-      dev.synchronize();
-      if (s >= 0) bwd[l] += seconds_since(t0);
-      // An undefined gradient: that layer's input gradient is not needed (the
-      // first layer with parameters), and NeuralNetwork stops there too.
-      while (l-- > 0 && grad.defined()) {
-        t0 = Clock::now();
-        grad = net.layer(l).backward(grad);
-        dev.synchronize();
-        if (s >= 0) bwd[l] += seconds_since(t0);
-      }
+      timer.record = s >= 0;
+      const Tensor h = net.forward(x, true, &timer);
+      net.backward(y, h, &timer);
       sgd.step(net.named_parameters(), lr);  // timed on its own below
     }
     const Stats update = time_it(o, dev, [&] { sgd.step(net.named_parameters(), lr); });
     json layers = json::array();
     for (size_t l = 0; l < L; ++l) {
       const double f_ms = fwd[l] / steps * 1e3, b_ms = bwd[l] / steps * 1e3;
+      std::string input_shapes;
+      for (const Shape& in : ins[l]) input_shapes += (input_shapes.empty() ? "" : " ") + in.str();
       json e = {{"name", net.layer(l).name()},
                 {"type", net.layer(l).type()},
-                {"input", ins[l].str()},
+                {"input", input_shapes},
                 {"output", outs[l].str()},
                 {"forward_ms", f_ms},
                 {"backward_ms", b_ms},
                 {"forward_gflop", flops[l] / 1e9}};
       if (const auto* conv = dynamic_cast<const Conv2D*>(&net.layer(l)))
-        e["kernel"] = dev.conv2d_kernel(conv->geometry(ins[l]), DType::F32);
+        e["kernel"] = dev.conv2d_kernel(conv->geometry(ins[l][0]), DType::F32);
       if (flops[l] > 0) {
         e["forward_gflops"] = f_ms > 0 ? flops[l] / (f_ms * 1e-3) / 1e9 : 0.0;
         e["backward_gflops"] = b_ms > 0 ? 2 * flops[l] / (b_ms * 1e-3) / 1e9 : 0.0;

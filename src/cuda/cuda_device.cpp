@@ -186,6 +186,13 @@ void CudaDevice::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
            y.numel(), stream_);
 }
 
+void CudaDevice::copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,
+                                     int64_t width) {
+  const int64_t src_cols = src.dim(src.rank() - 1), dst_cols = dst.dim(dst.rank() - 1);
+  k::copy_columns(f32(src, "copy_columns", "src"), src_cols, src_col, f32(dst, "copy_columns", "dst"), dst_cols,
+                  dst_col, src.numel() / src_cols, width, stream_);
+}
+
 void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("multiply", a, b);

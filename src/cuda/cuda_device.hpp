@@ -99,6 +99,10 @@ class CudaDevice final : public Device {
   void set_conv_algo(ConvAlgo algo);
   ConvAlgo conv_algo() const { return conv_algo_; }
 
+ protected:
+  void copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,
+                           int64_t width) override;
+
  private:
   // A device buffer from the caching allocator, returned at scope exit.
   class Scratch {

@@ -23,6 +23,12 @@ void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStrea
 // out (cols x rows) = transpose of in (rows x cols), both row-major.
 void transpose(const float* in, float* out, int64_t rows, int64_t cols, cudaStream_t s);
 
+// ---- copy_columns.cu --------------------------------------------------------
+// dst[r, dst_col + k] = src[r, src_col + k] for r < rows, k < width; src is
+// (rows x src_cols), dst (rows x dst_cols), row-major.
+void copy_columns(const float* src, int64_t src_cols, int64_t src_col, float* dst, int64_t dst_cols, int64_t dst_col,
+                  int64_t rows, int64_t width, cudaStream_t s);
+
 // ---- reduce.cu --------------------------------------------------------------
 // Number of double partials sum_partials() writes for n elements.
 int sum_partial_count(int64_t n);

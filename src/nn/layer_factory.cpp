@@ -123,9 +123,26 @@ std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
     check_keys(cfg, owner, {"p"});
     return std::make_unique<Dropout>(name, get<double>(cfg, "p", 0.5, owner));
   }
+  if (type == "add") {
+    check_keys(cfg, owner, {});
+    return std::make_unique<Add>(name);
+  }
+  if (type == "concat") {
+    check_keys(cfg, owner, {});
+    return std::make_unique<Concat>(name);
+  }
+  if (type == "global_avg_pool") {
+    check_keys(cfg, owner, {});
+    return std::make_unique<GlobalAvgPool>(name);
+  }
+  if (type == "scale") {
+    check_keys(cfg, owner, {"factor"});
+    JANUS_CHECK(cfg.contains("factor"), owner, ": missing required option 'factor'");
+    return std::make_unique<Scale>(name, get<double>(cfg, "factor", 1.0, owner));
+  }
   throw Error("layer " + std::to_string(index) + ": unknown layer type '" + type +
               "' (expected fully_connected, conv2d, pool2d, flatten, activation or an activation's name, "
-              "batchnorm, dropout)");
+              "batchnorm, dropout, add, concat, global_avg_pool, scale)");
 }
 
 }  // namespace janus

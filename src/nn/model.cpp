@@ -1,5 +1,8 @@
-// NeuralNetwork: forward through the layers, loss, backward in reverse.
+// NeuralNetwork: a graph of layers walked forward in topological order and
+// backward in reverse, with fan-out gradients summed (model.hpp).
 #include "janus/model.hpp"
+
+#include <limits>
 
 #include "janus/error.hpp"
 #include "janus/fusion.hpp"
@@ -7,27 +10,90 @@
 
 namespace janus {
 
+namespace {
+
+std::vector<GraphNode> chain_of(std::vector<std::unique_ptr<Layer>> layers) {
+  std::vector<GraphNode> nodes;
+  for (auto& l : layers) nodes.push_back({std::move(l), {}});
+  return nodes;
+}
+
+std::string describe(const Layer& l) { return "layer '" + l.name() + "' (" + l.type() + ")"; }
+
+}  // namespace
+
 NeuralNetwork::NeuralNetwork(std::vector<std::unique_ptr<Layer>> layers, std::unique_ptr<Loss> loss, uint64_t seed)
-    : layers_(std::move(layers)), loss_(std::move(loss)), seed_(seed) {
-  JANUS_CHECK(!layers_.empty(), "a network needs at least one layer");
+    : NeuralNetwork(chain_of(std::move(layers)), std::move(loss), seed) {}
+
+NeuralNetwork::NeuralNetwork(std::vector<GraphNode> nodes, std::unique_ptr<Loss> loss, uint64_t seed)
+    : loss_(std::move(loss)), seed_(seed) {
+  JANUS_CHECK(!nodes.empty(), "a network needs at least one layer");
   JANUS_CHECK(loss_ != nullptr, "a network needs a loss");
+  for (size_t i = 0; i < nodes.size(); ++i)
+    JANUS_CHECK(nodes[i].layer != nullptr, "a network's node ", i, " has no layer");
+  // Parameter names in checkpoints are "<layer name>.<parameter>": unique layer names keep them apart.
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    JANUS_CHECK(nodes[i].layer->name() != kInputName, describe(*nodes[i].layer), ": the name '", kInputName,
+                "' is reserved for the model input");
+    for (size_t j = 0; j < i; ++j)
+      JANUS_CHECK(nodes[i].layer->name() != nodes[j].layer->name(), "layers ", j, " and ", i, " share the name '",
+                  nodes[i].layer->name(), "'");
+  }
+  // Resolve input names to earlier nodes: only earlier nodes can be named,
+  // so the order is topological and the graph has no cycle.
+  std::vector<std::string> names;
+  for (const GraphNode& g : nodes) names.push_back(g.layer->name());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Node n;
+    n.explicit_inputs = !nodes[i].inputs.empty();
+    if (!n.explicit_inputs) n.inputs = {static_cast<int>(i) - 1};  // the previous node (-1: the model input)
+    for (const std::string& name : nodes[i].inputs) {
+      if (name == kInputName) {
+        n.inputs.push_back(kModelInput);
+        continue;
+      }
+      size_t j = 0;
+      while (j < names.size() && names[j] != name) ++j;
+      const std::string where = describe(*nodes[i].layer);
+      JANUS_CHECK(j < nodes.size(), where, ": input '", name, "' is not the name of a layer (nor '", kInputName,
+                  "', the model input)");
+      JANUS_CHECK(j != i, where, ": lists itself as an input (a cycle; inputs must be earlier layers)");
+      JANUS_CHECK(j < i, where, ": input '", name, "' is layer ", j, ", which comes after it (layer ", i,
+                  "): layers must come after their inputs, and a graph cannot have cycles");
+      n.inputs.push_back(static_cast<int>(j));
+    }
+    nodes[i].layer->check_input_count(n.inputs.size());
+    n.layer = std::move(nodes[i].layer);
+    nodes_.push_back(std::move(n));
+  }
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    for (int j : nodes_[i].inputs)
+      if (j != kModelInput) {
+        ++nodes_[static_cast<size_t>(j)].consumers;
+        nodes_[static_cast<size_t>(j)].last_consumer = i;
+      }
+  // Every node but the output must feed a later one; then every node reaches
+  // the output and gets a gradient.
+  for (size_t i = 0; i + 1 < nodes_.size(); ++i)
+    JANUS_CHECK(nodes_[i].consumers > 0, describe(*nodes_[i].layer),
+                ": its output is the input of no later layer, and only the last layer (the model output) may be unused");
   // Each layer draws its weights from its own stream, so inserting a layer
   // does not change the initial weights of the others by position alone.
-  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_seed(splitmix64(seed_ * 1000003ull + i));
-  // Parameter names in checkpoints are "<layer name>.<parameter>": unique layer names keep them apart.
-  for (size_t i = 0; i < layers_.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      JANUS_CHECK(layers_[i]->name() != layers_[j]->name(), "layers ", j, " and ", i, " share the name '",
-                  layers_[i]->name(), "'");
-  // Nothing consumes the gradient of the model input, so backward stops at
-  // the first layer with parameters and that layer skips its dX.
-  first_trainable_ = layers_.size();
-  for (size_t i = 0; i < layers_.size() && first_trainable_ == layers_.size(); ++i)
-    if (!layers_[i]->parameters().empty()) first_trainable_ = i;
-  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_input_gradient_needed(i != first_trainable_);
+  for (size_t i = 0; i < nodes_.size(); ++i) nodes_[i].layer->set_seed(splitmix64(seed_ * 1000003ull + i));
+  // Reachability from the parameters: a node's output gradient is needed
+  // when the node has parameters or one of its inputs needs its gradient;
+  // a node asks for its input gradients only when an input needs one (the
+  // model input never does).
+  for (Node& n : nodes_) {
+    bool input_depends = false;
+    for (int j : n.inputs)
+      input_depends = input_depends || (j != kModelInput && nodes_[static_cast<size_t>(j)].depends_on_parameters);
+    n.depends_on_parameters = input_depends || !n.layer->parameters().empty();
+    n.layer->set_input_gradient_needed(input_depends);
+  }
   // BatchNorm + ReLU pairs run as one fused operation (fusion.hpp); results
   // are bit-identical, so this is decided once, here, from the environment.
-  fuse_batchnorm_relu(layers_, fusion_enabled_from_environment());
+  fuse_batchnorm_relu(*this, fusion_enabled_from_environment());
 }
 
 NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
@@ -37,9 +103,26 @@ NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
                 it.key(), "' (allowed: layers, loss, seed)");
   JANUS_CHECK(config.contains("layers") && config.at("layers").is_array() && !config.at("layers").empty(),
               "model config: 'layers' must be a non-empty array");
-  std::vector<std::unique_ptr<Layer>> layers;
+  std::vector<GraphNode> nodes;
   int i = 0;
-  for (const auto& lc : config.at("layers")) layers.push_back(make_layer(lc, i++));
+  for (const auto& lc : config.at("layers")) {
+    GraphNode node;
+    if (lc.is_object() && lc.contains("inputs")) {
+      nlohmann::json layer_only = lc;
+      layer_only.erase("inputs");
+      node.layer = make_layer(layer_only, i);
+      const nlohmann::json& in = lc.at("inputs");
+      bool names = in.is_array() && !in.empty();
+      for (const auto& e : in) names = names && e.is_string();
+      JANUS_CHECK(names, describe(*node.layer), ": 'inputs' must be a non-empty array of layer names, got ",
+                  in.dump());
+      node.inputs = in.get<std::vector<std::string>>();
+    } else {
+      node.layer = make_layer(lc, i);
+    }
+    nodes.push_back(std::move(node));
+    ++i;
+  }
   JANUS_CHECK(!config.contains("loss") || config.at("loss").is_string(), "model config: 'loss' must be a string, got ",
               config.contains("loss") ? config.at("loss").dump() : std::string());
   const std::string loss = config.value("loss", std::string("cross_entropy"));
@@ -49,18 +132,64 @@ NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
                 "model config: 'seed' must be an integer");
     seed = config.at("seed").get<uint64_t>();
   }
-  return NeuralNetwork(std::move(layers), make_loss(loss), seed);
+  return NeuralNetwork(std::move(nodes), make_loss(loss), seed);
 }
 
 nlohmann::json NeuralNetwork::config() const {
   nlohmann::json layers = nlohmann::json::array();
-  for (const auto& l : layers_) layers.push_back(l->config());
+  for (const Node& n : nodes_) {
+    nlohmann::json lc = n.layer->config();
+    if (n.explicit_inputs) {
+      nlohmann::json names = nlohmann::json::array();
+      for (int j : n.inputs) names.push_back(j == kModelInput ? std::string(kInputName) : nodes_[static_cast<size_t>(j)].layer->name());
+      lc["inputs"] = names;
+    }
+    layers.push_back(lc);
+  }
   return {{"layers", layers}, {"loss", loss_->name()}, {"seed", seed_}};
 }
 
+template <class OutputShapeOf>
+std::vector<Shape> NeuralNetwork::walk_shapes(const Shape& input_shape, OutputShapeOf&& output_shape_of) const {
+  std::vector<Shape> out(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    std::vector<Shape> ins;
+    for (int j : nodes_[i].inputs) ins.push_back(j == kModelInput ? input_shape : out[static_cast<size_t>(j)]);
+    try {
+      out[i] = output_shape_of(*nodes_[i].layer, ins);
+    } catch (const Error& e) {
+      if (nodes_[i].inputs.size() < 2) throw;  // a chain's message is complete as it is
+      // Name the inputs: the layer knows only their positions.
+      std::string named;
+      for (size_t k = 0; k < ins.size(); ++k) {
+        const int j = nodes_[i].inputs[k];
+        named += (k ? ", " : "") + std::to_string(k) + ": '" +
+                 (j == kModelInput ? std::string(kInputName) : nodes_[static_cast<size_t>(j)].layer->name()) +
+                 "' " + ins[k].str();
+      }
+      throw Error(std::string(e.what()) + " (inputs " + named + ")");
+    }
+  }
+  return out;
+}
+
+Shape NeuralNetwork::output_shape(const Shape& input_shape) const {
+  return walk_shapes(input_shape, [](const Layer& l, const std::vector<Shape>& ins) { return l.graph_output_shape(ins); })
+      .back();
+}
+
+std::vector<std::vector<Shape>> NeuralNetwork::node_input_shapes(const Shape& input_shape) const {
+  const std::vector<Shape> outs =
+      walk_shapes(input_shape, [](const Layer& l, const std::vector<Shape>& ins) { return l.graph_output_shape(ins); });
+  std::vector<std::vector<Shape>> ins(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    for (int j : nodes_[i].inputs) ins[i].push_back(j == kModelInput ? input_shape : outs[static_cast<size_t>(j)]);
+  return ins;
+}
+
 void NeuralNetwork::build(const Shape& input_shape, Device& device, DType dtype) {
-  Shape s = input_shape;
-  for (auto& l : layers_) s = l->build(s, device, dtype);
+  walk_shapes(input_shape,
+              [&](Layer& l, const std::vector<Shape>& ins) { return l.build(ins, device, dtype); });
   input_shape_ = input_shape;
   device_ = &device;
 }
@@ -72,23 +201,35 @@ Device& NeuralNetwork::device() const {
   return *device_;
 }
 
-Tensor NeuralNetwork::forward(const Tensor& x, bool training) {
+Tensor NeuralNetwork::forward(const Tensor& x, bool training, PassObserver* observer) {
   JANUS_CHECK(x.defined() && x.rank() >= 2 && x.dim(0) > 0, "network input: expected a non-empty batch, got ",
               x.defined() ? x.shape().str() : std::string("an undefined tensor"));
   if (!built()) build(x.shape(), x.device(), x.dtype());
   JANUS_CHECK(&x.device() == device_, "network input is on ", x.device().name(), " but the network is on ",
               device_->name());
-  Tensor h = x;
-  for (auto& l : layers_) h = l->forward(h, training);
-  return h;
+  std::vector<Tensor> outputs(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    std::vector<Tensor> ins;
+    for (int j : n.inputs) ins.push_back(j == kModelInput ? x : outputs[static_cast<size_t>(j)]);
+    if (observer) observer->begin(PassObserver::Pass::Forward, i);
+    outputs[i] = n.layer->graph_forward(ins, training);
+    if (observer && !observer->end(PassObserver::Pass::Forward, i, outputs[i])) return Tensor();
+    // Drop outputs nobody reads any more (the layers keep what backward needs).
+    for (int j : n.inputs)
+      if (j != kModelInput && nodes_[static_cast<size_t>(j)].last_consumer == i) outputs[static_cast<size_t>(j)] = Tensor();
+  }
+  return outputs.back();
 }
 
 void NeuralNetwork::set_step(uint64_t step) {
-  for (auto& l : layers_) l->set_step(step);
+  for (auto& n : nodes_) n.layer->set_step(step);
 }
 
 bool NeuralNetwork::uses_fused_softmax_cross_entropy() const {
-  const Activation* act = layers_.back()->activation();
+  // The output node has no consumer but the loss (it is last), so the loss
+  // may take over its SoftMax.
+  const Activation* act = nodes_.back().layer->activation();
   return act && act->kind() == ActivationKind::SoftMax && dynamic_cast<const CrossEntropy*>(loss_.get());
 }
 
@@ -98,27 +239,67 @@ bool NeuralNetwork::uses_fused_softmax_cross_entropy() const {
 // in the loss). Either way the loss is -sum(Y * log_softmax(Z))/m >= 0.
 const Tensor& NeuralNetwork::cross_entropy_logits(const Tensor& out) const {
   if (!uses_fused_softmax_cross_entropy()) return out;
-  const Tensor& logits = layers_.back()->activation()->z();
+  const Tensor& logits = nodes_.back().layer->activation()->z();
   JANUS_CHECK(logits.defined() && logits.shape() == out.shape(), "network backward: no forward pass for this output");
   return logits;
 }
 
-double NeuralNetwork::backward(const Tensor& target, const Tensor& out) {
+double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObserver* observer) {
+  const size_t last = nodes_.size() - 1;
+  const bool fused = uses_fused_softmax_cross_entropy();
   double loss;
   Tensor grad;
+  if (observer) observer->begin(PassObserver::Pass::Loss, last);
   if (const auto* ce = dynamic_cast<const CrossEntropy*>(loss_.get())) {
     // d(CE o softmax)/dZ = (S - Y)/m: exact and stable, where the unfused
-    // route divides by probabilities that may underflow to zero.
+    // route divides by probabilities that may underflow to zero. With a
+    // final softmax, the output node's backward then starts from its
+    // pre-activation (below); without one, the logits are the output.
     loss = ce->forward_backward_from_logits(cross_entropy_logits(out), target, &grad);
-    grad = uses_fused_softmax_cross_entropy() ? layers_.back()->backward_from_preactivation(grad)
-                                              : layers_.back()->backward(grad);
   } else {
     loss = loss_->forward(out, target);
-    grad = layers_.back()->backward(loss_->backward(out, target));
+    grad = loss_->backward(out, target);
   }
-  // Layers before first_trainable_ have no parameters: their backward would
-  // only form gradients of the model input.
-  for (size_t i = layers_.size() - 1; i-- > first_trainable_;) grad = layers_[i]->backward(grad);
+  if (observer && !observer->end(PassObserver::Pass::Loss, last, grad)) return std::numeric_limits<double>::quiet_NaN();
+
+  // grads[i]: dL/d(output of node i), summed over its consumers. A first
+  // contribution is held as given (it may share storage with another
+  // gradient, e.g. Add's); a second one adds into a fresh copy.
+  std::vector<Tensor> grads(nodes_.size());
+  std::vector<bool> summing(nodes_.size(), false);
+  grads[last] = grad;
+  for (size_t i = last + 1; i-- > 0;) {
+    Node& n = nodes_[i];
+    // Nothing upstream of a node without parameters has anything to learn.
+    if (!n.depends_on_parameters) continue;
+    const Tensor dy = std::move(grads[i]);
+    JANUS_CHECK(dy.defined(), describe(*n.layer), ": no gradient reached its output in the backward pass");
+    if (observer) observer->begin(PassObserver::Pass::Backward, i);
+    const std::vector<Tensor> dx = (i == last && fused) ? std::vector<Tensor>{n.layer->backward_from_preactivation(dy)}
+                                                        : n.layer->graph_backward(dy);
+    if (observer && !observer->end(PassObserver::Pass::Backward, i, Tensor()))
+      return std::numeric_limits<double>::quiet_NaN();
+    JANUS_CHECK(dx.size() == n.inputs.size(), describe(*n.layer), ": backward returned ", dx.size(),
+                " gradients for ", n.inputs.size(), " inputs");
+    for (size_t k = 0; k < dx.size(); ++k) {
+      const int j = n.inputs[k];
+      if (j == kModelInput || !nodes_[static_cast<size_t>(j)].depends_on_parameters) continue;
+      const auto u = static_cast<size_t>(j);
+      JANUS_CHECK(dx[k].defined(), describe(*n.layer), ": backward returned no gradient for its input ", k);
+      if (!grads[u].defined()) {
+        grads[u] = dx[k];
+      } else {
+        // Fan-out: the gradient of a node read by several consumers is the sum.
+        JANUS_CHECK(grads[u].shape() == dx[k].shape(), describe(*n.layer), ": gradient of shape ",
+                    dx[k].shape().str(), " for input ", k, " where another consumer sent ", grads[u].shape().str());
+        if (!summing[u]) {
+          grads[u] = grads[u].clone();
+          summing[u] = true;
+        }
+        grads[u].device().axpby(1.0, dx[k], 1.0, grads[u]);
+      }
+    }
+  }
   return loss;
 }
 
@@ -134,16 +315,16 @@ std::pair<Tensor, double> NeuralNetwork::predict(const Tensor& x, const Tensor& 
 
 std::vector<NamedParameter> NeuralNetwork::named_parameters() {
   std::vector<NamedParameter> out;
-  for (auto& l : layers_)
-    for (Parameter* p : l->parameters()) out.push_back({l->name() + "." + p->name, p});
+  for (auto& n : nodes_)
+    for (Parameter* p : n.layer->parameters()) out.push_back({n.layer->name() + "." + p->name, p});
   return out;
 }
 
 std::vector<std::pair<std::string, Tensor*>> NeuralNetwork::state() {
   std::vector<std::pair<std::string, Tensor*>> out;
-  for (auto& l : layers_) {
-    for (Parameter* p : l->parameters()) out.push_back({l->name() + "." + p->name, &p->value});
-    for (auto& [name, t] : l->buffers()) out.push_back({l->name() + "." + name, t});
+  for (auto& n : nodes_) {
+    for (Parameter* p : n.layer->parameters()) out.push_back({n.layer->name() + "." + p->name, &p->value});
+    for (auto& [name, t] : n.layer->buffers()) out.push_back({n.layer->name() + "." + name, t});
   }
   return out;
 }

@@ -26,17 +26,19 @@ Tensor forward_checked(NeuralNetwork& model, const Tensor& x, bool training, std
   }
   JANUS_CHECK(model.built() && &x.device() == &model.device(),
               "check-numerics: the model must be built on the input's device before the checked forward pass");
-  Tensor h = x;
-  for (size_t i = 0; i < model.size(); ++i) {
-    Layer& l = model.layer(i);
-    h = l.forward(h, training);
-    if (!all_finite(h)) {
-      *fault = "the output of " + describe_layer(l) + " (layer " + std::to_string(i + 1) + " of " +
-               std::to_string(model.size()) + ", forward pass)";
-      return Tensor();
+  // The model's own walker, stopped at the first node whose output is not finite.
+  struct FirstNonFinite : PassObserver {
+    NeuralNetwork& model;
+    std::string* fault;
+    FirstNonFinite(NeuralNetwork& m, std::string* f) : model(m), fault(f) {}
+    bool end(Pass, size_t node, const Tensor& output) override {
+      if (all_finite(output)) return true;
+      *fault = "the output of " + describe_layer(model.layer(node)) + " (layer " + std::to_string(node + 1) +
+               " of " + std::to_string(model.size()) + ", forward pass)";
+      return false;
     }
-  }
-  return h;
+  } observer(model, fault);
+  return model.forward(x, training, &observer);
 }
 
 std::string nonfinite_gradient(NeuralNetwork& model) {

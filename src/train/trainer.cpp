@@ -178,8 +178,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   // ---- model, optimizer, loader, schedule ------------------------------------------
   NeuralNetwork model = NeuralNetwork::from_config(cfg.model);
   {
-    Shape s = data.train.batch_shape(1);
-    for (size_t i = 0; i < model.size(); ++i) s = model.layer(i).output_shape(s);
+    const Shape s = model.output_shape(data.train.batch_shape(1));
     JANUS_CHECK(s == (Shape{1, K}), "config ", cfg.source, ": the model's output per sample is ", s.str(),
                 " but dataset ", cfg.dataset.name, " has ", K, " classes (expected (1, ", K, "))");
   }

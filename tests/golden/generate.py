@@ -610,13 +610,78 @@ def network():
     write("network.json", "network", out)
 
 
+# -------------------------------------------------------------------- graph layers and a graph network
+def graph():
+    """Add (n inputs), Concat (last axis), GlobalAvgPool, and a whole graph
+    network (a residual sum and a concatenation) with cross-entropy."""
+    g = gen(10)
+    layers = []
+    for name, shapes in [("add_2_nhwc", [(2, 3, 4, 3)] * 2), ("add_3_dense", [(4, 5)] * 3)]:
+        xs = [randn(g, *s) for s in shapes]
+        xl = [leaf(x) for x in xs]
+        y = xl[0]
+        for x in xl[1:]:
+            y = y + x
+        dy = randn(g, *y.shape)
+        y.backward(dy)
+        layers.append({"name": name, "type": "add", "xs": [t(x) for x in xs], "y": t(y), "dy": t(dy),
+                       "dxs": [t(x.grad) for x in xl]})
+    for name, shapes in [("concat_nhwc_channels", [(2, 3, 4, 2), (2, 3, 4, 5), (2, 3, 4, 1)]),
+                         ("concat_dense_features", [(3, 4), (3, 2)])]:
+        xs = [randn(g, *s) for s in shapes]
+        xl = [leaf(x) for x in xs]
+        y = torch.cat(xl, dim=-1)
+        dy = randn(g, *y.shape)
+        y.backward(dy)
+        layers.append({"name": name, "type": "concat", "xs": [t(x) for x in xs], "y": t(y), "dy": t(dy),
+                       "dxs": [t(x.grad) for x in xl]})
+    for name, shape in [("global_avg_pool_3x5", (2, 3, 5, 4)), ("global_avg_pool_1x1", (3, 1, 1, 2))]:
+        x = randn(g, *shape)
+        xl = leaf(x)
+        # NCHW adaptive average pooling to 1x1, as torch models write it.
+        y = F.adaptive_avg_pool2d(xl.permute(0, 3, 1, 2), 1).reshape(shape[0], shape[3])
+        dy = randn(g, *y.shape)
+        y.backward(dy)
+        layers.append({"name": name, "type": "global_avg_pool", "xs": [t(x)], "y": t(y), "dy": t(dy),
+                       "dxs": [t(xl.grad)]})
+
+    # A graph network: c1 = conv tanh(x); c2 = conv tanh(c1); s = c1 + c2;
+    # cat = concat(s, x); gap; dense softmax; cross-entropy (fused path).
+    m = 3
+    x = randn(g, m, 4, 5, 2)
+    y = F.one_hot(torch.randint(0, 3, (m,), generator=g), 3).to(torch.float64)
+    p = {"c1.W": randn(g, 3, 3, 2, 3, scale=0.4), "c1.b": randn(g, 1, 3, scale=0.2),
+         "c2.W": randn(g, 3, 3, 3, 3, scale=0.4), "c2.b": randn(g, 1, 3, scale=0.2),
+         "out.W": randn(g, 5, 3, scale=0.5), "out.b": randn(g, 1, 3, scale=0.2)}
+    pl = {k: leaf(v) for k, v in p.items()}
+    c1 = torch.tanh(conv_nhwc(x, pl["c1.W"], pl["c1.b"], 1, 1, 1))
+    c2 = torch.tanh(conv_nhwc(c1, pl["c2.W"], pl["c2.b"], 1, 1, 1))
+    cat = torch.cat([c1 + c2, x], dim=-1)
+    pooled = cat.mean(dim=(1, 2))
+    yhat = torch.softmax(pooled @ pl["out.W"] + pl["out.b"], dim=-1)
+    j = -(y * torch.log(yhat)).sum() / m
+    j.backward()
+    network = [{"name": "residual_sum_concat_gap_softmax_ce", "loss": "cross_entropy",
+                "layers": [{"type": "conv2d", "name": "c1", "n_out": 3, "kernel": 3, "activation": "tanh"},
+                           {"type": "conv2d", "name": "c2", "n_out": 3, "kernel": 3, "activation": "tanh"},
+                           {"type": "add", "name": "s", "inputs": ["c1", "c2"]},
+                           {"type": "concat", "name": "cat", "inputs": ["s", "input"]},
+                           {"type": "global_avg_pool", "name": "gap"},
+                           {"type": "fully_connected", "name": "out", "n_out": 3, "activation": "softmax"}],
+                "x": t(x), "target": t(y), "yhat": t(yhat), "J": j.item(),
+                "params": [{"name": k, "value": t(p[k]), "grad": t(pl[k].grad)} for k in p]}]
+    write("graph.json", "graph", layers + network)  # layer cases have "xs", network cases "layers"
+
+
+FAMILIES = [activations, fully_connected, conv2d, pool2d, batchnorm, losses, optimizers, flatten, network, graph]
+
 if __name__ == "__main__":
-    activations()
-    fully_connected()
-    conv2d()
-    pool2d()
-    batchnorm()
-    losses()
-    optimizers()
-    flatten()
-    network()
+    # All families, or only those named: generate.py graph
+    import sys
+    wanted = sys.argv[1:]
+    unknown = set(wanted) - {f.__name__ for f in FAMILIES}
+    if unknown:
+        sys.exit(f"unknown families: {sorted(unknown)}; known: {[f.__name__ for f in FAMILIES]}")
+    for family in FAMILIES:
+        if not wanted or family.__name__ in wanted:
+            family()
