@@ -12,6 +12,8 @@ SRC=$(realpath "$2")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-bench-test.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
+# Exit 77: CTest's SKIP_RETURN_CODE (apps/CMakeLists.txt): skipped, never passed.
+command -v python3 > /dev/null || { echo "SKIP: python3 is needed to read the JSON reports (scripts/install_deps.sh installs it)"; exit 77; }
 FAILED=0
 fail() { echo "FAIL: $*" >&2; FAILED=1; }
 ok() { echo "ok: $*"; }
