@@ -137,6 +137,7 @@ cleanup() {
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP   # (so that a stopped check cleans up too)
 
 git archive --format=tar --prefix=janus/ "$sha" > "$work/src.tar"
 cp "$0" "$work/fresh_machine_check.sh"   # the hooks run this copy, whatever happens to the checkout
