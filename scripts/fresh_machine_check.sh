@@ -8,7 +8,8 @@
 # this machine's apt sources (/etc/apt/sources.list.d/debian.sources); a clean
 # copy of COMMIT (default HEAD; `git archive`, never the working files) goes
 # to /src/janus inside it and the CIFAR-10 batches and Iris CSV to
-# /src/shared/data (a copy: ../shared/data as seen from /src/janus). Then,
+# /src/shared/data (a copy: ../shared/data as seen from /src/janus), and the
+# machine's local CA certificates (see below). Then,
 # chrooted, one step after the other:
 #   deps           bash scripts/install_deps.sh
 #   configure-cpu  cmake -DJANUS_CUDA=OFF, tests on
@@ -169,7 +170,11 @@ rc=0
 # format: deleted when it ends) and the exit trap looks there for leftovers.
 # The first customize hook empties mmdebstrap's own apt settings
 # (00mmdebstrap: no Recommends), which a real fresh machine does not have;
-# mmdebstrap deletes the file at the end.
+# mmdebstrap deletes the file at the end. The machine's own CA certificates
+# (/usr/local/share/ca-certificates: a TLS-inspecting proxy's, say) are site
+# network settings like its apt sources and resolv.conf: with them the root
+# reaches PyPI over HTTPS as this machine does (Debian's ca-certificates,
+# which install_deps.sh installs, adds them to the trust store).
 TMPDIR=$work mmdebstrap --variant=minbase --mode=root --format=null \
   --skip=essential/unlink \
   --setup-hook="mkdir -p \"\$1/var/cache/apt/archives\"" \
@@ -178,6 +183,7 @@ TMPDIR=$work mmdebstrap --variant=minbase --mode=root --format=null \
   --customize-hook=": > \"\$1/etc/apt/apt.conf.d/00mmdebstrap\"" \
   --customize-hook="mkdir -p \"\$1/src/shared\" && tar -x -C \"\$1/src\" -f '$work/src.tar'" \
   --customize-hook="cp -r '$(realpath "$data")' \"\$1/src/shared/data\"" \
+  --customize-hook="[ ! -d /usr/local/share/ca-certificates ] || cp -r /usr/local/share/ca-certificates/. \"\$1/usr/local/share/ca-certificates/\"" \
   --customize-hook="bash '$work/fresh_machine_check.sh' --mark copy-in" \
   "${step_hooks[@]}" \
   bookworm /dev/null "$sources" || rc=$?

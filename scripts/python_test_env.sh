@@ -39,8 +39,13 @@ if ! "$dir/bin/python3" -m pip install --disable-pip-version-check --no-input --
   # failure (a hash that does not match, say).
   index=${PIP_INDEX_URL:-https://pypi.org/simple}
   rm -rf "$dir"
-  if ! "$python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/safetensors/', timeout=20)" "$index" 2> /dev/null; then
-    skip "the package index $index cannot be reached, so the tests' Python packages ($req) cannot be installed"
+  if ! why=$("$python" -c "
+import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1] + '/safetensors/', timeout=20)
+except Exception as e:
+    print(e); sys.exit(1)" "$index"); then
+    skip "the package index $index cannot be reached ($why), so the tests' Python packages ($req) cannot be installed"
   fi
   echo "python_test_env: pip could not install $req into $dir"
   exit 1
