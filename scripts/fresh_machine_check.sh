@@ -61,7 +61,9 @@ if [ "${1:-}" = --step ]; then
     # installed there must be none.
     test-cpu)      cmd='ctest --test-dir build/cpu -j"$JOBS" --output-on-failure 2>&1 | tee /tmp/ctest-cpu.log
                         if grep -E "\((Skipped|Not Run|Disabled)\)" /tmp/ctest-cpu.log; then
-                          echo "fresh machine: the tests above did not run"; exit 1
+                          echo "fresh machine: the tests above did not run; their reasons:"
+                          grep -h -A1 -E "^SKIP: |: Skipped$" build/cpu/Testing/Temporary/LastTest.log || true
+                          exit 1
                         fi' ;;
     train)         cmd='OMP_WAIT_POLICY=passive build/cpu/janus train --config configs/cifar10.json --epochs 1 --max-steps 5 --name fresh
                         test -s experiments/fresh/last.safetensors' ;;
