@@ -103,10 +103,15 @@ if [ "${1:-}" = --mark ]; then
 fi
 
 # ---- the check ----------------------------------------------------------------
+# All of it in one function, which bash reads whole before running it: the
+# script may change on disk while a check runs (a checkout moving on).
+main() {
 readme=0
 if [ "${1:-}" = --readme ]; then readme=1; shift; fi
 commit=${1:-HEAD}
-cd "$(dirname "$0")/.."
+local self
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 [ "$(id -u)" -eq 0 ] || { echo "fresh_machine_check: needs root (chroot, mounts)" >&2; exit 2; }
 command -v mmdebstrap > /dev/null || { echo "fresh_machine_check: needs mmdebstrap (apt-get install mmdebstrap)" >&2; exit 2; }
 sources=/etc/apt/sources.list.d/debian.sources
@@ -143,7 +148,7 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT HUP   # (so that a stopped check cleans up too)
 
 git archive --format=tar --prefix=janus/ "$sha" > "$work/src.tar"
-cp "$0" "$work/fresh_machine_check.sh"   # the hooks run this copy, whatever happens to the checkout
+cp "$self" "$work/fresh_machine_check.sh"   # the hooks run this copy, whatever happens to the checkout
 export JANUS_FRESH_TIMES=$work/times JANUS_FRESH_FAILED=$work/failed JANUS_FRESH_CLOCK=$work/clock
 export JANUS_FRESH_JOBS=${JANUS_FRESH_JOBS:-$(nproc)}
 : > "$JANUS_FRESH_TIMES"
@@ -205,3 +210,6 @@ if [ $rc -ne 0 ]; then
   exit 1
 fi
 echo "fresh machine: all steps passed (commit $sha)"
+}
+main "$@"
+exit
