@@ -10,6 +10,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "cpu/fast_elementwise.hpp"
 #include "cpu/fast_kernels.hpp"
@@ -17,6 +18,7 @@
 #include "cpu/onednn_conv.hpp"
 #include "cpu/simd_kernels.hpp"
 #include "janus/error.hpp"
+#include "janus/precision.hpp"
 
 namespace janus {
 
@@ -205,13 +207,40 @@ bool FastCpuDevice::accel_multiply(DType dt, const Tensor& a, const Tensor& b, T
   });
 }
 
+// ---- bf16 precision ------------------------------------------------------------------
+
+std::string cpu_bf16_path() {
+  return onednn::has_native_bf16()
+             ? "oneDNN bf16 convolutions (the CPU has AVX512-BF16); dense GEMMs on bf16-rounded inputs"
+             : "emulated: inputs rounded to bf16, float32 kernels (no AVX512-BF16 on this CPU; same "
+               "numerics, no speed-up)";
+}
+
+bool FastCpuDevice::bf16_inputs(DType dt) {
+  return dt == DType::F32 && input_math(matmul_precision(), OpClass::Matmul) == MathType::BF16;
+}
+
+template <class T>
+const T* FastCpuDevice::matmul_input(const Tensor& t, int slot) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16_inputs(DType::F32)) {
+      auto* copy = static_cast<float*>(bf16_copies_[static_cast<size_t>(slot)].get(
+          static_cast<size_t>(t.numel()) * sizeof(float)));
+      round_to_bf16(t.data<float>(), copy, t.numel());
+      return copy;
+    }
+  }
+  return t.data<T>();
+}
+
 bool FastCpuDevice::accel_gemm(DType dt, bool trans_a, bool trans_b, int64_t M, int64_t N,
                                int64_t K, double alpha, const Tensor& a, const Tensor& b,
                                double beta, Tensor& c) {
+  std::lock_guard<std::mutex> lock(ws_mutex_);  // for the bf16 copies
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    fast::parallel_gemm<T>(team_, trans_a, trans_b, M, N, K, alpha, a.data<T>(), b.data<T>(),
-                           beta, c.data<T>());
+    fast::parallel_gemm<T>(team_, trans_a, trans_b, M, N, K, alpha, matmul_input<T>(a, 0),
+                           matmul_input<T>(b, 1), beta, c.data<T>());
   });
 }
 
@@ -330,28 +359,43 @@ bool FastCpuDevice::accel_activation_backward(DType dt, ActivationKind act, int6
 // ---- convolution and pooling ------------------------------------------------------------
 
 std::string FastCpuDevice::accel_conv2d_kernel(DType dt, const ConvGeometry& g) {
+  std::string kernel = "im2col + OpenBLAS";
   if (dt == DType::F32 && onednn_) {
     std::lock_guard<std::mutex> lock(ws_mutex_);
+    using onednn::InputType;
+    if (bf16_inputs(dt)) {
+      const std::string impl = onednn_->implementation(onednn::OneDnnConv::Pass::Forward, g, false,
+                                                       false, InputType::BF16);
+      if (!impl.empty()) return "oneDNN bf16 direct (" + impl + ")";
+    }
     const std::string impl = onednn_->implementation(onednn::OneDnnConv::Pass::Forward, g);
     if (!impl.empty())
-      return (impl.find("wino") != std::string::npos ? "oneDNN Winograd (" : "oneDNN direct (") +
-             impl + ")";
+      kernel = (impl.find("wino") != std::string::npos ? "oneDNN Winograd (" : "oneDNN direct (") +
+               impl + ")";
   }
-  return "im2col + OpenBLAS";
+  return bf16_inputs(dt) ? "bf16 emulated: rounded inputs on " + kernel : kernel;
 }
 
 bool FastCpuDevice::accel_conv2d_forward(DType dt, const ConvGeometry& g, const Tensor& x,
                                          const Tensor& w, const Tensor* bias, Tensor& y) {
   std::lock_guard<std::mutex> lock(ws_mutex_);
-  if (dt == DType::F32 && onednn_ &&
+  // bf16: oneDNN's bf16 kernels where the CPU has them, else (below) the
+  // float32 kernels on bf16-rounded copies of x and w.
+  if (bf16_inputs(dt) && onednn_ &&
       onednn_->forward(g, x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr,
-                       y.data<float>()))
+                       y.data<float>(), false, onednn::InputType::BF16))
     return true;
-  return dispatch(dt, [&](auto tag) {  // F64, im2col, or a geometry oneDNN declined
+  return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
+    const T *xp = matmul_input<T>(x, 0), *wp = matmul_input<T>(w, 1);
+    if constexpr (std::is_same_v<T, float>) {
+      if (onednn_ && onednn_->forward(g, xp, wp, bias ? bias->data<float>() : nullptr,
+                                      y.data<float>()))
+        return;
+    }
+    // F64, im2col, or a geometry oneDNN declined
     void* ws = workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::Forward, g, threads_));
-    fast::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), bias ? bias->data<T>() : nullptr,
-                            y.data<T>(), threads_, ws);
+    fast::conv2d_forward<T>(g, xp, wp, bias ? bias->data<T>() : nullptr, y.data<T>(), threads_, ws);
   });
 }
 
@@ -364,34 +408,47 @@ bool FastCpuDevice::accel_conv2d_activation_forward(DType dt, ActivationKind act
   // their activation kernel in place.
   if (dt != DType::F32 || !onednn_ || act != ActivationKind::ReLU) return false;
   std::lock_guard<std::mutex> lock(ws_mutex_);
-  return onednn_->forward(g, x.data<float>(), w.data<float>(),
-                          bias ? bias->data<float>() : nullptr, y.data<float>(), /*relu=*/true);
+  const float* b = bias ? bias->data<float>() : nullptr;
+  if (bf16_inputs(dt))  // native bf16 or decline (conv2d_forward then emulates)
+    return onednn_->forward(g, x.data<float>(), w.data<float>(), b, y.data<float>(),
+                            /*relu=*/true, onednn::InputType::BF16);
+  return onednn_->forward(g, x.data<float>(), w.data<float>(), b, y.data<float>(), /*relu=*/true);
 }
 
 bool FastCpuDevice::accel_conv2d_backward_data(DType dt, const ConvGeometry& g, const Tensor& dy,
                                                const Tensor& w, Tensor& dx) {
   std::lock_guard<std::mutex> lock(ws_mutex_);
-  if (dt == DType::F32 && onednn_ &&
-      onednn_->backward_data(g, dy.data<float>(), w.data<float>(), dx.data<float>()))
+  if (bf16_inputs(dt) && onednn_ &&
+      onednn_->backward_data(g, dy.data<float>(), w.data<float>(), dx.data<float>(),
+                             onednn::InputType::BF16))
     return true;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
+    const T *dyp = matmul_input<T>(dy, 0), *wp = matmul_input<T>(w, 1);
+    if constexpr (std::is_same_v<T, float>) {
+      if (onednn_ && onednn_->backward_data(g, dyp, wp, dx.data<float>())) return;
+    }
     void* ws = workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::BackwardData, g, threads_));
-    fast::conv2d_backward_data<T>(g, dy.data<T>(), w.data<T>(), dx.data<T>(), threads_, ws);
+    fast::conv2d_backward_data<T>(g, dyp, wp, dx.data<T>(), threads_, ws);
   });
 }
 
 bool FastCpuDevice::accel_conv2d_backward_filter(DType dt, const ConvGeometry& g, const Tensor& x,
                                                  const Tensor& dy, Tensor& dw) {
   std::lock_guard<std::mutex> lock(ws_mutex_);
-  if (dt == DType::F32 && onednn_ &&
-      onednn_->backward_weights(g, x.data<float>(), dy.data<float>(), dw.data<float>()))
+  if (bf16_inputs(dt) && onednn_ &&
+      onednn_->backward_weights(g, x.data<float>(), dy.data<float>(), dw.data<float>(),
+                                onednn::InputType::BF16))
     return true;
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
+    const T *xp = matmul_input<T>(x, 0), *dyp = matmul_input<T>(dy, 1);
+    if constexpr (std::is_same_v<T, float>) {
+      if (onednn_ && onednn_->backward_weights(g, xp, dyp, dw.data<float>())) return;
+    }
     void* ws =
         workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::BackwardFilter, g, threads_));
-    fast::conv2d_backward_filter<T>(g, x.data<T>(), dy.data<T>(), dw.data<T>(), threads_, ws);
+    fast::conv2d_backward_filter<T>(g, xp, dyp, dw.data<T>(), threads_, ws);
   });
 }
 

@@ -108,7 +108,8 @@ nlohmann::json RunConfig::to_json() const {
             {"epochs", epochs},
             {"seed", seed},
             {"device", device},
-            {"drop_last", drop_last}};
+            {"drop_last", drop_last},
+            {"precision", precision_name(precision)}};
   if (dataset.folds >= 2) {  // only with cross-validation: "fold" alone is refused on reading
     j["dataset"]["folds"] = dataset.folds;
     j["dataset"]["fold"] = dataset.fold;
@@ -122,7 +123,7 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
   c.source = source;
   check_keys(j, "the run config",
              {"name", "description", "dataset", "model", "optimizer", "schedule", "batch_size", "eval_batch_size",
-              "epochs", "seed", "device", "drop_last"},
+              "epochs", "seed", "device", "drop_last", "precision"},
              source);
   c.name = get_str(j, "name", "", "", source);
   c.description = get_str(j, "description", "", "", source);
@@ -132,6 +133,7 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
   c.seed = static_cast<uint64_t>(get_int(j, "seed", 0, 0, "", source));
   c.device = get_str(j, "device", "auto", "", source);
   c.drop_last = get_bool(j, "drop_last", false, "", source);
+  c.precision = parse_precision(get_str(j, "precision", "fp32", "", source), "config " + source + ": precision");
 
   if (!j.contains("dataset")) fail(source, "missing 'dataset'");
   const json& d = j.at("dataset");
