@@ -23,7 +23,7 @@ void add_bench(CLI::App& app, Action& action);
 inline CLI::Option* add_precision_option(CLI::App* sub, std::string& value, const std::string& extra) {
   return sub
       ->add_option("--precision", value,
-                   "fp32, tf32 (CUDA only) or bf16: the precision of convolutions and GEMMs (`janus info` prints "
+                   "fp32, bf16 (CPU) or tf32 (reserved for CUDA, not implemented yet): the precision of convolutions and GEMMs (`janus info` prints "
                    "which operations run in which type); " + extra)
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
 }

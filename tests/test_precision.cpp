@@ -148,6 +148,11 @@ TEST(PrecisionModes, ParseAndRefuse) {
   EXPECT_NO_THROW(check_precision_supported(reference_cpu_device(), Precision::FP32));
   EXPECT_THROW(check_precision_supported(cpu_device(), Precision::TF32), Error);
   EXPECT_THROW(check_precision_supported(reference_cpu_device(), Precision::BF16), Error);
+  if (cuda_device_count() > 0) {  // the CUDA backend computes in fp32 only, so far
+    EXPECT_NO_THROW(check_precision_supported(get_device("cuda"), Precision::FP32));
+    EXPECT_THROW(check_precision_supported(get_device("cuda"), Precision::TF32), Error);
+    EXPECT_THROW(check_precision_supported(get_device("cuda"), Precision::BF16), Error);
+  }
   {
     const PrecisionScope scope(Precision::BF16);
     EXPECT_EQ(matmul_precision(), Precision::BF16);

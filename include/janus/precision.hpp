@@ -4,9 +4,10 @@
 // Modes (`precision` in a run config, `--precision` on the tool)
 //   fp32  the default and the parity mode: everything in float32, results
 //         bit-identical to a build without this module.
-//   tf32  CUDA only: cuBLAS and cuDNN may use tensor-op math, whose products
-//         read the operands with a 10-bit mantissa (TF32) and accumulate in
-//         float32. The CPU has no TF32 arithmetic: it refuses tf32.
+//   tf32  for CUDA: cuBLAS and cuDNN tensor-op math, whose products read the
+//         operands with a 10-bit mantissa (TF32) and accumulate in float32.
+//         The CPU has no TF32 arithmetic and refuses it; the CUDA backend does
+//         not implement it yet and refuses it too (check_precision_supported).
 //   bf16  autocast style, after PyTorch's torch.autocast: the two inputs of
 //         every convolution pass and GEMM are rounded to bfloat16 (8-bit
 //         mantissa, float32's exponent range; round to nearest, ties to even)
@@ -110,8 +111,8 @@ class PrecisionScope {
 };
 
 // Throws janus::Error, naming the device and the mode, when `device` cannot
-// run `p`: tf32 on a CPU device, bf16 on a CUDA device (not implemented
-// there yet), any mode but fp32 on cpu:reference (the float64 oracle).
+// run `p`: tf32 on a CPU device, any mode but fp32 on a CUDA device (not
+// implemented there yet) and on cpu:reference (the float64 oracle).
 void check_precision_supported(const Device& device, Precision p);
 
 // How the CPU device runs bf16 on this machine, in words: oneDNN's bf16

@@ -76,14 +76,12 @@
 #include <vector>
 
 #include "cpu/cpu_device.hpp"
+#include "cpu/onednn_conv.hpp"
 #include "cpu/scoped_resources.hpp"
 #include "cpu/task_team.hpp"
 
 namespace janus {
 
-namespace onednn {
-class OneDnnConv;
-}
 
 class FastCpuDevice final : public CpuDevice {
  public:
@@ -192,6 +190,11 @@ class FastCpuDevice final : public CpuDevice {
   // bf16_copies_[slot] (0 or 1, one per input). Callers hold ws_mutex_.
   template <class T>
   const T* matmul_input(const Tensor& t, int slot);
+  // Whether bf16 precision runs `pass` of geometry g on oneDNN's bf16
+  // kernels (JANUS_CPU_BF16, default auto: the rule and its measurements are
+  // in fast_device.cpp); they still decline where the CPU lacks bf16
+  // instructions, and the pass is then emulated.
+  bool native_bf16(onednn::OneDnnConv::Pass pass, const ConvGeometry& g) const;
 
   int threads_ = 1;
   // Runs the dense layers' GEMMs and element-wise passes (see task_team.hpp).
@@ -204,6 +207,7 @@ class FastCpuDevice final : public CpuDevice {
   std::unique_ptr<onednn::OneDnnConv> onednn_;
   // The bf16-rounded inputs of the emulated bf16 passes (matmul_input).
   std::array<fast::GrowBuffer, 2> bf16_copies_;
+  unsigned native_bf16_passes_ = 0;  // JANUS_CPU_BF16: a bit per OneDnnConv::Pass, or auto
 
   // Exact-size cache of freed storage: bytes -> free blocks.
   std::mutex cache_mutex_;
