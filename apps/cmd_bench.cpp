@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "janus/bench.hpp"
 #include "janus/error.hpp"
+#include "janus/precision.hpp"
 
 namespace janus_cli {
 
@@ -19,7 +20,7 @@ namespace {
 
 struct BenchArgs {
   std::vector<std::string> configs, model_configs;
-  std::string device = "all", json_out, csv_out;
+  std::string device = "all", precision = "fp32", json_out, csv_out;
   janus::bench::Options o;
   bool no_layers = false;
 };
@@ -40,8 +41,13 @@ int run_bench(const BenchArgs& a) {
   janus::bench::Options o = a.o;
   o.layers = !a.no_layers;
   const std::vector<std::string> devices = janus::bench::resolve_devices(a.device);
-  std::cout << "janus bench: " << workloads.size() << " workload(s) on " << devices.size() << " device(s)\n";
-  const nlohmann::json report = janus::bench::run(workloads, devices, o, &std::cout);
+  const janus::Precision precision = janus::parse_precision(a.precision, "--precision");
+  for (const std::string& d : devices) janus::check_precision_supported(janus::get_device(d), precision);
+  const janus::PrecisionScope precision_scope(precision);
+  std::cout << "janus bench: " << workloads.size() << " workload(s) on " << devices.size() << " device(s), precision "
+            << a.precision << "\n";
+  nlohmann::json report = janus::bench::run(workloads, devices, o, &std::cout);
+  report["precision"] = a.precision;
   if (!a.json_out.empty()) {
     write_file(a.json_out, report.dump(2) + "\n");
     std::cout << "wrote " << a.json_out << "\n";
@@ -70,6 +76,7 @@ void add_bench(CLI::App& app, Action& action) {
                   "cpu, cpu:reference, cuda, cuda:N or all (cpu and every CUDA device; a simulated one is listed "
                   "but not timed)")
       ->capture_default_str();
+  add_precision_option(sub, args->precision, "pass --device too where a device cannot run it")->capture_default_str();
   sub->add_option("--batch", args->o.batch, "Batch size (default: each workload's own)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--iters", args->o.iters, "Steps per timed run")->check(CLI::PositiveNumber)->capture_default_str();

@@ -15,7 +15,7 @@ namespace janus_cli {
 namespace {
 
 struct EvaluateArgs {
-  std::string run, checkpoint = "best", split = "validation", device = "auto", data_dir, json_out;
+  std::string run, checkpoint = "best", split = "validation", device = "auto", precision = "fp32", data_dir, json_out;
   std::vector<std::string> data;
   int64_t batch_size = 500;
   bool tta = false;
@@ -23,6 +23,9 @@ struct EvaluateArgs {
 
 int run_evaluate(const EvaluateArgs& a) {
   janus::Device& device = janus::get_device(a.device);
+  const janus::Precision precision = janus::parse_precision(a.precision, "--precision");
+  janus::check_precision_supported(device, precision);
+  const janus::PrecisionScope precision_scope(precision);
   janus::TrainedRun run = janus::load_trained_run(a.run, a.checkpoint, device);
   janus::Dataset data;
   std::string what;
@@ -41,7 +44,7 @@ int run_evaluate(const EvaluateArgs& a) {
   janus::prepare_for_run(run, data);
   janus::EvalResult r = janus::evaluate(*run.model, data, a.batch_size, a.tta);
   std::cout << "run        " << a.run << "\ncheckpoint " << run.checkpoint << "\ndata       " << what << "\ndevice     "
-            << device.name() << (a.tta ? "\ntta        left-right flip averaging" : "") << "\n"
+            << device.name() << "\nprecision  " << a.precision << (a.tta ? "\ntta        left-right flip averaging" : "") << "\n"
             << janus::format_eval_report(r);
   if (!a.json_out.empty()) {
     nlohmann::json j = {{"run", a.run},          {"checkpoint", run.checkpoint}, {"data", what},
@@ -66,6 +69,8 @@ void add_evaluate(CLI::App& app, Action& action) {
       ->capture_default_str();
   sub->add_option("--checkpoint", args->checkpoint, "best, last or a .safetensors path")->capture_default_str();
   sub->add_option("--device", args->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  add_precision_option(sub, args->precision, "checkpoints hold fp32 weights, so any run evaluates in any precision")
+      ->capture_default_str();
   sub->add_option("--data-dir", args->data_dir, "Data directory for the run's own splits");
   sub->add_option("--batch-size", args->batch_size, "Evaluation batch size")->check(CLI::PositiveNumber)->capture_default_str();
   sub->add_flag("--tta", args->tta,

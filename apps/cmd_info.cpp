@@ -12,6 +12,7 @@
 #include "janus/data.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
+#include "janus/precision.hpp"
 
 namespace janus_cli {
 
@@ -62,6 +63,9 @@ int run_info() {
   } catch (const std::exception& e) {
     std::cout << "unavailable: " << e.what() << "\n";
   }
+  std::cout << "precision (--precision; which operations run in which type)\n";
+  std::cout << janus::precision_table_text();
+  std::cout << "  bf16 on this CPU: " << janus::cpu_bf16_path() << "\n";
   std::cout << "data\n  data directory ";
   try {
     std::cout << janus::resolve_data_dir("") << "\n";

@@ -14,7 +14,7 @@ namespace janus_cli {
 namespace {
 
 struct PredictArgs {
-  std::string run, checkpoint = "best", device = "auto", out = "predictions.csv";
+  std::string run, checkpoint = "best", device = "auto", precision = "fp32", out = "predictions.csv";
   std::vector<std::string> data;
   int64_t batch_size = 500;
   bool tta = false;
@@ -22,6 +22,9 @@ struct PredictArgs {
 
 int run_predict(const PredictArgs& a) {
   janus::Device& device = janus::get_device(a.device);
+  const janus::Precision precision = janus::parse_precision(a.precision, "--precision");
+  janus::check_precision_supported(device, precision);
+  const janus::PrecisionScope precision_scope(precision);
   janus::TrainedRun run = janus::load_trained_run(a.run, a.checkpoint, device);
   // Labels are never used: CIFAR-10 label bytes are skipped whatever they hold.
   janus::Dataset data = janus::load_dataset_files(run.dataset, a.data, /*ignore_labels=*/true);
@@ -31,7 +34,7 @@ int run_predict(const PredictArgs& a) {
   const std::vector<int> classes = janus::predict_classes(*run.model, data, a.batch_size, a.tta);
   janus::write_predictions_csv(a.out, classes);
   std::cout << "wrote " << classes.size() << " predictions to " << a.out << " (checkpoint " << run.checkpoint
-            << ", device " << device.name() << ")\n";
+            << ", device " << device.name() << ", precision " << a.precision << ")\n";
   return 0;
 }
 
@@ -47,6 +50,8 @@ void add_predict(CLI::App& app, Action& action) {
   sub->add_option("-o,--out", args->out, "Output CSV")->capture_default_str();
   sub->add_option("--checkpoint", args->checkpoint, "best, last or a .safetensors path")->capture_default_str();
   sub->add_option("--device", args->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  add_precision_option(sub, args->precision, "checkpoints hold fp32 weights, so any run predicts in any precision")
+      ->capture_default_str();
   sub->add_option("--batch-size", args->batch_size, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
   sub->add_flag("--tta", args->tta,
                 "Test-time augmentation (images): average the outputs for each image and its left-right mirror");

@@ -12,7 +12,7 @@ namespace janus_cli {
 namespace {
 
 struct TrainArgs {
-  std::string config, data_dir, device, name, experiments_dir = "experiments";
+  std::string config, data_dir, device, precision, name, experiments_dir = "experiments";
   int epochs = 0;
   int64_t max_steps = 0, batch_size = 0;
   bool resume = false, overwrite = false, quiet = false, check_numerics = false;
@@ -30,6 +30,7 @@ int run_train(const TrainArgs& a) {
   o.data_dir = a.data_dir;
   o.experiments_dir = a.experiments_dir;
   o.device = a.device;
+  o.precision = a.precision;
   o.epochs = a.epochs;
   o.batch_size = a.batch_size;
   o.name = a.name;
@@ -53,6 +54,7 @@ void add_train(CLI::App& app, Action& action) {
   sub->add_option("--data-dir", args->data_dir,
                   "Data directory (default: $JANUS_DATA_DIR, ./data or ../shared/data)");
   sub->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (default: the config's, else auto)");
+  add_precision_option(sub, args->precision, "default: the config's, else fp32");
   sub->add_option("--epochs", args->epochs, "Number of epochs (overrides the config)")->check(CLI::PositiveNumber);
   sub->add_option("--batch-size", args->batch_size, "Batch size (overrides the config)")->check(CLI::PositiveNumber);
   sub->add_option("--name", args->name, "Run name: the directory under the experiments directory (default: the config's name)");

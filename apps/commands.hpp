@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -16,5 +17,15 @@ void add_evaluate(CLI::App& app, Action& action);
 void add_predict(CLI::App& app, Action& action);
 void add_info(CLI::App& app, Action& action);
 void add_bench(CLI::App& app, Action& action);
+
+// The --precision option of train / evaluate / predict / bench: fp32, tf32
+// or bf16 (janus/precision.hpp), stored in `value`; `extra` ends the help.
+inline CLI::Option* add_precision_option(CLI::App* sub, std::string& value, const std::string& extra) {
+  return sub
+      ->add_option("--precision", value,
+                   "fp32, bf16 (CPU) or tf32 (reserved for CUDA, not implemented yet): the precision of convolutions and GEMMs (`janus info` prints "
+                   "which operations run in which type); " + extra)
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+}
 
 }  // namespace janus_cli

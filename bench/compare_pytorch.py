@@ -16,12 +16,22 @@ own child process per side, random data: ru_maxrss of that child).
       [--iters 10] [--repeats 5] [--rounds 2] [--out bench/RESULTS.md]
   (--janus-bench build/janus_bench instead of --janus: the same engine)
 
+Mixed precision: --precision bf16 runs, in each round, Janus in fp32, Janus
+with `--precision bf16` and PyTorch under torch.autocast("cpu",
+dtype=torch.bfloat16) (forward and loss; backward and the SGD step follow
+autocast's types, the usual recipe), and prints Janus bf16 / Janus fp32 and
+Janus bf16 / PyTorch bf16 training and inference throughput, with the load
+average (the machine may be shared):
+
+  /usr/bin/python3 bench/compare_pytorch.py --janus build/release-off/janus --precision bf16 --only cifar10
+
 Both sides time "best of --repeats runs of --iters steps" after --warmup
 steps; the whole comparison is repeated --rounds times alternating Janus and
 PyTorch and the best of each is kept, so that a shared, noisy machine
 penalises neither. Tiny smoke run: --iters 1 --repeats 1 --warmup 1 --rounds 1.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -203,6 +213,7 @@ def torch_child(args):
         torch.backends.cudnn.benchmark = True
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     out = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
+           "precision": args.precision,
            "workloads": []}
     only = set(args.only.split(",")) if args.only else None
     for path, kind in chosen_workloads(only):
@@ -223,11 +234,19 @@ def torch_child(args):
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         lossf = nn.CrossEntropyLoss()
 
+        autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else (
+            lambda: contextlib.nullcontext())
+
         def train_step():
             opt.zero_grad(set_to_none=True)
-            loss = lossf(model(x), y)
+            with autocast():
+                loss = lossf(model(x), y)
             loss.backward()
             opt.step()
+
+        def infer():
+            with autocast():
+                return model(x)
 
         def timed(fn):
             for _ in range(args.warmup):
@@ -246,7 +265,7 @@ def torch_child(args):
         tb, tm = timed(train_step)
         with torch.no_grad():
             model.eval()
-            ib, im = timed(lambda: model(x))
+            ib, im = timed(infer)
             model.train()
         out["workloads"].append({"name": w["name"], "batch": batch,
                                  "train_images_per_s": batch / tb, "train_images_per_s_median": batch / tm,
@@ -270,12 +289,14 @@ def run_child(cmd, env):
     return p.stdout, max(after, before) / 1024.0
 
 
-def janus_cmd(args, json_path, workloads, layers=False):
+def janus_cmd(args, json_path, workloads, layers=False, precision="fp32"):
     """The janus bench (or janus_bench) command line for these (path, kind) workloads on the CPU."""
     if args.janus_bench:
         cmd = [args.janus_bench]
     else:
         cmd = [args.janus, "bench"]
+    if precision != "fp32":
+        cmd += ["--precision", precision]
     cmd += ["--device", args.device, "--json", json_path, "--iters", str(args.iters), "--repeats", str(args.repeats),
             "--warmup", str(args.warmup)]
     if not layers:
@@ -288,8 +309,8 @@ def janus_cmd(args, json_path, workloads, layers=False):
 
 
 def torch_cmd(args, json_path, only=None):
-    cmd = [sys.executable, os.path.abspath(__file__), "--torch-child", json_path, "--threads", str(args.threads),
-           "--device", args.device,
+    cmd = [sys.executable, os.path.abspath(__file__), "--torch-child", json_path, "--precision", args.precision,
+           "--threads", str(args.threads), "--device", args.device,
            "--iters", str(args.iters), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
     if args.batch:
         cmd += ["--batch", str(args.batch)]
@@ -323,6 +344,8 @@ def main():
                     help="OMP_WAIT_POLICY for both sides (default passive: idle OpenMP threads sleep at once, "
                     "what scripts/train.sh uses on shared machines; 'default' leaves it unset, so libgomp "
                     "spins a while before sleeping). Any value in the caller's environment is replaced.")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: Janus fp32, Janus bf16 and PyTorch bf16 autocast, same rounds (see above)")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--torch-child", help=argparse.SUPPRESS)
     ap.add_argument("--only", help="comma-separated workload names to run (spec_cnn, cifar10, mlp, cifar10_resnet); "
@@ -348,6 +371,8 @@ def main():
         raise SystemExit("compare_pytorch.py: --only %s matches no workload (%s)"
                          % (args.only, ", ".join(load_workload(p, k)["name"] for p, k in WORKLOADS + OPTIONAL_WORKLOADS)))
     tmp = tempfile.mkdtemp(prefix="janus_cmp_")
+    if args.precision == "bf16":
+        return compare_bf16(args, env, selected, tmp)
     janus_runs, torch_runs = [], []
     for rnd in range(args.rounds):
         jpath = os.path.join(tmp, "janus_%d.json" % rnd)
@@ -423,6 +448,58 @@ def main():
                "cifar_training_peak_rss_mb": {"janus": rss[0], "torch": rss[1]} if rss else None},
               open(os.path.join(tmp, "all.json"), "w"), indent=2)
     print("\n(raw results: %s)" % os.path.join(tmp, "all.json"), file=sys.stderr)
+
+
+def compare_bf16(args, env, selected, tmp):
+    """Janus fp32, Janus bf16 and PyTorch bf16 autocast, alternating in each round; best of the rounds."""
+    runs = {"janus_fp32": [], "janus_bf16": [], "torch_bf16": []}
+    loads = [os.getloadavg()[0]]
+    for rnd in range(args.rounds):
+        for prec in ("fp32", "bf16"):
+            path = os.path.join(tmp, "janus_%s_%d.json" % (prec, rnd))
+            run_child(janus_cmd(args, path, selected, precision=prec), env)
+            runs["janus_" + prec].append(janus_workloads(json.load(open(path))))
+        path = os.path.join(tmp, "torch_bf16_%d.json" % rnd)
+        run_child(torch_cmd(args, path, only=args.only), env)
+        torch_json = json.load(open(path))
+        runs["torch_bf16"].append({w["name"]: w for w in torch_json["workloads"]})
+        loads.append(os.getloadavg()[0])
+        print("round %d done" % (rnd + 1), file=sys.stderr)
+    lines = ["| workload (batch %d, %d threads) | Janus fp32 img/s | Janus bf16 img/s | PyTorch %s bf16 autocast "
+             "img/s | Janus bf16 / fp32 | Janus bf16 / PyTorch bf16 |" % (args.batch or 128, args.threads,
+                                                                         torch_json["torch_version"]),
+             "|---|---:|---:|---:|---:|---:|"]
+    ratios = {}
+    for path, kind in selected:
+        name = load_workload(path, kind)["name"]
+        for mode in ("train", "infer"):
+            key = mode + "_images_per_s"
+            best = {k: max(r[name][key] for r in v) for k, v in runs.items()}
+            ratios["%s/%s" % (name, mode)] = {"bf16_over_fp32": best["janus_bf16"] / best["janus_fp32"],
+                                              "bf16_over_torch_bf16": best["janus_bf16"] / best["torch_bf16"]}
+            lines.append("| %s %s | %.0f | %.0f | %.0f | **%.2fx** | **%.2fx** |" % (
+                name, "training" if mode == "train" else "inference", best["janus_fp32"], best["janus_bf16"],
+                best["torch_bf16"], ratios["%s/%s" % (name, mode)]["bf16_over_fp32"],
+                ratios["%s/%s" % (name, mode)]["bf16_over_torch_bf16"]))
+    lines.append("")
+    lines.append("Best of %d rounds (each: Janus fp32, Janus bf16, PyTorch bf16 autocast), each the best of %d x %d "
+                 "steps after %d warm-up steps; 1-min load average %s during the runs; bf16 on this CPU: %s."
+                 % (args.rounds, args.repeats, args.iters, args.warmup, " -> ".join("%.1f" % v for v in loads),
+                    "AVX512-BF16" if cpu_has_avx512_bf16() else "no AVX512-BF16 (Janus emulates bf16)"))
+    md = "\n".join(lines)
+    print(md)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(md + "\n")
+    json.dump({"runs": runs, "ratios": ratios, "load": loads}, open(os.path.join(tmp, "all.json"), "w"), indent=2)
+    print("\n(raw results: %s)" % os.path.join(tmp, "all.json"), file=sys.stderr)
+
+
+def cpu_has_avx512_bf16():
+    try:
+        return "avx512_bf16" in open("/proc/cpuinfo").read()
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

@@ -404,4 +404,211 @@ TEST_P(Golden, GraphNetwork) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, Golden, testing::ValuesIn(kBackends), backend_name);
 
+// ---- bf16 against PyTorch's CPU autocast (bf16_autocast.json, generate_bf16.py) ----
+//
+// Janus in bf16 (precision.hpp) and torch.autocast("cpu", bfloat16) round the
+// same inputs (x, W, dY) to bf16 the same way (to nearest, ties to even), so
+// every product is the same exact value in both. They differ in how they sum
+// and round, which bounds the difference of each output o = sum of n
+// products (+ a bias b) by Higham's inner-product bound (Accuracy and
+// Stability of Numerical Algorithms, eq. 3.5), gamma_n(u) = n u / (1 - n u):
+//   torch: |T - o*|  <= gamma_{n+1}(u_b) (S + (1 + u_b) B)   any order, summed in
+//          bf16 (PyTorch 1.13 does on CPUs without AVX-512) or float32 and
+//          rounded to bf16 (u_b = 2^-8), with its bias rounded to bf16;
+//   Janus: |J - o**| <= gamma_{n+1}(u_f) (S + B)   summed in float32 (u_f = 2^-24),
+//          float32 bias;
+//   and |o* - o**| <= u_b R, R the magnitudes Janus keeps in float32 that
+//   torch rounds (the bias; dY itself in the bias gradient).
+// S = sum |products|, from the float64 reference device on the rounded inputs'
+// absolute values. Nothing here is tuned: the bound follows from u_b, u_f, n.
+namespace bf16_golden {
+
+constexpr double kUb = 1.0 / 256, kUf = 1.0 / 16777216;
+double gamma(double u, int64_t n) { return n * u / (1 - n * u); }
+
+// The golden tensor's values rounded to float then bf16, absolute, as an F64
+// tensor on the reference device (the operands of S).
+Tensor abs_rounded(const json& t) {
+  std::vector<double> v = values_of(t);
+  for (double& x : v) x = std::fabs(janus::round_to_bf16(static_cast<float>(x)));
+  return Tensor::from_host(v, shape_of(t), janus::reference_cpu_device(), DType::F64);
+}
+
+// Checks |janus - torch| <= the bound above, element by element; B and R are
+// per-element (empty: 0).
+void expect_within(const Tensor& janus_out, const json& torch, const std::vector<double>& S,
+                   const std::vector<double>& B, const std::vector<double>& R, int64_t n,
+                   const std::string& what) {
+  const std::vector<double> got = janus_out.to_host(), want = values_of(torch);
+  ASSERT_EQ(got.size(), want.size()) << what;
+  ASSERT_EQ(S.size(), want.size()) << what;
+  ASSERT_LT((n + 1) * kUb, 1.0) << what << ": reduction too long for a bf16 bound";
+  int bad = 0;
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double b = B.empty() ? 0 : B[i], r = R.empty() ? 0 : R[i];
+    const double bound = gamma(kUb, n + 1) * (S[i] + (1 + kUb) * b) + gamma(kUf, n + 1) * (S[i] + b) +
+                         kUb * r + 1e-30;
+    const double ratio = std::fabs(got[i] - want[i]) / bound;
+    worst = std::max(worst, ratio);
+    if (!(ratio <= 1)) ++bad;
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " elements out of the bound, worst |diff|/bound " << worst;
+  if (std::getenv("JANUS_GOLDEN_REPORT")) std::printf("%s: worst |diff|/bound = %.3g\n", what.c_str(), worst);
+}
+
+// |b| (1, F) repeated over the rows of an (rows, F) output.
+std::vector<double> bias_per_output(const json& b, int64_t rows) {
+  const std::vector<double> v = values_of(b);
+  std::vector<double> out;
+  for (int64_t r = 0; r < rows; ++r)
+    for (double x : v) out.push_back(std::fabs(x));
+  return out;
+}
+
+// Column sums of |dY| viewed as (rows, F): the magnitudes of the bias gradient.
+std::vector<double> abs_column_sums(const json& dy) {
+  Tensor a = abs_rounded(dy);  // (rounding changes |dY| by at most u_b: covered by (1 + u_b) B)
+  const int64_t F = shape_of(dy).dims().back();
+  Tensor out = Tensor::zeros(Shape{F}, janus::reference_cpu_device(), DType::F64);
+  janus::reference_cpu_device().sum_rows(a, 0.0, out);
+  return out.to_host();
+}
+
+const json& cases() { return golden("bf16_autocast.json").at("cases"); }
+
+}  // namespace bf16_golden
+
+TEST(GoldenBf16, Conv2DLayer) {
+  using namespace bf16_golden;
+  janus::Device& ref = janus::reference_cpu_device();
+  int checked = 0;
+  for (const json& c : cases()) {
+    if (!c.contains("kernel") || c.contains("layers")) continue;
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const janus::PrecisionScope scope(janus::Precision::BF16);
+    const int k = c.at("kernel")[0], s = c.at("stride"), pad = c.at("pad");
+    auto layer = janus::make_layer({{"type", "conv2d"}, {"name", "conv"}, {"n_out", c.at("n_out")},
+                                    {"kernel", c.at("kernel")}, {"stride", s}, {"pad", pad}, {"bias", true},
+                                    {"activation", "linear"}}, 0);
+    const Tensor x = make(c.at("x"), janus::cpu_device(), DType::F32);
+    ASSERT_EQ(layer->build(x.shape(), janus::cpu_device(), DType::F32), shape_of(c.at("y")));
+    assign(param(*layer, "W").value, c.at("W"));
+    assign(param(*layer, "b").value, c.at("b"));
+    const Tensor y = layer->forward(x, true);
+    const Tensor dx = layer->backward(make(c.at("dy"), janus::cpu_device(), DType::F32));
+
+    const Shape xs = shape_of(c.at("x")), ys = shape_of(c.at("y"));
+    janus::ConvGeometry g;
+    g.N = static_cast<int>(xs[0]); g.H = static_cast<int>(xs[1]); g.W = static_cast<int>(xs[2]);
+    g.C = static_cast<int>(xs[3]); g.KH = g.KW = k; g.F = c.at("n_out");
+    g.stride_h = g.stride_w = s; g.pad_h = g.pad_w = pad;
+    g.OH = static_cast<int>(ys[1]); g.OW = static_cast<int>(ys[2]);
+    const Tensor ax = abs_rounded(c.at("x")), aw = abs_rounded(c.at("W")), ady = abs_rounded(c.at("dy"));
+    Tensor sy = Tensor::empty(ys, ref, DType::F64), sdx = Tensor::empty(xs, ref, DType::F64),
+           sdw = Tensor::empty(aw.shape(), ref, DType::F64);
+    ref.conv2d_forward(g, ax, aw, Tensor(), sy);
+    ref.conv2d_backward_data(g, ady, aw, sdx);
+    ref.conv2d_backward_filter(g, ax, ady, sdw);
+    const std::vector<double> b = bias_per_output(c.at("b"), ys.numel() / g.F);
+    expect_within(y, c.at("y"), sy.to_host(), b, b, int64_t{k} * k * g.C, "Y");
+    expect_within(dx, c.at("dx"), sdx.to_host(), {}, {}, int64_t{k} * k * g.F, "dX");
+    expect_within(param(*layer, "W").grad, c.at("dW"), sdw.to_host(), {}, {}, int64_t{g.N} * g.OH * g.OW, "dW");
+    const std::vector<double> sdb = abs_column_sums(c.at("dy"));
+    expect_within(param(*layer, "b").grad, c.at("db"), sdb, sdb, sdb, int64_t{g.N} * g.OH * g.OW, "db");
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2);
+}
+
+TEST(GoldenBf16, DenseLayer) {
+  using namespace bf16_golden;
+  janus::Device& ref = janus::reference_cpu_device();
+  int checked = 0;
+  for (const json& c : cases()) {
+    if (c.contains("kernel") || c.contains("layers")) continue;
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    const janus::PrecisionScope scope(janus::Precision::BF16);
+    const Shape ws = shape_of(c.at("W"));
+    const int64_t m = shape_of(c.at("x"))[0], n_in = ws[0], n_out = ws[1];
+    janus::FullyConnected fc("fc", n_out, janus::ActivationKind::Linear);
+    const Tensor x = make(c.at("x"), janus::cpu_device(), DType::F32);
+    fc.build(x.shape(), janus::cpu_device(), DType::F32);
+    assign(param(fc, "W").value, c.at("W"));
+    assign(param(fc, "b").value, c.at("b"));
+    const Tensor y = fc.forward(x, true);
+    const Tensor dx = fc.backward(make(c.at("dy"), janus::cpu_device(), DType::F32));
+
+    const Tensor ax = abs_rounded(c.at("x")), aw = abs_rounded(c.at("W")), ady = abs_rounded(c.at("dy"));
+    Tensor sy = Tensor::empty(Shape{m, n_out}, ref, DType::F64), sdx = Tensor::empty(Shape{m, n_in}, ref, DType::F64),
+           sdw = Tensor::empty(ws, ref, DType::F64);
+    ref.gemm(false, false, 1.0, ax, aw, 0.0, sy);
+    ref.gemm(false, true, 1.0, ady, aw, 0.0, sdx);
+    ref.gemm(true, false, 1.0, ax, ady, 0.0, sdw);
+    const std::vector<double> b = bias_per_output(c.at("b"), m);
+    expect_within(y, c.at("y"), sy.to_host(), b, b, n_in, "Y");
+    expect_within(dx, c.at("dx"), sdx.to_host(), {}, {}, n_out, "dX");
+    expect_within(param(fc, "W").grad, c.at("dW"), sdw.to_host(), {}, {}, m, "dW");
+    const std::vector<double> sdb = abs_column_sums(c.at("dy"));
+    expect_within(param(fc, "b").grad, c.at("db"), sdb, sdb, sdb, m, "db");
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2);
+}
+
+// The whole model (conv tanh -> average pool -> flatten -> dense softmax,
+// cross-entropy): smooth, so the per-stage errors above propagate to first
+// order. Each quantity is checked normwise against the sum, over the bf16
+// product stages it depends on, of each stage's relative bound
+// (gamma_{n+1}(u_b) + gamma_{n+1}(u_f) + u_b) times the stage's condition
+// number kappa = ||(|A||B|)|| / ||AB|| (from the generator; 1 for the
+// backward stages it does not measure).
+TEST(GoldenBf16, WholeModel) {
+  using namespace bf16_golden;
+  const json* model = nullptr;
+  for (const json& c : cases())
+    if (c.contains("layers")) model = &c;
+  ASSERT_NE(model, nullptr);
+  const json& c = *model;
+  const json &kap = c.at("kappa"), &red = c.at("reduction");
+  auto stage = [&](const std::string& name, const std::string& kappa_name) {
+    const int64_t n = red.at(name);
+    const double k = kap.contains(kappa_name) ? std::max(1.0, kap.at(kappa_name).get<double>()) : 1.0;
+    return (gamma(kUb, n + 1) + gamma(kUf, n + 1) + kUb) * k;
+  };
+  const double forward = stage("conv", "conv") + stage("fc", "fc");
+  const std::map<std::string, double> eps = {
+      {"fc.W", forward + stage("fc_dW", "fc_dW")},
+      {"fc.b", forward},
+      {"conv.W", forward + stage("fc", "fc_dx") + stage("conv_dW", "")},
+      {"conv.b", forward + stage("fc", "fc_dx")}};
+
+  const janus::PrecisionScope scope(janus::Precision::BF16);
+  auto net = janus::NeuralNetwork::from_config({{"layers", c.at("layers")}, {"loss", c.at("loss")}, {"seed", 0}});
+  const Tensor x = make(c.at("x"), janus::cpu_device(), DType::F32);
+  net.build(x.shape(), janus::cpu_device(), DType::F32);
+  std::map<std::string, janus::Parameter*> by_name;
+  for (const auto& np : net.named_parameters()) by_name[np.name] = np.parameter;
+  for (const json& p : c.at("params")) assign(by_name.at(p.at("name"))->value, p.at("value"));
+  const Tensor yhat = net.forward(x, true);
+  const double j = net.backward(make(c.at("target"), janus::cpu_device(), DType::F32), yhat);
+
+  auto normwise = [](const std::vector<double>& got, const std::vector<double>& want, double e, const std::string& what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    double d = 0, n = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      d += (got[i] - want[i]) * (got[i] - want[i]);
+      n += want[i] * want[i];
+    }
+    EXPECT_LE(std::sqrt(d), e * std::sqrt(n)) << what << ": relative difference " << std::sqrt(d / n) << ", bound " << e;
+    if (std::getenv("JANUS_GOLDEN_REPORT")) std::printf("%s: relative difference %.3g, bound %.3g\n", what.c_str(), std::sqrt(d / n), e);
+  };
+  normwise(yhat.to_host(), values_of(c.at("yhat")), forward, "Yhat");
+  normwise({j}, {c.at("J").get<double>()}, forward, "loss");
+  for (const json& p : c.at("params")) {
+    const std::string name = p.at("name");
+    normwise(by_name.at(name)->grad.to_host(), values_of(p.at("grad")), eps.at(name), name + " grad");
+  }
+}
+
 }  // namespace

@@ -73,6 +73,7 @@
 
 #include "janus/data.hpp"
 #include "janus/model.hpp"
+#include "janus/precision.hpp"
 
 namespace janus {
 
@@ -101,6 +102,7 @@ struct RunConfig {
   uint64_t seed = 0;
   std::string device = "auto";
   std::optional<bool> drop_last;  // unset: "auto" (see the file comment)
+  Precision precision = Precision::FP32;  // "precision": fp32, tf32 or bf16 (precision.hpp)
 
   nlohmann::json to_json() const;
 };
@@ -133,6 +135,7 @@ struct TrainOptions {
   std::string data_dir;                      // "" -> resolve_data_dir("")
   std::string experiments_dir = "experiments";
   std::string device;                        // "" -> the config's
+  std::string precision;                     // "" -> the config's; else fp32, tf32 or bf16
   int epochs = 0;                            // 0 -> the config's
   int64_t batch_size = 0;                    // 0 -> the config's
   std::string name;                          // "" -> the config's

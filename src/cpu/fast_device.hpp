@@ -4,6 +4,11 @@
 // accel_* hooks of cpu_device.hpp): argument validation, error messages and
 // every operation not listed here stay those of the reference.
 //
+// - Precision bf16 (precision.hpp), F32 tensors: the convolutions run
+//   oneDNN's bf16 kernels where the CPU has bf16 instructions
+//   (onednn_conv.hpp); elsewhere, and for the GEMMs, the inputs are rounded to
+//   bf16 into copies (grow-only buffers) that the float32 kernels below read:
+//   the same exact products, summed in float32.
 // - gemm (the dense layers): oneDNN's JIT sgemm (AVX-512 here) for F32,
 //   OpenBLAS dgemm for F64, C split over the device's TaskTeam
 //   (fast_gemm.hpp).
@@ -63,6 +68,7 @@
 // device stays safe to call from several threads (they then take turns).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -70,13 +76,12 @@
 #include <vector>
 
 #include "cpu/cpu_device.hpp"
+#include "cpu/onednn_conv.hpp"
+#include "cpu/scoped_resources.hpp"
 #include "cpu/task_team.hpp"
 
 namespace janus {
 
-namespace onednn {
-class OneDnnConv;
-}
 
 class FastCpuDevice final : public CpuDevice {
  public:
@@ -176,6 +181,20 @@ class FastCpuDevice final : public CpuDevice {
   // hold ws_mutex_ while they use it.
   void* workspace(size_t bytes);
 
+  // Precision bf16 (precision.hpp) on F32 tensors: whether the convolutions
+  // and GEMMs read bf16 inputs.
+  static bool bf16_inputs(DType dt);
+  // The input `t` of a convolution pass or GEMM as its kernels read it:
+  // t's own data, or in bf16 precision (F32 only) a bf16-rounded copy in
+  // bf16_copies_[slot] (0 or 1, one per input). Callers hold ws_mutex_.
+  template <class T>
+  const T* matmul_input(const Tensor& t, int slot);
+  // Whether bf16 precision runs `pass` of geometry g on oneDNN's bf16
+  // kernels (JANUS_CPU_BF16, default auto: the rule and its measurements are
+  // in fast_device.cpp); they still decline where the CPU lacks bf16
+  // instructions, and the pass is then emulated.
+  bool native_bf16(onednn::OneDnnConv::Pass pass, const ConvGeometry& g) const;
+
   int threads_ = 1;
   // Runs the dense layers' GEMMs and element-wise passes (see task_team.hpp).
   fast::TaskTeam team_;
@@ -185,6 +204,9 @@ class FastCpuDevice final : public CpuDevice {
   // oneDNN convolutions (F32), null when JANUS_CPU_CONV=im2col. Used under
   // ws_mutex_ like the workspace.
   std::unique_ptr<onednn::OneDnnConv> onednn_;
+  // The bf16-rounded inputs of the emulated bf16 passes (matmul_input).
+  std::array<fast::GrowBuffer, 2> bf16_copies_;
+  unsigned native_bf16_passes_ = 0;  // JANUS_CPU_BF16: a bit per OneDnnConv::Pass, or auto
 
   // Exact-size cache of freed storage: bytes -> free blocks.
   std::mutex cache_mutex_;

@@ -108,13 +108,18 @@ struct Entry {
   std::vector<Staged> staged;
 };
 
-// (pass, bias, relu, N, H, W, C, KH, KW, F, strides, paddings): OH and OW
-// follow. relu (the forward's post-op) is 0 for the backward passes.
-using Key = std::array<int, 14>;
+// (pass, input type, bias, relu, N, H, W, C, KH, KW, F, strides, paddings):
+// OH and OW follow. relu (the forward's post-op) is 0 for the backward passes.
+using Key = std::array<int, 15>;
 
-Key key_of(Pass pass, const ConvGeometry& g, bool bias, bool relu) {
-  return {static_cast<int>(pass), bias ? 1 : 0, relu ? 1 : 0, g.N, g.H, g.W, g.C, g.KH, g.KW, g.F,
-          g.stride_h, g.stride_w, g.pad_h, g.pad_w};
+Key key_of(Pass pass, InputType in, const ConvGeometry& g, bool bias, bool relu) {
+  return {static_cast<int>(pass), static_cast<int>(in), bias ? 1 : 0, relu ? 1 : 0, g.N, g.H, g.W,
+          g.C, g.KH, g.KW, g.F, g.stride_h, g.stride_w, g.pad_h, g.pad_w};
+}
+
+// d with bf16 elements and the layout left to the primitive (format any).
+memory::desc any_bf16(const memory::desc& d) {
+  return memory::desc(d.dims(), memory::data_type::bf16, Tag::any);
 }
 
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
@@ -128,6 +133,12 @@ bool auto_winograd(const ConvGeometry& g) {
 }
 
 }  // namespace
+
+bool has_native_bf16() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);  // AMX includes it
+  return (isa & bf16) == bf16;
+}
 
 bool uses_winograd(ConvAlgorithm algorithm, const ConvGeometry& g) {
   switch (algorithm) {
@@ -151,13 +162,19 @@ struct OneDnnConv::Impl {
   Impl(WeightsLayout l, ConvAlgorithm a) : layout(l), algorithm(a) {}
 
   // The cached entry, created on first use.
-  Entry& entry(Pass pass, const ConvGeometry& g, bool bias, bool relu = false) {
-    std::unique_ptr<Entry>& e = entries[key_of(pass, g, bias, relu)];
-    if (!e) e = create(pass, g, bias, relu);
+  Entry& entry(Pass pass, InputType in, const ConvGeometry& g, bool bias, bool relu = false) {
+    std::unique_ptr<Entry>& e = entries[key_of(pass, in, g, bias, relu)];
+    if (!e) e = create(pass, in, g, bias, relu);
     return *e;
   }
 
-  std::unique_ptr<Entry> create(Pass pass, const ConvGeometry& g, bool bias, bool relu) const {
+  std::unique_ptr<Entry> create(Pass pass, InputType in, const ConvGeometry& g, bool bias,
+                                bool relu) const {
+    if (in == InputType::BF16) {
+      // Direct kernels only; none at all without the CPU's bf16 instructions.
+      if (!has_native_bf16()) return std::make_unique<Entry>();
+      return create_with(pass, g, bias, relu, dnnl::algorithm::convolution_direct, true);
+    }
     if (uses_winograd(algorithm, g)) {
       // Winograd where oneDNN has it for this geometry, else direct.
       auto e = create_with(pass, g, bias, relu, dnnl::algorithm::convolution_winograd);
@@ -167,7 +184,7 @@ struct OneDnnConv::Impl {
   }
 
   std::unique_ptr<Entry> create_with(Pass pass, const ConvGeometry& g, bool bias, bool relu,
-                                     dnnl::algorithm alg) const {
+                                     dnnl::algorithm alg, bool bf16 = false) const {
     auto e = std::make_unique<Entry>();
     const bool winograd = alg == dnnl::algorithm::convolution_winograd;
     Shapes s = shapes_of(g, layout, bias);
@@ -179,6 +196,20 @@ struct OneDnnConv::Impl {
       s.y = memory::desc(s.y.dims(), memory::data_type::f32, Tag::any);
       s.w_prim = memory::desc(s.w_user.dims(), memory::data_type::f32, Tag::any);
     }
+    // bf16 inputs: the primitive reads bf16 copies (layout of its choice) of
+    // the activation inputs and of the weights; its output stays f32 (x for
+    // backward-data, y for the forward, the weights for backward-weights).
+    // The forward descriptor, also the backward passes' hint, then has bf16
+    // src and weights.
+    memory::desc fwd_x = s.x, fwd_w = s.w_prim, fwd_y = s.y;
+    if (bf16) {
+      fwd_x = any_bf16(s.x);
+      fwd_w = any_bf16(s.w_user);
+      if (pass != Pass::Forward) fwd_y = any_bf16(s.y);
+      if (pass != Pass::BackwardData) s.x = any_bf16(s.x);
+      if (pass != Pass::BackwardWeights) s.w_prim = any_bf16(s.w_user);
+      if (pass != Pass::Forward) s.y = any_bf16(s.y);
+    }
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
 
@@ -187,8 +218,8 @@ struct OneDnnConv::Impl {
     // an eltwise post-op (alpha 0: max(v, 0)), applied to each output after
     // its bias, in the kernel's registers. Only the forward primitive gets
     // it; the hint stays that of the plain convolution.
-    const dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, alg, s.x,
-                                                   s.w_prim, s.bias, s.y, s.strides, s.pad_l,
+    const dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, alg, fwd_x,
+                                                   fwd_w, s.bias, fwd_y, s.strides, s.pad_l,
                                                    s.pad_r);
     dnnl::primitive_attr fwd_attr;  // a new object: copies of an attr share it
     fwd_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -273,14 +304,13 @@ struct OneDnnConv::Impl {
 
     // The convolution's view of x and y: the NHWC tensors themselves, or
     // (Winograd) their blocked copies.
+    // x is an input except for backward-data (dx); y is an output only for
+    // the forward (y), an input otherwise (dy). bf16 passes stage their
+    // activation inputs only (converted to bf16).
     memory conv_x = e->x, conv_y = e->y;
-    if (winograd) {
-      // x is an input except for backward-data (dx); y is an output only
-      // for the forward (y), an input otherwise (dy).
-      const bool x_in = pass != Pass::BackwardData, y_in = pass != Pass::Forward;
-      conv_x = stage(*e, e->x, x_chosen, x_in, 0, attr);
-      conv_y = stage(*e, e->y, y_chosen, y_in, 1, attr);
-    }
+    const bool x_in = pass != Pass::BackwardData, y_in = pass != Pass::Forward;
+    if (winograd || (bf16 && x_in)) conv_x = stage(*e, e->x, x_chosen, x_in, 0, attr);
+    if (winograd || (bf16 && y_in)) conv_y = stage(*e, e->y, y_chosen, y_in, 1, attr);
 
     switch (pass) {
       case Pass::Forward:
@@ -417,18 +447,19 @@ auto guarded(int threads, Pass pass, const ConvGeometry& g, Fn&& fn) {
 }  // namespace
 
 bool OneDnnConv::forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                         float* y, bool relu) {
+                         float* y, bool relu, InputType in) {
   return guarded(threads_, Pass::Forward, g, [&] {
-    Entry& e = impl_->entry(Pass::Forward, g, bias != nullptr, relu);
+    Entry& e = impl_->entry(Pass::Forward, in, g, bias != nullptr, relu);
     if (!e.usable) return false;
     impl_->run(Pass::Forward, e, x, y, w, bias);
     return true;
   });
 }
 
-bool OneDnnConv::backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
+bool OneDnnConv::backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                               InputType in) {
   return guarded(threads_, Pass::BackwardData, g, [&] {
-    Entry& e = impl_->entry(Pass::BackwardData, g, false);
+    Entry& e = impl_->entry(Pass::BackwardData, in, g, false);
     if (!e.usable) return false;
     impl_->run(Pass::BackwardData, e, dx, dy, w, nullptr);
     return true;
@@ -436,18 +467,19 @@ bool OneDnnConv::backward_data(const ConvGeometry& g, const float* dy, const flo
 }
 
 bool OneDnnConv::backward_weights(const ConvGeometry& g, const float* x, const float* dy,
-                                  float* dw) {
+                                  float* dw, InputType in) {
   return guarded(threads_, Pass::BackwardWeights, g, [&] {
-    Entry& e = impl_->entry(Pass::BackwardWeights, g, false);
+    Entry& e = impl_->entry(Pass::BackwardWeights, in, g, false);
     if (!e.usable) return false;
     impl_->run(Pass::BackwardWeights, e, x, dy, dw, nullptr);
     return true;
   });
 }
 
-std::string OneDnnConv::implementation(Pass pass, const ConvGeometry& g, bool bias, bool relu) {
+std::string OneDnnConv::implementation(Pass pass, const ConvGeometry& g, bool bias, bool relu,
+                                      InputType in) {
   return guarded(threads_, pass, g, [&] {
-    const Entry& e = impl_->entry(pass, g, bias, pass == Pass::Forward && relu);
+    const Entry& e = impl_->entry(pass, in, g, bias, pass == Pass::Forward && relu);
     return e.usable ? e.impl : std::string();
   });
 }

@@ -61,6 +61,17 @@
 //   statically, so results are bit-identical from run to run (tested, for
 //   backward-weights' cross-thread reduction too).
 //
+// bf16 inputs (InputType::BF16, precision bf16: precision.hpp)
+//   Each pass can instead read its two inputs as bfloat16: the activation
+//   input(s) are converted (oneDNN's reorder, round to nearest even) into a
+//   bf16 copy in a grow-only buffer, the weights into the primitive's bf16
+//   layout; products accumulate in float32 and the output (y, dx or dw) is
+//   float32, as before. Only direct kernels (no bf16 Winograd). These passes
+//   are offered only where the CPU has bf16 dot-product instructions
+//   (AVX512-BF16 or AMX, has_native_bf16()); elsewhere oneDNN would emulate
+//   them more slowly than float32 runs, and the pass declines so that the
+//   caller emulates bf16 on the float32 kernels (precision.hpp).
+//
 // Not thread-safe: one object serves one caller at a time (FastCpuDevice
 // holds its workspace mutex around every call).
 #pragma once
@@ -87,6 +98,13 @@ enum class ConvAlgorithm {
 // decline it, and the pass then runs direct).
 bool uses_winograd(ConvAlgorithm algorithm, const ConvGeometry& g);
 
+// The type the convolution reads its inputs in (its output is always F32).
+enum class InputType { F32, BF16 };
+
+// Whether this CPU has bf16 dot-product instructions that oneDNN uses
+// (AVX512-BF16 or AMX): without them the BF16 passes decline.
+bool has_native_bf16();
+
 class OneDnnConv {
  public:
   explicit OneDnnConv(int threads, WeightsLayout layout = WeightsLayout::Any,
@@ -100,10 +118,14 @@ class OneDnnConv {
   // output, returns false (output untouched) when it declines the geometry,
   // and throws janus::Error if oneDNN fails. forward with relu writes
   // max(conv + bias, 0) (a oneDNN post-op: one pass over y).
+  // With InputType::BF16 the float32 inputs are rounded to bf16 first (see
+  // above); the arrays passed are float32 in both cases.
   bool forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-               float* y, bool relu = false);
-  bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx);
-  bool backward_weights(const ConvGeometry& g, const float* x, const float* dy, float* dw);
+               float* y, bool relu = false, InputType in = InputType::F32);
+  bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                     InputType in = InputType::F32);
+  bool backward_weights(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                        InputType in = InputType::F32);
 
   // The oneDNN implementation a pass uses for a geometry (creating its
   // primitive if needed), e.g. "brgconv:avx512_core", "jit:avx512_core" or
@@ -111,7 +133,7 @@ class OneDnnConv {
   // when the pass declines it. For tests and diagnostics.
   enum class Pass { Forward, BackwardData, BackwardWeights };
   std::string implementation(Pass pass, const ConvGeometry& g, bool bias = false,
-                             bool relu = false);
+                             bool relu = false, InputType in = InputType::F32);
 
   int threads() const { return threads_; }
 

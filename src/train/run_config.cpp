@@ -108,7 +108,8 @@ nlohmann::json RunConfig::to_json() const {
             {"epochs", epochs},
             {"seed", seed},
             {"device", device},
-            {"drop_last", drop_last ? json(*drop_last) : json("auto")}};
+            {"drop_last", drop_last ? json(*drop_last) : json("auto")},
+            {"precision", precision_name(precision)}};
   if (dataset.folds >= 2) {  // only with cross-validation: "fold" alone is refused on reading
     j["dataset"]["folds"] = dataset.folds;
     j["dataset"]["fold"] = dataset.fold;
@@ -122,7 +123,7 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
   c.source = source;
   check_keys(j, "the run config",
              {"name", "description", "dataset", "model", "optimizer", "schedule", "batch_size", "eval_batch_size",
-              "epochs", "seed", "device", "drop_last"},
+              "epochs", "seed", "device", "drop_last", "precision"},
              source);
   c.name = get_str(j, "name", "", "", source);
   c.description = get_str(j, "description", "", "", source);
@@ -136,6 +137,7 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
       fail(source, "'drop_last' must be true, false or \"auto\", got " + j.at("drop_last").dump());
     c.drop_last = j.at("drop_last").get<bool>();
   }
+  c.precision = parse_precision(get_str(j, "precision", "fp32", "", source), "config " + source + ": precision");
 
   if (!j.contains("dataset")) fail(source, "missing 'dataset'");
   const json& d = j.at("dataset");

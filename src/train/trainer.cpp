@@ -152,8 +152,11 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   if (opts.epochs > 0) cfg.epochs = opts.epochs;
   if (opts.batch_size > 0) cfg.batch_size = opts.batch_size;
   if (!opts.device.empty()) cfg.device = opts.device;
+  if (!opts.precision.empty()) cfg.precision = parse_precision(opts.precision, "--precision");
 
   Device& device = get_device(cfg.device);
+  check_precision_supported(device, cfg.precision);
+  const PrecisionScope precision_scope(cfg.precision);
 
   // ---- data ------------------------------------------------------------------------
   RunData data = load_run_data(cfg, opts.data_dir);
@@ -358,7 +361,8 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
 
   out << "run " << dir << ": " << cfg.dataset.name << ", " << data.train.size() << " train / "
       << data.validation.size() << " validation samples, " << count_params(model) << " parameters, device "
-      << device.name() << "\n";
+      << device.name() << (cfg.precision != Precision::FP32 ? std::string(", precision ") + precision_name(cfg.precision) : "")
+      << "\n";
   if (opts.resume)
     out << "resuming after epoch " << start_epoch << " (step " << step << ")\n";
   if (replanned_from) {

@@ -1,0 +1,142 @@
+// Precision: the arithmetic of a run's matrix products (convolutions and
+// GEMMs), and the one table that says which operations run in which type.
+//
+// Modes (`precision` in a run config, `--precision` on the tool)
+//   fp32  the default and the parity mode: everything in float32, results
+//         bit-identical to a build without this module.
+//   tf32  for CUDA: cuBLAS and cuDNN tensor-op math, whose products read the
+//         operands with a 10-bit mantissa (TF32) and accumulate in float32.
+//         The CPU has no TF32 arithmetic and refuses it; the CUDA backend does
+//         not implement it yet and refuses it too (check_precision_supported).
+//   bf16  autocast style, after PyTorch's torch.autocast: the two inputs of
+//         every convolution pass and GEMM are rounded to bfloat16 (8-bit
+//         mantissa, float32's exponent range; round to nearest, ties to even)
+//         and their products are summed in float32; the output stays float32.
+//         Everything else (master weights, optimizer state, BatchNorm and its
+//         statistics, losses, softmax, reductions, biases) stays float32.
+//
+// The table (kPrecisionTable below is its source; `janus info` prints it)
+//
+//   operations                                        fp32  tf32        bf16
+//   conv2d forward / backward-data / backward-filter  f32   tf32 x tf32 bf16 x bf16
+//   gemm (dense forward, dX, dW)                      f32   tf32 x tf32 bf16 x bf16
+//   bias add, activations, pooling, dropout           f32   f32         f32
+//   BatchNorm (statistics, running estimates)         f32   f32         f32
+//   losses, softmax, sums, accuracy                   f32   f32         f32
+//   optimizer updates, master weights, checkpoints    f32   f32         f32
+//
+// "bf16 x bf16" means: both inputs rounded to bf16, every product exact in
+// float32 (8 + 8 significant bits fit in 24), summed in float32. This is the
+// numerics of oneDNN's bf16 primitives and of tensor cores; unlike PyTorch's
+// autocast, Janus does not round the output of the product back to bf16 (it
+// keeps float32 activations), so it is never less accurate than autocast.
+//
+// Where it lives
+//   The mode is process-wide (as PyTorch's torch.set_float32_matmul_precision):
+//   set_matmul_precision / PrecisionScope set it, and the devices read it at
+//   each convolution and GEMM on float32 tensors (float64 is never affected:
+//   gradient checks stay exact). check_precision_supported says whether a
+//   device can run a mode; train / evaluate / predict / bench call it first.
+//   The CPU runs bf16 on oneDNN's bf16 convolutions where the CPU has
+//   AVX512-BF16 (or AMX), and otherwise emulates it exactly: the inputs are
+//   rounded to bf16 into float32 copies and the float32 kernels multiply them
+//   (the products are the same exact values; only the summation order can
+//   differ). `janus info` and `janus bench` name the path taken.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace janus {
+
+class Device;
+
+enum class Precision { FP32, TF32, BF16 };
+
+// "fp32", "tf32", "bf16".
+const char* precision_name(Precision p);
+// Parses a name as above; throws janus::Error naming `where` (e.g. "config
+// configs/x.json: precision", "--precision") and the accepted values.
+Precision parse_precision(const std::string& name, const std::string& where);
+
+// ---- the table -----------------------------------------------------------------
+
+// The classes of operations of the table above.
+enum class OpClass {
+  Matmul,         // conv2d (all three passes) and gemm
+  Elementwise,    // bias add, activations, pooling, dropout
+  Normalization,  // BatchNorm and its statistics
+  Loss,           // losses, softmax, sums, accuracy counts
+  Optimizer,      // updates, master weights, optimizer state, checkpoints
+};
+
+// The type the multiplications of an operation read their inputs in; every
+// sum is float32 (or wider) in all modes.
+enum class MathType { F32, TF32, BF16 };
+
+const char* math_type_name(MathType m);
+
+// One row of the table.
+struct PrecisionRule {
+  OpClass op;
+  const char* operations;  // in words, for the printed table
+  MathType fp32, tf32, bf16;
+};
+
+// The table's rows, in the order printed above (kPrecisionRuleCount of them).
+constexpr int kPrecisionRuleCount = 5;
+const PrecisionRule* precision_table();
+// The input type of `op` in mode `p` (a lookup in the table).
+MathType input_math(Precision p, OpClass op);
+// The table as aligned text, one row per line (for `janus info`).
+std::string precision_table_text();
+
+// ---- the process-wide mode -------------------------------------------------------
+
+// The mode of matrix products on float32 tensors (default fp32). Thread-safe
+// to read; set it before running a model, not while one runs.
+Precision matmul_precision();
+void set_matmul_precision(Precision p);
+
+// Sets the mode for a scope and restores the previous one on exit.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision p) : saved_(matmul_precision()) { set_matmul_precision(p); }
+  ~PrecisionScope() { set_matmul_precision(saved_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision saved_;
+};
+
+// Throws janus::Error, naming the device and the mode, when `device` cannot
+// run `p`: tf32 on a CPU device, any mode but fp32 on a CUDA device (not
+// implemented there yet) and on cpu:reference (the float64 oracle).
+void check_precision_supported(const Device& device, Precision p);
+
+// How the CPU device runs bf16 on this machine, in words: oneDNN's bf16
+// kernels (AVX512-BF16 / AMX) or the exact emulation on float32 kernels.
+std::string cpu_bf16_path();
+
+// ---- bfloat16 conversions --------------------------------------------------
+//
+// bfloat16 is the top 16 bits of an IEEE-754 binary32: sign, 8 exponent bits,
+// 7 stored mantissa bits (unit roundoff 2^-8). The conversion rounds to
+// nearest, ties to even (as cvt.rn.bf16.f32 on NVIDIA GPUs, __float2bfloat16,
+// and PyTorch's c10::BFloat16; x86's VCVTNEPS2BF16 differs only in flushing
+// subnormals to zero): add 0x7FFF plus the lowest kept bit, then truncate. Infinities and
+// zeros are kept; overflow rounds to infinity; a NaN stays a NaN (quiet,
+// sign kept), which the plain add-and-truncate could turn into infinity.
+
+uint16_t float_to_bf16_bits(float x);
+float bf16_bits_to_float(uint16_t bits);
+// float_to_bf16_bits then back: x rounded to the nearest bfloat16, as a float.
+float round_to_bf16(float x);
+// out[i] = round_to_bf16(in[i]) for i < n (out may equal in). Large arrays
+// are split over OpenMP threads (element-wise: the result does not depend on
+// the split).
+void round_to_bf16(const float* in, float* out, int64_t n);
+
+
+}  // namespace janus

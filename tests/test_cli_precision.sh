@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# End-to-end test of --precision (CTest label "cli"):
+#   tests/test_cli_precision.sh PATH/TO/janus SOURCE_DIR
+# On Iris (dense layers: the bf16 GEMMs): a bf16 run differs from the fp32
+# run (bf16 is really used), resumes bit-exactly, its checkpoint holds fp32
+# weights that evaluate in fp32 and in bf16; tf32 is refused on the CPU and an
+# unknown precision is refused in a config, each with a clear message.
+set -u
+JANUS=$(realpath "$1")
+SRC=$(realpath "$2")
+CONFIG="$SRC/configs/iris.json"
+DATA="$SRC/datasets"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-precision-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+FAILED=0
+fail() { echo "FAIL: $*" >&2; FAILED=1; }
+ok() { echo "ok: $*"; }
+train() { "$JANUS" train --config "$CONFIG" --device cpu --epochs 4 --data-dir "$DATA" --experiments-dir exp -q "$@" > out.txt 2> err.txt; }
+# The tensors of a safetensors file, byte for byte, and their dtypes.
+cat > tensors.py << 'PY'
+import json, struct, sys
+def tensors(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    d = b[8 + n:]
+    return {k: (v["dtype"], d[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in h.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[2]), tensors(sys.argv[3])
+if sys.argv[1] == "equal":
+    sys.exit(0 if a == b else 1)
+if sys.argv[1] == "differ":
+    sys.exit(0 if a.keys() == b.keys() and a != b else 1)
+# "f32": every tensor of the first file is F32
+sys.exit(0 if all(dt == "F32" for dt, _ in a.values()) else 1)
+PY
+
+train --name fp32 || { fail "fp32 training"; cat err.txt >&2; }
+train --name bf16 --precision bf16 || { fail "bf16 training"; cat err.txt >&2; }
+grep -q "precision bf16" out.txt || fail "bf16 training does not say its precision"
+grep -q '"precision": "bf16"' exp/bf16/config.json && ok "config.json records precision bf16" ||
+  fail "config.json lacks \"precision\": \"bf16\""
+if python3 tensors.py differ exp/fp32/last.safetensors exp/bf16/last.safetensors; then
+  ok "bf16 weights differ from fp32 weights (bf16 arithmetic was used)"
+else
+  fail "bf16 run has the fp32 run's weights"
+fi
+python3 tensors.py f32 exp/bf16/last.safetensors exp/bf16/last.safetensors && ok "bf16 checkpoint holds F32 master weights" ||
+  fail "bf16 checkpoint holds non-F32 tensors"
+
+# Resume: interrupted after 9 steps, continued from the config.json's precision.
+train --name part --precision bf16 --max-steps 9 || { fail "bf16 --max-steps"; cat err.txt >&2; }
+"$JANUS" train --name part --resume --data-dir "$DATA" --experiments-dir exp -q > out.txt 2> err.txt ||
+  { fail "bf16 resume"; cat err.txt >&2; }
+if diff <(cut -d, -f1-6 exp/bf16/metrics.csv) <(cut -d, -f1-6 exp/part/metrics.csv) > /dev/null &&
+  python3 tensors.py equal exp/bf16/last.safetensors exp/part/last.safetensors; then
+  ok "resumed bf16 run equals the uninterrupted one (metrics and weights)"
+else
+  fail "resumed bf16 run differs"
+fi
+
+# Evaluation of the bf16 run in fp32 (the default) and in bf16.
+"$JANUS" evaluate --run exp/bf16 --device cpu --data "$DATA/iris.csv" --checkpoint last > fp32.txt 2> err.txt ||
+  { fail "fp32 evaluation of the bf16 run"; cat err.txt >&2; }
+grep -q "precision  fp32" fp32.txt && grep -q "^samples   150" fp32.txt && ok "bf16 run evaluates in fp32" ||
+  fail "fp32 evaluation output"
+"$JANUS" evaluate --run exp/bf16 --device cpu --data "$DATA/iris.csv" --checkpoint last --precision bf16 > bf16.txt 2> err.txt ||
+  { fail "bf16 evaluation"; cat err.txt >&2; }
+grep -q "precision  bf16" bf16.txt && ok "bf16 run evaluates in bf16" || fail "bf16 evaluation output"
+"$JANUS" predict --run exp/bf16 --device cpu --data "$DATA/iris.csv" --out p.csv --precision bf16 > /dev/null 2> err.txt &&
+  [ "$(wc -l < p.csv)" -eq 151 ] && ok "predict --precision bf16" || fail "predict --precision bf16"
+
+# Refusals: non-zero exit (not a signal) and a message naming the problem.
+expect_fail() {
+  local what=$1 pattern=$2; shift 3
+  "$@" > out.txt 2> err.txt
+  local rc=$?
+  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then fail "$what: exit $rc"; return; fi
+  grep -q -- "$pattern" err.txt && ok "$what (exit $rc: $(head -n 1 err.txt))" || { fail "$what: stderr lacks '$pattern'"; cat err.txt >&2; }
+}
+expect_fail "tf32 on the CPU" "no TF32 arithmetic" -- "$JANUS" train --config "$CONFIG" --name t --device cpu \
+  --precision tf32 --data-dir "$DATA" --experiments-dir exp -q
+[ ! -e exp/t/last.safetensors ] || fail "a refused tf32 run wrote a checkpoint"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["precision"]="fp16"; json.dump(c, open("fp16.json","w"))' "$CONFIG"
+expect_fail "unknown precision in a config" "precision: unknown precision 'fp16'" -- "$JANUS" train --config fp16.json \
+  --name u --data-dir "$DATA" --experiments-dir exp -q
+expect_fail "bf16 on cpu:reference" "reference device" -- "$JANUS" evaluate --run exp/bf16 --data "$DATA/iris.csv" \
+  --device cpu:reference --precision bf16
+
+exit $FAILED
