@@ -28,7 +28,8 @@
 // type) and are __host__ __device__ under nvcc.
 //
 // Floating-point contraction: nvcc contracts a*b + c into one FMA, the host
-// compiler does not (baseline x86-64 has no FMA). Every product that feeds a
+// compiler does not for the CPU backend (ISO C++ mode, baseline x86-64), but
+// the CUDA simulator builds the kernels contracted as nvcc does. Every product that feeds a
 // sum is written mul(a, b), which is __fmul_rn / __dmul_rn on the GPU (never
 // contracted), so the GPU rounds each operation as the host does and the
 // result does not depend on contraction.
@@ -78,18 +79,24 @@ JANUS_HOST_DEVICE inline float erfc_of(float x) { return ::erfcf(x); }
 JANUS_HOST_DEVICE inline double erfc_of(double x) { return ::erfc(x); }
 
 // a * b rounded on its own, never fused with a following add (see the top).
+// On the host the product passes through a volatile, an opaque value the
+// optimiser cannot fuse: the CUDA simulator compiles these same kernels with
+// -ffp-contract=fast (as nvcc contracts), and a plain a * b there would be
+// fused into the following subtraction (tanh backward's 1 - y*y).
 JANUS_HOST_DEVICE inline float mul(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fmul_rn(a, b);
 #else
-  return a * b;
+  const volatile float product = a * b;
+  return product;
 #endif
 }
 JANUS_HOST_DEVICE inline double mul(double a, double b) {
 #if defined(__CUDA_ARCH__)
   return __dmul_rn(a, b);
 #else
-  return a * b;
+  const volatile double product = a * b;
+  return product;
 #endif
 }
 
