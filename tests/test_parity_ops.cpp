@@ -386,6 +386,11 @@ TEST_F(Parity, Conv2d) {
       conv_geom(2, 7, 6, 65, 5, 1, 3, 2, 1, 0, 0),    // 5x1 kernel, valid, C = 65
       conv_geom(1, 10, 10, 2, 4, 4, 3, 2, 2, 3, 3),   // even kernel, large integer padding
       conv_geom(4, 16, 16, 8, 3, 3, 16, 1, 1, 1, 1),  // enough rows for split-K in the filter gradient
+      // Implicit GEMM's float4 gathers (C and F multiples of 4) on both tile
+      // shapes (N > 32: 128x64, N <= 32: 256x32), several M and K tiles.
+      conv_geom(2, 8, 8, 36, 3, 3, 40, 1, 1, 1, 1),
+      conv_geom(2, 9, 9, 32, 3, 3, 32, 2, 2, 1, 1),
+      conv_geom(1, 7, 9, 12, 2, 3, 68, 3, 2, 1, 0),   // strides 3 and 2 in backward data, float4 runs
   };
   for (cuda::ConvAlgo algo : conv_algos()) {
     cuda_dev().set_conv_algo(algo);

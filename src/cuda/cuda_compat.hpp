@@ -23,10 +23,12 @@
 //     violation by throwing janus::sim::KernelError from JANUS_LAUNCH; reading
 //     a shuffle source lane that did not take part gives NaN (floating point)
 //     or 0xBAADF00D.. (integers), as the value is undefined on hardware.
-//   * No inline PTX (asm), no CUB, cooperative groups, WMMA/MMA, __half or
+//   * No inline PTX (asm), no CUB, cooperative groups, __half or
 //     __nv_bfloat16 types, textures, dynamic parallelism or cuDNN inside
 //     kernels: these fail to compile in the simulator (a static_assert or an
 //     #error naming the simulator). Host code may branch on JANUS_SIMULATED.
+//     WMMA (<mma.h>, nvcuda::wmma) is emulated for TF32 operands, m16n16k8
+//     (src/cuda/sim/wmma.hpp); mma.sync through PTX is not.
 //   * __CUDA_ARCH__ is not defined in the simulator; device code compiled by
 //     g++ takes the host path of `#ifdef __CUDA_ARCH__` blocks.
 //   * Thrust: available in the simulator when CMake found CCCL

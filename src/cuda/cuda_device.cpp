@@ -389,6 +389,12 @@ void check_conv(const Device& d, const char* op, const ConvGeometry& g, const Te
 }
 }  // namespace
 
+namespace {
+// The input type of the implicit-GEMM convolutions' products in the current
+// precision mode (the Matmul row of include/janus/precision.hpp).
+MathType conv_math() { return input_math(matmul_precision(), OpClass::Matmul); }
+}  // namespace
+
 std::string CudaDevice::conv2d_kernel(const ConvGeometry& /*g*/, DType /*dt*/) {
   return conv_algo_ == ConvAlgo::CuDNN ? "cuDNN" : "Janus implicit GEMM";
 }
@@ -409,7 +415,7 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
   if (use_cudnn() && cudnn().forward(g, px, pw, py)) {
     if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
   } else {  // implicit GEMM: asked for, or no cuDNN algorithm runs this geometry
-    k::conv2d_forward_igemm(g, px, pw, pb, py, stream_);
+    k::conv2d_forward_igemm(g, px, pw, pb, py, conv_math(), stream_);
   }
 }
 
@@ -420,7 +426,7 @@ void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, c
   const float* pw = f32(w, "conv2d_backward_data", "w");
   float* pdx = f32(dx, "conv2d_backward_data", "dx");
   if (!(use_cudnn() && cudnn().backward_data(g, pdy, pw, pdx)))
-    k::conv2d_backward_data_igemm(g, pdy, pw, pdx, stream_);
+    k::conv2d_backward_data_igemm(g, pdy, pw, pdx, conv_math(), stream_);
 }
 
 void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
@@ -432,7 +438,7 @@ void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, 
   if (!(use_cudnn() && cudnn().backward_filter(g, px, pdy, pdw))) {
     const int64_t ws = k::conv2d_backward_filter_workspace(g);
     Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));
-    k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), stream_);
+    k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), conv_math(), stream_);
   }
 }
 

@@ -1,2 +1,6 @@
-// Janus CUDA simulator: refused header.
-#error "<mma.h> is not supported by the Janus CUDA simulator (JANUS_CUDA=SIM). Include \"cuda/cuda_compat.hpp\" for the runtime, cuBLAS and kernel built-ins; see its header comment for what kernels may use."
+// Janus CUDA simulator: <mma.h> is served, not refused. The warp matrix
+// functions Janus's kernels use (nvcuda::wmma with TF32 operands) are
+// emulated warp-collectively in src/cuda/sim/wmma.hpp, which says what is
+// supported and with which semantics; anything else fails to compile there.
+#pragma once
+#include "cuda/sim/wmma.hpp"
