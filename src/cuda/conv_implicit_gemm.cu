@@ -116,10 +116,12 @@ struct DenseKRows {
   __device__ DenseKRows(const float* p_, int ld_, int n0, int N, int k_begin, int k_end_, int tid)
       : p(p_), ld(ld_), k_end(k_end_), n(n0 + Stage::group(tid) * kVec) {
     if (n >= N) k_end = kFarAway;  // a whole run is in or out: N % kVec == 0 when kVec > 1
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q)  // a line past the tile never loads
       k[q] = Stage::line(tid, q) < Stage::kLines ? k_begin + Stage::line(tid, q) : (1 << 30);
   }
   __device__ void fetch(float (&r)[Stage::kRegs]) {
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       if (k[q] < k_end) load_vec<kVec>(p + static_cast<int64_t>(k[q]) * ld + n, r + q * kVec);
       else zero_vec<kVec>(r + q * kVec);
@@ -145,6 +147,7 @@ struct ForwardInputGather {
       : x(x_), d(d_), k(k_begin + Stage::group(tid) * kVec), k_end(k_end_) {
     tap = MixedRadix::split(k, d.KW, d.C);
     step = MixedRadix::split(kTileK, d.KW, d.C);
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       const int m = m0 + Stage::line(tid, q);
       const int c = m % d.OW, t = m / d.OW, r = t % d.OH, n = t / d.OH;
@@ -156,6 +159,7 @@ struct ForwardInputGather {
   }
   __device__ void fetch(float (&r)[Stage::kRegs]) {
     const int tap_off = (tap.hi * d.W + tap.mid) * d.C + tap.lo;
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       const int ih = ih0[q] + tap.hi, iw = iw0[q] + tap.mid;
       const bool ok = k < k_end && static_cast<unsigned>(ih) < static_cast<unsigned>(d.H) &&
@@ -188,6 +192,7 @@ struct BackwardDataGradGather {
     step = MixedRadix::split(kTileK, d.KW, d.F);
     iq.set(tap.hi, d.sh);
     jq.set(tap.mid, d.sw);
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       const int m = m0 + Stage::line(tid, q);
       const int w = m % d.W, t = m / d.W, h = t % d.H, n = t / d.H;
@@ -200,6 +205,7 @@ struct BackwardDataGradGather {
     }
   }
   __device__ void fetch(float (&r)[Stage::kRegs]) {
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       const int oh = hq[q] - iq.q, ow = wq[q] - jq.q;  // exact when the remainders agree
       const bool ok = k < k_end && hr[q] == iq.r && wr[q] == jq.r &&
@@ -231,6 +237,7 @@ struct BackwardDataWeightGather {
     const int taps = d.KH * d.KW;
     tap = MixedRadix::split(k, taps + 1, d.F);
     step = MixedRadix::split(kTileK, taps + 1, d.F);
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       const int ch = n0 + Stage::line(tid, q);
       ch_off[q] = ch < N && Stage::line(tid, q) < Stage::kLines ? ch * d.F : -1;
@@ -238,6 +245,7 @@ struct BackwardDataWeightGather {
   }
   __device__ void fetch(float (&r)[Stage::kRegs]) {
     const int k_off = tap.mid * CF + tap.lo;
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       if (k < k_end && ch_off[q] >= 0) load_vec<kVec>(w + k_off + ch_off[q], r + q * kVec);
       else zero_vec<kVec>(r + q * kVec);
@@ -268,12 +276,14 @@ struct BackwardFilterInputGather {
     j = t % d.KW;
     i = m < M ? t / d.KW : kFarAway;
     step = MixedRadix::split(kTileK, d.OH, d.OW);
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       k[q] = k_begin + Stage::line(tid, q);
       pix[q] = MixedRadix::split(k[q], d.OH, d.OW);
     }
   }
   __device__ void fetch(float (&r)[Stage::kRegs]) {
+    JANUS_UNROLL
     for (int q = 0; q < Stage::kPasses; ++q) {
       const int ih = pix[q].mid * d.sh - d.ph + i, iw = pix[q].lo * d.sw - d.pw + j;
       const bool ok = k[q] < k_end && static_cast<unsigned>(ih) < static_cast<unsigned>(d.H) &&

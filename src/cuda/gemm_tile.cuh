@@ -90,12 +90,14 @@ __device__ inline void load_vec(const float* p, float* r) {
     const float4 v = *reinterpret_cast<const float4*>(p);
     r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w;
   } else {
+    JANUS_UNROLL
     for (int e = 0; e < kVec; ++e) r[e] = p[e];
   }
 }
 
 template <int kVec>
 __device__ inline void zero_vec(float* r) {
+  JANUS_UNROLL
   for (int e = 0; e < kVec; ++e) r[e] = 0.0f;
 }
 
@@ -124,16 +126,19 @@ struct RoundBf16 {
 template <class Stage, bool kAlongK, class Round, int kLd>
 __device__ inline void stash(const float* r, float (*tile)[kLd], int tid) {
   const int c0 = Stage::group(tid) * Stage::kVec;
+  JANUS_UNROLL
   for (int p = 0; p < Stage::kPasses; ++p) {
     const int line = Stage::line(tid, p);
     if (line >= Stage::kLines) continue;
     const float* v = r + p * Stage::kVec;
     if constexpr (kAlongK) {
+      JANUS_UNROLL
       for (int e = 0; e < Stage::kVec; ++e) tile[c0 + e][line] = Round::apply(v[e]);
     } else if constexpr (Stage::kVec == 4) {
       *reinterpret_cast<float4*>(&tile[line][c0]) =
           make_float4(Round::apply(v[0]), Round::apply(v[1]), Round::apply(v[2]), Round::apply(v[3]));
     } else {
+      JANUS_UNROLL
       for (int e = 0; e < Stage::kVec; ++e) tile[line][c0 + e] = Round::apply(v[e]);
     }
   }
@@ -149,7 +154,9 @@ struct SimtMath {
   int tx, ty;
 
   __device__ explicit SimtMath(int tid) : tx(tid % Shape::kThreadsN), ty(tid / Shape::kThreadsN) {
+    JANUS_UNROLL
     for (int i = 0; i < kRows; ++i)
+      JANUS_UNROLL
       for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
   }
 
@@ -170,9 +177,11 @@ JANUS_UNROLL
 
   template <class Store>
   __device__ void store(const Store& st, int m0, int n0, int M, int N) const {
+    JANUS_UNROLL
     for (int i = 0; i < kRows; ++i) {
       const int m = m0 + (i / 4) * Shape::kThreadsM * 4 + ty * 4 + i % 4;
       if (m >= M) continue;
+      JANUS_UNROLL
       for (int j = 0; j < 4; ++j) {
         const int n = n0 + tx * 4 + j;
         if (n < N) st(m, n, acc[i][j]);

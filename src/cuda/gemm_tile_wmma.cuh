@@ -42,17 +42,24 @@ struct TensorCoreTf32Math {
 
   __device__ explicit TensorCoreTf32Math(int tid)
       : warp(tid / 32), wm((tid / 32) / kWarpsN * 32), wn((tid / 32) % kWarpsN * 32) {
+    JANUS_UNROLL
     for (int i = 0; i < 2; ++i)
+      JANUS_UNROLL
       for (int j = 0; j < 2; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.0f);
   }
 
   __device__ void step(const float (*As)[Shape::kLdA], const float (*Bs)[Shape::kLdB]) {
+    JANUS_UNROLL
     for (int kk = 0; kk < kTileK; kk += 8) {
       FragA a[2];
       FragB b[2];
+      JANUS_UNROLL
       for (int i = 0; i < 2; ++i) nvcuda::wmma::load_matrix_sync(a[i], &As[kk][wm + 16 * i], Shape::kLdA);
+      JANUS_UNROLL
       for (int j = 0; j < 2; ++j) nvcuda::wmma::load_matrix_sync(b[j], &Bs[kk][wn + 16 * j], Shape::kLdB);
+      JANUS_UNROLL
       for (int i = 0; i < 2; ++i)
+        JANUS_UNROLL
         for (int j = 0; j < 2; ++j) nvcuda::wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
     }
   }
@@ -61,7 +68,9 @@ struct TensorCoreTf32Math {
   __device__ void store(const Store& st, int m0, int n0, int M, int N) const {
     alignas(32) __shared__ float staging[kGemmThreads / 32][16 * 16];
     const int lane = static_cast<int>(threadIdx.x) % 32;
+    JANUS_UNROLL
     for (int i = 0; i < 2; ++i)
+      JANUS_UNROLL
       for (int j = 0; j < 2; ++j) {
         nvcuda::wmma::store_matrix_sync(staging[warp], acc[i][j], 16, nvcuda::wmma::mem_row_major);
         __syncwarp();
