@@ -42,6 +42,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cuda/conv_igemm_common.cuh"
 #include "cuda/cuda_check.hpp"
 #include "cuda/gemm_tile.cuh"
 #include "cuda/gemm_tile_wmma.cuh"
@@ -52,14 +53,6 @@
 namespace janus::cuda_kernels {
 
 namespace {
-
-struct ConvDims {
-  int N, H, W, C, KH, KW, F, sh, sw, ph, pw, OH, OW;
-};
-
-ConvDims dims_of(const ConvGeometry& g) {
-  return ConvDims{g.N, g.H, g.W, g.C, g.KH, g.KW, g.F, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.OH, g.OW};
-}
 
 // A row index beyond the GEMM: its coordinate is set this far out of range
 // so that every bounds test of its gathers fails.
@@ -345,21 +338,7 @@ __global__ void __launch_bounds__(kGemmThreads)
   gemm_tile<Shape, Math>(a, b, RowMajorStore{out + s * split_stride, d.F, nullptr}, m0, n0, M, N, k_begin, k_end);
 }
 
-__global__ void sum_splits_kernel(const float* partials, int splits, int64_t n, float* out) {
-  JANUS_KERNEL_LOOP(i, n) {
-    float t = 0.0f;
-    for (int s = 0; s < splits; ++s) t += partials[s * n + i];
-    out[i] = t;
-  }
-}
-
 // ---- host side ------------------------------------------------------------------------
-
-void check_int_range(const ConvGeometry& g, const char* op) {
-  const int64_t big = std::max({static_cast<int64_t>(g.N) * g.OH * g.OW * std::max(g.F, g.KH * g.KW * g.C),
-                                static_cast<int64_t>(g.N) * g.H * g.W * std::max(g.C, g.KH * g.KW * g.F)});
-  JANUS_CHECK(big < (int64_t{1} << 31), op, ": convolution too large for 32-bit indexing");
-}
 
 enum class TileKind { Wide, Narrow };
 
@@ -369,12 +348,12 @@ TileKind tile_for(int N) { return N <= 32 ? TileKind::Narrow : TileKind::Wide; }
 struct TileDims {
   int m, n;
 };
-TileDims dims_of(TileKind t) {
+TileDims tile_dims(TileKind t) {
   return t == TileKind::Narrow ? TileDims{NarrowTile::kM, NarrowTile::kN} : TileDims{WideTile::kM, WideTile::kN};
 }
 
 dim3 grid_for(int M, int N, TileKind t, int splits = 1) {
-  const TileDims td = dims_of(t);
+  const TileDims td = tile_dims(t);
   return dim3(static_cast<unsigned>((M + td.m - 1) / td.m), static_cast<unsigned>((N + td.n - 1) / td.n),
               static_cast<unsigned>(splits));
 }
@@ -453,23 +432,9 @@ struct BackwardFilterLaunch {
   }
 };
 
-// Split-K plan for the filter gradient: enough blocks to fill a large GPU
-// (~256), but at least 1024 reduction terms per split. Depends only on the
-// geometry, never on the hardware, so results are reproducible everywhere.
-struct SplitPlan {
-  int splits, k_per_split;
-};
-
-SplitPlan split_plan(const ConvGeometry& g) {
-  const int M = g.KH * g.KW * g.C, N = g.F, K = g.N * g.OH * g.OW;
-  const TileDims td = dims_of(tile_for(N));
-  const int64_t blocks = static_cast<int64_t>((M + td.m - 1) / td.m) * ((N + td.n - 1) / td.n);
-  int splits = static_cast<int>(std::min<int64_t>((256 + blocks - 1) / blocks, (K + 1023) / 1024));
-  splits = std::max(1, std::min(splits, 64));
-  int k_per_split = (K + splits - 1) / splits;
-  k_per_split = (k_per_split + kTileK - 1) / kTileK * kTileK;
-  splits = std::max(1, (K + k_per_split - 1) / k_per_split);
-  return SplitPlan{splits, k_per_split};
+SplitPlan split_plan_for(const ConvGeometry& g) {
+  const TileDims td = tile_dims(tile_for(g.F));
+  return split_plan(g, td.m, td.n, kTileK);
 }
 
 }  // namespace
@@ -497,7 +462,7 @@ void conv2d_backward_data_igemm(const ConvGeometry& g, const float* dy, const fl
 }
 
 int64_t conv2d_backward_filter_workspace(const ConvGeometry& g) {
-  const SplitPlan p = split_plan(g);
+  const SplitPlan p = split_plan_for(g);
   return p.splits > 1 ? static_cast<int64_t>(p.splits) * g.KH * g.KW * g.C * g.F : 0;
 }
 
@@ -506,7 +471,7 @@ void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const f
   check_int_range(g, "conv2d_backward_filter");
   const int M = g.KH * g.KW * g.C, N = g.F, K = g.N * g.OH * g.OW;
   if (M <= 0 || N <= 0) return;
-  SplitPlan p = split_plan(g);
+  SplitPlan p = split_plan_for(g);
   if (workspace == nullptr) p = SplitPlan{1, K};
   const int64_t out_n = static_cast<int64_t>(M) * N;
   const ConvDims d = dims_of(g);

@@ -88,6 +88,16 @@ int64_t conv2d_backward_filter_workspace(const ConvGeometry& g);
 void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const float* dy,
                                   float* dw, float* workspace, MathType math, cudaStream_t s);
 
+// ---- conv_implicit_gemm_v1.cu: the first implicit-GEMM kernel, float32 only,
+// kept as the baseline of bench/igemm_variants.cpp (not used by the backend).
+void conv2d_forward_igemm_v1(const ConvGeometry& g, const float* x, const float* w,
+                             const float* bias /* nullable */, float* y, cudaStream_t s);
+void conv2d_backward_data_igemm_v1(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                                   cudaStream_t s);
+int64_t conv2d_backward_filter_workspace_v1(const ConvGeometry& g);
+void conv2d_backward_filter_igemm_v1(const ConvGeometry& g, const float* x, const float* dy,
+                                     float* dw, float* workspace, cudaStream_t s);
+
 // ---- pool.cu ----------------------------------------------------------------
 void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y,
                     cudaStream_t s);
