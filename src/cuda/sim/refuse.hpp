@@ -1,7 +1,7 @@
 // Janus CUDA simulator: CUDA features the simulator cannot run fail to compile
 // with a message naming the simulator, instead of silently doing something else.
-// (Headers such as <cub/...>, <cooperative_groups.h>, <cuda_fp16.h>, <mma.h>,
-// <cudnn.h> are refused by the #error stubs in src/cuda/sim/refused/, which the
+// (Headers such as <cub/...>, <cooperative_groups.h>, <mma.h>, <cudnn.h> are
+// refused by the #error stubs in src/cuda/sim/refused/, which the
 // SIM build puts first on the include path.)
 #pragma once
 
