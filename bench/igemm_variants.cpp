@@ -5,7 +5,7 @@
 //   v1    the first kernel (conv_implicit_gemm_v1.cu), float32
 //   fp32  the tiled, double-buffered kernel on CUDA cores (the backend's fp32)
 //   tf32  the same tiles on tensor cores (WMMA m16n16k8 TF32)
-//   bf16  operands rounded to bfloat16, CUDA cores
+//   bf16  the same tiles on tensor cores (WMMA m16n16k16 bf16)
 // Per layer, pass and variant: milliseconds (median of --reps timed runs
 // after two warm-ups, CUDA events on one stream), TFLOP/s (2*M*N*K per
 // pass) and the largest difference from v1 relative to K (inputs are uniform

@@ -1,11 +1,12 @@
 // The simulator's warp matrix functions (src/cuda/sim/wmma.hpp; built only
 // with -DJANUS_CUDA=SIM): __float_to_tf32 bit-exact against an independent
-// rounding, mma_sync against a float64 product, and the misuse the simulator
+// rounding, mma_sync (TF32 and bf16) against a float64 product, and the misuse the simulator
 // must report (non-TF32 operands, lanes that skip a collective or disagree on
 // its pointer). Written like a .cu file: kernels + JANUS_LAUNCH.
 #include "cuda/cuda_compat.hpp"
 
 #include <gtest/gtest.h>
+#include <cuda_bf16.h>
 #include <mma.h>
 
 #include <cmath>
@@ -127,6 +128,49 @@ void check_mma(bool a_row_major) {
 TEST(SimWmma, MmaSyncIsTheProductOfTf32Operands) {
   check_mma<wmma::row_major>(true);
   check_mma<wmma::col_major>(false);
+}
+
+// One warp: C = A (16x16 bf16, column-major) . B (16x16 bf16, row-major) + C0.
+__global__ void mma_bf16_once(const __nv_bfloat16* a, const __nv_bfloat16* b, const float* c0, float* c) {
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major> fa;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+  wmma::load_matrix_sync(fa, a, 16);
+  wmma::load_matrix_sync(fb, b, 16);
+  wmma::load_matrix_sync(acc, c0, 16, wmma::mem_row_major);
+  wmma::mma_sync(acc, fa, fb, acc);
+  wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+}
+
+TEST(SimWmma, MmaSyncBf16IsTheProductOfBf16Operands) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<__nv_bfloat16> a(16 * 16), b(16 * 16);
+  std::vector<float> c0(16 * 16);
+  for (auto& v : a) v = __float2bfloat16(dist(rng));
+  for (auto& v : b) v = __float2bfloat16(dist(rng));
+  for (float& v : c0) v = dist(rng);
+  __nv_bfloat16 *da = nullptr, *db = nullptr;
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&da), a.size() * sizeof(__nv_bfloat16)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&db), b.size() * sizeof(__nv_bfloat16)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(da, a.data(), a.size() * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(db, b.data(), b.size() * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice), cudaSuccess);
+  DeviceBuffer dc0(c0), dc(std::vector<float>(16 * 16, 0.0f));
+  JANUS_LAUNCH(mma_bf16_once, 1, 32, 0, nullptr, da, db, dc0.p, dc.p);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<float> c = dc.host(16 * 16);
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 16; ++n) {
+      double exact = c0[m * 16 + n], mag = std::fabs(c0[m * 16 + n]);
+      for (int k = 0; k < 16; ++k) {
+        const double p = double(__bfloat162float(a[k * 16 + m])) * __bfloat162float(b[k * 16 + n]);
+        exact += p;
+        mag += std::fabs(p);
+      }
+      EXPECT_LE(std::fabs(c[m * 16 + n] - exact), 16 * mag / 16777216.0) << "element " << m << "," << n;
+    }
+  cudaFree(da);
+  cudaFree(db);
 }
 
 // The operands are used as loaded, without __float_to_tf32.

@@ -33,10 +33,9 @@
 // channels of the pass) is at most 32, WideTile (128x64) otherwise.
 //
 // Precision (include/janus/precision.hpp, the Matmul row of the table): F32
-// runs SimtMath in float32; TF32 runs TensorCoreTf32Math (WMMA m16n16k8,
-// operands rounded to TF32, float32 accumulators); BF16 rounds the operands to
-// bfloat16 in shared memory and runs SimtMath (exact products, float32 sums:
-// the numerics of bf16 tensor cores, at CUDA-core speed).
+// runs SimtMath in float32 on CUDA cores; TF32 and BF16 run TensorCoreMath
+// (WMMA m16n16k8 on operands rounded to TF32, or m16n16k16 on operands
+// rounded to bf16; float32 accumulators).
 #include "cuda/cuda_compat.hpp"
 
 #include <algorithm>
@@ -379,8 +378,8 @@ void dispatch(TileKind tile, MathType math, bool vec4, const Launch& launch) {
     };
     switch (math) {
       case MathType::F32: with_vec(Tag<SimtMath<Shape, RoundNone>>{}); break;
-      case MathType::BF16: with_vec(Tag<SimtMath<Shape, RoundBf16>>{}); break;
-      case MathType::TF32: with_vec(Tag<TensorCoreTf32Math<Shape>>{}); break;
+      case MathType::TF32: with_vec(Tag<TensorCoreMath<Shape, nvcuda::wmma::precision::tf32>>{}); break;
+      case MathType::BF16: with_vec(Tag<TensorCoreMath<Shape, __nv_bfloat16>>{}); break;
     }
   };
   if (tile == TileKind::Narrow) with_math(Tag<NarrowTile>{});

@@ -17,19 +17,30 @@
 //     the compute, and one barrier per K tile separates the two.
 //   * Math: SimtMath (CUDA cores: each thread owns a (4*kChunksM) x 4 register
 //     tile, so one float4 of A and one of B from shared memory feed 16 FMAs),
-//     or TensorCoreTf32Math (gemm_tile_wmma.cuh: warps of WMMA m16n16k8 TF32).
+//     or TensorCoreMath (gemm_tile_wmma.cuh: warps of WMMA, TF32 m16n16k8 or
+//     bf16 m16n16k16).
 //   * Rounding of the operands for reduced-precision modes happens once, when
-//     a value is written to shared memory (Round policy below).
+//     a value is written to shared memory (Round policy below; bf16 tiles
+//     hold __nv_bfloat16).
 //
 // Summation order: every output sums its products in increasing k, one FMA
 // at a time (SimtMath), the same order as the engine before double buffering
-// and register tiling (so fp32 results did not change); tensor cores sum in an
-// unspecified order, covered by the parity bounds.
+// and register tiling: forward and backward-data results are bit-identical to
+// the first kernel's (bench_igemm_variants checks it). The filter gradient's
+// split-K plan depends on the tile shape, so its grouping into per-split
+// partial sums changed with the new shapes; tensor cores sum in an unspecified
+// order. The parity bounds hold for any order and grouping: a sum of K
+// products computed in any order errs by at most K*u*sum|a_k b_k| (Higham,
+// Accuracy and Stability of Numerical Algorithms, 3.1), which is what
+// tests/test_parity_ops.cpp allows on each side.
 #pragma once
 
 #include "cuda/cuda_compat.hpp"
 
+#include <cuda_bf16.h>
+
 #include <cstdint>
+#include <type_traits>
 
 namespace janus::cuda_kernels {
 
@@ -47,15 +58,16 @@ constexpr int kTileK = 16;
 // A block tile of BM x BN outputs. Threads form a kThreadsM x kThreadsN grid;
 // thread (ty, tx) owns columns tx*4 .. tx*4+3 and, for each of kChunksM
 // chunks c, rows c*kThreadsM*4 + ty*4 .. +3. Shared tiles are stored K-major
-// ([k][m] and [k][n]) with rows padded by 4 floats (16 bytes, keeping float4
-// alignment while shifting banks between k rows).
+// ([k][m] and [k][n]) with rows padded by 8 elements (a multiple of 16 bytes
+// for float and bf16 tiles, as float4 accesses and WMMA's ldm need; the pad
+// shifts banks between k rows).
 template <int BM, int BN>
 struct TileShape {
   static constexpr int kM = BM, kN = BN;
   static constexpr int kThreadsN = BN / 4;
   static constexpr int kThreadsM = kGemmThreads / kThreadsN;
   static constexpr int kChunksM = BM / (4 * kThreadsM);
-  static constexpr int kLdA = BM + 4, kLdB = BN + 4;
+  static constexpr int kLdA = BM + 8, kLdB = BN + 8;
   static_assert(kThreadsM * kThreadsN == kGemmThreads && kChunksM * 4 * kThreadsM == BM, "bad tile shape");
   static_assert(BM % 32 == 0 && BN % 32 == 0 && (BM / 32) * (BN / 32) == kGemmThreads / 32,
                 "one 32x32 warp tile per warp (tensor-core math)");
@@ -107,24 +119,20 @@ struct RoundNone {
   __device__ static float apply(float v) { return v; }
 };
 
-// bfloat16, to nearest, ties to even (as janus::round_to_bf16 on the host and
-// cvt.rn.bf16.f32 on the GPU); a NaN stays a NaN.
-struct RoundBf16 {
-  __device__ static float apply(float v) {
-    unsigned u = __float_as_uint(v);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return __uint_as_float((u | 0x00400000u) & 0xFFFF0000u);
-    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
-    return __uint_as_float(u);
-  }
-};
-
 // ---- staging into shared memory ---------------------------------------------------
+
+// A float as the element type of a shared tile (bf16: to nearest even).
+template <class Element>
+__device__ inline Element to_element(float v) {
+  if constexpr (std::is_same_v<Element, float>) return v;
+  else return __float2bfloat16(v);
+}
 
 // Writes a loader's registers (r[p*kVec + e]) into a K-major shared tile.
 // kAlongK: the runs lie along K (tile[k0 + e][line]); else along M / N
 // (tile[line][c0 + e], one float4 store per run of 4).
-template <class Stage, bool kAlongK, class Round, int kLd>
-__device__ inline void stash(const float* r, float (*tile)[kLd], int tid) {
+template <class Stage, bool kAlongK, class Round, int kLd, class Element>
+__device__ inline void stash(const float* r, Element (*tile)[kLd], int tid) {
   const int c0 = Stage::group(tid) * Stage::kVec;
   JANUS_UNROLL
   for (int p = 0; p < Stage::kPasses; ++p) {
@@ -133,13 +141,13 @@ __device__ inline void stash(const float* r, float (*tile)[kLd], int tid) {
     const float* v = r + p * Stage::kVec;
     if constexpr (kAlongK) {
       JANUS_UNROLL
-      for (int e = 0; e < Stage::kVec; ++e) tile[c0 + e][line] = Round::apply(v[e]);
-    } else if constexpr (Stage::kVec == 4) {
+      for (int e = 0; e < Stage::kVec; ++e) tile[c0 + e][line] = to_element<Element>(Round::apply(v[e]));
+    } else if constexpr (Stage::kVec == 4 && std::is_same_v<Element, float>) {
       *reinterpret_cast<float4*>(&tile[line][c0]) =
           make_float4(Round::apply(v[0]), Round::apply(v[1]), Round::apply(v[2]), Round::apply(v[3]));
     } else {
       JANUS_UNROLL
-      for (int e = 0; e < Stage::kVec; ++e) tile[line][c0 + e] = Round::apply(v[e]);
+      for (int e = 0; e < Stage::kVec; ++e) tile[line][c0 + e] = to_element<Element>(Round::apply(v[e]));
     }
   }
 }
@@ -149,6 +157,7 @@ __device__ inline void stash(const float* r, float (*tile)[kLd], int tid) {
 template <class Shape, class Round_>
 struct SimtMath {
   using Round = Round_;
+  using Element = float;  // of the shared tiles
   static constexpr int kRows = 4 * Shape::kChunksM;
   float acc[kRows][4];
   int tx, ty;
@@ -195,12 +204,13 @@ JANUS_UNROLL
 // Computes the tile at (m0, n0) of C over k in [k_begin, k_end). ALoad / BLoad:
 //   using Stage = Staging<...>;  static constexpr bool kAlongK;
 //   void fetch(float (&r)[Stage::kRegs]);  // this K tile's elements (zeros outside), then move on one tile
-// Math: SimtMath or TensorCoreTf32Math. Store: void operator()(int m, int n, float acc) const.
+// Math: SimtMath or TensorCoreMath. Store: void operator()(int m, int n, float acc) const.
 template <class Shape, class Math, class ALoad, class BLoad, class Store>
 __device__ inline void gemm_tile(ALoad& a, BLoad& b, const Store& st, int m0, int n0, int M, int N, int k_begin,
                                  int k_end) {
-  alignas(32) __shared__ float As[2][kTileK][Shape::kLdA];
-  alignas(32) __shared__ float Bs[2][kTileK][Shape::kLdB];
+  using Element = typename Math::Element;
+  alignas(32) __shared__ Element As[2][kTileK][Shape::kLdA];
+  alignas(32) __shared__ Element Bs[2][kTileK][Shape::kLdB];
   using Round = typename Math::Round;
   const int tid = static_cast<int>(threadIdx.x);
   float ra[ALoad::Stage::kRegs], rb[BLoad::Stage::kRegs];

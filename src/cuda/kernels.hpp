@@ -76,8 +76,8 @@ void l2_backward(const float* yhat, const float* y, float* dyhat, float two_over
 // ---- conv_implicit_gemm.cu ------------------------------------------------------
 // Convolutions as implicit GEMM (NHWC x, HWIO w, NHWC y). `math` is the input
 // type of the products (janus::input_math(matmul_precision(), OpClass::Matmul)):
-// F32 on CUDA cores, TF32 on tensor cores (WMMA; sm_80 and newer), BF16 with
-// operands rounded to bfloat16 and float32 sums. Throws janus::Error when the
+// F32 on CUDA cores; TF32 and BF16 on tensor cores (WMMA, sm_80 and newer:
+// operands rounded to TF32 or bfloat16, float32 sums). Throws janus::Error when the
 // geometry needs more than 32-bit indexing.
 void conv2d_forward_igemm(const ConvGeometry& g, const float* x, const float* w,
                           const float* bias /* nullable */, float* y, MathType math, cudaStream_t s);
