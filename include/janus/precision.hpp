@@ -111,9 +111,13 @@ class PrecisionScope {
 };
 
 // Throws janus::Error, naming the device and the mode, when `device` cannot
-// run `p`: tf32 on a CPU device, any mode but fp32 on a CUDA device (not
-// implemented there yet) and on cpu:reference (the float64 oracle).
+// run `p`: tf32 on a CPU device, and any mode but fp32 on cpu:reference (the
+// float64 oracle). CUDA devices run all three.
 void check_precision_supported(const Device& device, Precision p);
+
+// How a CUDA device runs the matrix products of mode `p`, in words (for
+// `janus info`; `janus bench` names each convolution's kernel).
+std::string cuda_matmul_path(Precision p);
 
 // How the CPU device runs bf16 on this machine, in words: oneDNN's bf16
 // kernels (AVX512-BF16 / AMX) or the exact emulation on float32 kernels.

@@ -102,11 +102,22 @@ void check_precision_supported(const Device& device, Precision p) {
                 "(use fp32, or bf16 for reduced precision on the CPU)");
     return;
   }
-  // The CUDA backend still runs cuBLAS / cuDNN with their default math and
-  // its own kernels in float32: accepting a mode it ignores would be a
-  // silent wrong answer.
-  throw Error(detail::concat(where, "not implemented on the CUDA backend yet (it computes in fp32; "
-                                    "use fp32 there, bf16 on the CPU)"));
+  // CUDA runs every mode of the table (src/cuda/cuda_device.cpp, "matrix
+  // products"): cuBLAS / cuDNN tensor-op math and rounded inputs.
+}
+
+std::string cuda_matmul_path(Precision p) {
+  switch (p) {
+    case Precision::FP32:
+      return "cuBLAS SGEMM (no TF32); cuDNN FMA math or Janus implicit GEMM";
+    case Precision::TF32:
+      return "cuBLAS SGEMM with TF32 tensor-op math; convolution inputs rounded to TF32 (cvt.rna), "
+             "cuDNN tensor-op math or Janus implicit GEMM";
+    case Precision::BF16:
+      return "cuBLAS GemmEx bf16 x bf16 -> f32 (CUBLAS_COMPUTE_32F); convolution inputs rounded to bf16, "
+             "cuDNN tensor-op math or Janus implicit GEMM";
+  }
+  return "?";
 }
 
 uint16_t float_to_bf16_bits(float x) {
