@@ -83,7 +83,8 @@ std::string precision_table_text() {
     cell(math_type_name(r.tf32), 13);
     out << math_type_name(r.bf16) << "\n";
   }
-  out << "(\"bf16 x bf16\": inputs rounded to bfloat16, products summed in float32, float32 output)\n";
+  out << "(\"bf16 x bf16\": inputs rounded to bfloat16, products summed in float32, float32 output;\n"
+         " \"tf32 x tf32\" likewise with TF32 inputs, 10-bit mantissa: CUDA only)\n";
   return out.str();
 }
 
