@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_case.hpp"
 #include "cuda/tf32_rounding.hpp"
 #include "janus/device.hpp"
 #include "janus/precision.hpp"
@@ -133,15 +134,6 @@ class PrecisionParity : public ::testing::TestWithParam<Precision> {
   Device* gpu_ = nullptr;
 };
 
-ConvGeometry conv_geom(int N, int H, int W, int C, int KH, int KW, int F, int sh, int sw, int ph, int pw) {
-  ConvGeometry g;
-  g.N = N, g.H = H, g.W = W, g.C = C, g.KH = KH, g.KW = KW, g.F = F;
-  g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw;
-  g.OH = (H + 2 * ph - KH) / sh + 1;
-  g.OW = (W + 2 * pw - KW) / sw + 1;
-  return g;
-}
-
 TEST_P(PrecisionParity, Gemm) {
   struct Case {
     int M, N, K;
@@ -160,8 +152,13 @@ TEST_P(PrecisionParity, Gemm) {
 }
 
 TEST_P(PrecisionParity, Conv2dThreePasses) {
-  for (const ConvGeometry& g : {conv_geom(2, 9, 7, 3, 3, 3, 70, 1, 1, 1, 1), conv_geom(2, 9, 9, 17, 3, 3, 5, 2, 2, 1, 1),
-                                conv_geom(4, 16, 16, 8, 3, 3, 16, 1, 1, 1, 1), conv_geom(3, 6, 6, 4, 1, 1, 9, 1, 1, 0, 0)}) {
+  // N, H, W, C, KH, KW, F, strides, pads: odd sizes with F = 70, stride 2 with
+  // C = 17, enough rows for split-K in the filter gradient, 1x1 "valid".
+  for (const janus::testing::ConvCase& k : {janus::testing::ConvCase{2, 9, 7, 3, 3, 3, 70, 1, 1, 1, 1},
+                                     janus::testing::ConvCase{2, 9, 9, 17, 3, 3, 5, 2, 2, 1, 1},
+                                     janus::testing::ConvCase{4, 16, 16, 8, 3, 3, 16, 1, 1, 1, 1},
+                                     janus::testing::ConvCase{3, 6, 6, 4, 1, 1, 9, 1, 1, 0, 0}}) {
+    const ConvGeometry g = janus::testing::geometry_of(k);
     const std::string geom = "N" + std::to_string(g.N) + " " + std::to_string(g.H) + "x" + std::to_string(g.W) + "x" +
                              std::to_string(g.C) + " k" + std::to_string(g.KH) + " F" + std::to_string(g.F) + " s" +
                              std::to_string(g.stride_h);

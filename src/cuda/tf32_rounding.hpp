@@ -14,11 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define JANUS_HOST_DEVICE __host__ __device__
-#else
-#define JANUS_HOST_DEVICE
-#endif
+#include "janus/host_device.hpp"
 
 namespace janus::cuda {
 
