@@ -19,16 +19,9 @@
 
 namespace {
 
-uint32_t bits_of(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
-float float_of(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
+// Bit casts (memcpy), from the simulator's header.
+uint32_t bits_of(float x) { return janus::sim::detail::float_bits(x); }
+float float_of(uint32_t u) { return janus::sim::detail::float_from_bits(u); }
 
 // A binary floating-point format: `digits` significand bits (the leading one
 // included), smallest normal 2^min_exponent, largest finite just below
