@@ -90,6 +90,10 @@ bad_config cifar.json 'c["model"]["layers"][0]["kernal"] = 3' "unknown layer opt
 bad_config iris.json 'c["optimizer"]["momentun"] = 0.9' "unknown optimizer key" "momentun" "$DATA"
 bad_config iris.json 'c["schedule"]["gama"] = 0.1' "unknown schedule key" "gama" "$DATA"
 bad_config iris.json 'c["model"]["dropout"] = 0.5' "unknown model key" "unknown key 'dropout'" "$DATA"
+bad_config iris.json 'c["model"]["layers"][0]["parameters"] = {"w": {"trainable": False}}' "unknown parameter name" \
+  "layer 'fully_connected_0' (fully_connected): 'parameters' names 'w', which is not a parameter of this layer (its parameters: W, b)" "$DATA"
+bad_config iris.json 'c["optimizer"]["weight_decay_applies_to"] = "biases"' "unknown weight decay rule" \
+  "'weight_decay_applies_to' is \"biases\"" "$DATA"
 
 # ---- wrong types and values ----------------------------------------------------------
 bad_config iris.json 'c["epochs"] = "ten"' "epochs as a string" "'epochs' must be an integer" "$DATA"
@@ -245,6 +249,8 @@ for case in 'c["schedule"] = {"type": "cosine", "lr": 0.1, "min_lr": -2}|'"'min_
             'c["schedule"] = {"type": "cosine", "lr": 0.1, "warmup_steps": -3}|'"'warmup_steps' is -3" \
             'c["schedule"] = {"type": "constant", "lr": -0.1}|'"'lr' is -0.1, outside its domain (0, inf)" \
             'c["optimizer"] = {"type": "sgd", "weight_decay": -5}|'"optimizer sgd: 'weight_decay' is -5, outside its domain [0, inf)" \
+            'c["model"]["layers"][0]["lr_mult"] = -1|'"layer 'fully_connected_0' (fully_connected): 'lr_mult' is -1, outside its domain [0, inf)" \
+            'c["model"]["layers"][1]["parameters"] = {"b": {"decay_mult": -0.5}}|'"layer 'fully_connected_1' (fully_connected), parameter 'b': 'decay_mult' is -0.5, outside its domain [0, inf)" \
             'c["optimizer"] = {"type": "sgd", "momentum": 1}|'"'momentum' is 1, outside its domain [0, 1)" \
             'c["optimizer"] = {"type": "adam", "beta2": 1.5}|'"optimizer adam: 'beta2' is 1.5, outside its domain [0, 1)" \
             'c["optimizer"] = {"type": "adam", "beta1": 1.0}|'"'beta1' is 1.0, outside its domain [0, 1)" \

@@ -109,6 +109,46 @@ if killed first_epoch JANUS_TEST_KILL_AT=step:3; then
   else fail "killed in epoch 1: unclear resume message"; cat out.txt >&2; fi
 fi
 
+# ---- per-parameter options (frozen layer, lr_mult, decay_mult): killed, resumed --------
+# A frozen middle layer, lr and decay multipliers, AdamW decaying every parameter: the
+# resumed run equals the uninterrupted one bit for bit, and the frozen layer is in every
+# checkpoint, unchanged from epoch to epoch, without optimizer state.
+python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))
+layers = c['model']['layers']
+layers.insert(1, {'type': 'fully_connected', 'n_out': 8, 'activation': 'tanh', 'trainable': False})
+layers[0].update(lr_mult=0.5, parameters={'b': {'decay_mult': 1.0}})
+layers[2]['parameters'] = {'W': {'lr_mult': 2.0}}
+c['optimizer'] = {'type': 'adamw', 'weight_decay': 0.01, 'weight_decay_applies_to': 'all'}
+json.dump(c, open('options.json', 'w'))" "$CONFIG"
+PLAIN_CONFIG=$CONFIG
+CONFIG=$WORK/options.json
+if train --epochs $EPOCHS --name opt_full > opt_full.txt 2>&1; then
+  if killed opt_mid JANUS_TEST_KILL_AT=step:22; then
+    # epoch 3 (the killed run's last checkpoint) against epoch 8
+    python3 - exp/opt_mid/last.safetensors exp/opt_full/last.safetensors << 'PY' &&
+import json, struct, sys
+def load(path):
+    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+early, late = load(sys.argv[1]), load(sys.argv[2])
+for k in ("fully_connected_1.W", "fully_connected_1.b"):
+    assert k in late and early[k] == late[k], k + " missing or changed"
+for k in ("fully_connected_0.W", "fully_connected_2.W"):
+    assert early[k] != late[k], k + " did not train"
+assert not any(k.startswith("optimizer.fully_connected_1.") for k in late), "optimizer state for a frozen layer"
+assert any(k.startswith("optimizer.fully_connected_0.") for k in late)
+PY
+      ok "options: the frozen layer is in the checkpoints, equal at epochs 3 and 8, without optimizer state" ||
+      fail "options: frozen layer in the checkpoints"
+    resume opt_mid && same_run exp/opt_full exp/opt_mid "options: killed at step 22, resumed"
+  fi
+else
+  fail "options: uninterrupted run"; cat opt_full.txt >&2
+fi
+CONFIG=$PLAIN_CONFIG
+
 # ---- SIGKILL half-way through a checkpoint write ------------------------------------
 # Writes go: [best], last for each epoch; kill inside several of them.
 for n in 2 3 5 8; do

@@ -359,7 +359,15 @@ TEST_P(Golden, Optimizers) {
     SCOPED_TRACE(c.at("name").get<std::string>());
     auto opt = janus::make_optimizer(c.at("config"));
     janus::Parameter w{"W", make(c.at("W")), {}, true};
-    janus::Parameter b{"b", make(c.at("b")), {}, false};  // biases never decay in Janus
+    janus::Parameter b{"b", make(c.at("b")), {}, false};  // a bias: not a weight, so not decayed by default
+    // Per-parameter options as in a layer's "parameters" (parameter_options.hpp); torch: one group each.
+    const json parameter_options = c.value("parameter_options", json::object());
+    for (auto& [name, o] : parameter_options.items()) {
+      janus::ParameterOptions& options = (name == "W" ? w : b).options;
+      options.trainable = o.value("trainable", true);
+      options.lr_mult = o.value("lr_mult", 1.0);
+      if (o.contains("decay_mult")) options.decay_mult = o.at("decay_mult").get<double>();
+    }
     const std::vector<janus::NamedParameter> params = {{"layer.W", &w}, {"layer.b", &b}};
     const double lr = c.at("lr");
     const json& grads = c.at("grads");

@@ -381,6 +381,34 @@ TEST_F(ModelParity, ResidualNetworkMomentumSgd) {
            image_batches(10, kCnnInput, 10, 404));
 }
 
+// ---- Per-parameter options (parameter_options.hpp) -----------------------------------
+
+// The second convolution frozen (its input gradient still flows to the first),
+// BatchNorm's gamma frozen, the dense layer at lr_mult 0.5 with its bias at
+// decay_mult 2, decay on every parameter.
+TEST_F(ModelParity, CnnFrozenPartsAndLrMultSgd) {
+  json m = cnn_model(0.0);
+  m["layers"][1]["parameters"] = {{"gamma", {{"trainable", false}}}};
+  m["layers"][4]["trainable"] = false;
+  m["layers"][8]["lr_mult"] = 0.5;
+  m["layers"][8]["parameters"] = {{"b", {{"decay_mult", 2.0}}}};
+  lockstep("cnn, frozen conv and BatchNorm scale, lr_mult, decay on all", m,
+           {{"type", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 5e-3},
+            {"weight_decay_applies_to", "all"}},
+           0.05, image_batches(8, kCnnInput, 10, 505));
+}
+
+// A frozen stem (the first convolution and its BatchNorm: not run backward at
+// all) under AdamW, with a per-parameter lr_mult on the second convolution.
+TEST_F(ModelParity, CnnFrozenStemAdamW) {
+  json m = cnn_model(0.0);
+  m["layers"][0]["trainable"] = false;
+  m["layers"][1]["trainable"] = false;
+  m["layers"][4]["parameters"] = {{"W", {{"lr_mult", 3.0}}}};
+  lockstep("cnn, frozen stem, AdamW", m, {{"type", "adamw"}, {"weight_decay", 0.05}, {"weight_decay_applies_to", "all"}},
+           3e-3, image_batches(8, kCnnInput, 10, 606));
+}
+
 // Dropout p = 0.3 in training mode: the masks come from a counter-based
 // generator keyed by (layer seed, step), so both devices drop exactly the
 // same elements. The mask itself is observed bit-exactly by running the

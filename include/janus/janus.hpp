@@ -11,6 +11,7 @@
 #include "janus/loss.hpp"
 #include "janus/model.hpp"
 #include "janus/optimizer.hpp"
+#include "janus/parameter_options.hpp"
 #include "janus/precision.hpp"
 #include "janus/random.hpp"
 #include "janus/scheduler.hpp"

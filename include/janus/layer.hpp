@@ -15,6 +15,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,11 +28,45 @@
 
 namespace janus {
 
+// How the optimizer treats one parameter (PyTorch's requires_grad and
+// parameter groups, Caffe's ParamSpec). Set from a layer's config by
+// make_layer(), see parameter_options.hpp for the JSON keys; the defaults
+// change nothing.
+struct ParameterOptions {
+  // false: frozen (PyTorch requires_grad = False). The optimizer neither
+  // updates it nor keeps state for it nor decays it; gradients still flow
+  // through its layer to the layer's input. Its own gradient is not computed
+  // where nothing else needs it (grad is then left as it was: zeros if never
+  // computed).
+  bool trainable = true;
+  // The parameter's learning rate is the schedule's lr times lr_mult
+  // (Caffe's lr_mult); >= 0.
+  double lr_mult = 1.0;
+  // Weight decay: the optimizer's weight_decay times decay_mult (Caffe's
+  // decay_mult); >= 0. When unset, the optimizer's rule
+  // "weight_decay_applies_to" decides: 1 for every parameter ("all",
+  // PyTorch's default) or for weights only ("weights", Janus's default).
+  std::optional<double> decay_mult;
+};
+
 struct Parameter {
-  std::string name;   // "W", "b", "gamma", "beta"
+  // (A constructor rather than an aggregate, so that Parameter{"W", {}, {}, true} keeps meaning what it did.)
+  explicit Parameter(std::string name_ = "", Tensor value_ = {}, Tensor grad_ = {}, bool is_weight_ = true,
+                     ParameterOptions options_ = {})
+      : name(std::move(name_)),
+        value(std::move(value_)),
+        grad(std::move(grad_)),
+        is_weight(is_weight_),
+        options(std::move(options_)) {}
+
+  std::string name;       // "W", "b", "gamma", "beta"
   Tensor value;
-  Tensor grad;        // overwritten by every backward pass
-  bool decay = true;  // whether weight decay applies (false for biases and BatchNorm)
+  Tensor grad;            // overwritten by every backward pass (while trainable)
+  // Whether the parameter is a weight (W of a dense or convolution layer), as
+  // opposed to a bias or a normalisation scale or shift: weight decay's rule
+  // "weight_decay_applies_to": "weights" decays these only.
+  bool is_weight = true;
+  ParameterOptions options;
 };
 
 class Layer {

@@ -283,7 +283,9 @@ class Scale : public Layer {
 // Builds a layer from its JSON config, e.g.
 // {"type": "conv2d", "n_out": 32, "kernel": [3, 3], "stride": 1, "pad": "same",
 //  "activation": "relu", "init": "he_uniform"}. `index` names unnamed layers
-// ("conv2d_3"). Unknown types, keys or values throw an Error naming the layer.
+// ("conv2d_3"). Every layer with parameters also takes the per-parameter
+// options of parameter_options.hpp ("trainable", "lr_mult", "decay_mult",
+// "parameters"). Unknown types, keys or values throw an Error naming the layer.
 std::unique_ptr<Layer> make_layer(const nlohmann::json& config, int index);
 
 }  // namespace janus

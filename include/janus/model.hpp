@@ -15,9 +15,10 @@
 //
 // Backward: each node's output gradient is the sum of what its consumers
 // send back (fan-out sums gradients, as Caffe's split layer). A node is run
-// backward only when its output depends on some parameter, and asks for its
+// backward only when its output depends on some trainable parameter (frozen
+// ones, ParameterOptions::trainable false, do not count), and asks for its
 // input gradient only when one of its inputs does (reachability from the
-// parameters): the model input's gradient is never formed.
+// trainable parameters): the model input's gradient is never formed.
 //
 // CrossEntropy reads logits, as PyTorch's CrossEntropyLoss: when the output
 // node ends in SoftMax (the output is a distribution), the logits are that
@@ -83,7 +84,8 @@ class NeuralNetwork {
   // may have "inputs": [names] (see above).
   static NeuralNetwork from_config(const nlohmann::json& config);
   // The config that rebuilds this network; "inputs" only where they are not
-  // the previous node (so a chain's config is what it always was).
+  // the previous node (so a chain's config is what it always was), parameter
+  // options (parameter_options.hpp) only where they are not the defaults.
   nlohmann::json config() const;
 
   // Output shape for inputs of this shape (no side effects); throws an Error
@@ -103,8 +105,8 @@ class NeuralNetwork {
   void set_step(uint64_t step);
   // Computes the loss of `out` (the last forward's output) against target,
   // backpropagates through the nodes in reverse (filling the gradients) and
-  // returns the loss. Only nodes whose output depends on a parameter run
-  // backward (see above).
+  // returns the loss. Only nodes whose output depends on a trainable
+  // parameter run backward (see above).
   double backward(const Tensor& target, const Tensor& out, PassObserver* observer = nullptr);
   // Evaluation-mode forward and loss: returns (Yhat, loss).
   std::pair<Tensor, double> predict(const Tensor& x, const Tensor& y);
@@ -137,9 +139,16 @@ class NeuralNetwork {
     std::vector<int> inputs;     // earlier node indices or kModelInput
     bool explicit_inputs = false;  // listed in the config (else: the previous node)
     int consumers = 0;
-    bool depends_on_parameters = false;  // whether its output gradient is needed
+    bool depends_on_parameters = false;  // on a trainable one: whether its output gradient is needed
     size_t last_consumer = 0;    // the last node reading its output (forward frees it after)
   };
+  // Sets depends_on_parameters and each layer's input_gradient_needed from
+  // the graph and the parameters' trainable options (at construction, and
+  // again in backward() when those options have changed).
+  void plan_gradients();
+  // Each parameter's trainable option, node by node.
+  std::vector<bool> trainable_parameters() const;
+  std::vector<bool> planned_trainable_;  // trainable_parameters() when plan_gradients() last ran
   // Every node's output shape, from output_shape_of(layer, input shapes)
   // called on the nodes in order; errors of nodes with several inputs get
   // the inputs' names and shapes appended.

@@ -1,6 +1,13 @@
 // Optimizers: SGD with (Nesterov) momentum, Adam and AdamW, with weight
 // decay. State tensors (velocity, moments) are kept per parameter name so they
 // can be checkpointed and restored.
+//
+// Per-parameter options (Parameter::options, layer.hpp; the layer config keys
+// of parameter_options.hpp) act as PyTorch's parameter groups and Caffe's
+// ParamSpec: a frozen parameter (trainable false) is skipped, with no state
+// and no decay; the others step at lr * lr_mult with weight decay
+// weight_decay * decay_mult, where an unset decay_mult is 1 or 0 by the
+// optimizer's rule "weight_decay_applies_to" (WeightDecayAppliesTo).
 #pragma once
 
 #include <map>
@@ -14,11 +21,21 @@
 
 namespace janus {
 
+// Which parameters weight decay applies to when their decay_mult is unset
+// (config "weight_decay_applies_to"):
+//   Weights ("weights", the default): weights only (Parameter::is_weight: W
+//     of dense and convolution layers), not biases nor BatchNorm's gamma and
+//     beta: Janus's rule since its first version, so older configs keep
+//     their results bit for bit.
+//   All ("all"): every parameter, as torch.optim's weight_decay does.
+enum class WeightDecayAppliesTo { Weights, All };
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;
-  // One update of every parameter from its gradient, at learning rate lr.
+  // One update of every trainable parameter from its gradient, at learning
+  // rate lr * its lr_mult (frozen parameters are left as they are).
   void step(const std::vector<NamedParameter>& params, double lr);
   int64_t steps() const { return steps_; }
   void set_steps(int64_t s) { steps_ = s; }
@@ -26,53 +43,78 @@ class Optimizer {
   std::map<std::string, Tensor>& state() { return state_; }
   virtual nlohmann::json config() const = 0;
 
+  // What one parameter gets at a step whose scheduled learning rate is lr:
+  // lr * lr_mult and weight_decay * decay_mult (see the file comment). A
+  // multiplier of 1 leaves its factor bit-identical.
+  struct ParameterStep {
+    double lr;
+    double weight_decay;
+  };
+  ParameterStep parameter_step(const Parameter& p, double lr) const;
+  double weight_decay() const { return weight_decay_; }
+  WeightDecayAppliesTo weight_decay_applies_to() const { return weight_decay_applies_to_; }
+
  protected:
-  virtual void update(const std::string& name, Parameter& p, double lr) = 0;
+  Optimizer(double weight_decay, WeightDecayAppliesTo applies_to)
+      : weight_decay_(weight_decay), weight_decay_applies_to_(applies_to) {}
+  // One update of p at this parameter's learning rate and weight decay.
+  virtual void update(const std::string& name, Parameter& p, const ParameterStep& hp) = 0;
   // The state slot for a parameter, created as zeros like the parameter.
   Tensor& slot(const std::string& param_name, const char* slot, const Parameter& p);
+  // The weight decay keys of config(): "weight_decay", "weight_decay_applies_to".
+  void add_weight_decay_config(nlohmann::json& cfg) const;
   std::map<std::string, Tensor> state_;
   int64_t steps_ = 0;
+
+ private:
+  double weight_decay_;
+  WeightDecayAppliesTo weight_decay_applies_to_;
 };
 
 class SGD : public Optimizer {
  public:
-  SGD(double momentum = 0.0, double weight_decay = 0.0, bool nesterov = false)
-      : momentum_(momentum), weight_decay_(weight_decay), nesterov_(nesterov) {}
+  SGD(double momentum = 0.0, double weight_decay = 0.0, bool nesterov = false,
+      WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
+      : Optimizer(weight_decay, applies_to), momentum_(momentum), nesterov_(nesterov) {}
   std::string name() const override { return "sgd"; }
   nlohmann::json config() const override;
 
  protected:
-  void update(const std::string& name, Parameter& p, double lr) override;
+  void update(const std::string& name, Parameter& p, const ParameterStep& hp) override;
 
  private:
-  double momentum_, weight_decay_;
+  double momentum_;
   bool nesterov_;
 };
 
 // decoupled = false: Adam (L2 penalty added to the gradient);
-// decoupled = true: AdamW (Loshchilov & Hutter, decay applied to the weights).
+// decoupled = true: AdamW (Loshchilov & Hutter, decay applied to the weights,
+// scaled by the parameter's learning rate as torch.optim.AdamW does).
 class Adam : public Optimizer {
  public:
   Adam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weight_decay = 0.0,
-       bool decoupled = false)
-      : beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay), decoupled_(decoupled) {}
+       bool decoupled = false, WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
+      : Optimizer(weight_decay, applies_to), beta1_(beta1), beta2_(beta2), eps_(eps), decoupled_(decoupled) {}
   std::string name() const override { return decoupled_ ? "adamw" : "adam"; }
   nlohmann::json config() const override;
 
  protected:
-  void update(const std::string& name, Parameter& p, double lr) override;
+  void update(const std::string& name, Parameter& p, const ParameterStep& hp) override;
 
  private:
-  double beta1_, beta2_, eps_, weight_decay_;
+  double beta1_, beta2_, eps_;
   bool decoupled_;
 };
 
-// {"type": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "nesterov": true}
-// {"type": "adam"|"adamw", "beta1": .., "beta2": .., "eps": .., "weight_decay": ..}
+// {"type": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "nesterov": true,
+//  "weight_decay_applies_to": "weights"}
+// {"type": "adam"|"adamw", "beta1": .., "beta2": .., "eps": .., "weight_decay": ..,
+//  "weight_decay_applies_to": "all"}
 // Domains (defaults): momentum [0, 1) (0), weight_decay [0, inf) (0; adamw 0.01),
 // beta1 [0, 1) (0.9), beta2 [0, 1) (0.999), eps (0, inf) (1e-8); nesterov needs
-// momentum > 0. A value outside its domain throws janus::Error naming the
-// field, the value and the domain.
+// momentum > 0; weight_decay_applies_to "weights" (the default) or "all" (see
+// WeightDecayAppliesTo). A value outside its domain throws janus::Error naming
+// the field, the value and the domain.
 std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& config);
 
 }  // namespace janus

@@ -36,7 +36,10 @@
 //   folds 0 or 2..1000000, fold [0, folds); label_smoothing [0, 1);
 //   augment.crop_pad: integers >= 0;
 //   optimizer (include/janus/optimizer.hpp): momentum [0, 1),
-//   weight_decay [0, inf), beta1 [0, 1), beta2 [0, 1), eps (0, inf);
+//   weight_decay [0, inf), beta1 [0, 1), beta2 [0, 1), eps (0, inf),
+//   weight_decay_applies_to "weights" (default) or "all";
+//   layers' per-parameter options (include/janus/parameter_options.hpp):
+//   trainable true/false, lr_mult and decay_mult [0, inf);
 //   schedule (include/janus/scheduler.hpp): lr (0, inf), decay and gamma
 //   (0, 1], stage_length (0, inf), step_size and total_steps integers >= 1,
 //   warmup_steps integers in [0, total_steps], min_lr [0, lr], pct_start

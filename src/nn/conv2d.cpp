@@ -96,8 +96,9 @@ Tensor Conv2D::backward_from_preactivation(const Tensor& dz) {
   JANUS_CHECK(dz.shape() == Shape({g.N, g.OH, g.OW, g.F}), where(), ": gradient of shape ", dz.shape().str(),
               " does not match output shape ", Shape({g.N, g.OH, g.OW, g.F}).str());
   Device& dev = dz.device();
-  dev.conv2d_backward_filter(g, x_, dz, W_.grad);
-  if (use_bias_) dev.sum_rows(dz, 0.0, b_.grad);
+  // A frozen parameter's gradient is not computed: the optimizer would not read it.
+  if (W_.options.trainable) dev.conv2d_backward_filter(g, x_, dz, W_.grad);
+  if (use_bias_ && b_.options.trainable) dev.sum_rows(dz, 0.0, b_.grad);
   if (!input_gradient_needed()) return Tensor();  // the model input: nobody uses dX
   Tensor dx = Tensor::empty(x_.shape(), dev, dz.dtype());
   dev.conv2d_backward_data(g, dz, W_.value, dx);

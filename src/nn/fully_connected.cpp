@@ -60,8 +60,9 @@ Tensor FullyConnected::backward_from_preactivation(const Tensor& dz) {
   JANUS_CHECK(dz.shape() == Shape({x_.dim(0), n_out_}), where(), ": gradient of shape ", dz.shape().str(),
               " does not match output shape ", Shape({x_.dim(0), n_out_}).str());
   Device& dev = dz.device();
-  dev.gemm(true, false, 1.0, x_, dz, 0.0, W_.grad);
-  if (use_bias_) dev.sum_rows(dz, 0.0, b_.grad);
+  // A frozen parameter's gradient is not computed: the optimizer would not read it.
+  if (W_.options.trainable) dev.gemm(true, false, 1.0, x_, dz, 0.0, W_.grad);
+  if (use_bias_ && b_.options.trainable) dev.sum_rows(dz, 0.0, b_.grad);
   if (!input_gradient_needed()) return Tensor();  // the model input: nobody uses dX
   Tensor dx = Tensor::empty(x_.shape(), dev, dz.dtype());
   dev.gemm(false, true, 1.0, dz, W_.value, 0.0, dx);

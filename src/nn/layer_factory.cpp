@@ -1,5 +1,7 @@
 // make_layer: JSON config -> Layer. Every key is checked: a typo in a config
-// is an error naming the layer and the key, never silently ignored.
+// is an error naming the layer and the key, never silently ignored. The keys
+// of per-parameter options (trainable, lr_mult, ...) are common to every
+// layer and read by parameter_options_from_config().
 #include <cstdint>
 #include <limits>
 #include <set>
@@ -7,6 +9,7 @@
 
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
+#include "janus/parameter_options.hpp"
 
 namespace janus {
 
@@ -16,7 +19,7 @@ using nlohmann::json;
 
 void check_keys(const json& cfg, const std::string& owner, const std::set<std::string>& allowed) {
   for (auto it = cfg.begin(); it != cfg.end(); ++it) {
-    if (it.key() == "type" || it.key() == "name") continue;
+    if (it.key() == "type" || it.key() == "name" || is_parameter_options_key(it.key())) continue;
     if (!allowed.count(it.key())) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
@@ -67,14 +70,8 @@ std::pair<int, int> kernel_of(const json& cfg, const std::string& owner) {
               ") or [rows, cols], got " + k.dump());
 }
 
-}  // namespace
-
-std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
-  JANUS_CHECK(cfg.is_object(), "layer ", index, ": expected a JSON object, got ", cfg.dump());
-  JANUS_CHECK(cfg.contains("type") && cfg.at("type").is_string(), "layer ", index,
-              ": missing or non-string 'type' in ", cfg.dump());
-  const std::string type = cfg.at("type").get<std::string>();
-  const std::string name = get<std::string>(cfg, "name", type + "_" + std::to_string(index), "layer " + std::to_string(index));
+// The layer of this type with its own options (all but the parameter options).
+std::unique_ptr<Layer> make_layer_of_type(const json& cfg, int index, const std::string& type, const std::string& name) {
   const std::string owner = "layer '" + name + "' (" + type + ")";
 
   if (type == "fully_connected" || type == "dense" || type == "linear") {
@@ -143,6 +140,19 @@ std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
   throw Error("layer " + std::to_string(index) + ": unknown layer type '" + type +
               "' (expected fully_connected, conv2d, pool2d, flatten, activation or an activation's name, "
               "batchnorm, dropout, add, concat, global_avg_pool, scale)");
+}
+
+}  // namespace
+
+std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
+  JANUS_CHECK(cfg.is_object(), "layer ", index, ": expected a JSON object, got ", cfg.dump());
+  JANUS_CHECK(cfg.contains("type") && cfg.at("type").is_string(), "layer ", index,
+              ": missing or non-string 'type' in ", cfg.dump());
+  const std::string type = cfg.at("type").get<std::string>();
+  const std::string name = get<std::string>(cfg, "name", type + "_" + std::to_string(index), "layer " + std::to_string(index));
+  std::unique_ptr<Layer> layer = make_layer_of_type(cfg, index, type, name);
+  parameter_options_from_config(cfg, *layer);
+  return layer;
 }
 
 }  // namespace janus

@@ -7,6 +7,7 @@
 #include "janus/error.hpp"
 #include "janus/fusion.hpp"
 #include "janus/layers.hpp"
+#include "janus/parameter_options.hpp"
 
 namespace janus {
 
@@ -80,20 +81,36 @@ NeuralNetwork::NeuralNetwork(std::vector<GraphNode> nodes, std::unique_ptr<Loss>
   // Each layer draws its weights from its own stream, so inserting a layer
   // does not change the initial weights of the others by position alone.
   for (size_t i = 0; i < nodes_.size(); ++i) nodes_[i].layer->set_seed(splitmix64(seed_ * 1000003ull + i));
-  // Reachability from the parameters: a node's output gradient is needed
-  // when the node has parameters or one of its inputs needs its gradient;
-  // a node asks for its input gradients only when an input needs one (the
-  // model input never does).
+  plan_gradients();
+  // BatchNorm + ReLU pairs run as one fused operation (fusion.hpp); results
+  // are bit-identical, so this is decided once, here, from the environment.
+  fuse_batchnorm_relu(*this, fusion_enabled_from_environment());
+}
+
+void NeuralNetwork::plan_gradients() {
+  // Reachability from the trainable parameters: a node's output gradient is
+  // needed when the node has a trainable parameter or one of its inputs
+  // needs its gradient; a node asks for its input gradients only when an
+  // input needs one (the model input never does). Frozen parameters
+  // (ParameterOptions::trainable false) count as none: a frozen stem is not
+  // run backward at all, as PyTorch skips what requires no grad.
+  planned_trainable_ = trainable_parameters();
   for (Node& n : nodes_) {
     bool input_depends = false;
     for (int j : n.inputs)
       input_depends = input_depends || (j != kModelInput && nodes_[static_cast<size_t>(j)].depends_on_parameters);
-    n.depends_on_parameters = input_depends || !n.layer->parameters().empty();
+    bool trainable = false;
+    for (const Parameter* p : n.layer->parameters()) trainable = trainable || p->options.trainable;
+    n.depends_on_parameters = input_depends || trainable;
     n.layer->set_input_gradient_needed(input_depends);
   }
-  // BatchNorm + ReLU pairs run as one fused operation (fusion.hpp); results
-  // are bit-identical, so this is decided once, here, from the environment.
-  fuse_batchnorm_relu(*this, fusion_enabled_from_environment());
+}
+
+std::vector<bool> NeuralNetwork::trainable_parameters() const {
+  std::vector<bool> trainable;
+  for (const Node& n : nodes_)
+    for (const Parameter* p : n.layer->parameters()) trainable.push_back(p->options.trainable);
+  return trainable;
 }
 
 NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
@@ -139,6 +156,7 @@ nlohmann::json NeuralNetwork::config() const {
   nlohmann::json layers = nlohmann::json::array();
   for (const Node& n : nodes_) {
     nlohmann::json lc = n.layer->config();
+    add_parameter_options_to_config(*n.layer, lc);
     if (n.explicit_inputs) {
       nlohmann::json names = nlohmann::json::array();
       for (int j : n.inputs) names.push_back(j == kModelInput ? std::string(kInputName) : nodes_[static_cast<size_t>(j)].layer->name());
@@ -245,6 +263,8 @@ const Tensor& NeuralNetwork::cross_entropy_logits(const Tensor& out) const {
 }
 
 double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObserver* observer) {
+  // A parameter frozen or unfrozen since the last plan (through the C++ API) changes the plan.
+  if (trainable_parameters() != planned_trainable_) plan_gradients();
   const size_t last = nodes_.size() - 1;
   const bool fused = uses_fused_softmax_cross_entropy();
   double loss;
@@ -270,7 +290,7 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObse
   grads[last] = grad;
   for (size_t i = last + 1; i-- > 0;) {
     Node& n = nodes_[i];
-    // Nothing upstream of a node without parameters has anything to learn.
+    // Nothing upstream of a node without trainable parameters has anything to learn.
     if (!n.depends_on_parameters) continue;
     const Tensor dy = std::move(grads[i]);
     JANUS_CHECK(dy.defined(), describe(*n.layer), ": no gradient reached its output in the backward pass");

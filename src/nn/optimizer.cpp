@@ -9,7 +9,21 @@ namespace janus {
 
 void Optimizer::step(const std::vector<NamedParameter>& params, double lr) {
   ++steps_;
-  for (const auto& np : params) update(np.name, *np.parameter, lr);
+  for (const auto& np : params)
+    if (np.parameter->options.trainable) update(np.name, *np.parameter, parameter_step(*np.parameter, lr));
+}
+
+Optimizer::ParameterStep Optimizer::parameter_step(const Parameter& p, double lr) const {
+  // An explicit decay_mult (Caffe's) overrides the rule, as a PyTorch parameter group's own weight_decay does.
+  const bool rule_applies = weight_decay_applies_to_ == WeightDecayAppliesTo::All || p.is_weight;
+  const double decay_mult = p.options.decay_mult ? *p.options.decay_mult : (rule_applies ? 1.0 : 0.0);
+  // x * 1.0 == x exactly: parameters without options step exactly as before options existed.
+  return {lr * p.options.lr_mult, weight_decay_ * decay_mult};
+}
+
+void Optimizer::add_weight_decay_config(nlohmann::json& cfg) const {
+  cfg["weight_decay"] = weight_decay_;
+  cfg["weight_decay_applies_to"] = weight_decay_applies_to_ == WeightDecayAppliesTo::All ? "all" : "weights";
 }
 
 Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, const Parameter& p) {
@@ -25,27 +39,45 @@ Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, co
   return it->second;
 }
 
-void SGD::update(const std::string& name, Parameter& p, double lr) {
+void SGD::update(const std::string& name, Parameter& p, const ParameterStep& hp) {
   Tensor none;
   Tensor& velocity = momentum_ != 0.0 ? slot(name, "velocity", p) : none;
-  p.value.device().sgd_update(p.value, p.grad, velocity, lr, momentum_, p.decay ? weight_decay_ : 0.0, nesterov_);
+  p.value.device().sgd_update(p.value, p.grad, velocity, hp.lr, momentum_, hp.weight_decay, nesterov_);
 }
 
 nlohmann::json SGD::config() const {
-  return {{"type", "sgd"}, {"momentum", momentum_}, {"weight_decay", weight_decay_}, {"nesterov", nesterov_}};
+  nlohmann::json cfg = {{"type", "sgd"}, {"momentum", momentum_}, {"nesterov", nesterov_}};
+  add_weight_decay_config(cfg);
+  return cfg;
 }
 
-void Adam::update(const std::string& name, Parameter& p, double lr) {
+void Adam::update(const std::string& name, Parameter& p, const ParameterStep& hp) {
   Tensor& m = slot(name, "m", p);
   Tensor& v = slot(name, "v", p);
-  p.value.device().adam_update(p.value, p.grad, m, v, lr, beta1_, beta2_, eps_, p.decay ? weight_decay_ : 0.0,
-                               decoupled_, steps_);
+  p.value.device().adam_update(p.value, p.grad, m, v, hp.lr, beta1_, beta2_, eps_, hp.weight_decay, decoupled_,
+                               steps_);
 }
 
 nlohmann::json Adam::config() const {
-  return {{"type", decoupled_ ? "adamw" : "adam"}, {"beta1", beta1_}, {"beta2", beta2_}, {"eps", eps_},
-          {"weight_decay", weight_decay_}};
+  nlohmann::json cfg = {{"type", decoupled_ ? "adamw" : "adam"}, {"beta1", beta1_}, {"beta2", beta2_}, {"eps", eps_}};
+  add_weight_decay_config(cfg);
+  return cfg;
 }
+
+namespace {
+
+// "weight_decay_applies_to": "weights" (the default) or "all".
+WeightDecayAppliesTo weight_decay_applies_to(const nlohmann::json& cfg, const std::string& where) {
+  if (!cfg.contains("weight_decay_applies_to")) return WeightDecayAppliesTo::Weights;
+  const nlohmann::json& v = cfg.at("weight_decay_applies_to");
+  if (v == "weights") return WeightDecayAppliesTo::Weights;
+  if (v == "all") return WeightDecayAppliesTo::All;
+  throw Error(where + ": 'weight_decay_applies_to' is " + v.dump() +
+              "; expected \"weights\" (weights only, not biases nor BatchNorm: the default) or \"all\" "
+              "(every parameter, as torch.optim)");
+}
+
+}  // namespace
 
 std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& cfg) {
   JANUS_CHECK(cfg.is_object() && cfg.contains("type") && cfg.at("type").is_string(),
@@ -61,23 +93,24 @@ std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& cfg) {
   using namespace config_detail;
   const std::string where = "optimizer " + type;
   if (type == "sgd") {
-    allow({"momentum", "weight_decay", "nesterov"});
+    allow({"momentum", "weight_decay", "weight_decay_applies_to", "nesterov"});
     const double momentum = config_number(cfg, "momentum", 0.0, unit_open(), where);
     JANUS_CHECK(!cfg.contains("nesterov") || cfg.at("nesterov").is_boolean(),
                 "optimizer sgd: 'nesterov' must be true or false, got ", cfg.contains("nesterov") ? cfg.at("nesterov").dump() : "");
     const bool nesterov = cfg.value("nesterov", false);
     JANUS_CHECK(!nesterov || momentum > 0.0, "optimizer sgd: nesterov needs momentum > 0");
-    return std::make_unique<SGD>(momentum, config_number(cfg, "weight_decay", 0.0, non_negative(), where), nesterov);
+    return std::make_unique<SGD>(momentum, config_number(cfg, "weight_decay", 0.0, non_negative(), where), nesterov,
+                                 weight_decay_applies_to(cfg, where));
   }
   if (type == "adam" || type == "adamw") {
-    allow({"beta1", "beta2", "eps", "weight_decay"});
+    allow({"beta1", "beta2", "eps", "weight_decay", "weight_decay_applies_to"});
     // beta1 = 1 would divide by 1 - beta1^t = 0 in the bias correction; beta2 >= 1 makes the second moment
     // meaningless; eps = 0 divides by zero where a gradient is zero.
     return std::make_unique<Adam>(config_number(cfg, "beta1", 0.9, unit_open(), where),
                                   config_number(cfg, "beta2", 0.999, unit_open(), where),
                                   config_number(cfg, "eps", 1e-8, positive(), where),
                                   config_number(cfg, "weight_decay", type == "adamw" ? 0.01 : 0.0, non_negative(), where),
-                                  type == "adamw");
+                                  type == "adamw", weight_decay_applies_to(cfg, where));
   }
   throw Error("unknown optimizer '" + type + "' (expected sgd, adam or adamw)");
 }

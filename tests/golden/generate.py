@@ -490,8 +490,9 @@ def losses():
 def optimizers():
     g = gen(7)
     out = []
+    all_ = {"weight_decay_applies_to": "all"}
     specs = [
-        # name, type, options, lr
+        # name, type, options, lr[, per-parameter options (include/janus/parameter_options.hpp)]
         ("sgd_plain", "sgd", {"momentum": 0.0, "weight_decay": 0.0, "nesterov": False}, 0.1),
         ("sgd_momentum_wd", "sgd", {"momentum": 0.9, "weight_decay": 0.01, "nesterov": False}, 0.1),
         ("sgd_nesterov_wd", "sgd", {"momentum": 0.8, "weight_decay": 0.05, "nesterov": True}, 0.05),
@@ -500,20 +501,41 @@ def optimizers():
         ("adam_l2", "adam", {"beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.05}, 0.02),
         ("adamw", "adamw", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01}, 0.01),
         ("adamw_strong_decay", "adamw", {"beta1": 0.85, "beta2": 0.95, "eps": 1e-7, "weight_decay": 0.3}, 0.05),
+        # Parameter groups: decay on every parameter (torch's default), lr and decay multipliers, a frozen bias.
+        ("sgd_decay_all", "sgd", {"momentum": 0.9, "weight_decay": 0.05, "nesterov": False, **all_}, 0.1),
+        ("sgd_bias_lr_mult_decay_mult", "sgd", {"momentum": 0.8, "weight_decay": 0.05, "nesterov": True}, 0.1,
+         {"b": {"lr_mult": 2.0, "decay_mult": 0.5}}),
+        ("sgd_weight_lr_mult_no_decay", "sgd", {"momentum": 0.9, "weight_decay": 0.1, "nesterov": False, **all_},
+         0.05, {"W": {"lr_mult": 0.3, "decay_mult": 0.0}}),
+        ("sgd_frozen_bias", "sgd", {"momentum": 0.9, "weight_decay": 0.1, "nesterov": False, **all_}, 0.1,
+         {"b": {"trainable": False}}),
+        ("adam_l2_decay_all", "adam", {"beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0.05, **all_}, 0.02),
+        ("adamw_decay_all_bias_lr_mult", "adamw", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.2,
+                                                    **all_}, 0.05, {"b": {"lr_mult": 0.5}}),
+        ("adamw_frozen_weight", "adamw", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.2}, 0.05,
+         {"W": {"trainable": False}, "b": {"decay_mult": 1.0}}),
     ]
     steps = 3
-    for name, typ, opts, lr in specs:
-        # Two parameters: W decays, b does not (Janus never decays biases).
+    for name, typ, opts, lr, *param_options in specs:
+        # Two parameters, a weight W and a bias b; by default ("weights") only W decays.
+        options = param_options[0] if param_options else {}
         w0, b0 = randn(g, 3, 4), randn(g, 1, 4)
         grads = [(randn(g, 3, 4), randn(g, 1, 4)) for _ in range(steps)]
         w, b = leaf(w0), leaf(b0)
         wd = opts["weight_decay"]
+        decay_all = opts.get("weight_decay_applies_to", "weights") == "all"
+        # One torch parameter group per trainable parameter: lr * lr_mult, weight_decay * decay_mult (unset:
+        # 1 for W, for b only when decay applies to all); a frozen parameter is left out of the optimizer.
+        groups = []
+        for key, p, is_weight in (("W", w, True), ("b", b, False)):
+            o = options.get(key, {})
+            if o.get("trainable", True):
+                decay_mult = o.get("decay_mult", 1.0 if is_weight or decay_all else 0.0)
+                groups.append({"params": [p], "lr": lr * o.get("lr_mult", 1.0), "weight_decay": wd * decay_mult})
         if typ == "sgd":
-            groups = [{"params": [w], "weight_decay": wd}, {"params": [b], "weight_decay": 0.0}]
             opt = torch.optim.SGD(groups, lr=lr, momentum=opts["momentum"], nesterov=opts["nesterov"])
         else:
             cls = torch.optim.Adam if typ == "adam" else torch.optim.AdamW
-            groups = [{"params": [w], "weight_decay": wd}, {"params": [b], "weight_decay": 0.0}]
             opt = cls(groups, lr=lr, betas=(opts["beta1"], opts["beta2"]), eps=opts["eps"])
         after = []
         for gw, gb in grads:
@@ -521,8 +543,11 @@ def optimizers():
             opt.step()
             after.append({"W": t(w), "b": t(b)})
         config = {"type": typ, **opts}
-        out.append({"name": name, "config": config, "lr": lr, "W": t(w0), "b": t(b0),
-                    "grads": [{"W": t(gw), "b": t(gb)} for gw, gb in grads], "after": after})
+        case = {"name": name, "config": config, "lr": lr, "W": t(w0), "b": t(b0),
+                "grads": [{"W": t(gw), "b": t(gb)} for gw, gb in grads], "after": after}
+        if options:
+            case["parameter_options"] = options
+        out.append(case)
     write("optimizers.json", "optimizers", out)
 
 
