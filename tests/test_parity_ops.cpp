@@ -527,7 +527,9 @@ TEST_F(Parity, CopyColumns) {
 // ---- batch normalisation ------------------------------------------------------------
 
 TEST_F(Parity, BatchNorm) {
-  for (const Shape& s : {Shape{64, 10}, Shape{2, 5, 5, 17}, Shape{2, 3}}) {
+  // {4, 33, 31, 40}: 4092 rows, 16 row chunks (the last one short) and a
+  // partial second tile of channels, so the statistics merge partials.
+  for (const Shape& s : {Shape{64, 10}, Shape{2, 5, 5, 17}, Shape{2, 3}, Shape{4, 33, 31, 40}}) {
     const int64_t C = s.last();
     // Offset data so the mean matters; gamma/beta O(1).
     Tensor x = rand(s, 61, 0.5f, 2.5f), dy = rand(s, 62), gamma = rand({C}, 63, 0.5f, 2.0f), beta = rand({C}, 64);
@@ -565,6 +567,59 @@ TEST_F(Parity, BatchNorm) {
     expect_close("batchnorm_backward dgamma " + s.str(), dgc, dgg, rows * 32 * kU, 2 * kU);
     // dx = gamma invstd (dy - (dbeta + xhat dgamma)/rows): each term O(gamma invstd * 3).
     expect_close("batchnorm_backward dx " + s.str(), dxc, dxg, 256 * kU, 8 * kU);
+  }
+}
+
+// BatchNorm + ReLU (the pair the fusion pass marks): the CUDA backend runs it
+// in the BatchNorm kernels themselves. Against the CPU within BatchNorm's
+// bounds, and on the CUDA device bit-identical to BatchNorm followed by a
+// separate ReLU (Device's contract: fusing never changes training).
+TEST_F(Parity, BatchNormReluFused) {
+  for (const Shape& s : {Shape{64, 10}, Shape{4, 33, 31, 40}}) {
+    const int64_t C = s.last();
+    // Centred data: about half the outputs are cut by the ReLU.
+    Tensor x = rand(s, 71, -1.0f, 1.5f), dy = rand(s, 72), gamma = rand({C}, 73, 0.5f, 2.0f), beta = rand({C}, 74);
+    Tensor rm = rand({C}, 75), rv = rand({C}, 76, 0.5f, 1.5f);
+    Tensor rmc = rm.clone(), rvc = rv.clone(), rmf = on_gpu(rm), rvf = on_gpu(rv), rmu = on_gpu(rm), rvu = on_gpu(rv);
+    Tensor smc = Tensor::empty({C}, cpu()), sic = Tensor::empty({C}, cpu());
+    Tensor smf = Tensor::empty({C}, gpu()), sif = Tensor::empty({C}, gpu());
+    Tensor smu = Tensor::empty({C}, gpu()), siu = Tensor::empty({C}, gpu());
+    Tensor yc = Tensor::empty(s, cpu()), yf = Tensor::empty(s, gpu()), yu = Tensor::empty(s, gpu());
+    const Tensor xg = on_gpu(x), gg = on_gpu(gamma), bg = on_gpu(beta), dyg = on_gpu(dy);
+    cpu().batchnorm_relu_forward_train(x, gamma, beta, 0.1, 1e-5, rmc, rvc, smc, sic, yc);
+    gpu().batchnorm_relu_forward_train(xg, gg, bg, 0.1, 1e-5, rmf, rvf, smf, sif, yf);
+    gpu().batchnorm_forward_train(xg, gg, bg, 0.1, 1e-5, rmu, rvu, smu, siu, yu);
+    gpu().activation_forward(ActivationKind::ReLU, yu, yu);
+    expect_close("batchnorm_relu_forward_train y " + s.str(), yc, yf, 64 * kU, 8 * kU);
+    expect_close("batchnorm_relu saved_invstd " + s.str(), sic, sif, 0.0, 8 * kU);
+    expect_exact("batchnorm_relu_forward_train fused vs unfused " + s.str(), yu.to(cpu()), yf.to(cpu()));
+    expect_exact("batchnorm_relu running_var fused vs unfused " + s.str(), rvu.to(cpu()), rvf.to(cpu()));
+    int64_t cut = 0;
+    for (float v : yf.to_host_f32()) cut += v == 0.0f;
+    EXPECT_GT(cut, s.numel() / 5) << "the ReLU must cut a good part of the outputs for this test to mean anything";
+
+    Tensor ec = Tensor::empty(s, cpu()), ef = Tensor::empty(s, gpu()), eu = Tensor::empty(s, gpu());
+    cpu().batchnorm_relu_forward_eval(x, gamma, beta, rmc, rvc, 1e-5, ec);
+    gpu().batchnorm_relu_forward_eval(xg, gg, bg, rmf, rvf, 1e-5, ef);
+    gpu().batchnorm_forward_eval(xg, gg, bg, rmf, rvf, 1e-5, eu);
+    gpu().activation_forward(ActivationKind::ReLU, eu, eu);
+    expect_close("batchnorm_relu_forward_eval " + s.str(), ec, ef, 64 * kU, 8 * kU);
+    expect_exact("batchnorm_relu_forward_eval fused vs unfused " + s.str(), eu.to(cpu()), ef.to(cpu()));
+
+    // Backward from the CPU's forward output and statistics (on both devices).
+    const Tensor ycg = on_gpu(yc), smg = on_gpu(smc), sig = on_gpu(sic);
+    Tensor dxc = Tensor::empty(s, cpu()), dgc = Tensor::empty({C}, cpu()), dbc = Tensor::empty({C}, cpu());
+    Tensor dxf = Tensor::empty(s, gpu()), dgf = Tensor::empty({C}, gpu()), dbf = Tensor::empty({C}, gpu());
+    Tensor dxu = Tensor::empty(s, gpu()), dgu = Tensor::empty({C}, gpu()), dbu = Tensor::empty({C}, gpu());
+    cpu().batchnorm_relu_backward(x, yc, dy, gamma, smc, sic, dxc, dgc, dbc);
+    gpu().batchnorm_relu_backward(xg, ycg, dyg, gg, smg, sig, dxf, dgf, dbf);
+    gpu().Device::batchnorm_relu_backward(xg, ycg, dyg, gg, smg, sig, dxu, dgu, dbu);  // ReLU, then BatchNorm
+    const double rows = static_cast<double>(s.rows());
+    expect_close("batchnorm_relu_backward dbeta " + s.str(), dbc, dbf, 1e-12 * rows, 2 * kU);
+    expect_close("batchnorm_relu_backward dgamma " + s.str(), dgc, dgf, rows * 32 * kU, 2 * kU);
+    expect_close("batchnorm_relu_backward dx " + s.str(), dxc, dxf, 256 * kU, 8 * kU);
+    expect_exact("batchnorm_relu_backward dx fused vs unfused " + s.str(), dxu.to(cpu()), dxf.to(cpu()));
+    expect_exact("batchnorm_relu_backward dgamma fused vs unfused " + s.str(), dgu.to(cpu()), dgf.to(cpu()));
   }
 }
 

@@ -469,55 +469,95 @@ void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Ten
 }
 
 // ---- batch normalisation ------------------------------------------------------
+// The plain and the ReLU-fused ops share these three (relu / y selects the
+// fused kernels' ReLU), so both check their arguments the same way.
+
+namespace {
+void check_per_channel(const char* op, const std::string& device, const Tensor& x,
+                       std::initializer_list<const Tensor*> per_channel) {
+  for (const Tensor* t : per_channel)
+    JANUS_CHECK(t->numel() == cols_of(x), op, " on ", device, ": per-channel tensor ", t->shape().str(),
+                " does not match the ", cols_of(x), " channels of x ", x.shape().str());
+}
+}  // namespace
+
+void CudaDevice::bn_forward_train(const char* op, bool relu, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& beta, double momentum, double eps, Tensor& running_mean,
+                                  Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd, Tensor& y) {
+  const DeviceGuard guard(index_);
+  const int64_t rows = rows_of(x), cols = cols_of(x);
+  JANUS_SAME_NUMEL(op, x, y);
+  check_per_channel(op, name(), x, {&gamma, &beta, &running_mean, &running_var, &saved_mean, &saved_invstd});
+  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
+  k::batchnorm_forward_train(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"), momentum, eps, relu,
+                             f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"),
+                             f32(saved_mean, op, "saved_mean"), f32(saved_invstd, op, "saved_invstd"),
+                             f32(y, op, "y"), rows, cols, ws.as<double>(), stream_);
+}
+
+void CudaDevice::bn_forward_eval(const char* op, bool relu, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                 double eps, Tensor& y) {
+  const DeviceGuard guard(index_);
+  JANUS_SAME_NUMEL(op, x, y);
+  check_per_channel(op, name(), x, {&gamma, &beta, &running_mean, &running_var});
+  k::batchnorm_forward_eval(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
+                            f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"), eps, relu,
+                            f32(y, op, "y"), rows_of(x), cols_of(x), stream_);
+}
+
+void CudaDevice::bn_backward(const char* op, const Tensor& x, const Tensor* relu_output, const Tensor& dy,
+                             const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
+                             Tensor& dgamma, Tensor& dbeta) {
+  const DeviceGuard guard(index_);
+  const int64_t rows = rows_of(x), cols = cols_of(x);
+  JANUS_SAME_NUMEL(op, x, dy);
+  JANUS_SAME_NUMEL(op, x, dx);
+  if (relu_output != nullptr) JANUS_SAME_NUMEL(op, x, *relu_output);
+  check_per_channel(op, name(), x, {&gamma, &saved_mean, &saved_invstd, &dgamma, &dbeta});
+  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
+  k::batchnorm_backward(f32(x, op, "x"), relu_output ? f32(*relu_output, op, "y") : nullptr, f32(dy, op, "dy"),
+                        f32(gamma, op, "gamma"), f32(saved_mean, op, "saved_mean"),
+                        f32(saved_invstd, op, "saved_invstd"), f32(dx, op, "dx"), f32(dgamma, op, "dgamma"),
+                        f32(dbeta, op, "dbeta"), rows, cols, ws.as<double>(), stream_);
+}
 
 void CudaDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
                                          double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
                                          Tensor& saved_invstd, Tensor& y) {
-  const DeviceGuard guard(index_);
-  const char* op = "batchnorm_forward_train";
-  const int64_t rows = rows_of(x), cols = cols_of(x);
-  JANUS_SAME_NUMEL(op, x, y);
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var,
-                                                              &saved_mean, &saved_invstd})
-    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
-                " does not match the ", cols, " channels of x ", x.shape().str());
-  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
-  k::batchnorm_forward_train(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
-                             momentum, eps, f32(running_mean, op, "running_mean"),
-                             f32(running_var, op, "running_var"), f32(saved_mean, op, "saved_mean"),
-                             f32(saved_invstd, op, "saved_invstd"), f32(y, op, "y"), rows, cols, ws.as<double>(),
-                             stream_);
+  bn_forward_train("batchnorm_forward_train", false, x, gamma, beta, momentum, eps, running_mean, running_var,
+                   saved_mean, saved_invstd, y);
+}
+
+void CudaDevice::batchnorm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                              double momentum, double eps, Tensor& running_mean,
+                                              Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd,
+                                              Tensor& y) {
+  bn_forward_train("batchnorm_relu_forward_train", true, x, gamma, beta, momentum, eps, running_mean, running_var,
+                   saved_mean, saved_invstd, y);
 }
 
 void CudaDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                         const Tensor& running_mean, const Tensor& running_var, double eps,
                                         Tensor& y) {
-  const DeviceGuard guard(index_);
-  const char* op = "batchnorm_forward_eval";
-  const int64_t cols = cols_of(x);
-  JANUS_SAME_NUMEL(op, x, y);
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var})
-    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
-                " does not match the ", cols, " channels of x ", x.shape().str());
-  k::batchnorm_forward_eval(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
-                            f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"),
-                            eps, f32(y, op, "y"), rows_of(x), cols, stream_);
+  bn_forward_eval("batchnorm_forward_eval", false, x, gamma, beta, running_mean, running_var, eps, y);
+}
+
+void CudaDevice::batchnorm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                             const Tensor& running_mean, const Tensor& running_var, double eps,
+                                             Tensor& y) {
+  bn_forward_eval("batchnorm_relu_forward_eval", true, x, gamma, beta, running_mean, running_var, eps, y);
 }
 
 void CudaDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
                                     const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const DeviceGuard guard(index_);
-  const char* op = "batchnorm_backward";
-  const int64_t rows = rows_of(x), cols = cols_of(x);
-  JANUS_SAME_NUMEL(op, x, dy);
-  JANUS_SAME_NUMEL(op, x, dx);
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &saved_mean, &saved_invstd, &dgamma, &dbeta})
-    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
-                " does not match the ", cols, " channels of x ", x.shape().str());
-  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
-  k::batchnorm_backward(f32(x, op, "x"), f32(dy, op, "dy"), f32(gamma, op, "gamma"), f32(saved_mean, op, "saved_mean"),
-                        f32(saved_invstd, op, "saved_invstd"), f32(dx, op, "dx"), f32(dgamma, op, "dgamma"),
-                        f32(dbeta, op, "dbeta"), rows, cols, ws.as<double>(), stream_);
+  bn_backward("batchnorm_backward", x, nullptr, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+}
+
+void CudaDevice::batchnorm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                                         const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
+                                         Tensor& dgamma, Tensor& dbeta) {
+  bn_backward("batchnorm_relu_backward", x, &y, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
 }
 
 // ---- dropout ------------------------------------------------------------------

@@ -82,6 +82,17 @@ class CudaDevice final : public Device {
                               Tensor& y) override;
   void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
                           const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+  // BatchNorm + ReLU in the same kernels as BatchNorm (batchnorm.cu): no
+  // separate ReLU launch, no extra pass over y.
+  void batchnorm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
+                                    double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                                    Tensor& saved_invstd, Tensor& y) override;
+  void batchnorm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var, double eps,
+                                   Tensor& y) override;
+  void batchnorm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                               const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                               Tensor& dbeta) override;
 
   void dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask, Tensor& y) override;
 
@@ -120,6 +131,15 @@ class CudaDevice final : public Device {
   };
 
   float* f32(const Tensor& t, const char* op, const char* what) const;
+  // The BatchNorm ops with and without the fused ReLU (relu / relu_output).
+  void bn_forward_train(const char* op, bool relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                        double momentum, double eps, Tensor& running_mean, Tensor& running_var,
+                        Tensor& saved_mean, Tensor& saved_invstd, Tensor& y);
+  void bn_forward_eval(const char* op, bool relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y);
+  void bn_backward(const char* op, const Tensor& x, const Tensor* relu_output, const Tensor& dy,
+                   const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
+                   Tensor& dgamma, Tensor& dbeta);
   double fetch_double(const double* device_value);
   bool use_cudnn() const;
   CudnnConv& cudnn();

@@ -90,18 +90,22 @@ void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const
                      float* dx, int* argmax, cudaStream_t s);
 
 // ---- batchnorm.cu -----------------------------------------------------------
+// Training forward in two launches (one-pass Welford/Chan statistics, then the
+// normalisation), backward in two (the two per-channel sums, then dx). With
+// relu the output is relu(batchnorm(x)) (Device::batchnorm_relu_*); the
+// backward then takes that output y and masks dy where y <= 0 (y null: no ReLU).
 // Workspace: bn_workspace_count(rows, C) doubles.
 int64_t bn_workspace_count(int64_t rows, int64_t cols);
 void batchnorm_forward_train(const float* x, const float* gamma, const float* beta,
-                             double momentum, double eps, float* running_mean, float* running_var,
-                             float* saved_mean, float* saved_invstd, float* y, int64_t rows,
-                             int64_t cols, double* workspace, cudaStream_t s);
+                             double momentum, double eps, bool relu, float* running_mean,
+                             float* running_var, float* saved_mean, float* saved_invstd, float* y,
+                             int64_t rows, int64_t cols, double* workspace, cudaStream_t s);
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, double eps,
-                            float* y, int64_t rows, int64_t cols, cudaStream_t s);
-void batchnorm_backward(const float* x, const float* dy, const float* gamma,
-                        const float* saved_mean, const float* saved_invstd, float* dx,
-                        float* dgamma, float* dbeta, int64_t rows, int64_t cols,
+                            bool relu, float* y, int64_t rows, int64_t cols, cudaStream_t s);
+void batchnorm_backward(const float* x, const float* y /* nullable */, const float* dy,
+                        const float* gamma, const float* saved_mean, const float* saved_invstd,
+                        float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t cols,
                         double* workspace, cudaStream_t s);
 
 // ---- dropout.cu -------------------------------------------------------------

@@ -1,0 +1,67 @@
+// Kernel launches per operation of the CUDA backend, counted by the simulator
+// (janus::sim::launch_count()): the fused kernels must keep the memory-bound
+// passes to the launches their design says (src/cuda/batchnorm.cu), and fewer
+// than the unfused sequences they replace. Numerics are the parity suite's job
+// (tests/test_parity_ops.cpp); this counts only.
+#include "cuda/cuda_compat.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "cuda/cuda_device.hpp"
+#include "janus/device.hpp"
+#include "janus/tensor.hpp"
+
+using namespace janus;
+
+namespace {
+
+// Launches made by `op` (everything it queues is counted when it is queued).
+unsigned long long launches(const std::function<void()>& op) {
+  const unsigned long long before = sim::launch_count();
+  op();
+  return sim::launch_count() - before;
+}
+
+class LaunchCounts : public ::testing::Test {
+ protected:
+  Device& gpu = get_device("cuda");
+  const Shape s{8, 16, 16, 40};  // 2048 rows: several row chunks, two channel tiles
+  const int64_t C = s.last();
+  Tensor x = Tensor::full(s, 0.5, gpu), dy = Tensor::full(s, 0.25, gpu), y = Tensor::empty(s, gpu);
+  Tensor dx = Tensor::empty(s, gpu);
+  Tensor gamma = Tensor::full({C}, 1.0, gpu), beta = Tensor::zeros({C}, gpu);
+  Tensor rmean = Tensor::zeros({C}, gpu), rvar = Tensor::full({C}, 1.0, gpu);
+  Tensor mean = Tensor::empty({C}, gpu), invstd = Tensor::empty({C}, gpu);
+  Tensor dgamma = Tensor::empty({C}, gpu), dbeta = Tensor::empty({C}, gpu);
+};
+
+// BatchNorm forward in training was five launches (two reduction passes, two
+// finalisations, the normalisation) plus one for a following ReLU; now two,
+// with or without the ReLU.
+TEST_F(LaunchCounts, BatchNormForwardIsTwoLaunchesWithOrWithoutRelu) {
+  EXPECT_EQ(launches([&] { gpu.batchnorm_forward_train(x, gamma, beta, 0.1, 1e-5, rmean, rvar, mean, invstd, y); }),
+            2u);
+  const auto fused = launches(
+      [&] { gpu.batchnorm_relu_forward_train(x, gamma, beta, 0.1, 1e-5, rmean, rvar, mean, invstd, y); });
+  const auto unfused = launches(
+      [&] { gpu.Device::batchnorm_relu_forward_train(x, gamma, beta, 0.1, 1e-5, rmean, rvar, mean, invstd, y); });
+  EXPECT_EQ(fused, 2u);
+  EXPECT_EQ(unfused, fused + 1) << "the unfused pair is the BatchNorm launches plus one ReLU";
+  EXPECT_EQ(launches([&] { gpu.batchnorm_relu_forward_eval(x, gamma, beta, rmean, rvar, 1e-5, y); }), 1u);
+}
+
+// Backward was four launches (widening the saved statistics, the partial
+// sums, their finalisation, dx) plus one for ReLU's backward; now two.
+TEST_F(LaunchCounts, BatchNormBackwardIsTwoLaunchesWithOrWithoutRelu) {
+  EXPECT_EQ(launches([&] { gpu.batchnorm_backward(x, dy, gamma, mean, invstd, dx, dgamma, dbeta); }), 2u);
+  const auto fused =
+      launches([&] { gpu.batchnorm_relu_backward(x, y, dy, gamma, mean, invstd, dx, dgamma, dbeta); });
+  const auto unfused =
+      launches([&] { gpu.Device::batchnorm_relu_backward(x, y, dy, gamma, mean, invstd, dx, dgamma, dbeta); });
+  EXPECT_EQ(fused, 2u);
+  EXPECT_EQ(unfused, fused + 1);
+}
+
+}  // namespace
