@@ -64,4 +64,25 @@ TEST_F(LaunchCounts, BatchNormBackwardIsTwoLaunchesWithOrWithoutRelu) {
   EXPECT_EQ(unfused, fused + 1);
 }
 
+// Max pooling's backward searched every window for its maximum again (a
+// launch of the forward kernel) before the gather; in training the forward
+// now keeps the argmax and the backward is the gather alone.
+TEST(LaunchCountsPool, MaxPoolBackwardThroughTheSavedArgmaxIsOneLaunch) {
+  Device& gpu = get_device("cuda");
+  PoolGeometry g;
+  g.N = 2;
+  g.H = g.W = 8;
+  g.C = 16;
+  g.KH = g.KW = g.stride_h = g.stride_w = 2;
+  g.OH = g.OW = 4;
+  const Tensor x = Tensor::full({2, 8, 8, 16}, 1.0, gpu), dy = Tensor::full({2, 4, 4, 16}, 1.0, gpu);
+  Tensor y = Tensor::empty(dy.shape(), gpu), dx = Tensor::empty(x.shape(), gpu);
+  Tensor argmax;
+  EXPECT_EQ(launches([&] { argmax = gpu.max_pool2d_forward_train(g, x, y); }), 1u);
+  const auto saved = launches([&] { gpu.max_pool2d_backward_argmax(g, argmax, dy, dx); });
+  const auto searched = launches([&] { gpu.pool2d_backward(PoolMode::Max, g, x, dy, dx); });
+  EXPECT_EQ(saved, 1u);
+  EXPECT_EQ(searched, 2u);
+}
+
 }  // namespace

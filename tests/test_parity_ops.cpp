@@ -467,6 +467,16 @@ TEST_F(Parity, Pool2d) {
       // tie position would be off by |dy| ~ 0.5, far outside this.
       const double windows = static_cast<double>(g.KH) * g.KW;
       expect_close("pool2d_backward " + what, dxc, dxg, 2.0 * (windows + 1) * windows * kU, 0.0);
+      if (!mx) continue;
+      // Training's max pooling: the forward keeps each window's argmax and the
+      // backward routes dy through it; the same results as above.
+      Tensor ya = Tensor::empty(ys, gpu()), dxa = Tensor::empty(xs, gpu());
+      const Tensor argmax = gpu().max_pool2d_forward_train(g, on_gpu(x), ya);
+      ASSERT_TRUE(argmax.defined()) << "the CUDA backend keeps the argmax";
+      expect_exact("max_pool2d_forward_train " + what, yc, ya.to(cpu()));
+      gpu().max_pool2d_backward_argmax(g, argmax, on_gpu(dy), dxa);
+      expect_close("max_pool2d_backward_argmax " + what, dxc, dxa, 2.0 * (windows + 1) * windows * kU, 0.0);
+      expect_exact("max_pool2d_backward_argmax vs pool2d_backward " + what, dxg.to(cpu()), dxa.to(cpu()));
     }
   }
 }

@@ -181,6 +181,22 @@ class Device {
   // overwritten.
   virtual void pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x,
                                const Tensor& dy, Tensor& dx) = 0;
+  // Max pooling in training: y as pool2d_forward(Max, g, x, y), and, on a
+  // backend that keeps one, each window's argmax for max_pool2d_backward_argmax,
+  // so the backward need not search the windows again (the Pool2D layer then
+  // caches the argmax, of y's size, instead of x). The default keeps none and
+  // returns an undefined tensor (the backward then takes pool2d_backward with
+  // x). What a returned argmax holds is the backend's own business: it is only
+  // passed back to the same device.
+  virtual Tensor max_pool2d_forward_train(const PoolGeometry& g, const Tensor& x, Tensor& y) {
+    pool2d_forward(PoolMode::Max, g, x, y);
+    return Tensor();
+  }
+  // dx of max pooling (pool2d_backward's contract) from the argmax that
+  // max_pool2d_forward_train of this device returned. The default has none to
+  // take and throws janus::Error.
+  virtual void max_pool2d_backward_argmax(const PoolGeometry& g, const Tensor& argmax, const Tensor& dy,
+                                          Tensor& dx);
 
   // ---- batch normalisation over rows of x (rows x C) ----------------------
   // Training: mean/var over rows (biased var for normalising), writes

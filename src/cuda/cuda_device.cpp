@@ -453,7 +453,7 @@ void check_pool(const Device& d, const char* op, const PoolGeometry& g, const Te
 void CudaDevice::pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x, Tensor& y) {
   const DeviceGuard guard(index_);
   check_pool(*this, "pool2d_forward", g, x, y);
-  k::pool2d_forward(mode, g, f32(x, "pool2d_forward", "x"), f32(y, "pool2d_forward", "y"), stream_);
+  k::pool2d_forward(mode, g, f32(x, "pool2d_forward", "x"), f32(y, "pool2d_forward", "y"), nullptr, stream_);
 }
 
 void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
@@ -462,10 +462,29 @@ void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Ten
   check_pool(*this, "pool2d_backward", g, dx, dy);
   const float* px = mode == PoolMode::Max ? f32(x, "pool2d_backward", "x") : nullptr;
   if (mode == PoolMode::Max) JANUS_SAME_NUMEL("pool2d_backward", x, dx);
-  const size_t argmax_bytes = mode == PoolMode::Max ? sizeof(int) * static_cast<size_t>(dy.numel()) : 0;
+  const size_t argmax_bytes = mode == PoolMode::Max ? sizeof(float) * static_cast<size_t>(dy.numel()) : 0;
   Scratch argmax(*this, argmax_bytes);
   k::pool2d_backward(mode, g, px, f32(dy, "pool2d_backward", "dy"), f32(dx, "pool2d_backward", "dx"),
-                     argmax.as<int>(), stream_);
+                     argmax.as<float>(), stream_);
+}
+
+Tensor CudaDevice::max_pool2d_forward_train(const PoolGeometry& g, const Tensor& x, Tensor& y) {
+  const DeviceGuard guard(index_);
+  const char* op = "max_pool2d_forward_train";
+  check_pool(*this, op, g, x, y);
+  Tensor argmax = Tensor::empty(y.shape(), *this);
+  k::pool2d_forward(PoolMode::Max, g, f32(x, op, "x"), f32(y, op, "y"), argmax.f32(), stream_);
+  return argmax;
+}
+
+void CudaDevice::max_pool2d_backward_argmax(const PoolGeometry& g, const Tensor& argmax, const Tensor& dy,
+                                            Tensor& dx) {
+  const DeviceGuard guard(index_);
+  const char* op = "max_pool2d_backward_argmax";
+  check_pool(*this, op, g, dx, dy);
+  JANUS_SAME_NUMEL(op, argmax, dy);
+  k::pool2d_backward_gather(PoolMode::Max, g, f32(argmax, op, "argmax"), f32(dy, op, "dy"), f32(dx, op, "dx"),
+                            stream_);
 }
 
 // ---- batch normalisation ------------------------------------------------------

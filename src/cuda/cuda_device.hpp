@@ -73,6 +73,12 @@ class CudaDevice final : public Device {
   void pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x, Tensor& y) override;
   void pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
                        Tensor& dx) override;
+  // Keeps each window's argmax (a float32 tensor of y's shape holding the
+  // window-local position i*KW + j of the maximum), so the backward is one
+  // gather launch instead of a search and a gather.
+  Tensor max_pool2d_forward_train(const PoolGeometry& g, const Tensor& x, Tensor& y) override;
+  void max_pool2d_backward_argmax(const PoolGeometry& g, const Tensor& argmax, const Tensor& dy,
+                                  Tensor& dx) override;
 
   void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
                                double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,

@@ -83,11 +83,17 @@ void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const f
                                   float* dw, float* workspace, cudaStream_t s);
 
 // ---- pool.cu ----------------------------------------------------------------
-void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y,
+// argmax (N*OH*OW*C floats, Max only, nullable): each window's argmax, the
+// window-local position i*KW + j as an exact small integer, for the gather.
+void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y, float* argmax,
                     cudaStream_t s);
-// argmax workspace: N*OH*OW*C ints (Max only; may be null for Average).
+// dx from dy through a saved argmax (Max; ignored for Average): one launch.
+void pool2d_backward_gather(PoolMode mode, const PoolGeometry& g, const float* argmax, const float* dy,
+                            float* dx, cudaStream_t s);
+// Without a saved argmax: recomputes it from x into the workspace argmax
+// (N*OH*OW*C floats; Max only, may be null for Average), then the gather.
 void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const float* dy,
-                     float* dx, int* argmax, cudaStream_t s);
+                     float* dx, float* argmax, cudaStream_t s);
 
 // ---- batchnorm.cu -----------------------------------------------------------
 // Training forward in two launches (one-pass Welford/Chan statistics, then the
