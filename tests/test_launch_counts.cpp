@@ -11,6 +11,8 @@
 
 #include "cuda/cuda_device.hpp"
 #include "janus/device.hpp"
+#include "janus/layer.hpp"
+#include "janus/optimizer.hpp"
 #include "janus/tensor.hpp"
 
 using namespace janus;
@@ -83,6 +85,30 @@ TEST(LaunchCountsPool, MaxPoolBackwardThroughTheSavedArgmaxIsOneLaunch) {
   const auto searched = launches([&] { gpu.pool2d_backward(PoolMode::Max, g, x, dy, dx); });
   EXPECT_EQ(saved, 1u);
   EXPECT_EQ(searched, 2u);
+}
+
+// An optimizer step was one launch per parameter; now one for all of them,
+// for SGD (with momentum, Nesterov, weight decay) and Adam/AdamW alike.
+TEST(LaunchCountsOptimizer, OneLaunchPerStepWhateverTheNumberOfParameters) {
+  Device& gpu = get_device("cuda");
+  std::vector<Parameter> params(6);
+  std::vector<NamedParameter> named;
+  for (size_t k = 0; k < params.size(); ++k) {
+    const Shape s{static_cast<int64_t>(300 * k + 1), 7};  // up to several blocks each
+    params[k].name = "p" + std::to_string(k);
+    params[k].value = Tensor::full(s, 1.0, gpu);
+    params[k].grad = Tensor::full(s, 0.5, gpu);
+    params[k].decay = k % 2 == 0;
+    named.push_back({"layer." + params[k].name, &params[k]});
+  }
+  SGD sgd(0.9, 5e-4, true);
+  Adam adamw(0.9, 0.999, 1e-8, 1e-2, true);
+  for (Optimizer* opt : std::initializer_list<Optimizer*>{&sgd, &adamw}) {
+    opt->step(named, 0.1);  // the first step also creates the state (zero fills)
+    EXPECT_EQ(launches([&] { opt->step(named, 0.1); }), 1u) << opt->name() << ", " << named.size() << " parameters";
+  }
+  // The update did happen: w = 1 - lr * step with g = 0.5 (+ decay), moved down.
+  EXPECT_LT(params[1].value.to_host_f32()[0], 1.0f);
 }
 
 }  // namespace

@@ -693,6 +693,56 @@ TEST_F(Parity, Adam) {
   }
 }
 
+// All parameters of a step in one call (one launch on CUDA), each with its own
+// lr and weight decay: tensors of several sizes (one element, an empty one,
+// several blocks' worth with a short last block), against the CPU's
+// per-tensor updates with the same bounds as above.
+TEST_F(Parity, MultiTensorOptimizerUpdates) {
+  const std::vector<Shape> shapes = {Shape{3, 3, 8, 16}, Shape{1}, Shape{0}, Shape{37, 101}, Shape{16}};
+  const int steps = 3;
+  for (int rule = 0; rule < 4; ++rule) {  // sgd+momentum, sgd nesterov, adam, adamw
+    const bool sgd = rule < 2;
+    std::vector<Tensor> wc, wg, ac, ag, bc, bg;  // a/b: velocity, or m and v
+    for (size_t k = 0; k < shapes.size(); ++k) {
+      wc.push_back(rand(shapes[k], 101 + static_cast<uint32_t>(k)));
+      ac.push_back(Tensor::zeros(shapes[k], cpu()));
+      bc.push_back(Tensor::zeros(shapes[k], cpu()));
+      wg.push_back(on_gpu(wc.back()));
+      ag.push_back(on_gpu(ac.back()));
+      bg.push_back(on_gpu(bc.back()));
+    }
+    for (int64_t step = 1; step <= steps; ++step) {
+      std::vector<Tensor> g, gg;
+      std::vector<SgdParamUpdate> su;
+      std::vector<AdamParamUpdate> au;
+      for (size_t k = 0; k < shapes.size(); ++k) {
+        g.push_back(rand(shapes[k], 200 + static_cast<uint32_t>(10 * step + k)));
+        gg.push_back(on_gpu(g.back()));
+      }
+      for (size_t k = 0; k < shapes.size(); ++k) {
+        const double lr = (sgd ? 0.05 : 1e-2) * (1.0 + 0.5 * static_cast<double>(k));  // per tensor
+        const double wd = k % 2 == 0 ? 1e-2 : 0.0;                                        // per tensor
+        if (sgd) {
+          cpu().sgd_update(wc[k], g[k], ac[k], lr, 0.9, wd, rule == 1);
+          su.push_back({&wg[k], &gg[k], &ag[k], lr, wd});
+        } else {
+          cpu().adam_update(wc[k], g[k], ac[k], bc[k], lr, 0.9, 0.999, 1e-8, wd, rule == 3, step);
+          au.push_back({&wg[k], &gg[k], &ag[k], &bg[k], lr, wd});
+        }
+      }
+      if (sgd) gpu().sgd_update_multi(su, 0.9, rule == 1);
+      else gpu().adam_update_multi(au, 0.9, 0.999, 1e-8, rule == 3, step);
+    }
+    const char* names[] = {"sgd momentum", "sgd nesterov", "adam", "adamw"};
+    for (size_t k = 0; k < shapes.size(); ++k) {
+      const std::string what = std::string(names[rule]) + " multi-tensor " + shapes[k].str();
+      expect_close(what + " w", wc[k], wg[k], steps * 16 * kU, 0.0);
+      expect_close(what + (sgd ? " velocity" : " m"), ac[k], ag[k], steps * 16 * kU, 0.0);
+      if (!sgd) expect_close(what + " v", bc[k], bg[k], steps * 8 * kU, 8 * kU);
+    }
+  }
+}
+
 // ---- the caching allocator ----------------------------------------------------------
 
 TEST_F(Parity, SteadyStateDoesNoCudaMalloc) {

@@ -27,7 +27,9 @@ class Optimizer {
   virtual nlohmann::json config() const = 0;
 
  protected:
+  // Queues parameter p's update at learning rate lr; flush() applies the queue.
   virtual void update(const std::string& name, Parameter& p, double lr) = 0;
+  virtual void flush() = 0;
   // The state slot for a parameter, created as zeros like the parameter.
   Tensor& slot(const std::string& param_name, const char* slot, const Parameter& p);
   std::map<std::string, Tensor> state_;
@@ -43,10 +45,12 @@ class SGD : public Optimizer {
 
  protected:
   void update(const std::string& name, Parameter& p, double lr) override;
+  void flush() override;
 
  private:
   double momentum_, weight_decay_;
   bool nesterov_;
+  std::vector<SgdParamUpdate> pending_;
 };
 
 // decoupled = false: Adam (L2 penalty added to the gradient);
@@ -61,10 +65,12 @@ class Adam : public Optimizer {
 
  protected:
   void update(const std::string& name, Parameter& p, double lr) override;
+  void flush() override;
 
  private:
   double beta1_, beta2_, eps_, weight_decay_;
   bool decoupled_;
+  std::vector<AdamParamUpdate> pending_;
 };
 
 // {"type": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "nesterov": true}

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <initializer_list>
 #include <vector>
 
@@ -593,31 +594,65 @@ void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tenso
 
 // ---- optimizers ---------------------------------------------------------------
 
+// One launch for the whole list: the descriptors go to device memory through
+// the pinned upload path (no host wait), then the multi-tensor kernel runs.
+void CudaDevice::launch_multi_update(std::vector<k::TensorUpdate>& list,
+                                     const std::function<void(const k::TensorUpdate*, int, int64_t)>& launch) {
+  if (list.empty()) return;
+  const int64_t blocks = k::plan_multi_tensor_blocks(list.data(), static_cast<int>(list.size()));
+  const size_t bytes = sizeof(k::TensorUpdate) * list.size();
+  Scratch on_device(*this, bytes);
+  copy_to_device(on_device.as<void>(), list.data(), bytes);
+  launch(on_device.as<k::TensorUpdate>(), static_cast<int>(list.size()), blocks);
+}
+
+void CudaDevice::sgd_update_multi(const std::vector<SgdParamUpdate>& updates, double momentum, bool nesterov) {
+  const DeviceGuard guard(index_);
+  const char* op = "sgd_update";
+  std::vector<k::TensorUpdate> list;
+  for (const SgdParamUpdate& u : updates) {
+    JANUS_SAME_NUMEL(op, *u.w, *u.g);
+    float* pv = nullptr;
+    if (momentum != 0.0) {
+      JANUS_CHECK(u.velocity != nullptr, op, " on ", name(), ": momentum ", momentum, " needs a velocity");
+      JANUS_SAME_NUMEL(op, *u.w, *u.velocity);
+      pv = f32(*u.velocity, op, "velocity");
+    }
+    list.push_back({f32(*u.w, op, "w"), f32(*u.g, op, "g"), pv, nullptr, u.w->numel(), u.lr, u.weight_decay, 0});
+  }
+  launch_multi_update(list, [&](const k::TensorUpdate* l, int count, int64_t blocks) {
+    k::sgd_update_multi(l, count, blocks, momentum, nesterov, stream_);
+  });
+}
+
+void CudaDevice::adam_update_multi(const std::vector<AdamParamUpdate>& updates, double beta1, double beta2,
+                                   double eps, bool decoupled, int64_t step) {
+  const DeviceGuard guard(index_);
+  const char* op = "adam_update";
+  JANUS_CHECK(step >= 1, op, " on ", name(), ": step must be >= 1 (got ", step, ")");
+  std::vector<k::TensorUpdate> list;
+  for (const AdamParamUpdate& u : updates) {
+    JANUS_SAME_NUMEL(op, *u.w, *u.g);
+    JANUS_SAME_NUMEL(op, *u.w, *u.m);
+    JANUS_SAME_NUMEL(op, *u.w, *u.v);
+    list.push_back({f32(*u.w, op, "w"), f32(*u.g, op, "g"), f32(*u.m, op, "m"), f32(*u.v, op, "v"), u.w->numel(),
+                    u.lr, u.weight_decay, 0});
+  }
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  launch_multi_update(list, [&](const k::TensorUpdate* l, int count, int64_t blocks) {
+    k::adam_update_multi(l, count, blocks, beta1, beta2, eps, decoupled, bc1, bc2, stream_);
+  });
+}
+
 void CudaDevice::sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double lr, double momentum,
                             double weight_decay, bool nesterov) {
-  const DeviceGuard guard(index_);
-  JANUS_SAME_NUMEL("sgd_update", w, g);
-  float* pv = nullptr;
-  if (momentum != 0.0) {
-    JANUS_SAME_NUMEL("sgd_update", w, velocity);
-    pv = f32(velocity, "sgd_update", "velocity");
-  }
-  k::sgd_update(f32(w, "sgd_update", "w"), f32(g, "sgd_update", "g"), pv, lr, momentum, weight_decay, nesterov,
-                w.numel(), stream_);
+  sgd_update_multi({SgdParamUpdate{&w, &g, &velocity, lr, weight_decay}}, momentum, nesterov);
 }
 
 void CudaDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
                              double eps, double weight_decay, bool decoupled, int64_t step) {
-  const DeviceGuard guard(index_);
-  JANUS_CHECK(step >= 1, "adam_update on ", name(), ": step must be >= 1 (got ", step, ")");
-  JANUS_SAME_NUMEL("adam_update", w, g);
-  JANUS_SAME_NUMEL("adam_update", w, m);
-  JANUS_SAME_NUMEL("adam_update", w, v);
-  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-  k::adam_update(f32(w, "adam_update", "w"), f32(g, "adam_update", "g"), f32(m, "adam_update", "m"),
-                 f32(v, "adam_update", "v"), lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2, w.numel(),
-                 stream_);
+  adam_update_multi({AdamParamUpdate{&w, &g, &m, &v, lr, weight_decay}}, beta1, beta2, eps, decoupled, step);
 }
 
 }  // namespace janus::cuda

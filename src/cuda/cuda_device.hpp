@@ -9,12 +9,14 @@
 
 #include "cuda/cuda_compat.hpp"
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "cuda/caching_allocator.hpp"
 #include "cuda/conv_cudnn.hpp"
+#include "cuda/kernels.hpp"
 #include "cuda/pinned_staging.hpp"
 #include "janus/device.hpp"
 
@@ -106,6 +108,10 @@ class CudaDevice final : public Device {
                   double weight_decay, bool nesterov) override;
   void adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
                    double eps, double weight_decay, bool decoupled, int64_t step) override;
+  // All parameters of a step in one kernel launch (optimizer.cu).
+  void sgd_update_multi(const std::vector<SgdParamUpdate>& updates, double momentum, bool nesterov) override;
+  void adam_update_multi(const std::vector<AdamParamUpdate>& updates, double beta1, double beta2, double eps,
+                         bool decoupled, int64_t step) override;
 
   // ---- CUDA-specific ------------------------------------------------------
   int index() const { return index_; }
@@ -137,6 +143,9 @@ class CudaDevice final : public Device {
   };
 
   float* f32(const Tensor& t, const char* op, const char* what) const;
+  // Uploads a multi-tensor update list and calls launch(list on the device, count, blocks).
+  void launch_multi_update(std::vector<cuda_kernels::TensorUpdate>& list,
+                           const std::function<void(const cuda_kernels::TensorUpdate*, int, int64_t)>& launch);
   // The BatchNorm ops with and without the fused ReLU (relu / relu_output).
   void bn_forward_train(const char* op, bool relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                         double momentum, double eps, Tensor& running_mean, Tensor& running_var,

@@ -120,12 +120,28 @@ void dropout_forward(const float* x, double p, float scale, uint64_t seed, float
                      int64_t n, cudaStream_t s);
 
 // ---- optimizer.cu -----------------------------------------------------------
-// Arithmetic in double, each result rounded once (as the CPU backend).
-void sgd_update(float* w, const float* g, float* velocity, double lr, double momentum,
-                double weight_decay, bool nesterov, int64_t n, cudaStream_t s);
+// Multi-tensor updates: all tensors of a step in one launch. Arithmetic in
+// double, each result rounded once (as the CPU backend).
+// One tensor of the list (device pointers; the list itself lives in device
+// memory). SGD: state1 = velocity (null when momentum == 0); Adam: state1 =
+// m, state2 = v. first_block is set by plan_multi_tensor_blocks.
+struct TensorUpdate {
+  float* w;
+  const float* g;
+  float* state1;
+  float* state2;
+  int64_t n;
+  double lr, weight_decay;
+  int64_t first_block;
+};
+// Elements per block of a multi-tensor launch.
+constexpr int64_t kUpdateChunk = 4 * 256;
+// Sets each entry's first_block (host list); returns the launch's block count.
+int64_t plan_multi_tensor_blocks(TensorUpdate* list, int count);
+void sgd_update_multi(const TensorUpdate* list, int count, int64_t blocks, double momentum, bool nesterov,
+                      cudaStream_t s);
 // bc1 = 1 - beta1^step, bc2 = 1 - beta2^step (computed on the host in double).
-void adam_update(float* w, const float* g, float* m, float* v, double lr, double beta1,
-                 double beta2, double eps, double weight_decay, bool decoupled, double bc1, double bc2,
-                 int64_t n, cudaStream_t s);
+void adam_update_multi(const TensorUpdate* list, int count, int64_t blocks, double beta1, double beta2,
+                       double eps, bool decoupled, double bc1, double bc2, cudaStream_t s);
 
 }  // namespace janus::cuda_kernels

@@ -1,5 +1,7 @@
 // Optimizers: bookkeeping here (state slots, step count); the update
-// arithmetic is one device kernel per rule.
+// arithmetic is one device kernel per rule. update() collects each
+// parameter's entry (with its own lr and weight decay) and flush() hands the
+// whole step to the device at once (Device::*_update_multi: one launch on CUDA).
 #include "janus/optimizer.hpp"
 
 #include "janus/error.hpp"
@@ -10,6 +12,22 @@ namespace janus {
 void Optimizer::step(const std::vector<NamedParameter>& params, double lr) {
   ++steps_;
   for (const auto& np : params) update(np.name, *np.parameter, lr);
+  flush();
+}
+
+// The entries of one device (in order) at a time: a step's parameters are
+// normally all on one device, so this is one call.
+template <class Entry, class Apply>
+static void for_each_device_run(std::vector<Entry>& pending, Apply apply) {
+  for (size_t begin = 0; begin < pending.size();) {
+    Device& dev = pending[begin].w->device();
+    size_t end = begin + 1;
+    while (end < pending.size() && &pending[end].w->device() == &dev) ++end;
+    apply(dev, std::vector<Entry>(pending.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  pending.begin() + static_cast<std::ptrdiff_t>(end)));
+    begin = end;
+  }
+  pending.clear();
 }
 
 Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, const Parameter& p) {
@@ -26,9 +44,14 @@ Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, co
 }
 
 void SGD::update(const std::string& name, Parameter& p, double lr) {
-  Tensor none;
-  Tensor& velocity = momentum_ != 0.0 ? slot(name, "velocity", p) : none;
-  p.value.device().sgd_update(p.value, p.grad, velocity, lr, momentum_, p.decay ? weight_decay_ : 0.0, nesterov_);
+  Tensor* velocity = momentum_ != 0.0 ? &slot(name, "velocity", p) : nullptr;
+  pending_.push_back({&p.value, &p.grad, velocity, lr, p.decay ? weight_decay_ : 0.0});
+}
+
+void SGD::flush() {
+  for_each_device_run(pending_, [&](Device& dev, const std::vector<SgdParamUpdate>& run) {
+    dev.sgd_update_multi(run, momentum_, nesterov_);
+  });
 }
 
 nlohmann::json SGD::config() const {
@@ -38,8 +61,13 @@ nlohmann::json SGD::config() const {
 void Adam::update(const std::string& name, Parameter& p, double lr) {
   Tensor& m = slot(name, "m", p);
   Tensor& v = slot(name, "v", p);
-  p.value.device().adam_update(p.value, p.grad, m, v, lr, beta1_, beta2_, eps_, p.decay ? weight_decay_ : 0.0,
-                               decoupled_, steps_);
+  pending_.push_back({&p.value, &p.grad, &m, &v, lr, p.decay ? weight_decay_ : 0.0});
+}
+
+void Adam::flush() {
+  for_each_device_run(pending_, [&](Device& dev, const std::vector<AdamParamUpdate>& run) {
+    dev.adam_update_multi(run, beta1_, beta2_, eps_, decoupled_, steps_);
+  });
 }
 
 nlohmann::json Adam::config() const {
