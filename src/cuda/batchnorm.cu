@@ -103,8 +103,9 @@ __device__ Acc merge_over_rows(Acc mine, Acc (&stage)[kColRows][kColTile + 1]) {
 }
 
 // The merge of all chunk partials of this thread's channel (partials is
-// chunks x cols): thread row y takes chunks y, y + kColRows, ..., then the
-// rows are merged in order. Every block computes exactly the same value.
+// chunks x cols; the grid has one row of blocks per chunk, so chunks =
+// gridDim.y): thread row y takes chunks y, y + kColRows, ..., then the rows
+// are merged in order. Every block computes exactly the same value.
 template <class Acc>
 __device__ Acc merge_chunks(const Acc* partials, int64_t chunks, int64_t cols, int64_t col, Acc zero,
                             Acc (&stage)[kColRows][kColTile + 1]) {
@@ -139,7 +140,8 @@ __global__ void bn_apply_train_kernel(const float* x, const float* gamma, const 
                                       int64_t chunk_rows) {
   __shared__ MomentStats stage[kColRows][kColTile + 1];
   const ChunkSpan s = chunk_span(rows, cols, chunk_rows);
-  const MomentStats st = merge_chunks(partials, col_chunks(rows), cols, s.col, MomentStats{0.0, 0.0, 0.0}, stage);
+  const MomentStats st =
+      merge_chunks(partials, static_cast<int64_t>(gridDim.y), cols, s.col, MomentStats{0.0, 0.0, 0.0}, stage);
   if (s.col >= cols) return;  // after the last barrier
   const double var = st.m2 / static_cast<double>(rows);
   const double invstd = 1.0 / sqrt(var + eps);
@@ -202,7 +204,8 @@ __global__ void bn_dx_kernel(const float* x, const float* y, const float* dy, co
                              int64_t chunk_rows) {
   __shared__ GradSums stage[kColRows][kColTile + 1];
   const ChunkSpan s = chunk_span(rows, cols, chunk_rows);
-  const GradSums sums = merge_chunks(partials, col_chunks(rows), cols, s.col, GradSums{0.0, 0.0}, stage);
+  const GradSums sums =
+      merge_chunks(partials, static_cast<int64_t>(gridDim.y), cols, s.col, GradSums{0.0, 0.0}, stage);
   if (s.col >= cols) return;  // after the last barrier
   if (blockIdx.y == 0 && threadIdx.y == 0) {
     dbeta[s.col] = static_cast<float>(sums.dy);
