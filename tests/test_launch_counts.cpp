@@ -98,7 +98,6 @@ TEST(LaunchCountsOptimizer, OneLaunchPerStepWhateverTheNumberOfParameters) {
     params[k].name = "p" + std::to_string(k);
     params[k].value = Tensor::full(s, 1.0, gpu);
     params[k].grad = Tensor::full(s, 0.5, gpu);
-    params[k].decay = k % 2 == 0;
     named.push_back({"layer." + params[k].name, &params[k]});
   }
   SGD sgd(0.9, 5e-4, true);
