@@ -544,6 +544,16 @@ TEST_F(Parity, Pool2d) {
       // tie position would be off by |dy| ~ 0.5, far outside this.
       const double windows = static_cast<double>(g.KH) * g.KW;
       expect_close("pool2d_backward " + what, dxc, dxg, 2.0 * (windows + 1) * windows * kU, 0.0);
+      if (!mx) continue;
+      // Training's max pooling: the forward keeps each window's argmax and the
+      // backward routes dy through it; the same results as above.
+      Tensor ya = Tensor::empty(ys, gpu()), dxa = Tensor::empty(xs, gpu());
+      const Tensor argmax = gpu().max_pool2d_forward_train(g, on_gpu(x), ya);
+      ASSERT_TRUE(argmax.defined()) << "the CUDA backend keeps the argmax";
+      expect_exact("max_pool2d_forward_train " + what, yc, ya.to(cpu()));
+      gpu().max_pool2d_backward_argmax(g, argmax, on_gpu(dy), dxa);
+      expect_close("max_pool2d_backward_argmax " + what, dxc, dxa, 2.0 * (windows + 1) * windows * kU, 0.0);
+      expect_exact("max_pool2d_backward_argmax vs pool2d_backward " + what, dxg.to(cpu()), dxa.to(cpu()));
     }
   }
 }
@@ -604,7 +614,9 @@ TEST_F(Parity, CopyColumns) {
 // ---- batch normalisation ------------------------------------------------------------
 
 TEST_F(Parity, BatchNorm) {
-  for (const Shape& s : {Shape{64, 10}, Shape{2, 5, 5, 17}, Shape{2, 3}}) {
+  // {4, 33, 31, 40}: 4092 rows, 16 row chunks (the last one short) and a
+  // partial second tile of channels, so the statistics merge partials.
+  for (const Shape& s : {Shape{64, 10}, Shape{2, 5, 5, 17}, Shape{2, 3}, Shape{4, 33, 31, 40}}) {
     const int64_t C = s.last();
     // Offset data so the mean matters; gamma/beta O(1).
     Tensor x = rand(s, 61, 0.5f, 2.5f), dy = rand(s, 62), gamma = rand({C}, 63, 0.5f, 2.0f), beta = rand({C}, 64);
@@ -642,6 +654,59 @@ TEST_F(Parity, BatchNorm) {
     expect_close("batchnorm_backward dgamma " + s.str(), dgc, dgg, rows * 32 * kU, 2 * kU);
     // dx = gamma invstd (dy - (dbeta + xhat dgamma)/rows): each term O(gamma invstd * 3).
     expect_close("batchnorm_backward dx " + s.str(), dxc, dxg, 256 * kU, 8 * kU);
+  }
+}
+
+// BatchNorm + ReLU (the pair the fusion pass marks): the CUDA backend runs it
+// in the BatchNorm kernels themselves. Against the CPU within BatchNorm's
+// bounds, and on the CUDA device bit-identical to BatchNorm followed by a
+// separate ReLU (Device's contract: fusing never changes training).
+TEST_F(Parity, BatchNormReluFused) {
+  for (const Shape& s : {Shape{64, 10}, Shape{4, 33, 31, 40}}) {
+    const int64_t C = s.last();
+    // Centred data: about half the outputs are cut by the ReLU.
+    Tensor x = rand(s, 71, -1.0f, 1.5f), dy = rand(s, 72), gamma = rand({C}, 73, 0.5f, 2.0f), beta = rand({C}, 74);
+    Tensor rm = rand({C}, 75), rv = rand({C}, 76, 0.5f, 1.5f);
+    Tensor rmc = rm.clone(), rvc = rv.clone(), rmf = on_gpu(rm), rvf = on_gpu(rv), rmu = on_gpu(rm), rvu = on_gpu(rv);
+    Tensor smc = Tensor::empty({C}, cpu()), sic = Tensor::empty({C}, cpu());
+    Tensor smf = Tensor::empty({C}, gpu()), sif = Tensor::empty({C}, gpu());
+    Tensor smu = Tensor::empty({C}, gpu()), siu = Tensor::empty({C}, gpu());
+    Tensor yc = Tensor::empty(s, cpu()), yf = Tensor::empty(s, gpu()), yu = Tensor::empty(s, gpu());
+    const Tensor xg = on_gpu(x), gg = on_gpu(gamma), bg = on_gpu(beta), dyg = on_gpu(dy);
+    cpu().batchnorm_relu_forward_train(x, gamma, beta, 0.1, 1e-5, rmc, rvc, smc, sic, yc);
+    gpu().batchnorm_relu_forward_train(xg, gg, bg, 0.1, 1e-5, rmf, rvf, smf, sif, yf);
+    gpu().batchnorm_forward_train(xg, gg, bg, 0.1, 1e-5, rmu, rvu, smu, siu, yu);
+    gpu().activation_forward(ActivationKind::ReLU, yu, yu);
+    expect_close("batchnorm_relu_forward_train y " + s.str(), yc, yf, 64 * kU, 8 * kU);
+    expect_close("batchnorm_relu saved_invstd " + s.str(), sic, sif, 0.0, 8 * kU);
+    expect_exact("batchnorm_relu_forward_train fused vs unfused " + s.str(), yu.to(cpu()), yf.to(cpu()));
+    expect_exact("batchnorm_relu running_var fused vs unfused " + s.str(), rvu.to(cpu()), rvf.to(cpu()));
+    int64_t cut = 0;
+    for (float v : yf.to_host_f32()) cut += v == 0.0f;
+    EXPECT_GT(cut, s.numel() / 5) << "the ReLU must cut a good part of the outputs for this test to mean anything";
+
+    Tensor ec = Tensor::empty(s, cpu()), ef = Tensor::empty(s, gpu()), eu = Tensor::empty(s, gpu());
+    cpu().batchnorm_relu_forward_eval(x, gamma, beta, rmc, rvc, 1e-5, ec);
+    gpu().batchnorm_relu_forward_eval(xg, gg, bg, rmf, rvf, 1e-5, ef);
+    gpu().batchnorm_forward_eval(xg, gg, bg, rmf, rvf, 1e-5, eu);
+    gpu().activation_forward(ActivationKind::ReLU, eu, eu);
+    expect_close("batchnorm_relu_forward_eval " + s.str(), ec, ef, 64 * kU, 8 * kU);
+    expect_exact("batchnorm_relu_forward_eval fused vs unfused " + s.str(), eu.to(cpu()), ef.to(cpu()));
+
+    // Backward from the CPU's forward output and statistics (on both devices).
+    const Tensor ycg = on_gpu(yc), smg = on_gpu(smc), sig = on_gpu(sic);
+    Tensor dxc = Tensor::empty(s, cpu()), dgc = Tensor::empty({C}, cpu()), dbc = Tensor::empty({C}, cpu());
+    Tensor dxf = Tensor::empty(s, gpu()), dgf = Tensor::empty({C}, gpu()), dbf = Tensor::empty({C}, gpu());
+    Tensor dxu = Tensor::empty(s, gpu()), dgu = Tensor::empty({C}, gpu()), dbu = Tensor::empty({C}, gpu());
+    cpu().batchnorm_relu_backward(x, yc, dy, gamma, smc, sic, dxc, dgc, dbc);
+    gpu().batchnorm_relu_backward(xg, ycg, dyg, gg, smg, sig, dxf, dgf, dbf);
+    gpu().Device::batchnorm_relu_backward(xg, ycg, dyg, gg, smg, sig, dxu, dgu, dbu);  // ReLU, then BatchNorm
+    const double rows = static_cast<double>(s.rows());
+    expect_close("batchnorm_relu_backward dbeta " + s.str(), dbc, dbf, 1e-12 * rows, 2 * kU);
+    expect_close("batchnorm_relu_backward dgamma " + s.str(), dgc, dgf, rows * 32 * kU, 2 * kU);
+    expect_close("batchnorm_relu_backward dx " + s.str(), dxc, dxf, 256 * kU, 8 * kU);
+    expect_exact("batchnorm_relu_backward dx fused vs unfused " + s.str(), dxu.to(cpu()), dxf.to(cpu()));
+    expect_exact("batchnorm_relu_backward dgamma fused vs unfused " + s.str(), dgu.to(cpu()), dgf.to(cpu()));
   }
 }
 
@@ -702,6 +767,56 @@ TEST_F(Parity, Adam) {
     expect_close(what + " m", mc, mg, 5 * 8 * kU, 0.0);
     expect_close(what + " v", vc, vg, 5 * 8 * kU, 8 * kU);
     expect_close(what + " w", wc, wg, 5 * 8 * kU, 0.0);
+  }
+}
+
+// All parameters of a step in one call (one launch on CUDA), each with its own
+// lr and weight decay: tensors of several sizes (one element, an empty one,
+// several blocks' worth with a short last block), against the CPU's
+// per-tensor updates with the same bounds as above.
+TEST_F(Parity, MultiTensorOptimizerUpdates) {
+  const std::vector<Shape> shapes = {Shape{3, 3, 8, 16}, Shape{1}, Shape{0}, Shape{37, 101}, Shape{16}};
+  const int steps = 3;
+  for (int rule = 0; rule < 4; ++rule) {  // sgd+momentum, sgd nesterov, adam, adamw
+    const bool sgd = rule < 2;
+    std::vector<Tensor> wc, wg, ac, ag, bc, bg;  // a/b: velocity, or m and v
+    for (size_t k = 0; k < shapes.size(); ++k) {
+      wc.push_back(rand(shapes[k], 101 + static_cast<uint32_t>(k)));
+      ac.push_back(Tensor::zeros(shapes[k], cpu()));
+      bc.push_back(Tensor::zeros(shapes[k], cpu()));
+      wg.push_back(on_gpu(wc.back()));
+      ag.push_back(on_gpu(ac.back()));
+      bg.push_back(on_gpu(bc.back()));
+    }
+    for (int64_t step = 1; step <= steps; ++step) {
+      std::vector<Tensor> g, gg;
+      std::vector<SgdParamUpdate> su;
+      std::vector<AdamParamUpdate> au;
+      for (size_t k = 0; k < shapes.size(); ++k) {
+        g.push_back(rand(shapes[k], 200 + static_cast<uint32_t>(10 * step + k)));
+        gg.push_back(on_gpu(g.back()));
+      }
+      for (size_t k = 0; k < shapes.size(); ++k) {
+        const double lr = (sgd ? 0.05 : 1e-2) * (1.0 + 0.5 * static_cast<double>(k));  // per tensor
+        const double wd = k % 2 == 0 ? 1e-2 : 0.0;                                        // per tensor
+        if (sgd) {
+          cpu().sgd_update(wc[k], g[k], ac[k], lr, 0.9, wd, rule == 1);
+          su.push_back({&wg[k], &gg[k], &ag[k], lr, wd});
+        } else {
+          cpu().adam_update(wc[k], g[k], ac[k], bc[k], lr, 0.9, 0.999, 1e-8, wd, rule == 3, step);
+          au.push_back({&wg[k], &gg[k], &ag[k], &bg[k], lr, wd});
+        }
+      }
+      if (sgd) gpu().sgd_update_multi(su, 0.9, rule == 1);
+      else gpu().adam_update_multi(au, 0.9, 0.999, 1e-8, rule == 3, step);
+    }
+    const char* names[] = {"sgd momentum", "sgd nesterov", "adam", "adamw"};
+    for (size_t k = 0; k < shapes.size(); ++k) {
+      const std::string what = std::string(names[rule]) + " multi-tensor " + shapes[k].str();
+      expect_close(what + " w", wc[k], wg[k], steps * 16 * kU, 0.0);
+      expect_close(what + (sgd ? " velocity" : " m"), ac[k], ag[k], steps * 16 * kU, 0.0);
+      if (!sgd) expect_close(what + " v", bc[k], bg[k], steps * 8 * kU, 8 * kU);
+    }
   }
 }
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "janus/activation_functions.hpp"
 #include "janus/tensor.hpp"
@@ -52,6 +53,22 @@ struct PoolGeometry {
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
   int OH = 0, OW = 0;
+};
+
+// One parameter of a multi-tensor optimizer update (Device::*_update_multi):
+// the tensors are updated in place; velocity is null when momentum == 0.
+struct SgdParamUpdate {
+  Tensor* w;
+  const Tensor* g;
+  Tensor* velocity;
+  double lr, weight_decay;
+};
+struct AdamParamUpdate {
+  Tensor* w;
+  const Tensor* g;
+  Tensor* m;
+  Tensor* v;
+  double lr, weight_decay;
 };
 
 class Device {
@@ -181,6 +198,22 @@ class Device {
   // overwritten.
   virtual void pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x,
                                const Tensor& dy, Tensor& dx) = 0;
+  // Max pooling in training: y as pool2d_forward(Max, g, x, y), and, on a
+  // backend that keeps one, each window's argmax for max_pool2d_backward_argmax,
+  // so the backward need not search the windows again (the Pool2D layer then
+  // caches the argmax, of y's size, instead of x). The default keeps none and
+  // returns an undefined tensor (the backward then takes pool2d_backward with
+  // x). What a returned argmax holds is the backend's own business: it is only
+  // passed back to the same device.
+  virtual Tensor max_pool2d_forward_train(const PoolGeometry& g, const Tensor& x, Tensor& y) {
+    pool2d_forward(PoolMode::Max, g, x, y);
+    return Tensor();
+  }
+  // dx of max pooling (pool2d_backward's contract) from the argmax that
+  // max_pool2d_forward_train of this device returned. The default has none to
+  // take and throws janus::Error.
+  virtual void max_pool2d_backward_argmax(const PoolGeometry& g, const Tensor& argmax, const Tensor& dy,
+                                          Tensor& dx);
 
   // ---- batch normalisation over rows of x (rows x C) ----------------------
   // Training: mean/var over rows (biased var for normalising), writes
@@ -252,6 +285,20 @@ class Device {
   virtual void adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr,
                            double beta1, double beta2, double eps, double weight_decay,
                            bool decoupled, int64_t step) = 0;
+  // Every parameter of an optimizer step at once (a backend may update them
+  // all in one launch, as PyTorch's multi_tensor_apply does), each with its
+  // own lr and weight decay (per-parameter options); the results are those of
+  // sgd_update / adam_update called per entry, which the defaults do.
+  virtual void sgd_update_multi(const std::vector<SgdParamUpdate>& updates, double momentum, bool nesterov) {
+    Tensor none;
+    for (const SgdParamUpdate& u : updates)
+      sgd_update(*u.w, *u.g, u.velocity ? *u.velocity : none, u.lr, momentum, u.weight_decay, nesterov);
+  }
+  virtual void adam_update_multi(const std::vector<AdamParamUpdate>& updates, double beta1, double beta2,
+                                 double eps, bool decoupled, int64_t step) {
+    for (const AdamParamUpdate& u : updates)
+      adam_update(*u.w, *u.g, *u.m, *u.v, u.lr, beta1, beta2, eps, u.weight_decay, decoupled, step);
+  }
 
  protected:
   // The kernel behind copy_columns, called once its contract holds (rows =

@@ -108,7 +108,9 @@ class Pool2D : public Layer {
   PoolMode mode_;
   int kr_, kc_, stride_;
   Padding pad_;
-  Tensor x_;
+  Tensor x_;       // the input, for the backward (unless argmax_ is kept)
+  Tensor argmax_;  // max pooling in training, where the device keeps one
+  Shape in_shape_;
 };
 
 // (batch, ...) -> (batch, features) as a view, and back.

@@ -59,6 +59,8 @@ class Optimizer {
       : weight_decay_(weight_decay), weight_decay_applies_to_(applies_to) {}
   // One update of p at this parameter's learning rate and weight decay.
   virtual void update(const std::string& name, Parameter& p, const ParameterStep& hp) = 0;
+  // flush() applies what update() queued: the whole step in one device call.
+  virtual void flush() = 0;
   // The state slot for a parameter, created as zeros like the parameter.
   Tensor& slot(const std::string& param_name, const char* slot, const Parameter& p);
   // The weight decay keys of config(): "weight_decay", "weight_decay_applies_to".
@@ -81,10 +83,12 @@ class SGD : public Optimizer {
 
  protected:
   void update(const std::string& name, Parameter& p, const ParameterStep& hp) override;
+  void flush() override;
 
  private:
   double momentum_;
   bool nesterov_;
+  std::vector<SgdParamUpdate> pending_;
 };
 
 // decoupled = false: Adam (L2 penalty added to the gradient);
@@ -100,10 +104,12 @@ class Adam : public Optimizer {
 
  protected:
   void update(const std::string& name, Parameter& p, const ParameterStep& hp) override;
+  void flush() override;
 
  private:
   double beta1_, beta2_, eps_;
   bool decoupled_;
+  std::vector<AdamParamUpdate> pending_;
 };
 
 // {"type": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "nesterov": true,

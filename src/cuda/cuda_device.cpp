@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <initializer_list>
 #include <vector>
 
@@ -518,7 +519,7 @@ void check_pool(const Device& d, const char* op, const PoolGeometry& g, const Te
 void CudaDevice::pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x, Tensor& y) {
   const DeviceGuard guard(index_);
   check_pool(*this, "pool2d_forward", g, x, y);
-  k::pool2d_forward(mode, g, f32(x, "pool2d_forward", "x"), f32(y, "pool2d_forward", "y"), stream_);
+  k::pool2d_forward(mode, g, f32(x, "pool2d_forward", "x"), f32(y, "pool2d_forward", "y"), nullptr, stream_);
 }
 
 void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
@@ -527,62 +528,121 @@ void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Ten
   check_pool(*this, "pool2d_backward", g, dx, dy);
   const float* px = mode == PoolMode::Max ? f32(x, "pool2d_backward", "x") : nullptr;
   if (mode == PoolMode::Max) JANUS_SAME_NUMEL("pool2d_backward", x, dx);
-  const size_t argmax_bytes = mode == PoolMode::Max ? sizeof(int) * static_cast<size_t>(dy.numel()) : 0;
+  const size_t argmax_bytes = mode == PoolMode::Max ? sizeof(float) * static_cast<size_t>(dy.numel()) : 0;
   Scratch argmax(*this, argmax_bytes);
   k::pool2d_backward(mode, g, px, f32(dy, "pool2d_backward", "dy"), f32(dx, "pool2d_backward", "dx"),
-                     argmax.as<int>(), stream_);
+                     argmax.as<float>(), stream_);
+}
+
+Tensor CudaDevice::max_pool2d_forward_train(const PoolGeometry& g, const Tensor& x, Tensor& y) {
+  const DeviceGuard guard(index_);
+  const char* op = "max_pool2d_forward_train";
+  check_pool(*this, op, g, x, y);
+  Tensor argmax = Tensor::empty(y.shape(), *this);
+  k::pool2d_forward(PoolMode::Max, g, f32(x, op, "x"), f32(y, op, "y"), argmax.f32(), stream_);
+  return argmax;
+}
+
+void CudaDevice::max_pool2d_backward_argmax(const PoolGeometry& g, const Tensor& argmax, const Tensor& dy,
+                                            Tensor& dx) {
+  const DeviceGuard guard(index_);
+  const char* op = "max_pool2d_backward_argmax";
+  check_pool(*this, op, g, dx, dy);
+  JANUS_SAME_NUMEL(op, argmax, dy);
+  k::pool2d_backward_gather(PoolMode::Max, g, f32(argmax, op, "argmax"), f32(dy, op, "dy"), f32(dx, op, "dx"),
+                            stream_);
 }
 
 // ---- batch normalisation ------------------------------------------------------
+// The plain and the ReLU-fused ops share these three (relu / y selects the
+// fused kernels' ReLU), so both check their arguments the same way.
+
+namespace {
+void check_per_channel(const char* op, const std::string& device, const Tensor& x,
+                       std::initializer_list<const Tensor*> per_channel) {
+  for (const Tensor* t : per_channel)
+    JANUS_CHECK(t->numel() == cols_of(x), op, " on ", device, ": per-channel tensor ", t->shape().str(),
+                " does not match the ", cols_of(x), " channels of x ", x.shape().str());
+}
+}  // namespace
+
+void CudaDevice::bn_forward_train(const char* op, bool relu, const Tensor& x, const Tensor& gamma,
+                                  const Tensor& beta, double momentum, double eps, Tensor& running_mean,
+                                  Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd, Tensor& y) {
+  const DeviceGuard guard(index_);
+  const int64_t rows = rows_of(x), cols = cols_of(x);
+  JANUS_SAME_NUMEL(op, x, y);
+  check_per_channel(op, name(), x, {&gamma, &beta, &running_mean, &running_var, &saved_mean, &saved_invstd});
+  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
+  k::batchnorm_forward_train(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"), momentum, eps, relu,
+                             f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"),
+                             f32(saved_mean, op, "saved_mean"), f32(saved_invstd, op, "saved_invstd"),
+                             f32(y, op, "y"), rows, cols, ws.as<double>(), stream_);
+}
+
+void CudaDevice::bn_forward_eval(const char* op, bool relu, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                 double eps, Tensor& y) {
+  const DeviceGuard guard(index_);
+  JANUS_SAME_NUMEL(op, x, y);
+  check_per_channel(op, name(), x, {&gamma, &beta, &running_mean, &running_var});
+  k::batchnorm_forward_eval(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
+                            f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"), eps, relu,
+                            f32(y, op, "y"), rows_of(x), cols_of(x), stream_);
+}
+
+void CudaDevice::bn_backward(const char* op, const Tensor& x, const Tensor* relu_output, const Tensor& dy,
+                             const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
+                             Tensor& dgamma, Tensor& dbeta) {
+  const DeviceGuard guard(index_);
+  const int64_t rows = rows_of(x), cols = cols_of(x);
+  JANUS_SAME_NUMEL(op, x, dy);
+  JANUS_SAME_NUMEL(op, x, dx);
+  if (relu_output != nullptr) JANUS_SAME_NUMEL(op, x, *relu_output);
+  check_per_channel(op, name(), x, {&gamma, &saved_mean, &saved_invstd, &dgamma, &dbeta});
+  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
+  k::batchnorm_backward(f32(x, op, "x"), relu_output ? f32(*relu_output, op, "y") : nullptr, f32(dy, op, "dy"),
+                        f32(gamma, op, "gamma"), f32(saved_mean, op, "saved_mean"),
+                        f32(saved_invstd, op, "saved_invstd"), f32(dx, op, "dx"), f32(dgamma, op, "dgamma"),
+                        f32(dbeta, op, "dbeta"), rows, cols, ws.as<double>(), stream_);
+}
 
 void CudaDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
                                          double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
                                          Tensor& saved_invstd, Tensor& y) {
-  const DeviceGuard guard(index_);
-  const char* op = "batchnorm_forward_train";
-  const int64_t rows = rows_of(x), cols = cols_of(x);
-  JANUS_SAME_NUMEL(op, x, y);
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var,
-                                                              &saved_mean, &saved_invstd})
-    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
-                " does not match the ", cols, " channels of x ", x.shape().str());
-  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
-  k::batchnorm_forward_train(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
-                             momentum, eps, f32(running_mean, op, "running_mean"),
-                             f32(running_var, op, "running_var"), f32(saved_mean, op, "saved_mean"),
-                             f32(saved_invstd, op, "saved_invstd"), f32(y, op, "y"), rows, cols, ws.as<double>(),
-                             stream_);
+  bn_forward_train("batchnorm_forward_train", false, x, gamma, beta, momentum, eps, running_mean, running_var,
+                   saved_mean, saved_invstd, y);
+}
+
+void CudaDevice::batchnorm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                              double momentum, double eps, Tensor& running_mean,
+                                              Tensor& running_var, Tensor& saved_mean, Tensor& saved_invstd,
+                                              Tensor& y) {
+  bn_forward_train("batchnorm_relu_forward_train", true, x, gamma, beta, momentum, eps, running_mean, running_var,
+                   saved_mean, saved_invstd, y);
 }
 
 void CudaDevice::batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                         const Tensor& running_mean, const Tensor& running_var, double eps,
                                         Tensor& y) {
-  const DeviceGuard guard(index_);
-  const char* op = "batchnorm_forward_eval";
-  const int64_t cols = cols_of(x);
-  JANUS_SAME_NUMEL(op, x, y);
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var})
-    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
-                " does not match the ", cols, " channels of x ", x.shape().str());
-  k::batchnorm_forward_eval(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
-                            f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"),
-                            eps, f32(y, op, "y"), rows_of(x), cols, stream_);
+  bn_forward_eval("batchnorm_forward_eval", false, x, gamma, beta, running_mean, running_var, eps, y);
+}
+
+void CudaDevice::batchnorm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                             const Tensor& running_mean, const Tensor& running_var, double eps,
+                                             Tensor& y) {
+  bn_forward_eval("batchnorm_relu_forward_eval", true, x, gamma, beta, running_mean, running_var, eps, y);
 }
 
 void CudaDevice::batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
                                     const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const DeviceGuard guard(index_);
-  const char* op = "batchnorm_backward";
-  const int64_t rows = rows_of(x), cols = cols_of(x);
-  JANUS_SAME_NUMEL(op, x, dy);
-  JANUS_SAME_NUMEL(op, x, dx);
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &saved_mean, &saved_invstd, &dgamma, &dbeta})
-    JANUS_CHECK(t->numel() == cols, op, " on ", name(), ": per-channel tensor ", t->shape().str(),
-                " does not match the ", cols, " channels of x ", x.shape().str());
-  Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
-  k::batchnorm_backward(f32(x, op, "x"), f32(dy, op, "dy"), f32(gamma, op, "gamma"), f32(saved_mean, op, "saved_mean"),
-                        f32(saved_invstd, op, "saved_invstd"), f32(dx, op, "dx"), f32(dgamma, op, "dgamma"),
-                        f32(dbeta, op, "dbeta"), rows, cols, ws.as<double>(), stream_);
+  bn_backward("batchnorm_backward", x, nullptr, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
+}
+
+void CudaDevice::batchnorm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                                         const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
+                                         Tensor& dgamma, Tensor& dbeta) {
+  bn_backward("batchnorm_relu_backward", x, &y, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);
 }
 
 // ---- dropout ------------------------------------------------------------------
@@ -599,31 +659,65 @@ void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tenso
 
 // ---- optimizers ---------------------------------------------------------------
 
+// One launch for the whole list: the descriptors go to device memory through
+// the pinned upload path (no host wait), then the multi-tensor kernel runs.
+void CudaDevice::launch_multi_update(std::vector<k::TensorUpdate>& list,
+                                     const std::function<void(const k::TensorUpdate*, int, int64_t)>& launch) {
+  if (list.empty()) return;
+  const int64_t blocks = k::plan_multi_tensor_blocks(list.data(), static_cast<int>(list.size()));
+  const size_t bytes = sizeof(k::TensorUpdate) * list.size();
+  Scratch on_device(*this, bytes);
+  copy_to_device(on_device.as<void>(), list.data(), bytes);
+  launch(on_device.as<k::TensorUpdate>(), static_cast<int>(list.size()), blocks);
+}
+
+void CudaDevice::sgd_update_multi(const std::vector<SgdParamUpdate>& updates, double momentum, bool nesterov) {
+  const DeviceGuard guard(index_);
+  const char* op = "sgd_update";
+  std::vector<k::TensorUpdate> list;
+  for (const SgdParamUpdate& u : updates) {
+    JANUS_SAME_NUMEL(op, *u.w, *u.g);
+    float* pv = nullptr;
+    if (momentum != 0.0) {
+      JANUS_CHECK(u.velocity != nullptr, op, " on ", name(), ": momentum ", momentum, " needs a velocity");
+      JANUS_SAME_NUMEL(op, *u.w, *u.velocity);
+      pv = f32(*u.velocity, op, "velocity");
+    }
+    list.push_back({f32(*u.w, op, "w"), f32(*u.g, op, "g"), pv, nullptr, u.w->numel(), u.lr, u.weight_decay, 0});
+  }
+  launch_multi_update(list, [&](const k::TensorUpdate* l, int count, int64_t blocks) {
+    k::sgd_update_multi(l, count, blocks, momentum, nesterov, stream_);
+  });
+}
+
+void CudaDevice::adam_update_multi(const std::vector<AdamParamUpdate>& updates, double beta1, double beta2,
+                                   double eps, bool decoupled, int64_t step) {
+  const DeviceGuard guard(index_);
+  const char* op = "adam_update";
+  JANUS_CHECK(step >= 1, op, " on ", name(), ": step must be >= 1 (got ", step, ")");
+  std::vector<k::TensorUpdate> list;
+  for (const AdamParamUpdate& u : updates) {
+    JANUS_SAME_NUMEL(op, *u.w, *u.g);
+    JANUS_SAME_NUMEL(op, *u.w, *u.m);
+    JANUS_SAME_NUMEL(op, *u.w, *u.v);
+    list.push_back({f32(*u.w, op, "w"), f32(*u.g, op, "g"), f32(*u.m, op, "m"), f32(*u.v, op, "v"), u.w->numel(),
+                    u.lr, u.weight_decay, 0});
+  }
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  launch_multi_update(list, [&](const k::TensorUpdate* l, int count, int64_t blocks) {
+    k::adam_update_multi(l, count, blocks, beta1, beta2, eps, decoupled, bc1, bc2, stream_);
+  });
+}
+
 void CudaDevice::sgd_update(Tensor& w, const Tensor& g, Tensor& velocity, double lr, double momentum,
                             double weight_decay, bool nesterov) {
-  const DeviceGuard guard(index_);
-  JANUS_SAME_NUMEL("sgd_update", w, g);
-  float* pv = nullptr;
-  if (momentum != 0.0) {
-    JANUS_SAME_NUMEL("sgd_update", w, velocity);
-    pv = f32(velocity, "sgd_update", "velocity");
-  }
-  k::sgd_update(f32(w, "sgd_update", "w"), f32(g, "sgd_update", "g"), pv, lr, momentum, weight_decay, nesterov,
-                w.numel(), stream_);
+  sgd_update_multi({SgdParamUpdate{&w, &g, &velocity, lr, weight_decay}}, momentum, nesterov);
 }
 
 void CudaDevice::adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
                              double eps, double weight_decay, bool decoupled, int64_t step) {
-  const DeviceGuard guard(index_);
-  JANUS_CHECK(step >= 1, "adam_update on ", name(), ": step must be >= 1 (got ", step, ")");
-  JANUS_SAME_NUMEL("adam_update", w, g);
-  JANUS_SAME_NUMEL("adam_update", w, m);
-  JANUS_SAME_NUMEL("adam_update", w, v);
-  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-  k::adam_update(f32(w, "adam_update", "w"), f32(g, "adam_update", "g"), f32(m, "adam_update", "m"),
-                 f32(v, "adam_update", "v"), lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2, w.numel(),
-                 stream_);
+  adam_update_multi({AdamParamUpdate{&w, &g, &m, &v, lr, weight_decay}}, beta1, beta2, eps, decoupled, step);
 }
 
 }  // namespace janus::cuda

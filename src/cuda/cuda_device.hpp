@@ -12,12 +12,14 @@
 
 #include "cuda/cuda_compat.hpp"
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "cuda/caching_allocator.hpp"
 #include "cuda/conv_cudnn.hpp"
+#include "cuda/kernels.hpp"
 #include "cuda/pinned_staging.hpp"
 #include "janus/device.hpp"
 #include "janus/precision.hpp"
@@ -77,6 +79,12 @@ class CudaDevice final : public Device {
   void pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x, Tensor& y) override;
   void pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
                        Tensor& dx) override;
+  // Keeps each window's argmax (a float32 tensor of y's shape holding the
+  // window-local position i*KW + j of the maximum), so the backward is one
+  // gather launch instead of a search and a gather.
+  Tensor max_pool2d_forward_train(const PoolGeometry& g, const Tensor& x, Tensor& y) override;
+  void max_pool2d_backward_argmax(const PoolGeometry& g, const Tensor& argmax, const Tensor& dy,
+                                  Tensor& dx) override;
 
   void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
                                double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
@@ -86,6 +94,17 @@ class CudaDevice final : public Device {
                               Tensor& y) override;
   void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saved_mean,
                           const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
+  // BatchNorm + ReLU in the same kernels as BatchNorm (batchnorm.cu): no
+  // separate ReLU launch, no extra pass over y.
+  void batchnorm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
+                                    double eps, Tensor& running_mean, Tensor& running_var, Tensor& saved_mean,
+                                    Tensor& saved_invstd, Tensor& y) override;
+  void batchnorm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var, double eps,
+                                   Tensor& y) override;
+  void batchnorm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& gamma,
+                               const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                               Tensor& dbeta) override;
 
   void dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask, Tensor& y) override;
 
@@ -93,6 +112,10 @@ class CudaDevice final : public Device {
                   double weight_decay, bool nesterov) override;
   void adam_update(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
                    double eps, double weight_decay, bool decoupled, int64_t step) override;
+  // All parameters of a step in one kernel launch (optimizer.cu).
+  void sgd_update_multi(const std::vector<SgdParamUpdate>& updates, double momentum, bool nesterov) override;
+  void adam_update_multi(const std::vector<AdamParamUpdate>& updates, double beta1, double beta2, double eps,
+                         bool decoupled, int64_t step) override;
 
   // ---- CUDA-specific ------------------------------------------------------
   int index() const { return index_; }
@@ -139,6 +162,18 @@ class CudaDevice final : public Device {
   // The input type of matrix products now (the precision table's Matmul row).
   static MathType matmul_math();
   float* f32(const Tensor& t, const char* op, const char* what) const;
+  // Uploads a multi-tensor update list and calls launch(list on the device, count, blocks).
+  void launch_multi_update(std::vector<cuda_kernels::TensorUpdate>& list,
+                           const std::function<void(const cuda_kernels::TensorUpdate*, int, int64_t)>& launch);
+  // The BatchNorm ops with and without the fused ReLU (relu / relu_output).
+  void bn_forward_train(const char* op, bool relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                        double momentum, double eps, Tensor& running_mean, Tensor& running_var,
+                        Tensor& saved_mean, Tensor& saved_invstd, Tensor& y);
+  void bn_forward_eval(const char* op, bool relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y);
+  void bn_backward(const char* op, const Tensor& x, const Tensor* relu_output, const Tensor& dy,
+                   const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
+                   Tensor& dgamma, Tensor& dbeta);
   double fetch_double(const double* device_value);
   bool use_cudnn() const;
   CudnnConv& cudnn();

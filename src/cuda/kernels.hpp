@@ -99,25 +99,35 @@ void conv2d_backward_filter_igemm_v1(const ConvGeometry& g, const float* x, cons
                                      float* dw, float* workspace, cudaStream_t s);
 
 // ---- pool.cu ----------------------------------------------------------------
-void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y,
+// argmax (N*OH*OW*C floats, Max only, nullable): each window's argmax, the
+// window-local position i*KW + j as an exact small integer, for the gather.
+void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y, float* argmax,
                     cudaStream_t s);
-// argmax workspace: N*OH*OW*C ints (Max only; may be null for Average).
+// dx from dy through a saved argmax (Max; ignored for Average): one launch.
+void pool2d_backward_gather(PoolMode mode, const PoolGeometry& g, const float* argmax, const float* dy,
+                            float* dx, cudaStream_t s);
+// Without a saved argmax: recomputes it from x into the workspace argmax
+// (N*OH*OW*C floats; Max only, may be null for Average), then the gather.
 void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const float* dy,
-                     float* dx, int* argmax, cudaStream_t s);
+                     float* dx, float* argmax, cudaStream_t s);
 
 // ---- batchnorm.cu -----------------------------------------------------------
+// Training forward in two launches (one-pass Welford/Chan statistics, then the
+// normalisation), backward in two (the two per-channel sums, then dx). With
+// relu the output is relu(batchnorm(x)) (Device::batchnorm_relu_*); the
+// backward then takes that output y and masks dy where y <= 0 (y null: no ReLU).
 // Workspace: bn_workspace_count(rows, C) doubles.
 int64_t bn_workspace_count(int64_t rows, int64_t cols);
 void batchnorm_forward_train(const float* x, const float* gamma, const float* beta,
-                             double momentum, double eps, float* running_mean, float* running_var,
-                             float* saved_mean, float* saved_invstd, float* y, int64_t rows,
-                             int64_t cols, double* workspace, cudaStream_t s);
+                             double momentum, double eps, bool relu, float* running_mean,
+                             float* running_var, float* saved_mean, float* saved_invstd, float* y,
+                             int64_t rows, int64_t cols, double* workspace, cudaStream_t s);
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, double eps,
-                            float* y, int64_t rows, int64_t cols, cudaStream_t s);
-void batchnorm_backward(const float* x, const float* dy, const float* gamma,
-                        const float* saved_mean, const float* saved_invstd, float* dx,
-                        float* dgamma, float* dbeta, int64_t rows, int64_t cols,
+                            bool relu, float* y, int64_t rows, int64_t cols, cudaStream_t s);
+void batchnorm_backward(const float* x, const float* y /* nullable */, const float* dy,
+                        const float* gamma, const float* saved_mean, const float* saved_invstd,
+                        float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t cols,
                         double* workspace, cudaStream_t s);
 
 // ---- dropout.cu -------------------------------------------------------------
@@ -126,12 +136,28 @@ void dropout_forward(const float* x, double p, float scale, uint64_t seed, float
                      int64_t n, cudaStream_t s);
 
 // ---- optimizer.cu -----------------------------------------------------------
-// Arithmetic in double, each result rounded once (as the CPU backend).
-void sgd_update(float* w, const float* g, float* velocity, double lr, double momentum,
-                double weight_decay, bool nesterov, int64_t n, cudaStream_t s);
+// Multi-tensor updates: all tensors of a step in one launch. Arithmetic in
+// double, each result rounded once (as the CPU backend).
+// One tensor of the list (device pointers; the list itself lives in device
+// memory). SGD: state1 = velocity (null when momentum == 0); Adam: state1 =
+// m, state2 = v. first_block is set by plan_multi_tensor_blocks.
+struct TensorUpdate {
+  float* w;
+  const float* g;
+  float* state1;
+  float* state2;
+  int64_t n;
+  double lr, weight_decay;
+  int64_t first_block;
+};
+// Elements per block of a multi-tensor launch.
+constexpr int64_t kUpdateChunk = 4 * 256;
+// Sets each entry's first_block (host list); returns the launch's block count.
+int64_t plan_multi_tensor_blocks(TensorUpdate* list, int count);
+void sgd_update_multi(const TensorUpdate* list, int count, int64_t blocks, double momentum, bool nesterov,
+                      cudaStream_t s);
 // bc1 = 1 - beta1^step, bc2 = 1 - beta2^step (computed on the host in double).
-void adam_update(float* w, const float* g, float* m, float* v, double lr, double beta1,
-                 double beta2, double eps, double weight_decay, bool decoupled, double bc1, double bc2,
-                 int64_t n, cudaStream_t s);
+void adam_update_multi(const TensorUpdate* list, int count, int64_t blocks, double beta1, double beta2,
+                       double eps, bool decoupled, double bc1, double bc2, cudaStream_t s);
 
 }  // namespace janus::cuda_kernels

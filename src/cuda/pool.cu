@@ -5,8 +5,12 @@
 // thread per input element walks the windows that cover it in row-major
 // window order, so overlapping windows accumulate without atomics, in the
 // same order as a sequential loop over outputs (deterministic). Max pooling
-// first records each window's argmax (first maximum in row-major window order,
-// padding never wins) in an int workspace.
+// routes dy through each window's argmax (first maximum in row-major window
+// order, padding never wins): in training the forward saves it
+// (max_pool2d_forward_train, cached by the Pool2D layer) and the backward is
+// the gather alone; pool2d_backward without a saved argmax first recomputes it
+// with the forward kernel. The argmax is the window-local position i*KW + j
+// held in a float (an exact small integer; -1 for a window of padding only).
 #include "cuda/cuda_compat.hpp"
 
 #include <cfloat>
@@ -27,8 +31,8 @@ PoolDims dims_of(const PoolGeometry& g) {
   return PoolDims{g.N, g.H, g.W, g.C, g.KH, g.KW, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.OH, g.OW};
 }
 
-// Index h*W + w of the window maximum for output (n, oh, ow, c), or -1 when
-// the window holds no in-image position.
+// Window-local position i*KW + j of the window maximum for output (n, oh, ow,
+// c), or -1 when the window holds no in-image position.
 __device__ inline int window_argmax(const float* x, const PoolDims& d, int n, int oh, int ow, int c) {
   int best_idx = -1;
   float best = -FLT_MAX;
@@ -41,14 +45,14 @@ __device__ inline int window_argmax(const float* x, const PoolDims& d, int n, in
       const float v = x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c];
       if (best_idx < 0 || v > best) {
         best = v;
-        best_idx = h * d.W + w;
+        best_idx = i * d.KW + j;
       }
     }
   }
   return best_idx;
 }
 
-__global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, float* y, int* argmax) {
+__global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, float* y, float* argmax) {
   const int64_t total = static_cast<int64_t>(d.N) * d.OH * d.OW * d.C;
   JANUS_KERNEL_LOOP(e, total) {
     const int c = static_cast<int>(e % d.C);
@@ -59,8 +63,11 @@ __global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, floa
     const int n = static_cast<int>(t / d.OH);
     if (is_max) {
       const int idx = window_argmax(x, d, n, oh, ow, c);
-      if (y) y[e] = idx < 0 ? 0.0f : x[(static_cast<int64_t>(n) * d.H * d.W + idx) * d.C + c];
-      if (argmax) argmax[e] = idx;
+      if (y) {
+        const int h = oh * d.sh - d.ph + idx / d.KW, w = ow * d.sw - d.pw + idx % d.KW;
+        y[e] = idx < 0 ? 0.0f : x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c];
+      }
+      if (argmax) argmax[e] = static_cast<float>(idx);
     } else {
       double acc = 0.0;  // as the CPU backend: double sum, one rounding
       for (int i = 0; i < d.KH; ++i) {
@@ -86,7 +93,7 @@ __device__ inline void covering(int h, int pad, int k, int stride, int out, int&
   if (hi > out - 1) hi = out - 1;
 }
 
-__global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, const int* argmax,
+__global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, const float* argmax,
                                      float* dx) {
   const int64_t total = static_cast<int64_t>(d.N) * d.H * d.W * d.C;
   const double area = static_cast<double>(d.KH) * d.KW;
@@ -100,7 +107,6 @@ __global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, co
     int oh0, oh1, ow0, ow1;
     covering(h, d.ph, d.KH, d.sh, d.OH, oh0, oh1);
     covering(w, d.pw, d.KW, d.sw, d.OW, ow0, ow1);
-    const int me = h * d.W + w;
     // Double accumulation, one final rounding: the CPU backend does the same,
     // so overlapping windows give identical results.
     double acc = 0.0;
@@ -108,7 +114,9 @@ __global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, co
       for (int ow = ow0; ow <= ow1; ++ow) {
         const int64_t o = ((static_cast<int64_t>(n) * d.OH + oh) * d.OW + ow) * d.C + c;
         if (is_max) {
-          if (argmax[o] == me) acc += static_cast<double>(dy[o]);
+          // this input's position in window (oh, ow)
+          const int me = (h - (oh * d.sh - d.ph)) * d.KW + (w - (ow * d.sw - d.pw));
+          if (argmax[o] == static_cast<float>(me)) acc += static_cast<double>(dy[o]);
         } else {
           acc += static_cast<double>(dy[o]) / area;
         }
@@ -119,29 +127,29 @@ __global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, co
 
 }  // namespace
 
-void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y, cudaStream_t s) {
+void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y, float* argmax,
+                    cudaStream_t s) {
   const int64_t total = static_cast<int64_t>(g.N) * g.OH * g.OW * g.C;
   if (total <= 0) return;
   const int is_max = mode == PoolMode::Max ? 1 : 0;
-  int* no_argmax = nullptr;
-  JANUS_LAUNCH(pool_forward_kernel, blocks_for(total), kThreads, 0, s, is_max, dims_of(g), x, y, no_argmax);
+  JANUS_LAUNCH(pool_forward_kernel, blocks_for(total), kThreads, 0, s, is_max, dims_of(g), x, y,
+               is_max ? argmax : nullptr);
   JANUS_CUDA_CHECK_LAUNCH("pool_forward_kernel");
 }
 
-void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const float* dy, float* dx,
-                     int* argmax, cudaStream_t s) {
+void pool2d_backward_gather(PoolMode mode, const PoolGeometry& g, const float* argmax, const float* dy, float* dx,
+                            cudaStream_t s) {
   const int64_t in_total = static_cast<int64_t>(g.N) * g.H * g.W * g.C;
-  const int64_t out_total = static_cast<int64_t>(g.N) * g.OH * g.OW * g.C;
   if (in_total <= 0) return;
-  const int is_max = mode == PoolMode::Max ? 1 : 0;
-  if (is_max && out_total > 0) {
-    float* no_y = nullptr;
-    JANUS_LAUNCH(pool_forward_kernel, blocks_for(out_total), kThreads, 0, s, 1, dims_of(g), x, no_y, argmax);
-    JANUS_CUDA_CHECK_LAUNCH("pool_forward_kernel (argmax)");
-  }
-  JANUS_LAUNCH(pool_backward_kernel, blocks_for(in_total), kThreads, 0, s, is_max, dims_of(g), dy,
-               static_cast<const int*>(argmax), dx);
+  JANUS_LAUNCH(pool_backward_kernel, blocks_for(in_total), kThreads, 0, s, mode == PoolMode::Max ? 1 : 0,
+               dims_of(g), dy, argmax, dx);
   JANUS_CUDA_CHECK_LAUNCH("pool_backward_kernel");
+}
+
+void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const float* dy, float* dx,
+                     float* argmax, cudaStream_t s) {
+  if (mode == PoolMode::Max) pool2d_forward(mode, g, x, nullptr, argmax, s);  // the argmax only
+  pool2d_backward_gather(mode, g, argmax, dy, dx, s);
 }
 
 }  // namespace janus::cuda_kernels

@@ -1,5 +1,7 @@
 // Optimizers: bookkeeping here (state slots, step count); the update
-// arithmetic is one device kernel per rule.
+// arithmetic is one device kernel per rule. update() collects each
+// parameter's entry (with its own lr and weight decay) and flush() hands the
+// whole step to the device at once (Device::*_update_multi: one launch on CUDA).
 #include "janus/optimizer.hpp"
 
 #include "janus/error.hpp"
@@ -11,6 +13,7 @@ void Optimizer::step(const std::vector<NamedParameter>& params, double lr) {
   ++steps_;
   for (const auto& np : params)
     if (np.parameter->options.trainable) update(np.name, *np.parameter, parameter_step(*np.parameter, lr));
+  flush();
 }
 
 Optimizer::ParameterStep Optimizer::parameter_step(const Parameter& p, double lr) const {
@@ -24,6 +27,21 @@ Optimizer::ParameterStep Optimizer::parameter_step(const Parameter& p, double lr
 void Optimizer::add_weight_decay_config(nlohmann::json& cfg) const {
   cfg["weight_decay"] = weight_decay_;
   cfg["weight_decay_applies_to"] = weight_decay_applies_to_ == WeightDecayAppliesTo::All ? "all" : "weights";
+}
+
+// The entries of one device (in order) at a time: a step's parameters are
+// normally all on one device, so this is one call.
+template <class Entry, class Apply>
+static void for_each_device_run(std::vector<Entry>& pending, Apply apply) {
+  for (size_t begin = 0; begin < pending.size();) {
+    Device& dev = pending[begin].w->device();
+    size_t end = begin + 1;
+    while (end < pending.size() && &pending[end].w->device() == &dev) ++end;
+    apply(dev, std::vector<Entry>(pending.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  pending.begin() + static_cast<std::ptrdiff_t>(end)));
+    begin = end;
+  }
+  pending.clear();
 }
 
 Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, const Parameter& p) {
@@ -40,9 +58,14 @@ Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, co
 }
 
 void SGD::update(const std::string& name, Parameter& p, const ParameterStep& hp) {
-  Tensor none;
-  Tensor& velocity = momentum_ != 0.0 ? slot(name, "velocity", p) : none;
-  p.value.device().sgd_update(p.value, p.grad, velocity, hp.lr, momentum_, hp.weight_decay, nesterov_);
+  Tensor* velocity = momentum_ != 0.0 ? &slot(name, "velocity", p) : nullptr;
+  pending_.push_back({&p.value, &p.grad, velocity, hp.lr, hp.weight_decay});
+}
+
+void SGD::flush() {
+  for_each_device_run(pending_, [&](Device& dev, const std::vector<SgdParamUpdate>& run) {
+    dev.sgd_update_multi(run, momentum_, nesterov_);
+  });
 }
 
 nlohmann::json SGD::config() const {
@@ -54,8 +77,13 @@ nlohmann::json SGD::config() const {
 void Adam::update(const std::string& name, Parameter& p, const ParameterStep& hp) {
   Tensor& m = slot(name, "m", p);
   Tensor& v = slot(name, "v", p);
-  p.value.device().adam_update(p.value, p.grad, m, v, hp.lr, beta1_, beta2_, eps_, hp.weight_decay, decoupled_,
-                               steps_);
+  pending_.push_back({&p.value, &p.grad, &m, &v, hp.lr, hp.weight_decay});
+}
+
+void Adam::flush() {
+  for_each_device_run(pending_, [&](Device& dev, const std::vector<AdamParamUpdate>& run) {
+    dev.adam_update_multi(run, beta1_, beta2_, eps_, decoupled_, steps_);
+  });
 }
 
 nlohmann::json Adam::config() const {

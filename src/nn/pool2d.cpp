@@ -1,6 +1,8 @@
 // Pool2D: max or average pooling of NHWC windows. The backward pass needs
 // only the input (max pooling re-finds each window's first maximum), so the
-// layer caches X and nothing else.
+// layer caches X and nothing else; except max pooling in training on a device
+// that keeps each window's argmax (Device::max_pool2d_forward_train): the
+// layer then caches that argmax instead, and the backward routes dy through it.
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
 
@@ -44,18 +46,27 @@ Tensor Pool2D::forward(const Tensor& x, bool training) {
   check_input(x);
   const Shape out = build(x.shape(), x.device(), x.dtype());
   Tensor y = Tensor::empty(out, x.device(), x.dtype());
-  x.device().pool2d_forward(mode_, geometry(x.shape()), x, y);
-  x_ = x;
+  const PoolGeometry g = geometry(x.shape());
+  argmax_ = Tensor();
+  if (training && mode_ == PoolMode::Max)
+    argmax_ = x.device().max_pool2d_forward_train(g, x, y);
+  else
+    x.device().pool2d_forward(mode_, g, x, y);
+  x_ = argmax_.defined() ? Tensor() : x;
+  in_shape_ = x.shape();
   return y;
 }
 
 Tensor Pool2D::backward(const Tensor& dy) {
-  JANUS_CHECK(x_.defined(), where(), ": backward before forward");
-  const PoolGeometry g = geometry(x_.shape());
+  JANUS_CHECK(x_.defined() || argmax_.defined(), where(), ": backward before forward");
+  const PoolGeometry g = geometry(in_shape_);
   JANUS_CHECK(dy.shape() == Shape({g.N, g.OH, g.OW, g.C}), where(), ": gradient of shape ", dy.shape().str(),
               " does not match output shape ", Shape({g.N, g.OH, g.OW, g.C}).str());
-  Tensor dx = Tensor::empty(x_.shape(), dy.device(), dy.dtype());
-  dy.device().pool2d_backward(mode_, g, x_, dy, dx);
+  Tensor dx = Tensor::empty(in_shape_, dy.device(), dy.dtype());
+  if (argmax_.defined())
+    dy.device().max_pool2d_backward_argmax(g, argmax_, dy, dx);
+  else
+    dy.device().pool2d_backward(mode_, g, x_, dy, dx);
   return dx;
 }
 
