@@ -19,14 +19,6 @@
 
 namespace janus::train_detail {
 
-// A step found a NaN or an infinity. `what` says where, completing the
-// sentence "training stopped: <what> at step N ..." (e.g. "the loss became
-// nan"); `step` is the 0-based optimizer step at fault.
-struct NonFiniteStep {
-  std::string what;
-  int64_t step = 0;
-};
-
 class TrainStep {
  public:
   // The model must be built on `device`; num_classes is the width of the
@@ -37,8 +29,11 @@ class TrainStep {
 
   // Trains on `batch` as optimizer step `step` (0-based over the run): uploads
   // it, runs forward, loss, backward and the update at the schedule's rate
-  // for `step`, and adds the batch's loss and correct count to `metrics`.
-  // Throws NonFiniteStep when a NaN or an infinity appears.
+  // for `step`, and adds the batch's loss and correct count to `metrics` on
+  // the device. Nothing here waits for the device (pinned uploads, device
+  // metrics): a non-finite loss is reported by the next metrics.read()
+  // (running_metrics.hpp). With check_numerics, every check reads back and
+  // throws NonFiniteStep at the faulty step itself, the loss included.
   void run(const Batch& batch, int64_t step, RunningMetrics& metrics);
 
   // The learning rate of optimizer step `step`.
@@ -51,6 +46,7 @@ class TrainStep {
   Device& device_;
   int num_classes_;
   bool check_numerics_;
+  Tensor loss_;  // the step's loss, on the device (float64, one element)
 };
 
 }  // namespace janus::train_detail

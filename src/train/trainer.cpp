@@ -343,7 +343,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
 
   // ---- the loop: a step, and hooks for everything around it --------------------------
   TrainStep train_step(model, *optimizer, *scheduler, device, K, opts.check_numerics);
-  RunningMetrics metrics;
+  RunningMetrics metrics(device);
   ProgressHook progress(opts.progress);
   ValidationHook validation(model, data.validation, eval_bs);
   CheckpointHook checkpoints(dir, model, *optimizer, cfg, data.train.class_names, std_json, result);

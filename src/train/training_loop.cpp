@@ -76,7 +76,11 @@ LoopOutcome run_training_loop(TrainStep& train_step, DataLoader& loader, Running
     }
 
     EpochEnd end;
-    end.totals = metrics.read();
+    try {
+      end.totals = metrics.read();  // the epoch's last read: before anything is written
+    } catch (const NonFiniteStep& fault) {
+      fail(fault, state, hooks);
+    }
     end.partial = partial;
     end.interrupted = interrupted;
     end.max_steps_reached = plan.max_steps > 0 && state.steps_this_run >= plan.max_steps;
