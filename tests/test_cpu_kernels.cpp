@@ -298,6 +298,44 @@ TEST_P(CpuKernels, CountCorrectFirstMaximumOnTies) {
   EXPECT_EQ(dev().count_correct(yhat, y), 2);
 }
 
+// The device-resident twins of the losses and the count (device.hpp): the
+// same values bit for bit, summed into the running totals as the host would.
+TEST_P(CpuKernels, LossesAndCountsIntoDeviceTotals) {
+  Tensor z = make({1, 2, 3, 0, 0.5, 0, 2, 1, 0}, {3, 3});
+  Tensor y = make({0, 0, 1, 1, 0, 0, 0, 1, 0}, {3, 3});
+  Tensor loss = Tensor::empty(Shape{1}, dev(), DType::F64);
+  Tensor dz = nans({3, 3});
+  dev().softmax_cross_entropy_into(z, y, &dz, loss);
+  const double ce = dev().softmax_cross_entropy(z, y, nullptr);
+  EXPECT_EQ(loss.to_host()[0], ce);
+  dev().l2_forward_into(z, y, loss);
+  EXPECT_EQ(loss.to_host()[0], dev().l2_forward(z, y));
+
+  Tensor totals = Tensor::from_host(std::vector<double>{0.5, 4, -1, 0}, Shape{Device::StepTotal::Count}, dev(),
+                                    DType::F64);
+  dev().count_correct_into(z, y, totals);
+  dev().softmax_cross_entropy_into(z, y, nullptr, loss);
+  dev().add_loss_into(loss, 3.0, 11.0, totals);
+  std::vector<double> t = totals.to_host();
+  EXPECT_EQ(t[Device::Correct], 4.0 + static_cast<double>(dev().count_correct(z, y)));
+  EXPECT_EQ(t[Device::LossSum], 0.5 + ce * 3.0);
+  EXPECT_EQ(t[Device::FirstNonfinite], -1.0) << "a finite loss is no fault";
+
+  // The first non-finite loss is recorded with its tag; later ones are not.
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor bad = Tensor::from_host(std::vector<double>{-inf}, Shape{1}, dev(), DType::F64);
+  dev().add_loss_into(bad, 3.0, 12.0, totals);
+  dev().add_loss_into(loss, 3.0, 13.0, totals);
+  t = totals.to_host();
+  EXPECT_EQ(t[Device::FirstNonfinite], 12.0);
+  EXPECT_EQ(t[Device::FirstNonfiniteLoss], -inf);
+
+  // The outputs' contract: float64, of the documented size.
+  Tensor f32_totals = Tensor::zeros(Shape{Device::StepTotal::Count}, dev(), DType::F32);
+  EXPECT_THROW(dev().count_correct_into(z, y, f32_totals), Error);
+  EXPECT_THROW(dev().add_loss_into(loss, 1.0, 0.0, loss), Error);
+}
+
 // ---- convolution ----------------------------------------------------------------
 
 ConvGeometry conv_geometry(int N, int H, int W, int C, int KH, int KW, int F, int stride, int pad) {

@@ -156,6 +156,35 @@ class Device {
   // Number of rows where argmax(yhat) == argmax(y) (first maximum on ties).
   virtual int64_t count_correct(const Tensor& yhat, const Tensor& y) = 0;
 
+  // ---- losses and metrics that stay on the device -------------------------
+  // The training loop's per-step bookkeeping without a host wait: on a GPU,
+  // returning a loss or a count to the host waits for every kernel queued
+  // before it. These ops leave their results in device memory instead, in
+  // float64 tensors (on CUDA too: these ops and copies are the only ones that
+  // touch them), to be read once per log interval. Each gives bit for bit
+  // the value its host-returning twin above returns.
+  //
+  // As softmax_cross_entropy / l2_forward, with J written to loss (one
+  // float64 element on this device) instead of returned.
+  virtual void softmax_cross_entropy_into(const Tensor& z, const Tensor& y, Tensor* dz, Tensor& loss) = 0;
+  virtual void l2_forward_into(const Tensor& yhat, const Tensor& y, Tensor& loss) = 0;
+  // Running training metrics: `totals` is a float64 tensor of
+  // StepTotal::Count elements on this device, laid out as StepTotal says.
+  enum StepTotal : int64_t {
+    LossSum = 0,           // sum of loss * weight
+    Correct = 1,           // sum of correct counts (exact below 2^53)
+    FirstNonfinite = 2,    // the tag of the first non-finite loss added, < 0 while there is none
+    FirstNonfiniteLoss = 3,  // that loss
+    Count = 4
+  };
+  // totals[Correct] += count_correct(yhat, y).
+  virtual void count_correct_into(const Tensor& yhat, const Tensor& y, Tensor& totals) = 0;
+  // With J = loss[0] (float64, one element): totals[LossSum] += J * weight,
+  // the product rounded to double before the sum (no fused multiply-add, as
+  // the host computes it); if J is not finite and totals[FirstNonfinite] < 0,
+  // totals[FirstNonfinite] = tag and totals[FirstNonfiniteLoss] = J.
+  virtual void add_loss_into(const Tensor& loss, double weight, double tag, Tensor& totals) = 0;
+
   // ---- convolution (see ConvGeometry) -------------------------------------
   // y = conv(x, w) (+ bias if bias is defined, shape (F)).
   virtual void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
@@ -301,6 +330,10 @@ class Device {
   }
 
  protected:
+  // The contract of the *_into ops' outputs, checked by every backend the
+  // same way: `t` is a float64 tensor of `numel` elements on this device;
+  // otherwise an Error naming the op, the argument and what it is instead.
+  void check_f64_output(const char* op, const char* what, const Tensor& t, int64_t numel) const;
   // The kernel behind copy_columns, called once its contract holds (rows =
   // numel / last extent of each; width > 0).
   virtual void copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,

@@ -108,6 +108,12 @@ class NeuralNetwork {
   // returns the loss. Only nodes whose output depends on a trainable
   // parameter run backward (see above).
   double backward(const Tensor& target, const Tensor& out, PassObserver* observer = nullptr);
+  // As backward(), with the loss left on the device: written into `loss`, one
+  // float64 element on the model's device (Device::softmax_cross_entropy_into,
+  // l2_forward_into), so that nothing waits for the device (the training
+  // step; reading `loss` later gives what backward() returns). Returns false
+  // when `observer` stopped the pass (`loss` is then unspecified).
+  bool backward_into(const Tensor& target, const Tensor& out, Tensor& loss, PassObserver* observer = nullptr);
   // Evaluation-mode forward and loss: returns (Yhat, loss).
   std::pair<Tensor, double> predict(const Tensor& x, const Tensor& y);
 

@@ -170,7 +170,10 @@ struct TrainResult {
 // opts.resume the run's own config.json is used (cfg only supplies the name
 // when opts.name is empty) and training continues from last.safetensors.
 // A non-finite loss throws janus::Error naming the step, after the metrics
-// so far are written; last.safetensors stays the last good checkpoint.
+// so far are written; last.safetensors stays the last good checkpoint. (The
+// loss stays on the device and is read once per log interval and at each
+// epoch's end, so the run stops at the first read after that step, before
+// anything is written; --check-numerics checks at every step.)
 // The run directory is claimed for the call's life (a second process on it
 // is refused). A SIGINT or SIGTERM stops training at the next step boundary,
 // writes last.safetensors (resumable mid-epoch, bit-identical to an

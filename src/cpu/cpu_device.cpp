@@ -2,6 +2,7 @@
 // lives in the kernel files (src/cpu/*.cpp, declared in kernels.hpp).
 #include "cpu/cpu_device.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <new>
 
@@ -347,6 +348,37 @@ int64_t CpuDevice::count_correct(const Tensor& yhat, const Tensor& y) {
     using T = decltype(tag);
     return cpu::count_correct<T>(m.rows, m.cols, yhat.data<T>(), y.data<T>());
   });
+}
+
+// ---- losses and metrics left in (host) memory: no wait to avoid on the CPU, so
+// each is its host-returning twin, stored.
+
+void CpuDevice::softmax_cross_entropy_into(const Tensor& z, const Tensor& y, Tensor* dz, Tensor& loss) {
+  check_f64_output("softmax_cross_entropy_into", "loss", loss, 1);
+  loss.f64()[0] = softmax_cross_entropy(z, y, dz);
+}
+
+void CpuDevice::l2_forward_into(const Tensor& yhat, const Tensor& y, Tensor& loss) {
+  check_f64_output("l2_forward_into", "loss", loss, 1);
+  loss.f64()[0] = l2_forward(yhat, y);
+}
+
+void CpuDevice::count_correct_into(const Tensor& yhat, const Tensor& y, Tensor& totals) {
+  check_f64_output("count_correct_into", "totals", totals, StepTotal::Count);
+  totals.f64()[StepTotal::Correct] += static_cast<double>(count_correct(yhat, y));
+}
+
+void CpuDevice::add_loss_into(const Tensor& loss, double weight, double tag, Tensor& totals) {
+  check_f64_output("add_loss_into", "loss", loss, 1);
+  check_f64_output("add_loss_into", "totals", totals, StepTotal::Count);
+  double* t = totals.f64();
+  const double j = loss.f64()[0];
+  const double weighted = j * weight;  // rounded, then added (the build targets no FMA on the host)
+  t[StepTotal::LossSum] += weighted;
+  if (!std::isfinite(j) && t[StepTotal::FirstNonfinite] < 0) {
+    t[StepTotal::FirstNonfinite] = tag;
+    t[StepTotal::FirstNonfiniteLoss] = j;
+  }
 }
 
 // ---- convolution ---------------------------------------------------------------

@@ -57,6 +57,10 @@ class CpuDevice : public Device {
   void l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) override;
   double softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) override;
   int64_t count_correct(const Tensor& yhat, const Tensor& y) override;
+  void softmax_cross_entropy_into(const Tensor& z, const Tensor& y, Tensor* dz, Tensor& loss) override;
+  void l2_forward_into(const Tensor& yhat, const Tensor& y, Tensor& loss) override;
+  void count_correct_into(const Tensor& yhat, const Tensor& y, Tensor& totals) override;
+  void add_loss_into(const Tensor& loss, double weight, double tag, Tensor& totals) override;
 
   // ---- convolution and pooling ----------------------------------------------
   void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,

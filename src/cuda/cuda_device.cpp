@@ -368,14 +368,22 @@ void CudaDevice::cross_entropy_backward(const Tensor& yhat, const Tensor& y, Ten
 
 double CudaDevice::l2_forward(const Tensor& yhat, const Tensor& y) {
   const DeviceGuard guard(index_);
+  Tensor loss = Tensor::empty(Shape{1}, *this, DType::F64);
+  l2_forward_into(yhat, y, loss);
+  return fetch_double(loss.f64());
+}
+
+void CudaDevice::l2_forward_into(const Tensor& yhat, const Tensor& y, Tensor& loss) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("l2_forward", yhat, y);
+  check_f64_output("l2_forward_into", "loss", loss, 1);
   const int64_t n = yhat.numel();
   const int np = k::sum_partial_count(n);
   Scratch terms(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(n, 1)));
   Scratch partials(*this, sizeof(double) * (static_cast<size_t>(np) + 1));
   k::l2_terms(f32(yhat, "l2_forward", "yhat"), f32(y, "l2_forward", "y"), terms.as<double>(), n, stream_);
   k::sum_doubles(terms.as<double>(), n, partials.as<double>(), partials.as<double>() + np, stream_);
-  return fetch_double(partials.as<double>() + np) / static_cast<double>(batch_of(yhat));
+  k::divide_scalar(partials.as<double>() + np, static_cast<double>(batch_of(yhat)), loss.f64(), stream_);
 }
 
 void CudaDevice::l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) {
@@ -388,8 +396,16 @@ void CudaDevice::l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat)
 
 double CudaDevice::softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) {
   const DeviceGuard guard(index_);
+  Tensor loss = Tensor::empty(Shape{1}, *this, DType::F64);
+  softmax_cross_entropy_into(z, y, dz, loss);
+  return fetch_double(loss.f64());
+}
+
+void CudaDevice::softmax_cross_entropy_into(const Tensor& z, const Tensor& y, Tensor* dz, Tensor& loss) {
+  const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL("softmax_cross_entropy", z, y);
   if (dz) JANUS_SAME_NUMEL("softmax_cross_entropy", z, *dz);
+  check_f64_output("softmax_cross_entropy_into", "loss", loss, 1);
   const int64_t rows = rows_of(z), cols = cols_of(z);
   const int np = k::sum_partial_count(rows);
   Scratch row_loss(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(rows, 1)));
@@ -399,18 +415,37 @@ double CudaDevice::softmax_cross_entropy(const Tensor& z, const Tensor& y, Tenso
                            dz ? f32(*dz, "softmax_cross_entropy", "dz") : nullptr, static_cast<float>(1.0 / m),
                            row_loss.as<double>(), rows, cols, stream_);
   k::sum_doubles(row_loss.as<double>(), rows, partials.as<double>(), partials.as<double>() + np, stream_);
-  return fetch_double(partials.as<double>() + np) / m;
+  k::divide_scalar(partials.as<double>() + np, m, loss.f64(), stream_);
+}
+
+void CudaDevice::count_correct_on_device(const Tensor& yhat, const Tensor& y, unsigned long long* result) {
+  JANUS_SAME_NUMEL("count_correct", yhat, y);
+  k::count_correct(f32(yhat, "count_correct", "yhat"), f32(y, "count_correct", "y"), rows_of(yhat), cols_of(yhat),
+                   result, stream_);
 }
 
 int64_t CudaDevice::count_correct(const Tensor& yhat, const Tensor& y) {
   const DeviceGuard guard(index_);
-  JANUS_SAME_NUMEL("count_correct", yhat, y);
   Scratch result(*this, sizeof(unsigned long long));
-  k::count_correct(f32(yhat, "count_correct", "yhat"), f32(y, "count_correct", "y"), rows_of(yhat),
-                   cols_of(yhat), result.as<unsigned long long>(), stream_);
+  count_correct_on_device(yhat, y, result.as<unsigned long long>());
   unsigned long long v = 0;
   copy_to_host(&v, result.as<unsigned long long>(), sizeof v);
   return static_cast<int64_t>(v);
+}
+
+void CudaDevice::count_correct_into(const Tensor& yhat, const Tensor& y, Tensor& totals) {
+  const DeviceGuard guard(index_);
+  check_f64_output("count_correct_into", "totals", totals, StepTotal::Count);
+  Scratch result(*this, sizeof(unsigned long long));
+  count_correct_on_device(yhat, y, result.as<unsigned long long>());
+  k::add_count(result.as<unsigned long long>(), totals.f64() + StepTotal::Correct, stream_);
+}
+
+void CudaDevice::add_loss_into(const Tensor& loss, double weight, double tag, Tensor& totals) {
+  const DeviceGuard guard(index_);
+  check_f64_output("add_loss_into", "loss", loss, 1);
+  check_f64_output("add_loss_into", "totals", totals, StepTotal::Count);
+  k::add_loss(loss.f64(), weight, tag, totals.f64(), stream_);
 }
 
 // ---- convolution ------------------------------------------------------------

@@ -69,6 +69,10 @@ class CudaDevice final : public Device {
   void l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) override;
   double softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) override;
   int64_t count_correct(const Tensor& yhat, const Tensor& y) override;
+  void softmax_cross_entropy_into(const Tensor& z, const Tensor& y, Tensor* dz, Tensor& loss) override;
+  void l2_forward_into(const Tensor& yhat, const Tensor& y, Tensor& loss) override;
+  void count_correct_into(const Tensor& yhat, const Tensor& y, Tensor& totals) override;
+  void add_loss_into(const Tensor& loss, double weight, double tag, Tensor& totals) override;
 
   void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                       Tensor& y) override;
@@ -175,6 +179,8 @@ class CudaDevice final : public Device {
                    const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
                    Tensor& dgamma, Tensor& dbeta);
   double fetch_double(const double* device_value);
+  // result[0] = count_correct(yhat, y), left on the device.
+  void count_correct_on_device(const Tensor& yhat, const Tensor& y, unsigned long long* result);
   bool use_cudnn() const;
   CudnnConv& cudnn();
   void gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* a, const float* b,

@@ -46,6 +46,14 @@ void sum_rows(const float* x, int64_t rows, int64_t cols, float beta, float* out
 void count_correct(const float* yhat, const float* y, int64_t rows, int64_t cols,
                    unsigned long long* result, cudaStream_t s);
 
+// ---- device_scalars.cu -------------------------------------------------------
+// out[0] = x[0] / divisor (a loss sum to its batch mean), in double.
+void divide_scalar(const double* x, double divisor, double* out, cudaStream_t s);
+// total[0] += count[0], in double.
+void add_count(const unsigned long long* count, double* total, cudaStream_t s);
+// Device::add_loss_into on totals (Device::StepTotal::Count doubles).
+void add_loss(const double* loss, double weight, double tag, double* totals, cudaStream_t s);
+
 // ---- activation.cu ----------------------------------------------------------
 // The element-wise activations (not SoftMax: softmax.cu), each from its entry
 // in activation_functions.hpp, in float.

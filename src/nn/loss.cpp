@@ -17,6 +17,13 @@ void Loss::check_shapes(const Tensor& yhat, const Tensor& y) const {
               " but target on ", y.device().name());
 }
 
+void Loss::forward_into(const Tensor& yhat, const Tensor& y, Tensor& loss) const {
+  const double j = forward(yhat, y);
+  JANUS_CHECK(loss.defined() && loss.dtype() == DType::F64 && loss.numel() == 1, "loss ", name(),
+              ": the loss output must be one float64 element, not ", loss.shape().str());
+  loss.device().copy_to_device(loss.raw(), &j, sizeof j);
+}
+
 double CrossEntropy::forward(const Tensor& yhat, const Tensor& y) const {
   check_shapes(yhat, y);
   return yhat.device().cross_entropy_forward(yhat, y);
@@ -35,9 +42,21 @@ double CrossEntropy::forward_backward_from_logits(const Tensor& z, const Tensor&
   return z.device().softmax_cross_entropy(z, y, dz);
 }
 
+void CrossEntropy::forward_backward_from_logits_into(const Tensor& z, const Tensor& y, Tensor* dz,
+                                                     Tensor& loss) const {
+  check_shapes(z, y);
+  if (dz) *dz = Tensor::empty(z.shape(), z.device(), z.dtype());
+  z.device().softmax_cross_entropy_into(z, y, dz, loss);
+}
+
 double L2::forward(const Tensor& yhat, const Tensor& y) const {
   check_shapes(yhat, y);
   return yhat.device().l2_forward(yhat, y);
+}
+
+void L2::forward_into(const Tensor& yhat, const Tensor& y, Tensor& loss) const {
+  check_shapes(yhat, y);
+  yhat.device().l2_forward_into(yhat, y, loss);
 }
 
 Tensor L2::backward(const Tensor& yhat, const Tensor& y) const {

@@ -263,11 +263,17 @@ const Tensor& NeuralNetwork::cross_entropy_logits(const Tensor& out) const {
 }
 
 double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObserver* observer) {
+  JANUS_CHECK(out.defined(), "network backward: no forward pass for this output");
+  Tensor loss = Tensor::empty(Shape{1}, out.device(), DType::F64);
+  if (!backward_into(target, out, loss, observer)) return std::numeric_limits<double>::quiet_NaN();
+  return loss.to_host()[0];
+}
+
+bool NeuralNetwork::backward_into(const Tensor& target, const Tensor& out, Tensor& loss, PassObserver* observer) {
   // A parameter frozen or unfrozen since the last plan (through the C++ API) changes the plan.
   if (trainable_parameters() != planned_trainable_) plan_gradients();
   const size_t last = nodes_.size() - 1;
   const bool fused = uses_fused_softmax_cross_entropy();
-  double loss;
   Tensor grad;
   if (observer) observer->begin(PassObserver::Pass::Loss, last);
   if (const auto* ce = dynamic_cast<const CrossEntropy*>(loss_.get())) {
@@ -275,12 +281,12 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObse
     // route divides by probabilities that may underflow to zero. With a
     // final softmax, the output node's backward then starts from its
     // pre-activation (below); without one, the logits are the output.
-    loss = ce->forward_backward_from_logits(cross_entropy_logits(out), target, &grad);
+    ce->forward_backward_from_logits_into(cross_entropy_logits(out), target, &grad, loss);
   } else {
-    loss = loss_->forward(out, target);
+    loss_->forward_into(out, target, loss);
     grad = loss_->backward(out, target);
   }
-  if (observer && !observer->end(PassObserver::Pass::Loss, last, grad)) return std::numeric_limits<double>::quiet_NaN();
+  if (observer && !observer->end(PassObserver::Pass::Loss, last, grad)) return false;
 
   // grads[i]: dL/d(output of node i), summed over its consumers. A first
   // contribution is held as given (it may share storage with another
@@ -297,8 +303,7 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObse
     if (observer) observer->begin(PassObserver::Pass::Backward, i);
     const std::vector<Tensor> dx = (i == last && fused) ? std::vector<Tensor>{n.layer->backward_from_preactivation(dy)}
                                                         : n.layer->graph_backward(dy);
-    if (observer && !observer->end(PassObserver::Pass::Backward, i, Tensor()))
-      return std::numeric_limits<double>::quiet_NaN();
+    if (observer && !observer->end(PassObserver::Pass::Backward, i, Tensor())) return false;
     JANUS_CHECK(dx.size() == n.inputs.size(), describe(*n.layer), ": backward returned ", dx.size(),
                 " gradients for ", n.inputs.size(), " inputs");
     for (size_t k = 0; k < dx.size(); ++k) {
@@ -320,7 +325,7 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObse
       }
     }
   }
-  return loss;
+  return true;
 }
 
 std::pair<Tensor, double> NeuralNetwork::predict(const Tensor& x, const Tensor& y) {

@@ -164,6 +164,23 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+std::string format_percent(double v) {
+  if (!std::isfinite(v)) return "  -   ";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%6.2f%%", 100.0 * v);
+  return buf;
+}
+
+std::string format_fixed(double v, int digits) {
+  if (!std::isfinite(v)) return "-";
+  char buf[32];
+  if (std::fabs(v) >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
 Progress::Progress(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO) != 0) {}
 
 void Progress::begin_epoch(int epoch, int epochs, size_t batches, size_t first_batch) {
@@ -175,11 +192,15 @@ void Progress::begin_epoch(int epoch, int epochs, size_t batches, size_t first_b
   drawn_ = false;
 }
 
+bool Progress::due(size_t done) const {
+  if (!enabled_) return false;
+  const double since_draw = std::chrono::duration<double>(Clock::now() - last_draw_).count();
+  return tty_ ? (since_draw >= 0.1 || done >= batches_) : since_draw >= 30.0;
+}
+
 void Progress::update(size_t done, int64_t images, double loss, double acc) {
-  if (!enabled_) return;
+  if (!due(done)) return;
   const auto now = Clock::now();
-  const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
-  if (tty_ ? (since_draw < 0.1 && done < batches_) : since_draw < 30.0) return;
   last_draw_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(images) / elapsed : 0.0;

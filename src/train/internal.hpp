@@ -32,6 +32,10 @@ class Progress {
  public:
   explicit Progress(bool enabled);
   void begin_epoch(int epoch, int epochs, size_t batches, size_t first_batch);
+  // Whether update() would draw now: the log interval (0.1 s on a terminal,
+  // 30 s otherwise, and the epoch's last batch on a terminal). The running
+  // loss and accuracy need reading only then.
+  bool due(size_t batches_done) const;
   void update(size_t batches_done, int64_t images, double running_loss, double running_acc);
   void clear();  // erase the bar before printing to stdout
 
@@ -45,5 +49,9 @@ class Progress {
 };
 
 std::string format_duration(double seconds);
+// "57.22%" (width 6 before the sign), "  -   " when not finite.
+std::string format_percent(double fraction);
+// v with `digits` decimals ("%.4g" from 1e6 on), "-" when not finite.
+std::string format_fixed(double v, int digits = 4);
 
 }  // namespace janus::train_detail

@@ -1,7 +1,8 @@
-// The training loop: experiment directory, epochs, checkpoints, metrics,
-// plots and exact resumption.
+// A training run: the experiment directory and its claim, the config, the
+// data, the model, the optimizer and the schedule, fresh or resumed; then the
+// training loop (training_loop.hpp) with a TrainStep (train_step.hpp) and
+// the hooks that validate, log and checkpoint (hooks/).
 #include <cctype>
-#include <chrono>
 #include <limits>
 #include <cmath>
 #include <cstdio>
@@ -13,11 +14,16 @@
 #include "janus/optimizer.hpp"
 #include "janus/scheduler.hpp"
 #include "janus/trainer.hpp"
-#include "core/test_hooks.hpp"
 #include "train/internal.hpp"
 #include "train/interrupt.hpp"
-#include "train/numerics.hpp"
 #include "train/run_claim.hpp"
+#include "train/running_metrics.hpp"
+#include "train/train_step.hpp"
+#include "train/training_loop.hpp"
+#include "train/hooks/checkpoint_hook.hpp"
+#include "train/hooks/epoch_log_hook.hpp"
+#include "train/hooks/progress_hook.hpp"
+#include "train/hooks/validation_hook.hpp"
 
 namespace janus {
 
@@ -27,31 +33,12 @@ using namespace train_detail;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 void check_run_name(const std::string& name) {
   JANUS_CHECK(!name.empty(), "no run name: the config has no 'name' and --name was not given");
   JANUS_CHECK(name != "." && name != "..", "run name '", name, "' is not a directory name");
   for (char c : name)
     JANUS_CHECK(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.', "run name '", name,
                 "' may only contain letters, digits, '_', '-' and '.'");
-}
-
-std::string pct(double v) {
-  if (!std::isfinite(v)) return "  -   ";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%6.2f%%", 100.0 * v);
-  return buf;
-}
-
-std::string fixed(double v, int digits = 4) {
-  if (!std::isfinite(v)) return "-";
-  char buf[32];
-  if (std::fabs(v) >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.4g", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
 }
 
 // The first BatchNorm layer to which a training batch of `batch` samples
@@ -108,7 +95,6 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   const fs::path run_dir = fs::path(opts.experiments_dir.empty() ? "experiments" : opts.experiments_dir) / name;
   const std::string dir = run_dir.string();
   const std::string last_path = (run_dir / "last.safetensors").string();
-  const std::string best_path = (run_dir / "best.safetensors").string();
   std::error_code ec;
 
   // SIGINT / SIGTERM from here on stop the run at a step boundary with a
@@ -265,8 +251,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   int64_t step = 0;
   // Sums of a partial epoch (after --max-steps), so that its train metrics
   // come out the same when it is resumed.
-  double partial_loss_sum = 0;
-  int64_t partial_correct = 0, partial_seen = 0;
+  EpochTotals partial;
   if (opts.resume) {
     load_checkpoint_into(last_path, model, optimizer.get());
     SafetensorsFile f = read_safetensors(last_path);
@@ -282,9 +267,9 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
                 st.at("steps_per_epoch").get<int64_t>(), " steps per epoch but the data now gives ", steps_per_epoch,
                 " (different data or batch size?)");
     if (st.contains("partial")) {
-      partial_loss_sum = st["partial"].at("loss_sum").get<double>();
-      partial_correct = st["partial"].at("correct").get<int64_t>();
-      partial_seen = st["partial"].at("seen").get<int64_t>();
+      partial.loss_sum = st["partial"].at("loss_sum").get<double>();
+      partial.correct = st["partial"].at("correct").get<int64_t>();
+      partial.seen = st["partial"].at("seen").get<int64_t>();
     }
     result.best_val_acc = st.value("best_val_acc", -1.0);
     result.best_val_loss = st.value("best_val_loss", std::numeric_limits<double>::infinity());
@@ -342,23 +327,6 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     write_file_atomically((run_dir / "hyperparameters.json").string(), hp.dump(2) + "\n");
   }
 
-  auto checkpoint_meta = [&](int epochs_done, const json& partial) {
-    json st = {{"epochs_done", epochs_done},         {"step", step},
-               {"steps_per_epoch", steps_per_epoch}, {"best_val_acc", result.best_val_acc},
-               {"best_val_loss", result.best_val_loss}, {"best_epoch", result.best_epoch},    {"seed", cfg.seed},
-               {"run_name", cfg.name}};
-    if (!partial.is_null()) st["partial"] = partial;
-    std::map<std::string, std::string> meta = {{"janus_run", st.dump()},
-                                               {"dataset", cfg.dataset.name},
-                                               {"class_names", json(data.train.class_names).dump()},
-                                               {"run_config", cfg.to_json().dump()}};
-    if (!std_json.is_null()) meta["standardizer"] = std_json.dump();
-    return meta;
-  };
-  auto write_metrics = [&] {
-    write_file_atomically((run_dir / "metrics.csv").string(), metrics_csv(result.history));
-  };
-
   out << "run " << dir << ": " << cfg.dataset.name << ", " << data.train.size() << " train / "
       << data.validation.size() << " validation samples, " << count_params(model) << " parameters, device "
       << device.name() << (cfg.precision != Precision::FP32 ? std::string(", precision ") + precision_name(cfg.precision) : "")
@@ -373,140 +341,27 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   }
   out.flush();
 
-  // ---- the loop -------------------------------------------------------------------------
-  Progress progress(opts.progress);
-  int64_t steps_this_run = 0;
-  bool stopped_early = false;
-  int interrupted = 0;  // the signal that stopped the run
-  auto last_plot = Clock::now() - std::chrono::hours(1);
-  Batch batch;
-  for (int epoch = start_epoch; epoch < cfg.epochs && !stopped_early && !interrupted; ++epoch) {
-    const auto t0 = Clock::now();
-    loader.start_epoch(epoch);
-    // A resumed partial epoch skips the batches already trained on (same order: seed, epoch).
-    const int64_t skip = std::max<int64_t>(0, step - static_cast<int64_t>(epoch) * steps_per_epoch);
-    for (int64_t b = 0; b < skip && loader.next(batch); ++b) {
-    }
-    progress.begin_epoch(epoch + 1, cfg.epochs, static_cast<size_t>(steps_per_epoch), static_cast<size_t>(skip));
-    double loss_sum = 0, lr = scheduler->lr(step);
-    int64_t seen = 0, correct = 0, images = 0;
-    if (skip > 0) {
-      loss_sum = partial_loss_sum;
-      correct = partial_correct;
-      seen = partial_seen;
-    }
-    int64_t b = skip;
-    while (loader.next(batch)) {
-      Tensor x = Tensor::from_host(batch.x, batch.x_shape, device);
-      Tensor y = Tensor::from_host(batch.y_onehot, Shape{batch.size, K}, device);
-      model.set_step(static_cast<uint64_t>(step));
-      // A NaN or infinity stops the run, naming the step (and with
-      // --check-numerics the first layer where it appeared); last.safetensors
-      // stays the last good checkpoint.
-      auto stop = [&](const std::string& what) {
-        progress.clear();
-        write_metrics();
-        draw_plots(dir);
-        const std::string kept = fs::exists(last_path, ec)
-                                     ? "the last good checkpoint is " + last_path
-                                     : std::string("no checkpoint was written yet");
-        throw Error(detail::concat("training stopped: ", what, " at step ", step, " (epoch ", epoch + 1, ", batch ",
-                                   b + 1, " of ", steps_per_epoch, "); lower the learning rate? ", kept));
-      };
-      std::string fault;
-      Tensor yhat = opts.check_numerics ? forward_checked(model, x, /*training=*/true, &fault)
-                                        : model.forward(x, /*training=*/true);
-      if (!fault.empty()) stop("a NaN or infinity appeared first in " + fault + ",");
-      const int64_t c = device.count_correct(yhat, y);
-      const double loss = model.backward(y, yhat);
-      if (!std::isfinite(loss)) stop(detail::concat("the loss became ", loss));
-      if (opts.check_numerics && !(fault = nonfinite_gradient(model)).empty())
-        stop("a NaN or infinity appeared first in " + fault + ",");
-      lr = scheduler->lr(step);
-      optimizer->step(model.named_parameters(), lr);
-      if (opts.check_numerics && !(fault = nonfinite_parameter(model)).empty())
-        stop("a NaN or infinity appeared first in " + fault + ",");
-      ++step;
-      test_hooks::kill_point("step");  // test-only (core/test_hooks.hpp)
-      ++b;
-      ++steps_this_run;
-      loss_sum += loss * batch.size;
-      correct += c;
-      seen += batch.size;
-      images += batch.size;
-      progress.update(static_cast<size_t>(b), images, loss_sum / static_cast<double>(seen),
-                      static_cast<double>(correct) / static_cast<double>(seen));
-      if (opts.max_steps > 0 && steps_this_run >= opts.max_steps) {
-        stopped_early = b < steps_per_epoch;
-        break;
-      }
-      if ((interrupted = InterruptGuard::requested()) != 0) {  // a step boundary: stop here, saved below
-        stopped_early = b < steps_per_epoch;
-        break;
-      }
-    }
-    progress.clear();
+  // ---- the loop: a step, and hooks for everything around it --------------------------
+  TrainStep train_step(model, *optimizer, *scheduler, device, K, opts.check_numerics);
+  RunningMetrics metrics(device);
+  ProgressHook progress(opts.progress);
+  ValidationHook validation(model, data.validation, eval_bs);
+  CheckpointHook checkpoints(dir, model, *optimizer, cfg, data.train.class_names, std_json, result);
+  EpochLogHook epoch_log(out, opts.max_steps);
+  // Order matters at an epoch's end: validation fills the metrics that the
+  // checkpoint hook judges "best" by, and the summary line prints both.
+  const std::vector<TrainHook*> hooks = {&progress, &validation, &checkpoints, &epoch_log};
+  LoopPlan plan;
+  plan.start_epoch = start_epoch;
+  plan.epochs = cfg.epochs;
+  plan.start_step = step;
+  plan.steps_per_epoch = steps_per_epoch;
+  plan.max_steps = opts.max_steps;
+  plan.resumed_partial = partial;
+  const LoopOutcome outcome = run_training_loop(train_step, loader, metrics, plan, hooks);
+  step = outcome.steps;
+  const int interrupted = outcome.interrupted_by;
 
-    EpochMetrics m;
-    m.epoch = epoch + 1;
-    m.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
-    m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
-    m.val_loss = m.val_acc = std::nan("");
-    // A partial epoch stopped by a signal skips validation: its metrics row
-    // is replaced when the run resumes, and the user asked to stop now.
-    if (data.validation.size() > 0 && !(interrupted && stopped_early)) {
-      EvalResult v = evaluate(model, data.validation, eval_bs);
-      m.val_loss = v.loss;
-      m.val_acc = v.accuracy;
-    }
-    m.lr = lr;
-    m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    JANUS_CHECK(std::isfinite(m.train_loss) || seen == 0, "training stopped: non-finite mean loss in epoch ", m.epoch);
-
-    const bool has_val = std::isfinite(m.val_acc);
-    const double score = has_val ? m.val_acc : m.train_acc;
-    const double score_loss = has_val ? m.val_loss : m.train_loss;
-    // Best = highest accuracy, ties broken by lower loss (small validation
-    // sets tie often, and the earliest tie is rarely the best model).
-    // A partial epoch (--max-steps) never becomes "best": a resumed run then
-    // picks the same best epoch as an uninterrupted one.
-    const bool best = !stopped_early && (score > result.best_val_acc ||
-                                         (score == result.best_val_acc && score_loss < result.best_val_loss));
-    if (best) {
-      result.best_val_acc = score;
-      result.best_val_loss = score_loss;
-      result.best_epoch = m.epoch;
-    }
-    result.history.push_back(m);
-    const int epochs_done = stopped_early ? epoch : epoch + 1;
-    const json partial =
-        stopped_early ? json{{"loss_sum", loss_sum}, {"correct", correct}, {"seen", seen}} : json(nullptr);
-    // last.safetensors is written last: it is the commit point of the epoch.
-    // A crash before it resumes from the previous epoch and redoes this one
-    // identically (rewriting best.safetensors and metrics.csv the same way);
-    // a crash after it finds both already up to date.
-    if (best) save_checkpoint(best_path, model, optimizer.get(), checkpoint_meta(epochs_done, partial));
-    write_metrics();
-    save_checkpoint(last_path, model, optimizer.get(), checkpoint_meta(epochs_done, partial));
-    const bool final_epoch = stopped_early || epoch + 1 == cfg.epochs ||
-                             (opts.max_steps > 0 && steps_this_run >= opts.max_steps);
-    if (final_epoch || Clock::now() - last_plot > std::chrono::seconds(20)) {
-      draw_plots(dir);
-      last_plot = Clock::now();
-    }
-
-    char lrbuf[32];
-    std::snprintf(lrbuf, sizeof lrbuf, "%.3g", m.lr);
-    out << "epoch " << m.epoch << "/" << cfg.epochs << (stopped_early ? " (partial)" : "") << "  train loss "
-        << fixed(m.train_loss) << " acc " << pct(m.train_acc) << "  val loss " << fixed(m.val_loss) << " acc "
-        << pct(m.val_acc) << "  lr " << lrbuf << "  " << fixed(m.seconds, 1) << "s" << (best ? "  *best" : "")
-        << "\n";
-    out.flush();
-    if (opts.max_steps > 0 && steps_this_run >= opts.max_steps) {
-      if (!stopped_early && epoch + 1 < cfg.epochs) stopped_early = true;
-      if (stopped_early) out << "stopped after --max-steps " << opts.max_steps << " steps (step " << step << ")\n";
-    }
-  }
   result.steps = step;
   if (interrupted) {
     std::string resume = "janus train --resume --name " + cfg.name;
@@ -519,7 +374,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
     return result;
   }
   if (result.best_epoch > 0)
-    out << "best " << (data.validation.size() ? "validation" : "train") << " accuracy " << pct(result.best_val_acc)
+    out << "best " << (data.validation.size() ? "validation" : "train") << " accuracy " << format_percent(result.best_val_acc)
         << " at epoch " << result.best_epoch << "; run saved in " << dir << "\n";
   else
     out << "no complete epoch yet (best.safetensors not written); run saved in " << dir << "\n";
