@@ -184,6 +184,23 @@ TEST(CppApi, LayerRegistry) {
             std::string::npos);
 }
 
+// The training engine (janus::train_run, what `janus train` runs) reads
+// run configs through the same factory: a program that registered its type
+// can train it from a config.
+TEST(CppApi, RunConfigsReadRegisteredTypes) {
+  example::register_residual_block();
+  const json run = {{"name", "custom"},
+                    {"dataset", {{"name", "cifar10"}}},
+                    {"model", residual_cnn_json()},
+                    {"optimizer", {{"type", "sgd"}, {"momentum", 0.9}}}};
+  EXPECT_EQ(parse_run_config(run, "run.json").model.at("layers")[3].at("type"), "residual_block");
+  json bad = run;
+  bad["model"]["layers"][3]["type"] = "residual_blok";
+  const std::string msg = error_of([&] { parse_run_config(bad, "run.json"); });
+  EXPECT_NE(msg.find("run.json"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("residual_blok"), std::string::npos) << msg;
+}
+
 NeuralNetwork small_cnn() {
   GraphBuilder b({32, 32, 3});
   auto h = b.batchnorm("bn", b.conv2d("conv", b.input(), Conv2dOptions(4, 3)));
