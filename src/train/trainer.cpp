@@ -415,7 +415,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
       };
       std::string fault;
       Tensor yhat = opts.check_numerics ? forward_checked(model, x, /*training=*/true, &fault)
-                                        : model.forward(x, /*training=*/Mode::Train);
+                                        : model.forward(x, Mode::Train);
       if (!fault.empty()) stop("a NaN or infinity appeared first in " + fault + ",");
       const int64_t c = device.count_correct(yhat, y);
       const double loss = model.backward(y, yhat);
