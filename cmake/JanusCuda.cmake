@@ -98,9 +98,7 @@ else() # SIM
   # cooperative groups, cuda_fp16.h, cuDNN, the real runtime headers...). They
   # come first so that a CUDA toolkit on the default include path (some
   # machines link it into /usr/local/include) is never picked up by mistake.
-  # (Build tree only: the public headers include no CUDA header, so an
-  # installed Janus does not need them.)
-  target_include_directories(janus BEFORE PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/sim/refused>)
+  target_include_directories(janus BEFORE PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/sim/refused)
   # Thrust (CCCL) works on the host compiler with its CPP device system. Only
   # thrust/, cuda/ (libcu++) and nv/ are exposed, through links in the build
   # tree; CUB is left out (it needs real device intrinsics).
@@ -113,7 +111,7 @@ else() # SIM
     foreach(part thrust cuda nv)
       file(CREATE_LINK ${JANUS_CCCL_INCLUDE_DIR}/${part} ${janus_sim_cccl}/${part} SYMBOLIC)
     endforeach()
-    target_include_directories(janus SYSTEM PUBLIC $<BUILD_INTERFACE:${janus_sim_cccl}>)
+    target_include_directories(janus SYSTEM PUBLIC ${janus_sim_cccl})
     target_compile_definitions(janus PUBLIC JANUS_SIM_HAS_THRUST=1
                                             THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP)
     message(STATUS "Janus CUDA simulator: Thrust from ${JANUS_CCCL_INCLUDE_DIR} (CPP device system)")

@@ -16,11 +16,28 @@ set(JANUS_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Janus CACHE STRING
     "Where the Janus CMake package goes, relative to the install prefix")
 
 set_target_properties(janus PROPERTIES EXPORT_NAME janus)
+# The public include folders set as plain paths (cmake/JanusCuda.cmake: the
+# simulator's header stubs, the CCCL links) serve the build tree only: the
+# installed public headers include none of them. Marked so here, in one
+# place, they stay out of the exported target.
+foreach(property INTERFACE_INCLUDE_DIRECTORIES INTERFACE_SYSTEM_INCLUDE_DIRECTORIES)
+  get_target_property(dirs janus ${property})
+  if(dirs)
+    set(build_only "")
+    foreach(dir IN LISTS dirs)
+      if(dir MATCHES "^\\$<")
+        list(APPEND build_only "${dir}")
+      else()
+        list(APPEND build_only "$<BUILD_INTERFACE:${dir}>")
+      endif()
+    endforeach()
+    set_target_properties(janus PROPERTIES ${property} "${build_only}")
+  endif()
+endforeach()
 install(TARGETS janus EXPORT JanusTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/janus DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.hpp")
 install(EXPORT JanusTargets NAMESPACE Janus:: DESTINATION ${JANUS_INSTALL_CMAKEDIR})
