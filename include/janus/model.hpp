@@ -118,7 +118,9 @@ class NeuralNetwork {
   // nodes in reverse (filling the gradients) and returns the loss. Only
   // nodes whose output depends on a parameter run backward (see above).
   // `out` must be the tensor the last forward(x, Mode::Train) returned:
-  // anything else (the arguments swapped, an evaluation pass) is an Error.
+  // anything else (the arguments swapped, an evaluation pass last) is an
+  // Error. (Without any model-level forward, for callers that ran the
+  // layers one by one, there is nothing to compare with.)
   double backward(const Tensor& target, const Tensor& out, PassObserver* observer = nullptr);
   // Evaluation-mode forward and loss: returns (Yhat, loss).
   std::pair<Tensor, double> predict(const Tensor& x, const Tensor& y);
@@ -169,7 +171,11 @@ class NeuralNetwork {
   uint64_t seed_;
   Shape input_shape_;
   Device* device_ = nullptr;
-  Tensor last_training_output_;  // what backward() must be given (shares storage)
+  // The last model-level forward pass (None: none yet, e.g. layers run one
+  // by one by the caller) and, after a training pass, its output: what
+  // backward() must be given (compared by storage).
+  enum class LastPass { None, Train, Eval } last_pass_ = LastPass::None;
+  Tensor last_training_output_;
 };
 
 }  // namespace janus

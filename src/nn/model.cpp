@@ -238,6 +238,7 @@ Tensor NeuralNetwork::forward(const Tensor& x, Mode mode, PassObserver* observer
   check_not_nchw(x.shape(), input_shape_);
   const bool training = mode == Mode::Train;
   last_training_output_ = Tensor();
+  last_pass_ = training ? LastPass::Train : LastPass::Eval;
   JANUS_CHECK(&x.device() == device_, "network input is on ", x.device().name(), " but the network is on ",
               device_->name());
   std::vector<Tensor> outputs(nodes_.size());
@@ -282,11 +283,14 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObse
   // backward(target, output): both have the batch's shape, so swapped
   // arguments would compute a loss and train on nonsense. The output is
   // recognised by its storage.
-  JANUS_CHECK(last_training_output_.defined(),
-              "network backward: no forward(x, Mode::Train) before it (an evaluation pass caches nothing to "
-              "backpropagate)");
-  JANUS_CHECK(out.defined() && out.shares_storage_with(last_training_output_) &&
-                  out.shape() == last_training_output_.shape(),
+  // (A caller that ran the layers one by one itself, as the parity tests
+  // do, has made no model-level pass: nothing to compare with then.)
+  JANUS_CHECK(last_pass_ != LastPass::Eval,
+              "network backward: the last forward was forward(x, Mode::Eval), which caches nothing to "
+              "backpropagate; run forward(x, Mode::Train) first");
+  JANUS_CHECK(last_pass_ == LastPass::None ||
+                  (out.defined() && last_training_output_.defined() &&
+                   out.shares_storage_with(last_training_output_) && out.shape() == last_training_output_.shape()),
               "network backward(target, output): the second argument is not the output of the last "
               "forward(x, Mode::Train) (arguments swapped? the target comes first)");
   const size_t last = nodes_.size() - 1;
