@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<float> x(static_cast<size_t>(in.numel()));
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) - 3.0f;
     janus::Tensor xt = janus::Tensor::from_host(x, in, cpu);
-    janus::Tensor y = model.forward(xt, /*training=*/true);
+    janus::Tensor y = model.forward(xt, janus::Mode::Train);
     if (y.shape() != model.output_shape(in)) std::abort();
     std::vector<float> t(static_cast<size_t>(y.numel()), 0.0f);
     for (int64_t r = 0; r < y.shape().rows(); ++r) t[static_cast<size_t>(r * y.shape().last())] = 1.0f;

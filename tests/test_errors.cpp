@@ -58,8 +58,8 @@ TEST(ShapeErrors, DenseBuiltForFourFeaturesFedFive) {
 
 TEST(ShapeErrors, DenseBuiltForFourFeaturesFedFiveInsideANetwork) {
   NeuralNetwork net = net_of({{{"type", "dense"}, {"name", "fc1"}, {"n_out", 3}, {"activation", "softmax"}}});
-  net.forward(ones({2, 4}), true);
-  const std::string msg = error_of([&] { net.forward(ones({3, 5}), true); });
+  net.forward(ones({2, 4}), Mode::Train);
+  const std::string msg = error_of([&] { net.forward(ones({3, 5}), Mode::Train); });
   EXPECT_THAT(msg, AllOf(HasSubstr("fc1"), HasSubstr("4"), HasSubstr("(3, 5)")));
 }
 
@@ -72,7 +72,7 @@ TEST(ShapeErrors, DenseOnImagesWithoutFlatten) {
 TEST(ShapeErrors, ConvAfterDenseWithoutFlatten) {
   NeuralNetwork net = net_of({{{"type", "dense"}, {"name", "fc"}, {"n_out", 8}},
                               {{"type", "conv2d"}, {"name", "conv_after_dense"}, {"n_out", 4}, {"kernel", 3}}});
-  const std::string msg = error_of([&] { net.forward(ones({2, 6}), true); });
+  const std::string msg = error_of([&] { net.forward(ones({2, 6}), Mode::Train); });
   EXPECT_THAT(msg, AllOf(HasSubstr("conv_after_dense"), HasSubstr("conv2d"), HasSubstr("(2, 8)")));
   // build() reports the same before any data flows.
   NeuralNetwork net2 = net_of({{{"type", "dense"}, {"name", "fc"}, {"n_out", 8}},
@@ -90,7 +90,7 @@ TEST(ShapeErrors, ConvBuiltForThreeChannelsFedOne) {
 
 TEST(ShapeErrors, WrongLabelShapeForTheLoss) {
   NeuralNetwork net = net_of({{{"type", "dense"}, {"name", "out"}, {"n_out", 3}, {"activation", "softmax"}}});
-  Tensor out = net.forward(ones({4, 2}), true);
+  Tensor out = net.forward(ones({4, 2}), Mode::Train);
   // Fused path (softmax + cross-entropy).
   EXPECT_THAT(error_of([&] { net.backward(zeros({4, 2}), out); }),
               AllOf(HasSubstr("cross_entropy"), HasSubstr("(4, 2)"), HasSubstr("(4, 3)")));
@@ -112,7 +112,7 @@ TEST(ShapeErrors, EmptyBatch) {
   EXPECT_THAT(error_of([&] { conv.forward(zeros({0, 5, 5, 1}), true); }),
               AllOf(HasSubstr("conv_empty"), HasSubstr("(0, 5, 5, 1)")));
   NeuralNetwork net = net_of({{{"type", "dense"}, {"n_out", 3}}});
-  EXPECT_THAT(error_of([&] { net.forward(zeros({0, 4}), true); }), AllOf(HasSubstr("empty"), HasSubstr("(0, 4)")));
+  EXPECT_THAT(error_of([&] { net.forward(zeros({0, 4}), Mode::Train); }), AllOf(HasSubstr("empty"), HasSubstr("(0, 4)")));
   CrossEntropy ce;
   EXPECT_THAT(error_of([&] { ce.forward(zeros({0, 3}), zeros({0, 3})); }), HasSubstr("(0, 3)"));
 }
@@ -124,7 +124,7 @@ TEST(ShapeErrors, BuildForAnEmptyBatchDoesNotCrash) {
   EXPECT_EQ(f.output_shape(Shape{0, 2, 3, 1}), Shape({0, 6}));
   NeuralNetwork net = net_of({{{"type", "flatten"}, {"name", "flat"}}, {{"type", "dense"}, {"name", "fc"}, {"n_out", 2}}});
   net.build(Shape{0, 2, 3, 1}, cpu());
-  EXPECT_THAT(error_of([&] { net.forward(zeros({0, 2, 3, 1}), true); }), HasSubstr("(0, 2, 3, 1)"));
+  EXPECT_THAT(error_of([&] { net.forward(zeros({0, 2, 3, 1}), Mode::Train); }), HasSubstr("(0, 2, 3, 1)"));
 }
 
 TEST(ShapeErrors, InputWithoutBatchAxis) {
@@ -150,7 +150,7 @@ TEST(ShapeErrors, PoolingThatLeavesNoOutput) {
   NeuralNetwork net = net_of({{{"type", "conv2d"}, {"name", "c"}, {"n_out", 2}, {"kernel", 3}, {"pad", "valid"}},
                               {{"type", "maxpool2d"}, {"name", "p"}, {"kernel", 3}},
                               {{"type", "maxpool2d"}, {"name", "p2"}, {"kernel", 2}}});
-  EXPECT_THAT(error_of([&] { net.forward(ones({1, 5, 5, 1}), true); }),
+  EXPECT_THAT(error_of([&] { net.forward(ones({1, 5, 5, 1}), Mode::Train); }),
               AllOf(HasSubstr("p2"), HasSubstr("(1, 1, 1, 2)")));
 }
 
@@ -307,7 +307,7 @@ class CheckpointErrors : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".safetensors";
     NeuralNetwork net = net_of({{{"type", "dense"}, {"name", "fc"}, {"n_out", 5}, {"activation", "tanh"}},
                                 {{"type", "dense"}, {"name", "out"}, {"n_out", 3}, {"activation", "softmax"}}});
-    net.forward(ones({2, 4}), true);
+    net.forward(ones({2, 4}), Mode::Train);
     save_checkpoint(path_, net, nullptr);
     std::ifstream in(path_, std::ios::binary);
     bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -430,8 +430,8 @@ TEST(CrossEntropyOnLogits, EqualsTheSoftmaxModelAndIsNeverNegative) {
   for (size_t i = 0; i < x.size(); ++i) x[i] = 40.0f * std::sin(0.7f * static_cast<float>(i));  // large logits
   for (size_t r = 0; r < 8; ++r) y[r * 3 + r % 3] = 1.0f;
   const Tensor X = Tensor::from_host(x, Shape{8, 4}, cpu()), Y = Tensor::from_host(y, Shape{8, 3}, cpu());
-  const double lp = probs.backward(Y, probs.forward(X, true));
-  const double ll = logits.backward(Y, logits.forward(X, true));
+  const double lp = probs.backward(Y, probs.forward(X, Mode::Train));
+  const double ll = logits.backward(Y, logits.forward(X, Mode::Train));
   EXPECT_GE(ll, 0.0);
   EXPECT_EQ(lp, ll);
   auto gp = probs.named_parameters(), gl = logits.named_parameters();

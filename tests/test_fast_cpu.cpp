@@ -658,7 +658,7 @@ TEST_P(FastCpu, CnnTrainingStepMatchesReference) {
   std::vector<double> yv(4 * 5, 0.0);
   for (int i = 0; i < 4; ++i) yv[i * 5 + (i * 3) % 5] = 1.0;
   Pair y = pair_of(yv, {4, 5});
-  const Tensor of = nf.forward(x.f, true), orr = nr.forward(x.r, true);
+  const Tensor of = nf.forward(x.f, Mode::Train), orr = nr.forward(x.r, Mode::Train);
   expect_close({of, orr}, dot_tol(200), "network output");
   const double lf = nf.backward(y.f, of), lr = nr.backward(y.r, orr);
   EXPECT_NEAR(lf, lr, dot_tol(200) * std::max(1.0, std::abs(lr)));

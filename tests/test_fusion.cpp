@@ -164,8 +164,8 @@ void check_training(Device& dev, DType dt) {
   SGD opt_f(0.9), opt_p(0.9);
   for (int step = 0; step < 3; ++step) {
     SCOPED_TRACE("step " + std::to_string(step));
-    const double loss_f = fused.backward(y, fused.forward(x, true));
-    const double loss_p = plain.backward(y, plain.forward(x, true));
+    const double loss_f = fused.backward(y, fused.forward(x, Mode::Train));
+    const double loss_p = plain.backward(y, plain.forward(x, Mode::Train));
     EXPECT_EQ(loss_f, loss_p);
     const auto pf = fused.named_parameters(), pp = plain.named_parameters();
     ASSERT_EQ(pf.size(), pp.size());
@@ -180,7 +180,7 @@ void check_training(Device& dev, DType dt) {
     expect_same(*sf[i].second, *sp[i].second, sf[i].first);
   }
   // Evaluation mode uses the fused evaluation forward.
-  expect_same(fused.forward(x, false), plain.forward(x, false), "eval output");
+  expect_same(fused.forward(x, Mode::Eval), plain.forward(x, Mode::Eval), "eval output");
 }
 
 TEST(Fusion, TrainingIsBitIdenticalWithAndWithoutThePass) {

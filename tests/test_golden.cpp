@@ -201,7 +201,7 @@ void Golden::check_network(const json& c) {
     ASSERT_TRUE(by_name.count(p.at("name"))) << p.at("name");
     assign(by_name.at(p.at("name"))->value, p.at("value"));
   }
-  const Tensor yhat = net.forward(x, true);
+  const Tensor yhat = net.forward(x, janus::Mode::Train);
   check(yhat, c.at("yhat"), "Yhat");
   const double j = net.backward(make(c.at("target")), yhat);
   expect_scalar(j, c.at("J"), dtype_, "loss");
@@ -598,7 +598,7 @@ TEST(GoldenBf16, WholeModel) {
   std::map<std::string, janus::Parameter*> by_name;
   for (const auto& np : net.named_parameters()) by_name[np.name] = np.parameter;
   for (const json& p : c.at("params")) assign(by_name.at(p.at("name"))->value, p.at("value"));
-  const Tensor yhat = net.forward(x, true);
+  const Tensor yhat = net.forward(x, janus::Mode::Train);
   const double j = net.backward(make(c.at("target"), janus::cpu_device(), DType::F32), yhat);
 
   auto normwise = [](const std::vector<double>& got, const std::vector<double>& want, double e, const std::string& what) {

@@ -527,10 +527,10 @@ TEST(LossGrad, FusedSoftmaxCrossEntropyThroughNetwork) {
   for (size_t i = 0; i < net.size(); ++i) randomise_parameters(net.layer(i), 100 + i);
   ASSERT_TRUE(net.uses_fused_softmax_cross_entropy());
 
-  Tensor out = net.forward(x, true);
+  Tensor out = net.forward(x, Mode::Train);
   const double loss = net.backward(y, out);
   EXPECT_NEAR(loss, net.loss().forward(out, y), 1e-12);
-  auto objective = [&]() { return net.loss().forward(net.forward(x, true), y); };
+  auto objective = [&]() { return net.loss().forward(net.forward(x, Mode::Train), y); };
   int checked = 0;
   for (const NamedParameter& np : net.named_parameters()) {
     const auto r = check_gradient(np.name, objective, np.parameter->value, np.parameter->grad.to_host());
@@ -571,7 +571,7 @@ TEST(NetworkGrad, ConvBatchNormReluMaxPoolFlattenDenseSoftmax) {
     const bool fused = bn.fused_relu();
     bn.set_fused_relu(false);
     relu.set_absorbed(false);
-    (void)net.forward(x, true);
+    (void)net.forward(x, Mode::Train);
     const std::vector<double> z = relu.activation()->z().to_host();
     bn.set_fused_relu(fused);
     relu.set_absorbed(fused);
@@ -579,13 +579,13 @@ TEST(NetworkGrad, ConvBatchNormReluMaxPoolFlattenDenseSoftmax) {
     for (double v : z) m = std::min(m, std::fabs(v));
     ASSERT_GT(m, 1e-4) << "pick other data: a BatchNorm output sits at the ReLU kink";
   }
-  Tensor out = net.forward(x, true);
+  Tensor out = net.forward(x, Mode::Train);
   net.backward(y, out);
   std::vector<std::pair<NamedParameter, std::vector<double>>> analytic;
   for (const NamedParameter& np : net.named_parameters()) analytic.push_back({np, np.parameter->grad.to_host()});
   ASSERT_EQ(analytic.size(), 6u);  // conv W, b; bn gamma, beta; dense W, b
 
-  auto objective = [&]() { return net.loss().forward(net.forward(x, true), y); };
+  auto objective = [&]() { return net.loss().forward(net.forward(x, Mode::Train), y); };
   for (auto& [np, grad] : analytic) {
     const auto r = check_gradient(np.name, objective, np.parameter->value, grad);
     EXPECT_TRUE(r.ok) << r.message();
@@ -646,7 +646,7 @@ void expect_network_gradients(NeuralNetwork& net, const Tensor& x, const Tensor&
   net.build(x.shape(), cpu(), DType::F64);
   for (size_t i = 0; i < net.size(); ++i) randomise_parameters(net.layer(i), 400 + i);
   fuse_batchnorm_relu(net, false);
-  (void)net.forward(x, true);
+  (void)net.forward(x, Mode::Train);
   double margin = INFINITY;
   for (size_t i = 0; i < net.size(); ++i)
     if (const Activation* a = net.layer(i).activation(); a && a->kind() == ActivationKind::ReLU && a->z().defined())
@@ -654,11 +654,11 @@ void expect_network_gradients(NeuralNetwork& net, const Tensor& x, const Tensor&
   ASSERT_GT(margin, 1e-4) << "pick other data: a ReLU input sits at the kink";
   fuse_batchnorm_relu(net, fusion_enabled_from_environment());
 
-  net.backward(y, net.forward(x, true));
+  net.backward(y, net.forward(x, Mode::Train));
   std::vector<std::pair<NamedParameter, std::vector<double>>> analytic;
   for (const NamedParameter& np : net.named_parameters()) analytic.push_back({np, np.parameter->grad.to_host()});
   ASSERT_EQ(analytic.size(), n_parameters);
-  auto objective = [&]() { return net.loss().forward(net.forward(x, true), y); };
+  auto objective = [&]() { return net.loss().forward(net.forward(x, Mode::Train), y); };
   for (auto& [np, grad] : analytic) {
     const auto r = check_gradient(np.name, objective, np.parameter->value, grad);
     EXPECT_TRUE(r.ok) << r.message();

@@ -85,7 +85,7 @@ TEST(CheckpointCompat, ChainCheckpointFromBeforeGraphsLoadsAndPredictsIdenticall
     SGD sgd(0.9);
     for (uint64_t step = 0; step < 3; ++step) {
       fresh.set_step(step);
-      fresh.backward(y, fresh.forward(x, true));
+      fresh.backward(y, fresh.forward(x, Mode::Train));
       sgd.step(fresh.named_parameters(), 0.05);
     }
     save_checkpoint(fixture("chain_v1.safetensors"), fresh, nullptr);
@@ -218,8 +218,8 @@ TEST(GraphFanOut, GradientsOfAllConsumersAreSummed) {
   EXPECT_EQ(twice.consumer_count(0), 2);
   Tensor half_y = y.clone();
   dev.axpby(0.0, y, 0.5, half_y);
-  twice.backward(y, twice.forward(x, true));
-  once.backward(half_y, once.forward(x, true));
+  twice.backward(y, twice.forward(x, Mode::Train));
+  once.backward(half_y, once.forward(x, Mode::Train));
   const std::vector<double> g2 = host(twice.named_parameters()[0].parameter->grad);
   const std::vector<double> g1 = host(once.named_parameters()[0].parameter->grad);
   ASSERT_EQ(g1.size(), g2.size());
@@ -246,7 +246,7 @@ TEST(GraphFanOut, InputGradientsFollowReachabilityFromParameters) {
   Device& dev = reference_cpu_device();
   const Tensor x = Tensor::from_host(fixed_inputs(2 * 5 * 5 * 3, 8), Shape{2, 5, 5, 3}, dev);
   const Tensor y = Tensor::from_host(fixed_inputs(2 * 5, 9), Shape{2, 5}, dev);
-  EXPECT_TRUE(std::isfinite(net.backward(y, net.forward(x, true))));
+  EXPECT_TRUE(std::isfinite(net.backward(y, net.forward(x, Mode::Train))));
 }
 
 // The BatchNorm + ReLU rewrite checks the consumers: a BatchNorm whose output
@@ -274,8 +274,8 @@ TEST(GraphFusion, BatchNormWithTwoConsumersIsNotFused) {
   fuse_batchnorm_relu(plain, false);
   const Tensor x = Tensor::from_host(fixed_inputs(2 * 4 * 4 * 2, 12), Shape{2, 4, 4, 2}, dev);
   const Tensor y = Tensor::from_host(fixed_inputs(2 * 3, 13), Shape{2, 3}, dev);
-  const double loss = net.backward(y, net.forward(x, true));
-  EXPECT_EQ(loss, plain.backward(y, plain.forward(x, true)));
+  const double loss = net.backward(y, net.forward(x, Mode::Train));
+  EXPECT_EQ(loss, plain.backward(y, plain.forward(x, Mode::Train)));
   const auto a = net.named_parameters(), b = plain.named_parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(host(a[i].parameter->grad), host(b[i].parameter->grad)) << a[i].name;
 }
@@ -297,11 +297,11 @@ TEST(GraphWalker, ObserverSeesEveryNodeAndCanStop) {
   Device& dev = reference_cpu_device();
   const Tensor x = Tensor::from_host(fixed_inputs(8, 1), Shape{2, 4}, dev);
   const Tensor y = Tensor::from_host(fixed_inputs(6, 2), Shape{2, 3}, dev);
-  net.backward(y, net.forward(x, true, &log), &log);
+  net.backward(y, net.forward(x, Mode::Train, &log), &log);
   EXPECT_EQ(log.seen, (std::vector<std::string>{"f0", "f1", "f2", "l2", "b2", "b1", "b0"}));
   log.seen.clear();
   log.stop_after = 2;
-  EXPECT_FALSE(net.forward(x, true, &log).defined());
+  EXPECT_FALSE(net.forward(x, Mode::Train, &log).defined());
   EXPECT_EQ(log.seen.size(), 2u);
 }
 

@@ -163,7 +163,7 @@ TEST_P(StepWithoutHostWaits, NoneBetweenReadsOneAtEachRead) {
     Tensor x = Tensor::from_host(b.x, b.x_shape, gpu);
     Tensor y = Tensor::from_host(b.y_onehot, Shape{b.size, kClasses}, gpu);
     twin.model.set_step(static_cast<uint64_t>(i));
-    Tensor yhat = twin.model.forward(x, true);
+    Tensor yhat = twin.model.forward(x, Mode::Train);
     const int64_t c = gpu.count_correct(yhat, y);
     const double loss = twin.model.backward(y, yhat);
     twin.optimizer->step(twin.model.named_parameters(), twin.schedule->lr(i));

@@ -69,7 +69,7 @@ std::vector<Case> cases() {
 
 // One training step's parameter gradients, by parameter name.
 std::vector<std::vector<double>> gradients_after_step(NeuralNetwork& net, const Tensor& x, const Tensor& y) {
-  const Tensor out = net.forward(x, true);
+  const Tensor out = net.forward(x, Mode::Train);
   net.backward(y, out);
   std::vector<std::vector<double>> g;
   for (const NamedParameter& p : net.named_parameters()) g.push_back(p.parameter->grad.to_host());
@@ -144,7 +144,7 @@ TEST(InputGradient, NetworkWithoutParametersStillBackpropagates) {
   NeuralNetwork net(std::move(layers), std::make_unique<CrossEntropy>(), 1);
   EXPECT_FALSE(net.layer(0).input_gradient_needed());
   const Tensor x = random_tensor(Shape{3, 5}, 17, cpu_device(), DType::F64);
-  const Tensor out = net.forward(x, true);
+  const Tensor out = net.forward(x, Mode::Train);
   EXPECT_GT(net.backward(one_hot_rows(3, 5, cpu_device(), DType::F64), out), 0.0);
 }
 

@@ -80,7 +80,7 @@ NeuralNetwork make_iris_net(uint64_t seed) {
 }
 
 double accuracy(NeuralNetwork& net, const Tensors& t) {
-  Tensor yhat = net.forward(t.x, false);
+  Tensor yhat = net.forward(t.x, Mode::Eval);
   return static_cast<double>(cpu().count_correct(yhat, t.y)) / static_cast<double>(t.x.dim(0));
 }
 
@@ -119,7 +119,7 @@ const IrisRun& iris_run() {
         std::vector<size_t> idx(perm.begin() + static_cast<std::ptrdiff_t>(b),
                                 perm.begin() + static_cast<std::ptrdiff_t>(std::min(n, b + batch)));
         Tensors t = to_tensors(r->split.train, idx);
-        Tensor out = r->net->forward(t.x, true);
+        Tensor out = r->net->forward(t.x, Mode::Train);
         sum += r->net->backward(t.y, out);
         ++batches;
         r->opt->step(r->net->named_parameters(), r->lr);
@@ -174,7 +174,7 @@ TEST(IrisModel, TrainingIsReproducible) {
       std::vector<size_t> idx(perm.begin() + static_cast<std::ptrdiff_t>(b),
                               perm.begin() + static_cast<std::ptrdiff_t>(std::min(n, b + batch)));
       Tensors t = to_tensors(r.split.train, idx);
-      Tensor out = net.forward(t.x, true);
+      Tensor out = net.forward(t.x, Mode::Train);
       net.backward(t.y, out);
       opt.step(net.named_parameters(), r.lr);
     }
@@ -194,8 +194,8 @@ TEST(Checkpoint, PredictionsRoundTripBitForBit) {
   EXPECT_EQ(loaded.config(), r.net->config());
   EXPECT_EQ(loaded.input_shape().dims().back(), 4);
 
-  Tensor a = r.net->forward(r.test.x, false);
-  Tensor b = loaded.forward(r.test.x, false);
+  Tensor a = r.net->forward(r.test.x, Mode::Eval);
+  Tensor b = loaded.forward(r.test.x, Mode::Eval);
   ASSERT_EQ(a.shape(), b.shape());
   ASSERT_EQ(a.dtype(), b.dtype());
   EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.bytes())) << "predictions differ after the round trip";
@@ -212,7 +212,7 @@ TEST(Checkpoint, PredictionsRoundTripBitForBit) {
 
 // One optimisation step of `net` with `opt` on a fixed batch.
 void one_step(NeuralNetwork& net, Optimizer& opt, const Tensors& t, double lr) {
-  Tensor out = net.forward(t.x, true);
+  Tensor out = net.forward(t.x, Mode::Train);
   net.backward(t.y, out);
   opt.step(net.named_parameters(), lr);
 }

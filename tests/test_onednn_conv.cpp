@@ -395,7 +395,7 @@ TEST(OneDnnConv, TrainingStepsAreBitwiseReproducible) {
     SGD sgd(0.9);
     for (uint64_t step = 0; step < 3; ++step) {
       net.set_step(step);
-      const Tensor out = net.forward(x, true);
+      const Tensor out = net.forward(x, Mode::Train);
       net.backward(y, out);
       sgd.step(net.named_parameters(), 0.05);
     }

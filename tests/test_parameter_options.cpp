@@ -74,7 +74,7 @@ std::pair<Tensor, Tensor> batch(int step, Device& dev) {
 // Forward and backward of batch `step` (the gradients), then, with an optimizer, its step.
 void train_step(NeuralNetwork& net, Optimizer* opt, int step, double lr, Device& dev) {
   const auto [x, y] = batch(step, dev);
-  net.backward(y, net.forward(x, true));
+  net.backward(y, net.forward(x, Mode::Train));
   if (opt) opt->step(net.named_parameters(), lr);
 }
 

@@ -197,7 +197,7 @@ class ModelParity : public ::testing::Test {
     Tensor x = Tensor::from_host(b.x, b.x_shape, dev);
     Tensor y = Tensor::from_host(b.y, b.y_shape, dev);
     model.set_step(step);
-    Tensor yhat = model.forward(x, /*training=*/true);
+    Tensor yhat = model.forward(x, Mode::Train);
     const double loss = model.backward(y, yhat);
     opt.step(model.named_parameters(), lr);
     return loss;
@@ -525,8 +525,8 @@ TEST_F(ModelParity, CudaCheckpointLoadsOnCpu) {
 
   // Evaluation forward on a batch not seen in training.
   const HostBatch& b = batches[3];
-  Tensor pg = mg.forward(Tensor::from_host(b.x, b.x_shape, gpu()), /*training=*/false);
-  Tensor pc = mc.forward(Tensor::from_host(b.x, b.x_shape, cpu()), /*training=*/false);
+  Tensor pg = mg.forward(Tensor::from_host(b.x, b.x_shape, gpu()), Mode::Eval);
+  Tensor pc = mc.forward(Tensor::from_host(b.x, b.x_shape, cpu()), Mode::Eval);
   expect_close("predictions (cuda model vs its checkpoint on the cpu)", pc, pg);
   const std::vector<float> hc = pc.to_host_f32(), hg = pg.to_host_f32();
   const int64_t K = pc.dim(1);

@@ -397,8 +397,8 @@ TEST(TestTimeAugmentation, AveragesTheMirroredOutputs) {
         for (int64_t c = 0; c < s[3]; ++c)
           flipped[static_cast<size_t>(((i * s[1] + h) * s[2] + (s[2] - 1 - w)) * s[3] + c)] =
               f.data.x[static_cast<size_t>(((i * s[1] + h) * s[2] + w) * s[3] + c)];
-  const std::vector<float> p = f.model.forward(Tensor::from_host(f.data.x, s, cpu()), false).to_host_f32();
-  const std::vector<float> q = f.model.forward(Tensor::from_host(flipped, s, cpu()), false).to_host_f32();
+  const std::vector<float> p = f.model.forward(Tensor::from_host(f.data.x, s, cpu()), Mode::Eval).to_host_f32();
+  const std::vector<float> q = f.model.forward(Tensor::from_host(flipped, s, cpu()), Mode::Eval).to_host_f32();
   std::vector<int> want;
   int64_t correct = 0;
   for (int64_t i = 0; i < n; ++i) {

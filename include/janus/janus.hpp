@@ -1,10 +1,15 @@
-// The whole public API of Janus in one include.
+// The whole public API of Janus in one include: tensors and devices, layers
+// (built-in, composite, registered), models (JSON or GraphBuilder), losses,
+// optimizers, schedules, checkpoints, datasets and the loader, the trainer.
 #pragma once
 
 #include "janus/activation.hpp"
 #include "janus/checkpoint.hpp"
+#include "janus/composite_layer.hpp"
+#include "janus/data.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
+#include "janus/graph_builder.hpp"
 #include "janus/init.hpp"
 #include "janus/layer.hpp"
 #include "janus/layers.hpp"
@@ -17,3 +22,4 @@
 #include "janus/scheduler.hpp"
 #include "janus/shape.hpp"
 #include "janus/tensor.hpp"
+#include "janus/trainer.hpp"

@@ -130,6 +130,11 @@ class Layer {
   virtual Tensor backward_from_preactivation(const Tensor& dz);
 
   virtual std::vector<Parameter*> parameters() { return {}; }
+  // The parameters by name relative to this layer: "W" for a plain layer,
+  // "conv1.W" for the child "conv1" of a CompositeLayer (composite_layer.hpp).
+  // The model prefixes the layer's name ("res1.conv1.W") and refuses two
+  // parameters with one name (they would share optimizer state).
+  virtual std::vector<std::pair<std::string, Parameter*>> named_parameters();
   // Non-trainable state saved in checkpoints (BatchNorm running statistics).
   virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
   // The options that rebuild this layer through make_layer() (type included).

@@ -2,6 +2,7 @@
 // that builds any of them from a JSON config (the model file format).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -287,7 +288,22 @@ class Scale : public Layer {
 //  "activation": "relu", "init": "he_uniform"}. `index` names unnamed layers
 // ("conv2d_3"). Every layer with parameters also takes the per-parameter
 // options of parameter_options.hpp ("trainable", "lr_mult", "decay_mult",
-// "parameters"). Unknown types, keys or values throw an Error naming the layer.
+// "parameters"). Types registered with register_layer_type are built by
+// their factory. Unknown types, keys or values throw an Error naming the layer.
 std::unique_ptr<Layer> make_layer(const nlohmann::json& config, int index);
+
+// Builds a layer of a registered type from its config (the object the
+// layer's config() returns, "type" and "name" included) and its name.
+// Should check the config's keys as the built-in types do.
+using LayerFactory = std::function<std::unique_ptr<Layer>(const nlohmann::json& config, const std::string& name)>;
+// Registers a layer type of the program's own (e.g. a CompositeLayer), so
+// that make_layer, NeuralNetwork::from_config, load_model and run configs
+// read it: call it before loading. Throws an Error for an empty type, a
+// built-in type's name or a type registered already. (The `janus` tool
+// itself knows the built-in types only: a program that registers types
+// trains and loads them through the library, as examples/residual_cnn does.)
+void register_layer_type(const std::string& type, LayerFactory factory);
+// Whether `type` has been registered by register_layer_type.
+bool is_registered_layer_type(const std::string& type);
 
 }  // namespace janus

@@ -40,8 +40,16 @@
 
 namespace janus {
 
+// Whether a forward pass trains (caches what backward reads, BatchNorm
+// normalises with the batch's statistics and updates its running ones,
+// Dropout drops) or evaluates (running statistics, no dropout, nothing
+// cached). Every call says which: there is no default.
+enum class Mode { Train, Eval };
+
 struct NamedParameter {
-  std::string name;  // "<layer name>.<parameter name>", e.g. "conv2d_0.W"
+  // "<layer name>.<parameter name>", e.g. "conv2d_0.W"; inside a composite
+  // layer "<layer>.<child>.<parameter>", e.g. "res1.conv1.W".
+  std::string name;
   Parameter* parameter;
 };
 
@@ -98,15 +106,23 @@ class NeuralNetwork {
   Device& device() const;
   Shape input_shape() const { return input_shape_; }
 
-  // Runs the nodes in order. `observer` (optional) sees every node's output.
-  Tensor forward(const Tensor& x, bool training = true, PassObserver* observer = nullptr);
+  // Runs the nodes in order on x (batch, ...): images are NHWC (batch,
+  // rows, cols, channels). `mode` says whether this is a training pass (see
+  // Mode). `observer` (optional) sees every node's output. Once built, an
+  // input whose per-example shape differs from the built one is an Error; an
+  // NCHW batch given to an NHWC model (the same extents, channels first) is
+  // named as such.
+  Tensor forward(const Tensor& x, Mode mode, PassObserver* observer = nullptr);
   // Tells every layer which optimisation step the next forward belongs to
   // (see Layer::set_step); the trainer calls it before each training step.
   void set_step(uint64_t step);
-  // Computes the loss of `out` (the last forward's output) against target,
-  // backpropagates through the nodes in reverse (filling the gradients) and
-  // returns the loss. Only nodes whose output depends on a trainable
-  // parameter run backward (see above).
+  // Computes the loss of `out` against target, backpropagates through the
+  // nodes in reverse (filling the gradients) and returns the loss. Only
+  // nodes whose output depends on a trainable parameter run backward (see
+  // above). `out` must be the tensor the last forward(x, Mode::Train)
+  // returned: anything else (the arguments swapped, an evaluation pass last)
+  // is an Error. (Without any model-level forward, for callers that ran the
+  // layers one by one, there is nothing to compare with.)
   double backward(const Tensor& target, const Tensor& out, PassObserver* observer = nullptr);
   // As backward(), with the loss left on the device: written into `loss`, one
   // float64 element on the model's device (Device::softmax_cross_entropy_into,
@@ -117,8 +133,13 @@ class NeuralNetwork {
   // Evaluation-mode forward and loss: returns (Yhat, loss).
   std::pair<Tensor, double> predict(const Tensor& x, const Tensor& y);
 
+  // Every parameter by its full name (see NamedParameter). Throws an Error
+  // when two parameters have one name (e.g. a hand-written composite layer
+  // that returns its children's parameters without their names: derive it
+  // from CompositeLayer), since they would share optimizer state.
   std::vector<NamedParameter> named_parameters();
-  // Every tensor a checkpoint must hold: parameters and buffers, by full name.
+  // Every tensor a checkpoint must hold: parameters and buffers, by full
+  // name; duplicate names are refused as above.
   std::vector<std::pair<std::string, Tensor*>> state();
 
   // The nodes, in topological order (node i's layer is layer(i)).
@@ -165,6 +186,11 @@ class NeuralNetwork {
   uint64_t seed_;
   Shape input_shape_;
   Device* device_ = nullptr;
+  // The last model-level forward pass (None: none yet, e.g. layers run one
+  // by one by the caller) and, after a training pass, its output: what
+  // backward() must be given (compared by storage).
+  enum class LastPass { None, Train, Eval } last_pass_ = LastPass::None;
+  Tensor last_training_output_;
 };
 
 }  // namespace janus

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,8 +35,20 @@ class Optimizer {
  public:
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;
+  // Binds the optimizer to its parameters (a model's named_parameters()),
+  // as the constructors taking them do: step(lr) then updates exactly
+  // these, and step(params, lr) refuses any other list. Throws an Error if
+  // bound already.
+  void bind(std::vector<NamedParameter> params);
+  bool bound() const { return bound_; }
+  // One update of every bound trainable parameter from its gradient, at
+  // learning rate lr * its lr_mult (an Error when the optimizer is not bound).
+  void step(double lr);
   // One update of every trainable parameter from its gradient, at learning
-  // rate lr * its lr_mult (frozen parameters are left as they are).
+  // rate lr * its lr_mult (frozen parameters are left as they are). A bound
+  // optimizer checks that these are its parameters (same names, same
+  // tensors, same order) and throws an Error naming the first difference
+  // otherwise.
   void step(const std::vector<NamedParameter>& params, double lr);
   int64_t steps() const { return steps_; }
   void set_steps(int64_t s) { steps_ = s; }
@@ -71,6 +84,8 @@ class Optimizer {
  private:
   double weight_decay_;
   WeightDecayAppliesTo weight_decay_applies_to_;
+  std::vector<NamedParameter> params_;  // when bound
+  bool bound_ = false;
 };
 
 class SGD : public Optimizer {
@@ -78,6 +93,12 @@ class SGD : public Optimizer {
   SGD(double momentum = 0.0, double weight_decay = 0.0, bool nesterov = false,
       WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
       : Optimizer(weight_decay, applies_to), momentum_(momentum), nesterov_(nesterov) {}
+  // Bound to `params` (see Optimizer::bind).
+  SGD(std::vector<NamedParameter> params, double momentum = 0.0, double weight_decay = 0.0, bool nesterov = false,
+      WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
+      : SGD(momentum, weight_decay, nesterov, applies_to) {
+    bind(std::move(params));
+  }
   std::string name() const override { return "sgd"; }
   nlohmann::json config() const override;
 
@@ -99,6 +120,13 @@ class Adam : public Optimizer {
   Adam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weight_decay = 0.0,
        bool decoupled = false, WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
       : Optimizer(weight_decay, applies_to), beta1_(beta1), beta2_(beta2), eps_(eps), decoupled_(decoupled) {}
+  // Bound to `params` (see Optimizer::bind).
+  Adam(std::vector<NamedParameter> params, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
+       double weight_decay = 0.0, bool decoupled = false,
+       WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
+      : Adam(beta1, beta2, eps, weight_decay, decoupled, applies_to) {
+    bind(std::move(params));
+  }
   std::string name() const override { return decoupled_ ? "adamw" : "adam"; }
   nlohmann::json config() const override;
 
@@ -122,5 +150,7 @@ class Adam : public Optimizer {
 // WeightDecayAppliesTo). A value outside its domain throws janus::Error naming
 // the field, the value and the domain.
 std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& config);
+// The same, bound to `params` (a model's named_parameters()).
+std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& config, std::vector<NamedParameter> params);
 
 }  // namespace janus

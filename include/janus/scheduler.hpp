@@ -32,4 +32,15 @@ class Scheduler {
 // [0, 1]; div_factor, final_div_factor (0, inf).
 std::unique_ptr<Scheduler> make_scheduler(const nlohmann::json& config);
 
+// The same schedules built in C++, with the same meaning, defaults and
+// domain checks as the configs above (each is make_scheduler of its config,
+// so scheduler->config() is that config).
+std::unique_ptr<Scheduler> constant_schedule(double lr);
+std::unique_ptr<Scheduler> exponential_schedule(double lr, double decay, double stage_length, bool staircase = false);
+std::unique_ptr<Scheduler> step_schedule(double lr, double gamma, int64_t step_size);
+std::unique_ptr<Scheduler> cosine_schedule(double lr, int64_t total_steps, int64_t warmup_steps = 0,
+                                           double min_lr = 0.0);
+std::unique_ptr<Scheduler> onecycle_schedule(double lr, int64_t total_steps, double pct_start = 0.3,
+                                             double div_factor = 25.0, double final_div_factor = 1e4);
+
 }  // namespace janus

@@ -236,11 +236,11 @@ json run_workload(const Workload& w, Device& dev, const Options& o, double peak_
   uint64_t step = 0;
   auto train_step = [&] {
     net.set_step(step++);
-    const Tensor out = net.forward(x, true);
+    const Tensor out = net.forward(x, Mode::Train);
     net.backward(y, out);
     sgd.step(net.named_parameters(), lr);
   };
-  auto infer_step = [&] { (void)net.forward(x, false); };
+  auto infer_step = [&] { (void)net.forward(x, Mode::Eval); };
 
   const Stats train = time_it(o, dev, train_step);
   const long faults0 = usage_self().ru_minflt;
@@ -299,7 +299,7 @@ json run_workload(const Workload& w, Device& dev, const Options& o, double peak_
     for (int s = -o.warmup; s < steps; ++s) {
       net.set_step(step++);
       timer.record = s >= 0;
-      const Tensor h = net.forward(x, true, &timer);
+      const Tensor h = net.forward(x, Mode::Train, &timer);
       net.backward(y, h, &timer);
       sgd.step(net.named_parameters(), lr);  // timed on its own below
     }

@@ -42,6 +42,12 @@ Shape Layer::build(const std::vector<Shape>& input_shapes, Device& device, DType
   return out;
 }
 
+std::vector<std::pair<std::string, Parameter*>> Layer::named_parameters() {
+  std::vector<std::pair<std::string, Parameter*>> out;
+  for (Parameter* p : parameters()) out.emplace_back(p->name, p);
+  return out;
+}
+
 void Layer::check_input_count(size_t n) const {
   const auto lo = static_cast<size_t>(min_inputs()), hi = static_cast<size_t>(max_inputs());
   if (n >= lo && n <= hi) return;

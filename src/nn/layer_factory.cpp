@@ -4,6 +4,8 @@
 // layer and read by parameter_options_from_config().
 #include <cstdint>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <set>
 #include <type_traits>
 
@@ -68,6 +70,32 @@ std::pair<int, int> kernel_of(const json& cfg, const std::string& owner) {
   if (k.is_array() && k.size() == 2 && extent(k[0]) && extent(k[1])) return {k[0].get<int>(), k[1].get<int>()};
   throw Error(owner + ": 'kernel' must be a positive integer (at most " + std::to_string(kMaxKernel) +
               ") or [rows, cols], got " + k.dump());
+}
+
+// The types make_layer builds itself (besides activation names).
+const std::set<std::string>& builtin_types() {
+  static const std::set<std::string> types{"fully_connected", "dense",      "linear",     "conv2d",  "pool2d",
+                                           "maxpool2d",       "avgpool2d",  "flatten",    "activation",
+                                           "batchnorm",       "batch_norm", "dropout",    "add",     "concat",
+                                           "global_avg_pool", "scale"};
+  return types;
+}
+
+// The registry of register_layer_type: types of the program's own.
+struct LayerRegistry {
+  std::mutex mutex;
+  std::map<std::string, LayerFactory> factories;
+};
+LayerRegistry& registry() {
+  static LayerRegistry r;
+  return r;
+}
+
+const LayerFactory* registered_factory(const std::string& type) {
+  LayerRegistry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  auto it = r.factories.find(type);
+  return it == r.factories.end() ? nullptr : &it->second;  // entries are never removed
 }
 
 // The layer of this type with its own options (all but the parameter options).
@@ -137,12 +165,33 @@ std::unique_ptr<Layer> make_layer_of_type(const json& cfg, int index, const std:
     JANUS_CHECK(cfg.contains("factor"), owner, ": missing required option 'factor'");
     return std::make_unique<Scale>(name, get<double>(cfg, "factor", 1.0, owner));
   }
+  if (const LayerFactory* factory = registered_factory(type)) {
+    std::unique_ptr<Layer> layer = (*factory)(cfg, name);
+    JANUS_CHECK(layer != nullptr, owner, ": the registered factory returned no layer");
+    JANUS_CHECK(layer->type() == type && layer->name() == name, owner, ": the registered factory made layer '",
+                layer->name(), "' of type '", layer->type(), "' (its type() and name must match the config)");
+    return layer;
+  }
   throw Error("layer " + std::to_string(index) + ": unknown layer type '" + type +
               "' (expected fully_connected, conv2d, pool2d, flatten, activation or an activation's name, "
-              "batchnorm, dropout, add, concat, global_avg_pool, scale)");
+              "batchnorm, dropout, add, concat, global_avg_pool, scale, or a type registered with "
+              "register_layer_type)");
 }
 
 }  // namespace
+
+void register_layer_type(const std::string& type, LayerFactory factory) {
+  JANUS_CHECK(!type.empty(), "register_layer_type: empty type name");
+  JANUS_CHECK(factory != nullptr, "register_layer_type: no factory for type '", type, "'");
+  JANUS_CHECK(!builtin_types().count(type) && !is_activation_name(type), "register_layer_type: '", type,
+              "' is a built-in layer type");
+  LayerRegistry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  JANUS_CHECK(r.factories.emplace(type, std::move(factory)).second, "register_layer_type: type '", type,
+              "' is registered already");
+}
+
+bool is_registered_layer_type(const std::string& type) { return registered_factory(type) != nullptr; }
 
 std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
   JANUS_CHECK(cfg.is_object(), "layer ", index, ": expected a JSON object, got ", cfg.dump());

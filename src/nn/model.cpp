@@ -3,6 +3,7 @@
 #include "janus/model.hpp"
 
 #include <limits>
+#include <set>
 
 #include "janus/error.hpp"
 #include "janus/fusion.hpp"
@@ -219,10 +220,43 @@ Device& NeuralNetwork::device() const {
   return *device_;
 }
 
-Tensor NeuralNetwork::forward(const Tensor& x, bool training, PassObserver* observer) {
+namespace {
+
+// An NCHW batch (batch, channels, rows, cols) given to a model built for
+// NHWC (batch, rows, cols, channels) images: the same extents, channels
+// moved to the front. Refused with a message naming both layouts (a square
+// 3-channel image would otherwise be a plain shape mismatch at the first
+// layer, or, were the extents all equal, pass unnoticed).
+void check_not_nchw(const Shape& x, const Shape& built) {
+  if (x.rank() != 4 || built.rank() != 4) return;
+  const bool same = x[1] == built[1] && x[2] == built[2] && x[3] == built[3];
+  const bool channels_first = x[1] == built[3] && x[2] == built[1] && x[3] == built[2];
+  JANUS_CHECK(same || !channels_first, "network input: a batch of shape ", x.str(),
+              " looks like NCHW (batch, channels, rows, cols) = (", x[0], ", ", x[1], ", ", x[2], ", ",
+              x[3], "), but the model takes NHWC (batch, rows, cols, channels) = (batch, ", built[1], ", ",
+              built[2], ", ", built[3], "): transpose the batch to NHWC");
+}
+
+// Names must be unique: the optimizer keys its state on them, a checkpoint its tensors.
+template <class Named>
+void check_unique_names(const std::vector<Named>& named, const char* what) {
+  std::set<std::string> seen;
+  for (const auto& n : named)
+    JANUS_CHECK(seen.insert(n.first).second, "network: two ", what, " are both named '", n.first,
+                "' (they would share optimizer state and checkpoint entries); a layer made of other layers "
+                "must derive from CompositeLayer (composite_layer.hpp), which names them '<layer>.<child>.<name>'");
+}
+
+}  // namespace
+
+Tensor NeuralNetwork::forward(const Tensor& x, Mode mode, PassObserver* observer) {
   JANUS_CHECK(x.defined() && x.rank() >= 2 && x.dim(0) > 0, "network input: expected a non-empty batch, got ",
               x.defined() ? x.shape().str() : std::string("an undefined tensor"));
   if (!built()) build(x.shape(), x.device(), x.dtype());
+  check_not_nchw(x.shape(), input_shape_);
+  const bool training = mode == Mode::Train;
+  last_training_output_ = Tensor();
+  last_pass_ = training ? LastPass::Train : LastPass::Eval;
   JANUS_CHECK(&x.device() == device_, "network input is on ", x.device().name(), " but the network is on ",
               device_->name());
   std::vector<Tensor> outputs(nodes_.size());
@@ -237,6 +271,7 @@ Tensor NeuralNetwork::forward(const Tensor& x, bool training, PassObserver* obse
     for (int j : n.inputs)
       if (j != kModelInput && nodes_[static_cast<size_t>(j)].last_consumer == i) outputs[static_cast<size_t>(j)] = Tensor();
   }
+  if (training) last_training_output_ = outputs.back();
   return outputs.back();
 }
 
@@ -272,6 +307,19 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObse
 bool NeuralNetwork::backward_into(const Tensor& target, const Tensor& out, Tensor& loss, PassObserver* observer) {
   // A parameter frozen or unfrozen since the last plan (through the C++ API) changes the plan.
   if (trainable_parameters() != planned_trainable_) plan_gradients();
+  // backward(target, output): both have the batch's shape, so swapped
+  // arguments would compute a loss and train on nonsense. The output is
+  // recognised by its storage.
+  // (A caller that ran the layers one by one itself, as the parity tests
+  // do, has made no model-level pass: nothing to compare with then.)
+  JANUS_CHECK(last_pass_ != LastPass::Eval,
+              "network backward: the last forward was forward(x, Mode::Eval), which caches nothing to "
+              "backpropagate; run forward(x, Mode::Train) first");
+  JANUS_CHECK(last_pass_ == LastPass::None ||
+                  (out.defined() && last_training_output_.defined() &&
+                   out.shares_storage_with(last_training_output_) && out.shape() == last_training_output_.shape()),
+              "network backward(target, output): the second argument is not the output of the last "
+              "forward(x, Mode::Train) (arguments swapped? the target comes first)");
   const size_t last = nodes_.size() - 1;
   const bool fused = uses_fused_softmax_cross_entropy();
   Tensor grad;
@@ -329,7 +377,7 @@ bool NeuralNetwork::backward_into(const Tensor& target, const Tensor& out, Tenso
 }
 
 std::pair<Tensor, double> NeuralNetwork::predict(const Tensor& x, const Tensor& y) {
-  Tensor yhat = forward(x, false);
+  Tensor yhat = forward(x, Mode::Eval);
   double loss;
   if (const auto* ce = dynamic_cast<const CrossEntropy*>(loss_.get()))
     loss = ce->forward_backward_from_logits(cross_entropy_logits(yhat), y, nullptr);
@@ -339,18 +387,22 @@ std::pair<Tensor, double> NeuralNetwork::predict(const Tensor& x, const Tensor& 
 }
 
 std::vector<NamedParameter> NeuralNetwork::named_parameters() {
-  std::vector<NamedParameter> out;
+  std::vector<std::pair<std::string, Parameter*>> named;
   for (auto& n : nodes_)
-    for (Parameter* p : n.layer->parameters()) out.push_back({n.layer->name() + "." + p->name, p});
+    for (auto& [name, p] : n.layer->named_parameters()) named.emplace_back(n.layer->name() + "." + name, p);
+  check_unique_names(named, "parameters");
+  std::vector<NamedParameter> out;
+  for (auto& [name, p] : named) out.push_back({name, p});
   return out;
 }
 
 std::vector<std::pair<std::string, Tensor*>> NeuralNetwork::state() {
   std::vector<std::pair<std::string, Tensor*>> out;
   for (auto& n : nodes_) {
-    for (Parameter* p : n.layer->parameters()) out.push_back({n.layer->name() + "." + p->name, &p->value});
+    for (auto& [name, p] : n.layer->named_parameters()) out.push_back({n.layer->name() + "." + name, &p->value});
     for (auto& [name, t] : n.layer->buffers()) out.push_back({n.layer->name() + "." + name, t});
   }
+  check_unique_names(out, "parameters or buffers");
   return out;
 }
 

@@ -9,7 +9,27 @@
 
 namespace janus {
 
+void Optimizer::bind(std::vector<NamedParameter> params) {
+  JANUS_CHECK(!bound_, "optimizer '", name(), "': bound to its parameters already");
+  params_ = std::move(params);
+  bound_ = true;
+}
+
+void Optimizer::step(double lr) {
+  JANUS_CHECK(bound_, "optimizer '", name(), "': step(lr) needs the optimizer bound to its parameters "
+              "(construct it from model.named_parameters(), or call bind())");
+  step(params_, lr);
+}
+
 void Optimizer::step(const std::vector<NamedParameter>& params, double lr) {
+  if (bound_ && &params != &params_) {
+    JANUS_CHECK(params.size() == params_.size(), "optimizer '", name(), "': bound to ", params_.size(),
+                " parameters, stepped with ", params.size());
+    for (size_t i = 0; i < params.size(); ++i)
+      JANUS_CHECK(params[i].name == params_[i].name && params[i].parameter == params_[i].parameter, "optimizer '",
+                  name(), "': parameter ", i, " is '", params[i].name, "' but the optimizer is bound to '",
+                  params_[i].name, "' (of its own model)");
+  }
   ++steps_;
   for (const auto& np : params)
     if (np.parameter->options.trainable) update(np.name, *np.parameter, parameter_step(*np.parameter, lr));
@@ -141,6 +161,12 @@ std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& cfg) {
                                   type == "adamw", weight_decay_applies_to(cfg, where));
   }
   throw Error("unknown optimizer '" + type + "' (expected sgd, adam or adamw)");
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& config, std::vector<NamedParameter> params) {
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(config);
+  optimizer->bind(std::move(params));
+  return optimizer;
 }
 
 }  // namespace janus

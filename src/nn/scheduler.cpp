@@ -157,4 +157,34 @@ std::unique_ptr<Scheduler> make_scheduler(const json& cfg) {
   throw Error("unknown schedule '" + type + "' (expected constant, exponential, step, cosine or onecycle)");
 }
 
+// The C++ forms go through make_scheduler: one home for the domain checks.
+std::unique_ptr<Scheduler> constant_schedule(double lr) { return make_scheduler({{"type", "constant"}, {"lr", lr}}); }
+
+std::unique_ptr<Scheduler> exponential_schedule(double lr, double decay, double stage_length, bool staircase) {
+  return make_scheduler(
+      {{"type", "exponential"}, {"lr", lr}, {"decay", decay}, {"stage_length", stage_length}, {"staircase", staircase}});
+}
+
+std::unique_ptr<Scheduler> step_schedule(double lr, double gamma, int64_t step_size) {
+  return make_scheduler({{"type", "step"}, {"lr", lr}, {"gamma", gamma}, {"step_size", step_size}});
+}
+
+std::unique_ptr<Scheduler> cosine_schedule(double lr, int64_t total_steps, int64_t warmup_steps, double min_lr) {
+  return make_scheduler({{"type", "cosine"},
+                         {"lr", lr},
+                         {"total_steps", total_steps},
+                         {"warmup_steps", warmup_steps},
+                         {"min_lr", min_lr}});
+}
+
+std::unique_ptr<Scheduler> onecycle_schedule(double lr, int64_t total_steps, double pct_start, double div_factor,
+                                             double final_div_factor) {
+  return make_scheduler({{"type", "onecycle"},
+                         {"lr", lr},
+                         {"total_steps", total_steps},
+                         {"pct_start", pct_start},
+                         {"div_factor", div_factor},
+                         {"final_div_factor", final_div_factor}});
+}
+
 }  // namespace janus

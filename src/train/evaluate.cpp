@@ -207,12 +207,12 @@ std::vector<int> predict_classes(NeuralNetwork& model, const Dataset& data, int6
   Device& device = model.device();
   for (size_t start = 0; start < data.size(); start += static_cast<size_t>(batch_size)) {
     const size_t n = std::min(static_cast<size_t>(batch_size), data.size() - start);
-    Tensor yhat = model.forward(batch_x(data, start, n, device), /*training=*/false);
+    Tensor yhat = model.forward(batch_x(data, start, n, device), Mode::Eval);
     JANUS_CHECK(yhat.rank() == 2 && yhat.dim(0) == static_cast<int64_t>(n), "predict: the model outputs ",
                 yhat.shape().str(), " for a batch of ", n);
     const int64_t K = yhat.dim(1);
     std::vector<float> p = yhat.to_host_f32();
-    if (tta) average_with_flipped(p, model.forward(batch_x_flipped(data, start, n, device), /*training=*/false));
+    if (tta) average_with_flipped(p, model.forward(batch_x_flipped(data, start, n, device), Mode::Eval));
     for (size_t i = 0; i < n; ++i) {
       const float* row = p.data() + i * static_cast<size_t>(K);
       out.push_back(static_cast<int>(std::max_element(row, row + K) - row));

@@ -38,7 +38,7 @@ Tensor forward_checked(NeuralNetwork& model, const Tensor& x, bool training, std
       return false;
     }
   } observer(model, fault);
-  return model.forward(x, training, &observer);
+  return model.forward(x, (training ? Mode::Train : Mode::Eval), &observer);
 }
 
 std::string nonfinite_gradient(NeuralNetwork& model) {

@@ -25,7 +25,7 @@ void TrainStep::run(const Batch& batch, int64_t step, RunningMetrics& metrics) {
   };
   std::string where;
   Tensor yhat = check_numerics_ ? forward_checked(model_, x, /*training=*/true, &where)
-                                : model_.forward(x, /*training=*/true);
+                                : model_.forward(x, Mode::Train);
   if (!where.empty()) throw fault(where);
   Tensor& totals = metrics.device_totals();
   device_.count_correct_into(yhat, y, totals);

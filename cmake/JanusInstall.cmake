@@ -1,0 +1,51 @@
+# `cmake --install BUILD --prefix P` installs what a downstream C++ project
+# needs to build against Janus:
+#   P/include/janus/*.hpp                 the public headers
+#   P/lib/libjanus.a                      the library (static by default)
+#   P/lib/cmake/Janus/JanusConfig.cmake   the CMake package: find_package(Janus)
+#     + JanusConfigVersion.cmake (same major version is compatible)
+#     + JanusTargets.cmake (the imported target Janus::janus)
+# JanusConfig.cmake finds Janus's own dependencies (find_dependency), so a
+# downstream project writes only
+#     find_package(Janus 0.1 REQUIRED)
+#     target_link_libraries(app PRIVATE Janus::janus)
+# (examples/residual_cnn is such a project; README, "C++ API").
+include(CMakePackageConfigHelpers)
+
+set(JANUS_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Janus CACHE STRING
+    "Where the Janus CMake package goes, relative to the install prefix")
+
+set_target_properties(janus PROPERTIES EXPORT_NAME janus)
+# The public include folders set as plain paths (cmake/JanusCuda.cmake: the
+# simulator's header stubs, the CCCL links) serve the build tree only: the
+# installed public headers include none of them. Marked so here, in one
+# place, they stay out of the exported target.
+foreach(property INTERFACE_INCLUDE_DIRECTORIES INTERFACE_SYSTEM_INCLUDE_DIRECTORIES)
+  get_target_property(dirs janus ${property})
+  if(dirs)
+    set(build_only "")
+    foreach(dir IN LISTS dirs)
+      if(dir MATCHES "^\\$<")
+        list(APPEND build_only "${dir}")
+      else()
+        list(APPEND build_only "$<BUILD_INTERFACE:${dir}>")
+      endif()
+    endforeach()
+    set_target_properties(janus PROPERTIES ${property} "${build_only}")
+  endif()
+endforeach()
+install(TARGETS janus EXPORT JanusTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/janus DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        FILES_MATCHING PATTERN "*.hpp")
+install(EXPORT JanusTargets NAMESPACE Janus:: DESTINATION ${JANUS_INSTALL_CMAKEDIR})
+
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/JanusConfig.cmake.in
+                              ${CMAKE_CURRENT_BINARY_DIR}/JanusConfig.cmake
+                              INSTALL_DESTINATION ${JANUS_INSTALL_CMAKEDIR})
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/JanusConfigVersion.cmake
+                                 VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/JanusConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/JanusConfigVersion.cmake
+        DESTINATION ${JANUS_INSTALL_CMAKEDIR})

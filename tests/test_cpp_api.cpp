@@ -1,0 +1,290 @@
+// The C++ API: a model built in code (GraphBuilder, a user's CompositeLayer,
+// a registered layer type) round-trips through its JSON config and its
+// checkpoint, and each trap a libtorch user met (issue 13, item 4) is an
+// error or does not compile.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <type_traits>
+#include <unistd.h>
+#include <vector>
+
+#include "janus/janus.hpp"
+#include "residual_block.hpp"  // examples/residual_cnn: the user's composite layer
+
+namespace janus {
+namespace {
+
+using nlohmann::json;
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+Tensor images(int n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(static_cast<size_t>(n) * 32 * 32 * 3);
+  for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1));
+  return Tensor::from_host(v, Shape{n, 32, 32, 3}, cpu_device());
+}
+
+Tensor one_hot(int n, int classes) {
+  std::vector<float> v(static_cast<size_t>(n * classes), 0.0f);
+  for (int i = 0; i < n; ++i) v[static_cast<size_t>(i * classes + i % classes)] = 1.0f;
+  return Tensor::from_host(v, Shape{n, classes}, cpu_device());
+}
+
+std::string temp_file(const std::string& name) {
+  return testing::TempDir() + "/janus_cpp_api_" + std::to_string(getpid()) + "_" + name;
+}
+
+// The JSON twin of example::residual_cnn (README, "C++ API").
+json residual_cnn_json() {
+  return json::parse(R"({
+    "seed": 1, "loss": "cross_entropy",
+    "layers": [
+      {"type": "conv2d", "name": "prep", "n_out": 16, "kernel": 3, "bias": false},
+      {"type": "batchnorm", "name": "prep_bn"},
+      {"type": "relu", "name": "prep_relu"},
+      {"type": "residual_block", "name": "res1", "channels": 16},
+      {"type": "pool2d", "name": "pool1", "mode": "max", "kernel": 2},
+      {"type": "conv2d", "name": "c2", "n_out": 32, "kernel": 3, "bias": false},
+      {"type": "batchnorm", "name": "c2_bn"},
+      {"type": "relu", "name": "c2_relu"},
+      {"type": "conv2d", "name": "c3", "n_out": 32, "kernel": 3, "activation": "relu"},
+      {"type": "add", "name": "skip", "inputs": ["c2_relu", "c3"]},
+      {"type": "global_avg_pool", "name": "gap"},
+      {"type": "flatten", "name": "flat"},
+      {"type": "fully_connected", "name": "fc", "n_out": 10}
+    ]})");
+}
+
+// Two training steps, so that weights, BatchNorm statistics and momentum move.
+void train_two_steps(NeuralNetwork& net, Optimizer& opt) {
+  const Tensor x = images(4, 11), y = one_hot(4, 10);
+  for (int step = 0; step < 2; ++step) {
+    const Tensor out = net.forward(x, Mode::Train);
+    net.backward(y, out);
+    opt.step(0.05);
+  }
+}
+
+TEST(CppApi, BuiltModelRoundTripsThroughItsCheckpoint) {
+  example::register_residual_block();
+  NeuralNetwork net = example::residual_cnn(cpu_device(), 1);
+  SGD sgd(net.named_parameters(), 0.9);
+  train_two_steps(net, sgd);
+  const std::string path = temp_file("roundtrip.safetensors");
+  save_checkpoint(path, net, &sgd);
+  NeuralNetwork loaded = load_model(path, cpu_device());
+  EXPECT_EQ(loaded.config(), net.config());
+  const Tensor x = images(3, 12);
+  EXPECT_EQ(net.forward(x, Mode::Eval).to_host_f32(), loaded.forward(x, Mode::Eval).to_host_f32());
+  std::remove(path.c_str());
+}
+
+TEST(CppApi, ConfigRoundTripsAndMatchesTheJsonTwin) {
+  example::register_residual_block();
+  NeuralNetwork built = example::residual_cnn(cpu_device(), 1);
+  const json cfg = built.config();
+  EXPECT_EQ(NeuralNetwork::from_config(cfg).config(), cfg);  // to_json(from_json(cfg)) == cfg
+  NeuralNetwork twin = NeuralNetwork::from_config(residual_cnn_json());
+  EXPECT_EQ(twin.config(), cfg);
+  // Same layers, names and seeds: the same initial weights.
+  twin.build(Shape{1, 32, 32, 3}, cpu_device());
+  const auto a = built.state(), b = twin.state();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_EQ(a[i].second->to_host_f32(), b[i].second->to_host_f32()) << a[i].first;
+  }
+}
+
+TEST(CppApi, CompositeLayerNamesAndSeedsItsChildren) {
+  example::register_residual_block();
+  NeuralNetwork net = example::residual_cnn(cpu_device(), 1);
+  std::map<std::string, Parameter*> by_name;
+  for (const NamedParameter& p : net.named_parameters()) by_name[p.name] = p.parameter;
+  for (const char* name : {"res1.conv1.W", "res1.conv1.b", "res1.conv2.W", "res1.conv2.b"})
+    EXPECT_EQ(by_name.count(name), 1u) << name;
+  EXPECT_EQ(by_name.count("res1.W"), 0u);
+  // Same shape, different seeds: different initial weights.
+  const Tensor& w1 = by_name.at("res1.conv1.W")->value;
+  const Tensor& w2 = by_name.at("res1.conv2.W")->value;
+  ASSERT_EQ(w1.shape(), w2.shape());
+  EXPECT_NE(w1.to_host_f32(), w2.to_host_f32());
+  // The optimizer keeps one state per inner parameter.
+  SGD sgd(net.named_parameters(), 0.9);
+  train_two_steps(net, sgd);
+  EXPECT_EQ(sgd.state().count("res1.conv1.W.velocity"), 1u);
+  EXPECT_EQ(sgd.state().count("res1.conv2.W.velocity"), 1u);
+}
+
+// The trap: a composite written as a plain Layer returns its children's
+// parameters, which are both named "W".
+class HandWrittenPair : public Layer {
+ public:
+  explicit HandWrittenPair(std::string name) : Layer(std::move(name)) {}
+  std::string type() const override { return "hand_written_pair"; }
+  Shape output_shape(const Shape& in) const override { return b_.output_shape(a_.output_shape(in)); }
+  Tensor forward(const Tensor& x, bool training) override { return b_.forward(a_.forward(x, training), training); }
+  Tensor backward(const Tensor& dy) override { return a_.backward(b_.backward(dy)); }
+  std::vector<Parameter*> parameters() override {
+    std::vector<Parameter*> p = a_.parameters(), q = b_.parameters();
+    p.insert(p.end(), q.begin(), q.end());
+    return p;
+  }
+  json config() const override { return {{"type", type()}, {"name", name()}}; }
+
+ protected:
+  void create_parameters(const Shape& in, Device& device, DType dtype) override {
+    b_.build(a_.build(in, device, dtype), device, dtype);
+  }
+
+ private:
+  FullyConnected a_{"a", 4}, b_{"b", 4};
+};
+
+TEST(CppApi, DuplicateParameterNamesAreRefused) {
+  std::vector<std::unique_ptr<Layer>> layers;
+  layers.push_back(std::make_unique<HandWrittenPair>("pair"));
+  NeuralNetwork net(std::move(layers), make_loss("l2"));
+  net.build(Shape{1, 3}, cpu_device());
+  const std::string msg = error_of([&] { net.named_parameters(); });
+  EXPECT_NE(msg.find("'pair.W'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("CompositeLayer"), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { net.state(); }).find("'pair.W'"), std::string::npos);
+}
+
+TEST(CppApi, LayerRegistry) {
+  example::register_residual_block();
+  EXPECT_TRUE(is_registered_layer_type("residual_block"));
+  const auto layer = make_layer({{"type", "residual_block"}, {"name", "r"}, {"channels", 8}}, 0);
+  EXPECT_EQ(layer->config(), json({{"type", "residual_block"}, {"name", "r"}, {"channels", 8}}));
+  EXPECT_NE(error_of([] { make_layer({{"type", "residual_block"}, {"channels", 8}, {"width", 2}}, 3); }).find("width"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { register_layer_type("conv2d", [](const json&, const std::string&) { return nullptr; }); })
+                .find("built-in"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { register_layer_type("gelu", [](const json&, const std::string&) { return nullptr; }); })
+                .find("built-in"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              register_layer_type("residual_block", [](const json&, const std::string&) { return nullptr; });
+            }).find("registered already"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { make_layer({{"type", "no_such_block"}}, 0); }).find("register_layer_type"),
+            std::string::npos);
+}
+
+// The training engine (janus::train_run, what `janus train` runs) reads
+// run configs through the same factory: a program that registered its type
+// can train it from a config.
+TEST(CppApi, RunConfigsReadRegisteredTypes) {
+  example::register_residual_block();
+  const json run = {{"name", "custom"},
+                    {"dataset", {{"name", "cifar10"}}},
+                    {"model", residual_cnn_json()},
+                    {"optimizer", {{"type", "sgd"}, {"momentum", 0.9}}}};
+  EXPECT_EQ(parse_run_config(run, "run.json").model.at("layers")[3].at("type"), "residual_block");
+  json bad = run;
+  bad["model"]["layers"][3]["type"] = "residual_blok";
+  const std::string msg = error_of([&] { parse_run_config(bad, "run.json"); });
+  EXPECT_NE(msg.find("run.json"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("residual_blok"), std::string::npos) << msg;
+}
+
+NeuralNetwork small_cnn() {
+  GraphBuilder b({32, 32, 3});
+  auto h = b.batchnorm("bn", b.conv2d("conv", b.input(), Conv2dOptions(4, 3)));
+  auto y = b.dense("fc", b.flatten("flat", b.global_avg_pool("gap", h)), DenseOptions(10));
+  return b.build(y, make_loss("cross_entropy"), cpu_device(), 5);
+}
+
+TEST(CppApi, BackwardWithSwappedArgumentsThrows) {
+  NeuralNetwork net = small_cnn();
+  const Tensor x = images(10, 1), y = one_hot(10, 10);
+  const Tensor out = net.forward(x, Mode::Train);
+  const std::string msg = error_of([&] { net.backward(out, y); });
+  EXPECT_NE(msg.find("swapped"), std::string::npos) << msg;
+  EXPECT_TRUE(std::isfinite(net.backward(y, out)));
+  // An evaluation pass caches nothing to backpropagate.
+  const Tensor eval_out = net.forward(x, Mode::Eval);
+  EXPECT_NE(error_of([&] { net.backward(y, eval_out); }).find("Mode::Train"), std::string::npos);
+}
+
+TEST(CppApi, ForwardTakesAnExplicitMode) {
+  using Forward = decltype(&NeuralNetwork::forward);
+  static_assert(std::is_invocable_v<Forward, NeuralNetwork&, const Tensor&, Mode, PassObserver*>);
+  static_assert(!std::is_invocable_v<Forward, NeuralNetwork&, const Tensor&, bool, PassObserver*>,
+                "forward must not take a bool (no implicit training mode)");
+  NeuralNetwork net = small_cnn();
+  Tensor* mean = nullptr;
+  for (auto& [name, t] : net.state())
+    if (name == "bn.running_mean") mean = t;
+  ASSERT_NE(mean, nullptr);
+  const std::vector<float> before = mean->to_host_f32();
+  net.forward(images(4, 2), Mode::Eval);
+  EXPECT_EQ(mean->to_host_f32(), before);  // inference leaves BatchNorm's statistics alone
+  net.forward(images(4, 2), Mode::Train);
+  EXPECT_NE(mean->to_host_f32(), before);
+}
+
+TEST(CppApi, NchwBatchIsNamed) {
+  NeuralNetwork net = small_cnn();
+  const Tensor nchw = Tensor::zeros(Shape{2, 3, 32, 32}, cpu_device());
+  const std::string msg = error_of([&] { net.forward(nchw, Mode::Eval); });
+  EXPECT_NE(msg.find("NCHW"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("NHWC"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("(2, 3, 32, 32)"), std::string::npos) << msg;
+}
+
+TEST(CppApi, SchedulesAreBuiltInCpp) {
+  const auto cosine = cosine_schedule(0.1, 100, 10, 0.001);
+  const auto from_json =
+      make_scheduler({{"type", "cosine"}, {"lr", 0.1}, {"total_steps", 100}, {"warmup_steps", 10}, {"min_lr", 0.001}});
+  EXPECT_EQ(cosine->config(), from_json->config());
+  for (int64_t s : {0, 5, 10, 50, 99}) EXPECT_EQ(cosine->lr(s), from_json->lr(s));
+  EXPECT_EQ(step_schedule(0.1, 0.5, 10)->lr(25), 0.1 * 0.25);
+  EXPECT_EQ(constant_schedule(0.3)->lr(1000), 0.3);
+  EXPECT_NE(error_of([] { cosine_schedule(-1.0, 10); }).find("lr"), std::string::npos);
+  EXPECT_NE(error_of([] { onecycle_schedule(0.1, 0); }).find("total_steps"), std::string::npos);
+}
+
+TEST(CppApi, OptimizerIsBoundToItsModel) {
+  NeuralNetwork a = small_cnn(), b = small_cnn();
+  SGD sgd(a.named_parameters(), 0.9);
+  const Tensor x = images(4, 3), y = one_hot(4, 10);
+  b.backward(y, b.forward(x, Mode::Train));
+  EXPECT_NE(error_of([&] { sgd.step(b.named_parameters(), 0.1); }).find("bound"), std::string::npos);
+  a.backward(y, a.forward(x, Mode::Train));
+  const std::vector<float> before = a.named_parameters().front().parameter->value.to_host_f32();
+  sgd.step(0.1);
+  EXPECT_NE(a.named_parameters().front().parameter->value.to_host_f32(), before);
+  SGD unbound(0.9);
+  EXPECT_NE(error_of([&] { unbound.step(0.1); }).find("bound"), std::string::npos);
+  const auto adam = make_optimizer({{"type", "adam"}}, a.named_parameters());
+  EXPECT_TRUE(adam->bound());
+}
+
+TEST(CppApi, BuilderErrorsNameTheLayer) {
+  GraphBuilder one({8}), two({8});
+  auto h = one.dense("h", one.input(), DenseOptions(4));
+  EXPECT_NE(error_of([&] { two.dense("g", h, DenseOptions(4)); }).find("another GraphBuilder"), std::string::npos);
+  EXPECT_NE(error_of([&] { one.dense("h", h, DenseOptions(4)); }).find("two layers named 'h'"), std::string::npos);
+  auto out = one.dense("out", h, DenseOptions(2));
+  EXPECT_NE(error_of([&] { one.build(h, make_loss("l2"), cpu_device()); }).find("last layer"), std::string::npos);
+  NeuralNetwork net = one.build(out, make_loss("l2"), cpu_device());
+  EXPECT_EQ(net.config().at("layers").size(), 2u);
+  EXPECT_FALSE(net.config().at("layers")[1].contains("inputs"));  // a chain is written as a chain
+}
+
+}  // namespace
+}  // namespace janus
