@@ -360,9 +360,10 @@ TEST_F(Parity, CountCorrect) {
 
 // ---- convolution -------------------------------------------------------------------
 
-ConvGeometry conv_geom(int N, int H, int W, int C, int KH, int KW, int F, int sh, int sw, int ph, int pw) {
+ConvGeometry conv_geom(int N, int H, int W, int C, int KH, int KW, int F, int sh, int sw, int ph, int pw,
+                       int groups = 1) {
   ConvGeometry g;
-  g.N = N, g.H = H, g.W = W, g.C = C, g.KH = KH, g.KW = KW, g.F = F;
+  g.N = N, g.H = H, g.W = W, g.C = C, g.KH = KH, g.KW = KW, g.F = F, g.groups = groups;
   g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw;
   g.OH = (H + 2 * ph - KH) / sh + 1;
   g.OW = (W + 2 * pw - KW) / sw + 1;
@@ -373,7 +374,7 @@ std::string conv_str(const ConvGeometry& g) {
   return "N" + std::to_string(g.N) + " " + std::to_string(g.H) + "x" + std::to_string(g.W) + "x" +
          std::to_string(g.C) + " k" + std::to_string(g.KH) + "x" + std::to_string(g.KW) + " F" +
          std::to_string(g.F) + " s" + std::to_string(g.stride_h) + "," + std::to_string(g.stride_w) + " p" +
-         std::to_string(g.pad_h) + "," + std::to_string(g.pad_w);
+         std::to_string(g.pad_h) + "," + std::to_string(g.pad_w) + " g" + std::to_string(g.groups);
 }
 
 TEST_F(Parity, Conv2d) {
@@ -386,14 +387,20 @@ TEST_F(Parity, Conv2d) {
       conv_geom(2, 7, 6, 65, 5, 1, 3, 2, 1, 0, 0),    // 5x1 kernel, valid, C = 65
       conv_geom(1, 10, 10, 2, 4, 4, 3, 2, 2, 3, 3),   // even kernel, large integer padding
       conv_geom(4, 16, 16, 8, 3, 3, 16, 1, 1, 1, 1),  // enough rows for split-K in the filter gradient
+      // Grouped and depthwise (groups = C): Janus's grouped kernels, cuDNN's group count.
+      conv_geom(2, 9, 7, 6, 3, 3, 10, 1, 1, 1, 1, 2),  // 2 groups, "same"
+      conv_geom(2, 9, 9, 8, 3, 3, 8, 2, 2, 1, 1, 8),   // depthwise, stride 2, padding 1
+      conv_geom(3, 8, 7, 5, 3, 3, 10, 2, 2, 1, 1, 5),  // depthwise, multiplier 2, stride 2, odd sizes
+      conv_geom(2, 7, 6, 12, 5, 3, 6, 1, 2, 2, 0, 3),  // 3 groups of 4 -> 2, non-square, mixed strides
+      conv_geom(2, 6, 6, 4, 1, 1, 8, 1, 1, 0, 0, 4),   // 1x1 depthwise, multiplier 2
   };
   for (cuda::ConvAlgo algo : conv_algos()) {
     cuda_dev().set_conv_algo(algo);
     for (const ConvGeometry& g : geoms) {
       const std::string what = std::string(cuda::conv_algo_name(algo)) + " " + conv_str(g);
-      const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.C, g.F}, ys{g.N, g.OH, g.OW, g.F};
+      const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.group_channels(), g.F}, ys{g.N, g.OH, g.OW, g.F};
       Tensor x = rand(xs, 41), w = rand(ws, 42), b = rand({g.F}, 43), dy = rand(ys, 44);
-      const double kfwd = static_cast<double>(g.KH) * g.KW * g.C;
+      const double kfwd = static_cast<double>(g.KH) * g.KW * g.group_channels();
 
       for (bool with_bias : {true, false}) {
         Tensor yc = Tensor::empty(ys, cpu()), yg = Tensor::empty(ys, gpu()), mag = Tensor::empty(ys, cpu());
@@ -403,13 +410,13 @@ TEST_F(Parity, Conv2d) {
         expect_close(std::string("conv2d_forward") + (with_bias ? "+bias " : " ") + what, yc, yg, 0.0, 0.0, &mag,
                      2.0 * (kfwd + 2) * kU);
       }
-      // Backward data: each dx sums at most KH*KW*F products.
+      // Backward data: each dx sums at most KH*KW*F/groups products.
       Tensor dxc = Tensor::empty(xs, cpu()), dxg = Tensor::empty(xs, gpu()), magx = Tensor::empty(xs, cpu());
       cpu().conv2d_backward_data(g, dy, w, dxc);
       gpu().conv2d_backward_data(g, on_gpu(dy), on_gpu(w), dxg);
       cpu().conv2d_backward_data(g, abs_of(dy), abs_of(w), magx);
       expect_close("conv2d_backward_data " + what, dxc, dxg, 0.0, 0.0, &magx,
-                   2.0 * (static_cast<double>(g.KH) * g.KW * g.F + 2) * kU);
+                   2.0 * (static_cast<double>(g.KH) * g.KW * g.group_filters() + 2) * kU);
       // Backward filter: each dw sums N*OH*OW products.
       Tensor dwc = Tensor::empty(ws, cpu()), dwg = Tensor::empty(ws, gpu()), magw = Tensor::empty(ws, cpu());
       cpu().conv2d_backward_filter(g, x, dy, dwc);

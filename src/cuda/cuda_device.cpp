@@ -374,23 +374,20 @@ int64_t CudaDevice::count_correct(const Tensor& yhat, const Tensor& y) {
 namespace {
 void check_conv(const Device& d, const char* op, const ConvGeometry& g, const Tensor& x, const Tensor& w,
                 const Tensor& y) {
-  JANUS_CHECK(g.N > 0 && g.H > 0 && g.W > 0 && g.C > 0 && g.KH > 0 && g.KW > 0 && g.F > 0 && g.stride_h > 0 &&
-                  g.stride_w > 0 && g.pad_h >= 0 && g.pad_w >= 0,
-              op, " on ", d.name(), ": invalid convolution geometry");
-  JANUS_CHECK(g.OH == (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1 && g.OW == (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1 &&
-                  g.OH > 0 && g.OW > 0,
-              op, " on ", d.name(), ": output size ", g.OH, "x", g.OW, " inconsistent with the geometry");
+  check_conv_geometry(detail::concat(op, " on ", d.name()), g);  // the contract every backend shares
   JANUS_CHECK(x.numel() == int64_t{g.N} * g.H * g.W * g.C, op, " on ", d.name(), ": x ", x.shape().str(),
               " is not (N, H, W, C) = (", g.N, ", ", g.H, ", ", g.W, ", ", g.C, ")");
-  JANUS_CHECK(w.numel() == int64_t{g.KH} * g.KW * g.C * g.F, op, " on ", d.name(), ": w ", w.shape().str(),
-              " is not (KH, KW, C, F) = (", g.KH, ", ", g.KW, ", ", g.C, ", ", g.F, ")");
+  JANUS_CHECK(w.numel() == int64_t{g.KH} * g.KW * g.group_channels() * g.F, op, " on ", d.name(), ": w ",
+              w.shape().str(), " is not (KH, KW, C/groups, F) = (", g.KH, ", ", g.KW, ", ", g.group_channels(), ", ",
+              g.F, ")");
   JANUS_CHECK(y.numel() == int64_t{g.N} * g.OH * g.OW * g.F, op, " on ", d.name(), ": y ", y.shape().str(),
               " is not (N, OH, OW, F) = (", g.N, ", ", g.OH, ", ", g.OW, ", ", g.F, ")");
 }
 }  // namespace
 
-std::string CudaDevice::conv2d_kernel(const ConvGeometry& /*g*/, DType /*dt*/) {
-  return conv_algo_ == ConvAlgo::CuDNN ? "cuDNN" : "Janus implicit GEMM";
+std::string CudaDevice::conv2d_kernel(const ConvGeometry& g, DType /*dt*/) {
+  if (conv_algo_ == ConvAlgo::CuDNN) return "cuDNN";
+  return g.groups > 1 ? "Janus grouped direct" : "Janus implicit GEMM";
 }
 
 void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
@@ -408,7 +405,9 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
   }
   if (use_cudnn() && cudnn().forward(g, px, pw, py)) {
     if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
-  } else {  // implicit GEMM: asked for, or no cuDNN algorithm runs this geometry
+  } else if (g.groups > 1) {  // Janus's own kernels: asked for, or no cuDNN algorithm runs this geometry
+    k::conv2d_forward_grouped(g, px, pw, pb, py, stream_);
+  } else {
     k::conv2d_forward_igemm(g, px, pw, pb, py, stream_);
   }
 }
@@ -419,7 +418,10 @@ void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, c
   const float* pdy = f32(dy, "conv2d_backward_data", "dy");
   const float* pw = f32(w, "conv2d_backward_data", "w");
   float* pdx = f32(dx, "conv2d_backward_data", "dx");
-  if (!(use_cudnn() && cudnn().backward_data(g, pdy, pw, pdx)))
+  if (use_cudnn() && cudnn().backward_data(g, pdy, pw, pdx)) return;
+  if (g.groups > 1)
+    k::conv2d_backward_data_grouped(g, pdy, pw, pdx, stream_);
+  else
     k::conv2d_backward_data_igemm(g, pdy, pw, pdx, stream_);
 }
 
@@ -429,7 +431,10 @@ void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, 
   const float* px = f32(x, "conv2d_backward_filter", "x");
   const float* pdy = f32(dy, "conv2d_backward_filter", "dy");
   float* pdw = f32(dw, "conv2d_backward_filter", "dw");
-  if (!(use_cudnn() && cudnn().backward_filter(g, px, pdy, pdw))) {
+  if (use_cudnn() && cudnn().backward_filter(g, px, pdy, pdw)) return;
+  if (g.groups > 1) {
+    k::conv2d_backward_filter_grouped(g, px, pdy, pdw, stream_);
+  } else {
     const int64_t ws = k::conv2d_backward_filter_workspace(g);
     Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));
     k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), stream_);

@@ -82,6 +82,16 @@ int64_t conv2d_backward_filter_workspace(const ConvGeometry& g);
 void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const float* dy,
                                   float* dw, float* workspace, cudaStream_t s);
 
+// ---- conv_grouped.cu: convolutions with groups > 1 (depthwise included) ------
+// Shapes as in ConvGeometry (w / dw: (KH, KW, C/groups, F)); each pass
+// overwrites its output. Deterministic (fixed plan, no atomics).
+void conv2d_forward_grouped(const ConvGeometry& g, const float* x, const float* w,
+                            const float* bias /* nullable */, float* y, cudaStream_t s);
+void conv2d_backward_data_grouped(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                                  cudaStream_t s);
+void conv2d_backward_filter_grouped(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                                    cudaStream_t s);
+
 // ---- pool.cu ----------------------------------------------------------------
 void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y,
                     cudaStream_t s);
