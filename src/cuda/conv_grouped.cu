@@ -41,14 +41,22 @@ GroupedDims dims_of(const ConvGeometry& g) {
                      g.pad_h, g.pad_w, g.OH, g.OW, g.group_channels(), g.group_filters()};
 }
 
+// The coordinates (i0, i1, i2, i3) of flat index e of a row-major array of
+// shape (*, d1, d2, d3): an NHWC pixel and channel, or an HWIO weight.
+struct Index4 {
+  int i0, i1, i2, i3;
+};
+__device__ inline Index4 unflatten(int64_t e, int d1, int d2, int d3) {
+  const int64_t rest = e / d3;
+  return Index4{static_cast<int>(rest / (static_cast<int64_t>(d2) * d1)), static_cast<int>((rest / d2) % d1),
+                static_cast<int>(rest % d2), static_cast<int>(e % d3)};
+}
+
 __global__ void grouped_forward_kernel(GroupedDims d, const float* x, const float* w, const float* bias, float* y,
                                        int64_t total) {
-  JANUS_KERNEL_LOOP(e, total) {  // e = ((n*OH + r)*OW + c)*F + f
-    const int f = static_cast<int>(e % d.F);
-    const int64_t pixel = e / d.F;
-    const int c = static_cast<int>(pixel % d.OW);
-    const int r = static_cast<int>((pixel / d.OW) % d.OH);
-    const int n = static_cast<int>(pixel / (static_cast<int64_t>(d.OW) * d.OH));
+  JANUS_KERNEL_LOOP(e, total) {
+    const Index4 at = unflatten(e, d.OH, d.OW, d.F);  // y[n, r, c, f]
+    const int n = at.i0, r = at.i1, c = at.i2, f = at.i3;
     const int ch0 = (f / d.Fg) * d.Cg;  // first input channel of f's group
     float acc = 0.0f;
     for (int i = 0; i < d.KH; ++i) {
@@ -68,12 +76,9 @@ __global__ void grouped_forward_kernel(GroupedDims d, const float* x, const floa
 
 __global__ void grouped_backward_data_kernel(GroupedDims d, const float* dy, const float* w, float* dx,
                                              int64_t total) {
-  JANUS_KERNEL_LOOP(e, total) {  // e = ((n*H + h)*W + v)*C + ch
-    const int ch = static_cast<int>(e % d.C);
-    const int64_t pixel = e / d.C;
-    const int v = static_cast<int>(pixel % d.W);
-    const int h = static_cast<int>((pixel / d.W) % d.H);
-    const int n = static_cast<int>(pixel / (static_cast<int64_t>(d.W) * d.H));
+  JANUS_KERNEL_LOOP(e, total) {
+    const Index4 at = unflatten(e, d.H, d.W, d.C);  // dx[n, h, v, ch]
+    const int n = at.i0, h = at.i1, v = at.i2, ch = at.i3;
     const int k = ch % d.Cg, f0 = (ch / d.Cg) * d.Fg;  // ch's place in its group, the group's first filter
     float acc = 0.0f;
     for (int i = 0; i < d.KH; ++i) {
@@ -99,18 +104,14 @@ __global__ void grouped_backward_filter_kernel(GroupedDims d, const float* x, co
   const int64_t positions = static_cast<int64_t>(d.N) * d.OH * d.OW;
   // The trip count depends on blockIdx only: every thread of a block reaches
   // block_sum's barriers together.
-  for (int64_t e = blockIdx.x; e < weights; e += gridDim.x) {  // e = ((i*KW + j)*Cg + k)*F + f
-    const int f = static_cast<int>(e % d.F);
-    const int64_t rest = e / d.F;
-    const int k = static_cast<int>(rest % d.Cg);
-    const int j = static_cast<int>((rest / d.Cg) % d.KW);
-    const int i = static_cast<int>(rest / (static_cast<int64_t>(d.Cg) * d.KW));
+  for (int64_t e = blockIdx.x; e < weights; e += gridDim.x) {
+    const Index4 tap = unflatten(e, d.KW, d.Cg, d.F);  // dw[i, j, k, f]
+    const int i = tap.i0, j = tap.i1, k = tap.i2, f = tap.i3;
     const int ch = (f / d.Fg) * d.Cg + k;  // the input channel this weight reads
     float part = 0.0f;
-    for (int64_t p = threadIdx.x; p < positions; p += blockDim.x) {  // p = (n*OH + r)*OW + c
-      const int c = static_cast<int>(p % d.OW);
-      const int r = static_cast<int>((p / d.OW) % d.OH);
-      const int n = static_cast<int>(p / (static_cast<int64_t>(d.OW) * d.OH));
+    for (int64_t p = threadIdx.x; p < positions; p += blockDim.x) {
+      const Index4 out = unflatten(p, d.OH, d.OW, 1);  // output pixel (n, r, c)
+      const int n = out.i0, r = out.i1, c = out.i2;
       const int h = r * d.sh - d.ph + i, v = c * d.sw - d.pw + j;
       if (h < 0 || h >= d.H || v < 0 || v >= d.W) continue;
       part += dy[p * d.F + f] * x[((static_cast<int64_t>(n) * d.H + h) * d.W + v) * d.C + ch];
