@@ -134,7 +134,7 @@ bad_config cifar.json 'c["model"]["layers"][0].update(stride=0)' "stride 0" "str
 # found by fuzz/fuzz_run_config and fuzz_model_config: huge numbers must not wrap or overflow
 bad_config cifar.json 'c["model"]["layers"][1]["stride"] = 2.3e78' "stride 2.3e78" "'stride' must be an integer in range" cifar
 bad_config cifar.json 'c["model"]["layers"][0]["kernel"] = 77777777777774' "kernel 77777777777774" "'kernel' must be a positive integer" cifar
-bad_config cifar.json 'c["model"]["layers"][0]["n_out"] = 2**40' "conv n_out 2^40" "out of memory" cifar
+bad_config cifar.json 'c["model"]["layers"][0]["n_out"] = 2**40' "conv n_out 2^40" "n_out = 1099511627776 is more output channels" cifar
 
 # ---- devices that do not exist -----------------------------------------------------
 for dev in cuda:9 gpu cuda:x cuda:99999999999 "cuda:-1" CPU; do

@@ -2,6 +2,8 @@
 // (fused into the convolution's output pass: Device::conv2d_activation_forward).
 // The three convolution kernels (forward, backward-data, backward-filter)
 // live in the device; this layer only shapes and orders them.
+#include <limits>
+
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
 #include "janus/random.hpp"
@@ -13,6 +15,9 @@ Conv2D::Conv2D(std::string name, int64_t n_out, int kernel_rows, int kernel_cols
     : Layer(std::move(name)), n_out_(n_out), kr_(kernel_rows), kc_(kernel_cols), stride_(stride),
       pad_(pad), init_(init), use_bias_(use_bias), groups_(groups), act_(act) {
   JANUS_CHECK(n_out > 0, where(), ": n_out must be positive, got ", n_out);
+  // ConvGeometry counts channels in int: a larger n_out would wrap (to 0 for 2^40).
+  JANUS_CHECK(n_out <= std::numeric_limits<int>::max(), where(), ": n_out = ", n_out,
+              " is more output channels than a convolution can index (at most ", std::numeric_limits<int>::max(), ")");
   JANUS_CHECK(kernel_rows > 0 && kernel_cols > 0, where(), ": kernel shape must be positive, got (",
               kernel_rows, ", ", kernel_cols, ")");
   JANUS_CHECK(stride > 0, where(), ": stride must be positive, got ", stride);
