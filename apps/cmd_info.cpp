@@ -66,6 +66,9 @@ int run_info() {
   std::cout << "precision (--precision; which operations run in which type)\n";
   std::cout << janus::precision_table_text();
   std::cout << "  bf16 on this CPU: " << janus::cpu_bf16_path() << "\n";
+  if (janus::cuda_built())
+    for (janus::Precision p : {janus::Precision::FP32, janus::Precision::TF32, janus::Precision::BF16})
+      std::cout << "  " << janus::precision_name(p) << " on CUDA: " << janus::cuda_matmul_path(p) << "\n";
   std::cout << "data\n  data directory ";
   try {
     std::cout << janus::resolve_data_dir("") << "\n";

@@ -95,10 +95,12 @@ else() # SIM
     message(STATUS "Janus CUDA simulator: race detector unavailable in this build")
   endif()
   # Stubs that #error for CUDA headers the simulator cannot serve (CUB,
-  # cooperative groups, cuda_fp16.h, cuDNN, the real runtime headers...). They
+  # cooperative groups, cuDNN, the real runtime headers...). They
   # come first so that a CUDA toolkit on the default include path (some
   # machines link it into /usr/local/include) is never picked up by mistake.
   target_include_directories(janus BEFORE PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/sim/refused)
+  # The toolkit headers the simulator serves itself (cuda_bf16.h, cuda_fp16.h).
+  target_include_directories(janus PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/sim/headers)
   # Thrust (CCCL) works on the host compiler with its CPP device system. Only
   # thrust/, cuda/ (libcu++) and nv/ are exposed, through links in the build
   # tree; CUB is left out (it needs real device intrinsics).

@@ -14,7 +14,8 @@
 #      JANUS_REQUIRE_CUDA=1 (a CUDA-unavailable skip is a failure)
 #   5. compute-sanitizer memcheck and racecheck over the parity tests of the
 #      convolution, BatchNorm, pooling and reduction kernels (implicit GEMM)
-#   6. `janus bench` on the GPU with each convolution path (cuDNN, implicit GEMM)
+#   6. `janus bench` on the GPU with each convolution path (cuDNN, implicit GEMM),
+#      and bench_igemm_variants (the implicit-GEMM kernel's variants per pass)
 #   7. a short CIFAR-10 training on the GPU (the default model, --max-steps)
 #   8. the same networks in PyTorch on the same GPU: Janus / PyTorch throughput
 # The report (markdown) goes to $JANUS_GPU_REPORT, default gpu_check_report.md
@@ -174,6 +175,8 @@ for algo in cudnn implicit_gemm; do
     --model-config configs/cifar10.json --config bench/configs/spec_cnn.json --batch 512 \
     --iters 20 --repeats 3 --warmup 3 --json "$logs/bench-$algo.json"
 done
+# The implicit-GEMM kernel's variants pass by pass: the first kernel (v1), fp32, tf32, bf16.
+TAIL_LINES=80 step igemm-variants 60 "$build/bench_igemm_variants" --batch 512 --reps 20
 
 # ---- 7. short training -------------------------------------------------------
 section "7. short CIFAR-10 training on the GPU (default model, 3 epochs of 5000 images)"

@@ -3,8 +3,10 @@
 #   tests/test_cli_precision.sh PATH/TO/janus SOURCE_DIR
 # On Iris (dense layers: the bf16 GEMMs): a bf16 run differs from the fp32
 # run (bf16 is really used), resumes bit-exactly, its checkpoint holds fp32
-# weights that evaluate in fp32 and in bf16; tf32 is refused on the CPU and an
-# unknown precision is refused in a config, each with a clear message.
+# weights that evaluate in fp32 and in bf16; on a CUDA device (GPU or
+# simulator) tf32 and bf16 train and change the weights; tf32 is refused on
+# the CPU and an unknown precision is refused in a config, each with a clear
+# message.
 set -u
 JANUS=$(realpath "$1")
 SRC=$(realpath "$2")
@@ -69,6 +71,21 @@ grep -q "precision  fp32" fp32.txt && grep -q "^samples   150" fp32.txt && ok "b
 grep -q "precision  bf16" bf16.txt && ok "bf16 run evaluates in bf16" || fail "bf16 evaluation output"
 "$JANUS" predict --run exp/bf16 --device cpu --data "$DATA/iris.csv" --out p.csv --precision bf16 > /dev/null 2> err.txt &&
   [ "$(wc -l < p.csv)" -eq 151 ] && ok "predict --precision bf16" || fail "predict --precision bf16"
+
+# CUDA (a GPU or the simulator): fp32, tf32 and bf16 all train, and the two
+# reduced modes change the weights (their arithmetic was used).
+if "$JANUS" info 2> /dev/null | grep -q '^  cuda:0'; then
+  for p in fp32 tf32 bf16; do
+    "$JANUS" train --config "$CONFIG" --device cuda --epochs 2 --data-dir "$DATA" --experiments-dir exp -q \
+      --name cuda-$p --precision $p > out.txt 2> err.txt || { fail "cuda $p training"; cat err.txt >&2; }
+  done
+  for p in tf32 bf16; do
+    python3 tensors.py differ exp/cuda-fp32/last.safetensors exp/cuda-$p/last.safetensors &&
+      ok "cuda $p weights differ from cuda fp32 weights" || fail "cuda $p run has the fp32 run's weights"
+  done
+else
+  ok "no CUDA device in this build: CUDA precisions not exercised here"
+fi
 
 # Refusals: non-zero exit (not a signal) and a message naming the problem.
 expect_fail() {

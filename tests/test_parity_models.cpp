@@ -69,6 +69,7 @@
 #include "janus/device.hpp"
 #include "janus/model.hpp"
 #include "janus/optimizer.hpp"
+#include "janus/precision.hpp"
 #include "janus/tensor.hpp"
 
 using namespace janus;
@@ -528,6 +529,88 @@ TEST_F(ModelParity, CudaCheckpointLoadsOnCpu) {
   const auto [yg, lg] = mg.predict(Tensor::from_host(b.x, b.x_shape, gpu()), Tensor::from_host(b.y, b.y_shape, gpu()));
   std::printf("[parity]   eval loss cuda model %.9f, cpu checkpoint %.9f\n", lg, lc);
   EXPECT_LE(std::fabs(lg - lc), kLossRtol * std::fabs(lc));
+}
+
+// ---- 6. bf16 training steps ------------------------------------------------------------
+//
+// The CNN trained a few steps in bf16 on both devices (CPU: its exact bf16
+// emulation or oneDNN's bf16 kernels; CUDA: bf16 GEMMs through cublasGemmEx
+// and convolutions on bf16-rounded inputs, on the simulator or a GPU).
+// Bounds, first order in the bf16 unit roundoff u_r = 2^-8 (float32's 2^-24
+// is negligible beside it), derived as in test_parity_precision.cpp: a
+// matrix-product stage whose inputs are rounded with relative error <= u_r
+// is off by at most (2 u_r + u_r^2) sum |a||b|, on each device, whatever the
+// rounding to nearest; on data scaled as here (inputs and weights of order
+// one, He-initialised layers, so sum |a||b| is of the order of the outputs'
+// scale: condition ~1 per stage) errors of the L stages on a path add up.
+//   loss per step:  L = 3 stages (conv, conv, dense) on each device:
+//                   |l_cuda - l_cpu| <= 2 * 3 * (2 u_r + u_r^2) * |l_cpu|
+//   gradients (step 0, identical weights): at most 6 stages (3 forward, the
+//                   dense and conv backward-data, one backward-filter):
+//                   |g_cuda - g_cpu| <= 2 * 6 * (2 u_r + u_r^2) * max|g_cpu|
+//   parameters after S momentum-SGD steps (lr, momentum mu): each update
+//                   moves them by lr times a velocity that sums gradients with
+//                   weights mu^j, so |p_cuda - p_cpu| <= lr * S / (1 - mu) *
+//                   (gradient bound with max|g| over all steps).
+// These hold on any GPU and catch a wrong kernel (errors of O(1)). The
+// simulator rounds the inputs exactly as the CPU does (to nearest even), so
+// there only float32 summation orders differ and the fp32 lockstep limits
+// (kLossRtol, kParamRtol / kParamAtol, step-0 gradients 1e-4 + 1e-5 max) are
+// asserted too: a side that skipped the bf16 rounding (the loss moves by
+// ~6e-4 relative here) fails them. The CUDA step must also differ from fp32.
+TEST_F(ModelParity, CnnBf16MomentumSgd) {
+  const double ur = std::ldexp(1.0, -8), stage = 2 * ur + ur * ur;
+  const int steps = 3;
+  const double lr = 0.05, mu = 0.9;
+  const json opt_cfg = {{"type", "sgd"}, {"momentum", mu}};
+  const std::vector<HostBatch> batches = image_batches(steps, kCnnInput, 10, 303);
+  const json cfg = cnn_model(0.0);
+  NeuralNetwork mc = NeuralNetwork::from_config(cfg), mg = NeuralNetwork::from_config(cfg),
+                mg32 = NeuralNetwork::from_config(cfg);
+  mc.build(kCnnInput, cpu());
+  mg.build(kCnnInput, gpu());
+  mg32.build(kCnnInput, gpu());
+  expect_identical_state("initial", mc, mg);
+  std::unique_ptr<Optimizer> oc = make_optimizer(opt_cfg), og = make_optimizer(opt_cfg),
+                             og32 = make_optimizer(opt_cfg);
+  // The same step in fp32 on the CUDA device: bf16 must change the loss.
+  const double l32 = train_step(mg32, *og32, batches[0], 0, lr, gpu());
+
+  const PrecisionScope scope(Precision::BF16);
+  std::vector<double> grad_max(mc.named_parameters().size(), 0.0);
+  for (int s = 0; s < steps; ++s) {
+    const double lc = train_step(mc, *oc, batches[static_cast<size_t>(s)], static_cast<uint64_t>(s), lr, cpu());
+    const double lg = train_step(mg, *og, batches[static_cast<size_t>(s)], static_cast<uint64_t>(s), lr, gpu());
+    std::printf("[parity]   bf16 step %d: loss cpu %.9f cuda %.9f rel diff %.2e (bound %.2e)\n", s, lc, lg,
+                std::fabs(lg - lc) / std::fabs(lc), 2 * 3 * stage);
+    EXPECT_LE(std::fabs(lg - lc), 2 * 3 * stage * std::fabs(lc)) << "step " << s;
+    if (gpu().simulated()) {
+      EXPECT_LE(std::fabs(lg - lc), kLossRtol * std::fabs(lc)) << "step " << s << " (simulator: same rounding)";
+    }
+    auto pc = mc.named_parameters(), pg = mg.named_parameters();
+    for (size_t i = 0; i < pc.size(); ++i) {
+      for (double v : pc[i].parameter->grad.to_host()) grad_max[i] = std::max(grad_max[i], std::fabs(v));
+      if (s == 0) {
+        expect_close("bf16 step 0 grad " + pc[i].name, pc[i].parameter->grad, pg[i].parameter->grad, 0.0, 0.0,
+                     2 * 6 * stage);
+        if (gpu().simulated())
+          expect_close("bf16 step 0 grad (simulator) " + pc[i].name, pc[i].parameter->grad, pg[i].parameter->grad,
+                       1e-4, 0.0, 1e-5, false);
+      }
+    }
+    if (s == 0) {
+      std::printf("[parity]   step 0 loss: cuda bf16 %.9f, cuda fp32 %.9f\n", lg, l32);
+      EXPECT_NE(lg, l32) << "bf16 did not change the CUDA step";
+    }
+  }
+  auto pc = mc.named_parameters(), pg = mg.named_parameters();
+  for (size_t i = 0; i < pc.size(); ++i) {
+    const double bound = lr * steps / (1 - mu) * 2 * 6 * stage * grad_max[i];
+    expect_close("bf16 final " + pc[i].name, pc[i].parameter->value, pg[i].parameter->value, 0.0, bound);
+    if (gpu().simulated())
+      expect_close("bf16 final (simulator) " + pc[i].name, pc[i].parameter->value, pg[i].parameter->value,
+                   kParamRtol, kParamAtol, 0.0, false);
+  }
 }
 
 }  // namespace

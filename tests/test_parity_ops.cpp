@@ -29,9 +29,11 @@
 
 #include "janus/device.hpp"
 #include "janus/error.hpp"
+#include "janus/precision.hpp"
 #include "janus/tensor.hpp"
 
 #include "cuda/cuda_device.hpp"
+#include "tf32_reference.hpp"
 
 using namespace janus;
 
@@ -387,6 +389,11 @@ TEST_F(Parity, Conv2d) {
       conv_geom(2, 7, 6, 65, 5, 1, 3, 2, 1, 0, 0),    // 5x1 kernel, valid, C = 65
       conv_geom(1, 10, 10, 2, 4, 4, 3, 2, 2, 3, 3),   // even kernel, large integer padding
       conv_geom(4, 16, 16, 8, 3, 3, 16, 1, 1, 1, 1),  // enough rows for split-K in the filter gradient
+      // Implicit GEMM's float4 gathers (C and F multiples of 4) on both tile
+      // shapes (N > 32: 128x64, N <= 32: 256x32), several M and K tiles.
+      conv_geom(2, 8, 8, 36, 3, 3, 40, 1, 1, 1, 1),
+      conv_geom(2, 9, 9, 32, 3, 3, 32, 2, 2, 1, 1),
+      conv_geom(1, 7, 9, 12, 2, 3, 68, 3, 2, 1, 0),   // strides 3 and 2 in backward data, float4 runs
       // Grouped and depthwise (groups = C): Janus's grouped kernels, cuDNN's group count.
       conv_geom(2, 9, 7, 6, 3, 3, 10, 1, 1, 1, 1, 2),  // 2 groups, "same"
       conv_geom(2, 9, 9, 8, 3, 3, 8, 2, 2, 1, 1, 8),   // depthwise, stride 2, padding 1
@@ -424,6 +431,78 @@ TEST_F(Parity, Conv2d) {
       cpu().conv2d_backward_filter(g, abs_of(x), abs_of(dy), magw);
       expect_close("conv2d_backward_filter " + what, dwc, dwg, 0.0, 0.0, &magw,
                    2.0 * (static_cast<double>(g.N) * g.OH * g.OW + 2) * kU);
+    }
+  }
+  cuda_dev().set_conv_algo(conv_algos().back());
+}
+
+// Implicit GEMM in the reduced-precision modes (include/janus/precision.hpp):
+// TF32 (tensor cores, WMMA) and BF16 (operands rounded to bfloat16, CUDA
+// cores). Reference: the CPU in fp32 on operands rounded as the mode rounds
+// them (TF32: to nearest, ties away, tests/tf32_reference.hpp; BF16: to
+// nearest even, janus::round_to_bf16). A product of two rounded operands is
+// exact in float32 (11 + 11 or 8 + 8 significant bits), so both sides sum the
+// same K exact products and differ only by summation error: at most
+// K*u*sum|a_k b_k| on the CPU (round to nearest, u = 2^-24) and K*2u*sum|a_k b_k|
+// on the GPU (tensor cores do not document their internal rounding: 2u allows
+// a directed rounding at every addition). With the bias (two more terms) the
+// bound is 3*(K + 2)*u*(|A||B|)_i, |A||B| computed on the rounded operands.
+TEST_F(Parity, Conv2dReducedPrecisionImplicitGemm) {
+  const std::vector<ConvGeometry> geoms = {
+      conv_geom(2, 8, 8, 36, 3, 3, 40, 1, 1, 1, 1),   // float4 gathers, 128x64 tiles
+      conv_geom(2, 9, 9, 32, 3, 3, 32, 2, 2, 1, 1),   // 256x32 tiles, stride 2
+      conv_geom(2, 9, 7, 3, 3, 3, 70, 1, 1, 1, 1),    // scalar gathers, partial tiles
+      conv_geom(4, 16, 16, 8, 3, 3, 16, 1, 1, 1, 1),  // split-K filter gradient
+      conv_geom(2, 9, 9, 8, 3, 3, 16, 2, 2, 1, 1, 8), // depthwise: the grouped kernels on rounded operands
+  };
+  auto rounded = [&](const Tensor& t, Precision p) {
+    std::vector<float> v = t.to_host_f32();
+    for (float& x : v) x = p == Precision::TF32 ? test::tf32_reference(x) : round_to_bf16(x);
+    return Tensor::from_host(v, t.shape(), cpu());
+  };
+  cuda_dev().set_conv_algo(cuda::ConvAlgo::ImplicitGemm);
+  for (Precision p : {Precision::TF32, Precision::BF16}) {
+    for (const ConvGeometry& g : geoms) {
+      const std::string what = std::string(precision_name(p)) + " " + conv_str(g);
+      const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.group_channels(), g.F}, ys{g.N, g.OH, g.OW, g.F};
+      const Tensor x = rand(xs, 51), w = rand(ws, 52), b = rand({g.F}, 53), dy = rand(ys, 54);
+      const Tensor xr = rounded(x, p), wr = rounded(w, p), dyr = rounded(dy, p);
+      auto bound = [](double k) { return 3.0 * (k + 2) * kU; };
+
+      Tensor yc = Tensor::empty(ys, cpu()), mag = Tensor::empty(ys, cpu()), yg = Tensor::empty(ys, gpu());
+      Tensor yg32 = Tensor::empty(ys, gpu());
+      cpu().conv2d_forward(g, xr, wr, b, yc);
+      cpu().conv2d_forward(g, abs_of(xr), abs_of(wr), abs_of(b), mag);
+      gpu().conv2d_forward(g, on_gpu(x), on_gpu(w), on_gpu(b), yg32);
+      {
+        const PrecisionScope scope(p);
+        gpu().conv2d_forward(g, on_gpu(x), on_gpu(w), on_gpu(b), yg);
+      }
+      expect_close("conv2d_forward " + what, yc, yg, 0.0, 0.0, &mag, bound(double(g.KH) * g.KW * g.group_channels()));
+      // The mode must change the arithmetic: rounding 13 (TF32) or 16 (BF16)
+      // mantissa bits of random operands moves some outputs.
+      const std::vector<float> r32 = yg32.to_host_f32(), rp = yg.to_host_f32();
+      EXPECT_NE(r32, rp) << what << ": the reduced-precision forward equals the fp32 one";
+
+      Tensor dxc = Tensor::empty(xs, cpu()), magx = Tensor::empty(xs, cpu()), dxg = Tensor::empty(xs, gpu());
+      cpu().conv2d_backward_data(g, dyr, wr, dxc);
+      cpu().conv2d_backward_data(g, abs_of(dyr), abs_of(wr), magx);
+      Tensor dwc = Tensor::empty(ws, cpu()), magw = Tensor::empty(ws, cpu()), dwg = Tensor::empty(ws, gpu());
+      cpu().conv2d_backward_filter(g, xr, dyr, dwc);
+      cpu().conv2d_backward_filter(g, abs_of(xr), abs_of(dyr), magw);
+      Tensor dxg32 = Tensor::empty(xs, gpu()), dwg32 = Tensor::empty(ws, gpu());
+      gpu().conv2d_backward_data(g, on_gpu(dy), on_gpu(w), dxg32);
+      gpu().conv2d_backward_filter(g, on_gpu(x), on_gpu(dy), dwg32);
+      {
+        const PrecisionScope scope(p);
+        gpu().conv2d_backward_data(g, on_gpu(dy), on_gpu(w), dxg);
+        gpu().conv2d_backward_filter(g, on_gpu(x), on_gpu(dy), dwg);
+      }
+      EXPECT_NE(dxg32.to_host_f32(), dxg.to_host_f32()) << what << ": backward data ignored the mode";
+      EXPECT_NE(dwg32.to_host_f32(), dwg.to_host_f32()) << what << ": backward filter ignored the mode";
+      expect_close("conv2d_backward_data " + what, dxc, dxg, 0.0, 0.0, &magx,
+                   bound(double(g.KH) * g.KW * g.group_filters()));
+      expect_close("conv2d_backward_filter " + what, dwc, dwg, 0.0, 0.0, &magw, bound(double(g.N) * g.OH * g.OW));
     }
   }
   cuda_dev().set_conv_algo(conv_algos().back());

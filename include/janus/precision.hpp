@@ -5,9 +5,9 @@
 //   fp32  the default and the parity mode: everything in float32, results
 //         bit-identical to a build without this module.
 //   tf32  for CUDA: cuBLAS and cuDNN tensor-op math, whose products read the
-//         operands with a 10-bit mantissa (TF32) and accumulate in float32.
-//         The CPU has no TF32 arithmetic and refuses it; the CUDA backend does
-//         not implement it yet and refuses it too (check_precision_supported).
+//         operands with a 10-bit mantissa (TF32, unit roundoff 2^-11) and
+//         accumulate in float32. The CPU has no TF32 arithmetic and refuses it
+//         (check_precision_supported).
 //   bf16  autocast style, after PyTorch's torch.autocast: the two inputs of
 //         every convolution pass and GEMM are rounded to bfloat16 (8-bit
 //         mantissa, float32's exponent range; round to nearest, ties to even)
@@ -30,6 +30,25 @@
 // numerics of oneDNN's bf16 primitives and of tensor cores; unlike PyTorch's
 // autocast, Janus does not round the output of the product back to bf16 (it
 // keeps float32 activations), so it is never less accurate than autocast.
+// "tf32 x tf32" likewise with TF32 inputs (11 + 11 significant bits: products
+// exact in float32 too).
+//
+// On CUDA (src/cuda/cuda_device.cpp, "matrix products"):
+//   tf32  GEMMs: cublasSgemm with CUBLAS_TF32_TENSOR_OP_MATH (the GPU rounds
+//         the operands). Convolutions: both inputs rounded to TF32 by a
+//         conversion kernel (cvt.rna: to nearest, ties away from zero), then
+//         cuDNN with CUDNN_TENSOR_OP_MATH or Janus's implicit-GEMM kernel.
+//   bf16  GEMMs: cublasGemmEx on bf16 copies of A and B (CUDA_R_16BF, round
+//         to nearest even) with float32 C and CUBLAS_COMPUTE_32F.
+//         Convolutions on cuDNN: both inputs rounded to bf16 into float32
+//         copies, then CUDNN_TENSOR_OP_MATH (TF32 tensor cores read bf16
+//         values exactly; cuDNN's legacy API has no bf16-input / float32-output
+//         configuration). On Janus's implicit-GEMM kernel: its bf16 WMMA
+//         variant (m16n16k16, bf16 shared tiles, float32 accumulators), which
+//         rounds the operands to bf16 as it loads its tiles.
+//   The CUDA simulator runs the same code: its cuBLAS emulates TF32 math and
+//   GemmEx by rounding the operands, and its __nv_bfloat16 converts as the
+//   GPU does (src/cuda/sim/reduced_float.hpp).
 //
 // Where it lives
 //   The mode is process-wide (as PyTorch's torch.set_float32_matmul_precision):
@@ -37,7 +56,7 @@
 //   each convolution and GEMM on float32 tensors (float64 is never affected:
 //   gradient checks stay exact). check_precision_supported says whether a
 //   device can run a mode; train / evaluate / predict / bench call it first.
-//   The CPU runs bf16 on oneDNN's bf16 convolutions where the CPU has
+//   CUDA devices run all three modes (above). The CPU runs bf16 on oneDNN's bf16 convolutions where the CPU has
 //   AVX512-BF16 (or AMX), and otherwise emulates it exactly: the inputs are
 //   rounded to bf16 into float32 copies and the float32 kernels multiply them
 //   (the products are the same exact values; only the summation order can
@@ -111,9 +130,13 @@ class PrecisionScope {
 };
 
 // Throws janus::Error, naming the device and the mode, when `device` cannot
-// run `p`: tf32 on a CPU device, any mode but fp32 on a CUDA device (not
-// implemented there yet) and on cpu:reference (the float64 oracle).
+// run `p`: tf32 on a CPU device, and any mode but fp32 on cpu:reference (the
+// float64 oracle). CUDA devices run all three.
 void check_precision_supported(const Device& device, Precision p);
+
+// How a CUDA device runs the matrix products of mode `p`, in words (for
+// `janus info`; `janus bench` names each convolution's kernel).
+std::string cuda_matmul_path(Precision p);
 
 // How the CPU device runs bf16 on this machine, in words: oneDNN's bf16
 // kernels (AVX512-BF16 / AMX) or the exact emulation on float32 kernels.

@@ -83,7 +83,8 @@ std::string precision_table_text() {
     cell(math_type_name(r.tf32), 13);
     out << math_type_name(r.bf16) << "\n";
   }
-  out << "(\"bf16 x bf16\": inputs rounded to bfloat16, products summed in float32, float32 output)\n";
+  out << "(\"bf16 x bf16\": inputs rounded to bfloat16, products summed in float32, float32 output;\n"
+         " \"tf32 x tf32\" likewise with TF32 inputs, 10-bit mantissa: CUDA only)\n";
   return out.str();
 }
 
@@ -102,11 +103,22 @@ void check_precision_supported(const Device& device, Precision p) {
                 "(use fp32, or bf16 for reduced precision on the CPU)");
     return;
   }
-  // The CUDA backend still runs cuBLAS / cuDNN with their default math and
-  // its own kernels in float32: accepting a mode it ignores would be a
-  // silent wrong answer.
-  throw Error(detail::concat(where, "not implemented on the CUDA backend yet (it computes in fp32; "
-                                    "use fp32 there, bf16 on the CPU)"));
+  // CUDA runs every mode of the table (src/cuda/cuda_device.cpp, "matrix
+  // products"): cuBLAS / cuDNN tensor-op math and rounded inputs.
+}
+
+std::string cuda_matmul_path(Precision p) {
+  switch (p) {
+    case Precision::FP32:
+      return "cuBLAS SGEMM (no TF32); cuDNN FMA math or Janus implicit GEMM";
+    case Precision::TF32:
+      return "cuBLAS SGEMM with TF32 tensor-op math; convolutions on cuDNN tensor-op math (inputs "
+             "rounded to TF32, cvt.rna) or Janus implicit GEMM on TF32 tensor cores (WMMA)";
+    case Precision::BF16:
+      return "cuBLAS GemmEx bf16 x bf16 -> f32 (CUBLAS_COMPUTE_32F); convolutions on cuDNN tensor-op "
+             "math (inputs rounded to bf16) or Janus implicit GEMM on bf16 tensor cores (WMMA)";
+  }
+  return "?";
 }
 
 uint16_t float_to_bf16_bits(float x) {

@@ -21,7 +21,7 @@ AlgoRanking rank_algorithms(const std::vector<AlgoCandidate>& ranked, size_t wor
   for (const AlgoCandidate& c : ranked) {
     std::string why;
     if (!c.status_ok) why = "not available for this geometry";
-    else if (!c.math_matches) why = "ranked for another math type (may use TF32 tensor cores)";
+    else if (!c.math_matches) why = "ranked for another math type than the descriptor's";
     else if (c.workspace > workspace_limit)
       why = detail::concat("workspace ", c.workspace, " bytes over the limit of ", workspace_limit);
     else if (c.transform && !allow_transforms) why = "transform algorithm (numerics; JANUS_CUDNN_TRANSFORMS=1 allows it)";

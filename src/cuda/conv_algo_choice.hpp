@@ -5,10 +5,11 @@
 // by cuDNN's heuristics, each with a status, the math type it was ranked for,
 // its workspace and whether it is deterministic. Janus runs the first that
 //   * reported CUDNN_STATUS_SUCCESS,
-//   * was ranked for the convolution descriptor's math type (CUDNN_FMA_MATH:
-//     true FP32; an entry for CUDNN_DEFAULT_MATH may use TF32 tensor cores on
-//     Ampere and later, about 10 bits of mantissa, far outside the parity
-//     bound),
+//   * was ranked for the convolution descriptor's math type: in fp32
+//     CUDNN_FMA_MATH, true FP32 (an entry for CUDNN_DEFAULT_MATH may use TF32
+//     tensor cores on Ampere and later, about 10 bits of mantissa, far outside
+//     the fp32 parity bound); in tf32 and bf16 CUDNN_TENSOR_OP_MATH (an FMA
+//     entry would be exact but forgo the tensor cores the mode is for),
 //   * needs at most the workspace limit,
 //   * is not a transform algorithm (FFT, FFT_TILING, WINOGRAD,
 //     WINOGRAD_NONFUSED): their rounding error is relative to the transformed

@@ -28,9 +28,10 @@ namespace {
 
 constexpr size_t kMaxWorkspace = size_t{512} << 20;  // per-call algorithm workspace limit
 
-using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int>;
-Key key_of(const ConvGeometry& g) {
-  return Key{g.N, g.H, g.W, g.C, g.KH, g.KW, g.F, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.groups};
+using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int>;
+Key key_of(const ConvGeometry& g, cudnnMathType_t math) {
+  return Key{g.N,       g.H,     g.W,     g.C,      g.KH, g.KW, g.F, g.stride_h, g.stride_w,
+             g.pad_h,   g.pad_w, g.groups, static_cast<int>(math)};
 }
 
 // Rows of the HWIO weights seen as a matrix (KH*KW*C/groups, F); its
@@ -38,10 +39,12 @@ Key key_of(const ConvGeometry& g) {
 // channels, which is how cuDNN lays out grouped filters too.
 int64_t filter_rows(const ConvGeometry& g) { return int64_t{g.KH} * g.KW * g.group_channels(); }
 
-// The math type every plan's convolution descriptor carries: true FP32 (FMA
-// kernels only; CUDNN_DEFAULT_MATH permits TF32 tensor cores on Ampere and
-// later), so results stay within the CPU parity bounds.
-constexpr cudnnMathType_t kMathType = CUDNN_FMA_MATH;
+// The math type a plan's convolution descriptor carries: in fp32 true FP32
+// (FMA kernels only; CUDNN_DEFAULT_MATH permits TF32 tensor cores on Ampere
+// and later), so results stay within the CPU parity bounds; in tf32 and bf16
+// tensor-op math (TF32 tensor cores) on inputs the caller rounded.
+cudnnMathType_t math_type(bool tensor_op) { return tensor_op ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
+const char* cudnn_math_name(cudnnMathType_t m) { return m == CUDNN_TENSOR_OP_MATH ? "tensor-op math" : "FMA math"; }
 
 const char* algo_name(cudnnConvolutionFwdAlgo_t a) {
   switch (a) {
@@ -95,7 +98,7 @@ bool is_transform(cudnnConvolutionBwdFilterAlgo_t a) {
 
 // cuDNN's ranked list (any of the three AlgoPerf structs) in cuDNN-free terms.
 template <class Perf>
-std::vector<AlgoCandidate> candidates_of(const std::vector<Perf>& perfs, int count) {
+std::vector<AlgoCandidate> candidates_of(const std::vector<Perf>& perfs, int count, cudnnMathType_t math) {
   std::vector<AlgoCandidate> out;
   for (int i = 0; i < count; ++i) {
     const Perf& p = perfs[static_cast<size_t>(i)];
@@ -103,7 +106,7 @@ std::vector<AlgoCandidate> candidates_of(const std::vector<Perf>& perfs, int cou
     c.algo = static_cast<int>(p.algo);
     c.name = algo_name(p.algo);
     c.status_ok = p.status == CUDNN_STATUS_SUCCESS;
-    c.math_matches = p.mathType == kMathType;
+    c.math_matches = p.mathType == math;
     c.workspace = p.memory;
     c.deterministic = p.determinism == CUDNN_DETERMINISTIC;
     c.transform = is_transform(p.algo);
@@ -126,6 +129,7 @@ struct Choice {
 };
 
 struct Plan {
+  cudnnMathType_t math = CUDNN_FMA_MATH;
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
@@ -163,9 +167,9 @@ class CudnnConvImpl final : public CudnnConv {
     if (handle_) cudnnDestroy(handle_);
   }
 
-  bool forward(const ConvGeometry& g, const float* x, const float* w, float* y) override {
+  bool forward(const ConvGeometry& g, const float* x, const float* w, float* y, bool tensor_op) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Plan& p = plan(g);
+    Plan& p = plan(g, math_type(tensor_op));
     if (p.choice[kForward].chosen < 0) return false;
     Buffer wk(alloc_, filter_bytes(g));
     // HWIO viewed as (KH*KW*C/groups, F) -> its transpose is KRSC (filter_rows).
@@ -185,9 +189,9 @@ class CudnnConvImpl final : public CudnnConv {
     });
   }
 
-  bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx) override {
+  bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx, bool tensor_op) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Plan& p = plan(g);
+    Plan& p = plan(g, math_type(tensor_op));
     if (p.choice[kBackwardData].chosen < 0) return false;
     Buffer wk(alloc_, filter_bytes(g));
     cuda_kernels::transpose(w, wk.f(), filter_rows(g), g.F, stream_);
@@ -207,9 +211,9 @@ class CudnnConvImpl final : public CudnnConv {
     });
   }
 
-  bool backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw) override {
+  bool backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool tensor_op) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Plan& p = plan(g);
+    Plan& p = plan(g, math_type(tensor_op));
     if (p.choice[kBackwardFilter].chosen < 0) return false;
     Buffer wk(alloc_, filter_bytes(g));
     const bool ran = run(g, p, kBackwardFilter, [&](const AlgoCandidate& c) {
@@ -266,11 +270,11 @@ class CudnnConvImpl final : public CudnnConv {
     Choice& c = p.choice[dir];
     const int before = c.chosen;
     c.chosen = run_first_working(c.ranking, static_cast<size_t>(c.chosen), body, c.failures);
-    if (!c.logged || c.chosen != before) log_choice(g, dir, c);
+    if (!c.logged || c.chosen != before) log_choice(g, p.math, dir, c);
     return c.chosen >= 0;
   }
 
-  static void log_choice(const ConvGeometry& g, int dir, Choice& c) {
+  static void log_choice(const ConvGeometry& g, cudnnMathType_t p_math, int dir, Choice& c) {
     c.logged = true;
 #ifdef NDEBUG
     if (!cudnn_log_enabled()) return;
@@ -278,7 +282,7 @@ class CudnnConvImpl final : public CudnnConv {
     std::string line = detail::concat("janus: cuDNN ", direction_name(dir), " ", geometry_str(g), ": ");
     if (c.chosen >= 0) {
       const AlgoCandidate& a = c.ranking.order[static_cast<size_t>(c.chosen)];
-      line += detail::concat(a.name, " (FMA math, workspace ", a.workspace, " bytes",
+      line += detail::concat(a.name, " (", cudnn_math_name(p_math), ", workspace ", a.workspace, " bytes",
                              a.deterministic ? "" : ", non-deterministic", ")");
     } else {
       line += g.groups > 1 ? "no cuDNN algorithm ran; Janus's grouped kernel instead"
@@ -289,10 +293,11 @@ class CudnnConvImpl final : public CudnnConv {
     std::fprintf(stderr, "%s\n", line.c_str());
   }
 
-  Plan& plan(const ConvGeometry& g) {
-    auto it = plans_.find(key_of(g));
+  Plan& plan(const ConvGeometry& g, cudnnMathType_t math) {
+    auto it = plans_.find(key_of(g, math));
     if (it != plans_.end()) return *it->second;
     auto p = std::make_unique<Plan>();
+    p->math = math;
     JANUS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
     JANUS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
     JANUS_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
@@ -305,7 +310,7 @@ class CudnnConvImpl final : public CudnnConv {
     JANUS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, g.pad_h, g.pad_w, g.stride_h, g.stride_w, 1, 1,
                                                       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     JANUS_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv, g.groups));
-    JANUS_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, kMathType));
+    JANUS_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, math));
     int n = 0, c = 0, h = 0, w = 0;
     JANUS_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w));
     JANUS_CHECK(n == g.N && c == g.F && h == g.OH && w == g.OW, "cuDNN convolution: output (", n, ", ", h, ", ", w,
@@ -319,7 +324,7 @@ class CudnnConvImpl final : public CudnnConv {
       std::vector<cudnnConvolutionFwdAlgoPerf_t> perfs(static_cast<size_t>(std::max(max_count, 1)));
       JANUS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, p->x, p->w, p->conv, p->y, max_count, &count,
                                                                perfs.data()));
-      p->choice[kForward].ranking = rank_algorithms(candidates_of(perfs, count), kMaxWorkspace, false, transforms);
+      p->choice[kForward].ranking = rank_algorithms(candidates_of(perfs, count, math), kMaxWorkspace, false, transforms);
     }
     {
       int max_count = 0, count = 0;
@@ -327,7 +332,7 @@ class CudnnConvImpl final : public CudnnConv {
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perfs(static_cast<size_t>(std::max(max_count, 1)));
       JANUS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p->w, p->y, p->conv, p->x, max_count,
                                                                     &count, perfs.data()));
-      p->choice[kBackwardData].ranking = rank_algorithms(candidates_of(perfs, count), kMaxWorkspace, true, transforms);
+      p->choice[kBackwardData].ranking = rank_algorithms(candidates_of(perfs, count, math), kMaxWorkspace, true, transforms);
     }
     {
       int max_count = 0, count = 0;
@@ -336,15 +341,15 @@ class CudnnConvImpl final : public CudnnConv {
       JANUS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p->x, p->y, p->conv, p->w, max_count,
                                                                       &count, perfs.data()));
       p->choice[kBackwardFilter].ranking =
-          rank_algorithms(candidates_of(perfs, count), kMaxWorkspace, true, transforms);
+          rank_algorithms(candidates_of(perfs, count, math), kMaxWorkspace, true, transforms);
     }
     for (int d = kForward; d <= kBackwardFilter; ++d)
       if (p->choice[d].ranking.order.empty()) {
         p->choice[d].chosen = -1;
-        log_choice(g, d, p->choice[d]);
+        log_choice(g, math, d, p->choice[d]);
       }
     Plan& ref = *p;
-    plans_.emplace(key_of(g), std::move(p));
+    plans_.emplace(key_of(g, math), std::move(p));
     return ref;
   }
 

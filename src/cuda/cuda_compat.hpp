@@ -23,10 +23,17 @@
 //     violation by throwing janus::sim::KernelError from JANUS_LAUNCH; reading
 //     a shuffle source lane that did not take part gives NaN (floating point)
 //     or 0xBAADF00D.. (integers), as the value is undefined on hardware.
-//   * No inline PTX (asm), no CUB, cooperative groups, WMMA/MMA, __half or
-//     __nv_bfloat16 types, textures, dynamic parallelism or cuDNN inside
-//     kernels: these fail to compile in the simulator (a static_assert or an
-//     #error naming the simulator). Host code may branch on JANUS_SIMULATED.
+//   * No inline PTX (asm), no CUB, cooperative groups, textures, dynamic
+//     parallelism or cuDNN inside kernels: these fail to compile in the
+//     simulator (a static_assert or an #error naming the simulator). Host
+//     code may branch on JANUS_SIMULATED.
+//   * __nv_bfloat16 (<cuda_bf16.h>) and __half (<cuda_fp16.h>): conversions
+//     (__float2bfloat16, __bfloat162float, __float2half_rn, __half2float,
+//     __*_as_ushort), + - * / and comparisons, with the GPU's rounding
+//     (src/cuda/sim/reduced_float.hpp); the rest of those headers is absent.
+//   * WMMA (<mma.h>, nvcuda::wmma): TF32 operands m16n16k8 and bf16 operands
+//     m16n16k16 with float accumulators, emulated warp-collectively
+//     (src/cuda/sim/wmma.hpp); mma.sync through PTX is not available.
 //   * __CUDA_ARCH__ is not defined in the simulator; device code compiled by
 //     g++ takes the host path of `#ifdef __CUDA_ARCH__` blocks.
 //   * Thrust: available in the simulator when CMake found CCCL

@@ -14,6 +14,7 @@
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_guard.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/precision_kernels.hpp"
 #include "janus/error.hpp"
 
 namespace janus::cuda {
@@ -48,7 +49,8 @@ CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
   JANUS_CUBLAS_CHECK(cublasCreate(&h));
   cublas_ = h;
   JANUS_CUBLAS_CHECK(cublasSetStream(h, stream_));
-  // Plain FP32 (no TF32 tensor cores) so results agree with the CPU backend.
+  // Plain FP32 (no TF32 tensor cores) so results agree with the CPU backend;
+  // gemm_raw sets the math mode of each product from the precision mode.
   JANUS_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
   conv_algo_ = JANUS_SIMULATED ? ConvAlgo::ImplicitGemm : ConvAlgo::CuDNN;
   if (const char* env = std::getenv("JANUS_CONV_ALGO"); env != nullptr && *env != '\0')
@@ -116,6 +118,17 @@ CudnnConv& CudaDevice::cudnn() {
 }
 
 // ---- helpers ----------------------------------------------------------------
+
+MathType CudaDevice::matmul_math() { return input_math(matmul_precision(), OpClass::Matmul); }
+
+CudaDevice::MatmulInput::MatmulInput(CudaDevice& d, const float* x, int64_t n, MathType math) : p_(x) {
+  if (math == MathType::F32 || n == 0) return;
+  copy_ = std::make_unique<Scratch>(d, sizeof(float) * static_cast<size_t>(n));
+  float* rounded = copy_->as<float>();
+  if (math == MathType::BF16) k::round_to_bf16(x, rounded, n, d.stream_);
+  else k::round_to_tf32(x, rounded, n, d.stream_);
+  p_ = rounded;
+}
 
 float* CudaDevice::f32(const Tensor& t, const char* op, const char* what) const {
   JANUS_CHECK(t.defined(), op, " on ", name(), ": tensor '", what, "' is undefined");
@@ -201,6 +214,22 @@ void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
               stream_);
 }
 
+// Matrix products per precision mode (the Matmul row of precision.hpp's table):
+//   fp32  cublasSgemm with CUBLAS_DEFAULT_MATH; cuDNN with CUDNN_FMA_MATH; the
+//         implicit-GEMM kernel as it is.
+//   tf32  cublasSgemm with CUBLAS_TF32_TENSOR_OP_MATH (the GPU rounds the
+//         operands to TF32 itself); convolutions read copies of their inputs
+//         rounded to TF32 as cvt.rna.tf32.f32 does, on cuDNN with
+//         CUDNN_TENSOR_OP_MATH or on the implicit-GEMM kernel (exact products
+//         of those values in float32).
+//   bf16  cublasGemmEx on bf16 copies of A and B (CUDA_R_16BF, written by a
+//         conversion kernel, round to nearest even) with float32 C and
+//         CUBLAS_COMPUTE_32F; convolutions read float32 copies of their inputs
+//         rounded to bf16, on cuDNN with CUDNN_TENSOR_OP_MATH (TF32 tensor
+//         cores read bf16 values exactly; conv_cudnn.hpp says why not cuDNN's
+//         bf16 configurations) or on the implicit-GEMM kernel (its float32
+//         products of bf16 values are exact: 8 + 8 significant bits).
+// In every mode the products are summed in float32 and the output is float32.
 void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* a,
                           const float* b, float beta, float* c) {
   const DeviceGuard guard(index_);
@@ -211,9 +240,23 @@ void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float
   // leading dimension c, which is exactly op(.)^T when the flag is N.
   const int lda = trans_a ? M : K;  // A stored (M,K) or (K,M) row-major
   const int ldb = trans_b ? K : N;  // B stored (K,N) or (N,K) row-major
-  JANUS_CUBLAS_CHECK(cublasSgemm(as_handle(cublas_), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                 trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, b, ldb, a, lda, &beta,
-                                 c, N));
+  const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasHandle_t h = as_handle(cublas_);
+  const MathType math = matmul_math();
+  if (math == MathType::BF16) {
+    const int64_t a_count = int64_t{M} * K, b_count = int64_t{K} * N;
+    Scratch a16(*this, sizeof(__nv_bfloat16) * static_cast<size_t>(std::max<int64_t>(a_count, 1)));
+    Scratch b16(*this, sizeof(__nv_bfloat16) * static_cast<size_t>(std::max<int64_t>(b_count, 1)));
+    k::float_to_bf16(a, a16.as<__nv_bfloat16>(), a_count, stream_);
+    k::float_to_bf16(b, b16.as<__nv_bfloat16>(), b_count, stream_);
+    JANUS_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
+    JANUS_CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, N, M, K, &alpha, b16.as<__nv_bfloat16>(), CUDA_R_16BF, ldb,
+                                    a16.as<__nv_bfloat16>(), CUDA_R_16BF, lda, &beta, c, CUDA_R_32F, N,
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return;
+  }
+  JANUS_CUBLAS_CHECK(cublasSetMathMode(h, math == MathType::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  JANUS_CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, N, M, K, &alpha, b, ldb, a, lda, &beta, c, N));
 }
 
 void CudaDevice::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
@@ -386,8 +429,22 @@ void check_conv(const Device& d, const char* op, const ConvGeometry& g, const Te
 }  // namespace
 
 std::string CudaDevice::conv2d_kernel(const ConvGeometry& g, DType /*dt*/) {
-  if (conv_algo_ == ConvAlgo::CuDNN) return "cuDNN";
-  return g.groups > 1 ? "Janus grouped direct" : "Janus implicit GEMM";
+  // Janus's own kernels: implicit GEMM, or for groups > 1 the grouped direct
+  // kernels (conv_grouped.cu), which read operands rounded as cuDNN's are.
+  const bool grouped = !use_cudnn() && g.groups > 1;
+  const std::string path = use_cudnn() ? "cuDNN" : grouped ? "Janus grouped direct" : "Janus implicit GEMM";
+  switch (matmul_math()) {
+    case MathType::F32: return path;
+    case MathType::TF32:
+      return path + (use_cudnn()  ? " tf32 (inputs rounded to TF32, tensor-op math)"
+                     : grouped    ? " tf32 (inputs rounded to TF32, float32 FMA)"
+                                  : " tf32 (TF32 tensor cores, WMMA)");
+    case MathType::BF16:
+      return path + (use_cudnn()  ? " bf16 (inputs rounded to bf16, tensor-op math)"
+                     : grouped    ? " bf16 (inputs rounded to bf16, float32 FMA)"
+                                  : " bf16 (bf16 tensor cores, WMMA)");
+  }
+  return path;
 }
 
 void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
@@ -403,13 +460,24 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
                 ")");
     pb = f32(bias, "conv2d_forward", "bias");
   }
-  if (use_cudnn() && cudnn().forward(g, px, pw, py)) {
-    if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
-  } else if (g.groups > 1) {  // Janus's own kernels: asked for, or no cuDNN algorithm runs this geometry
-    k::conv2d_forward_grouped(g, px, pw, pb, py, stream_);
-  } else {
-    k::conv2d_forward_igemm(g, px, pw, pb, py, stream_);
+  // cuDNN reads operands rounded by a conversion kernel; the implicit-GEMM
+  // kernel rounds them itself while it loads its tiles (no copies).
+  const MathType math = matmul_math();
+  if (use_cudnn()) {
+    const MatmulInput xm(*this, px, x.numel(), math), wm(*this, pw, w.numel(), math);
+    if (cudnn().forward(g, xm.get(), wm.get(), py, math != MathType::F32)) {
+      if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
+      return;
+    }
   }
+  if (g.groups > 1) {  // Janus's grouped kernels: asked for, or no cuDNN algorithm runs this geometry
+    // (their products are of operands rounded as cuDNN's are, summed in float32)
+    const MatmulInput xm(*this, px, x.numel(), math), wm(*this, pw, w.numel(), math);
+    k::conv2d_forward_grouped(g, xm.get(), wm.get(), pb, py, stream_);
+    return;
+  }
+  // implicit GEMM: asked for, or no cuDNN algorithm runs this geometry
+  k::conv2d_forward_igemm(g, px, pw, pb, py, math, stream_);
 }
 
 void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
@@ -418,11 +486,17 @@ void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, c
   const float* pdy = f32(dy, "conv2d_backward_data", "dy");
   const float* pw = f32(w, "conv2d_backward_data", "w");
   float* pdx = f32(dx, "conv2d_backward_data", "dx");
-  if (use_cudnn() && cudnn().backward_data(g, pdy, pw, pdx)) return;
-  if (g.groups > 1)
-    k::conv2d_backward_data_grouped(g, pdy, pw, pdx, stream_);
-  else
-    k::conv2d_backward_data_igemm(g, pdy, pw, pdx, stream_);
+  const MathType math = matmul_math();
+  if (use_cudnn()) {
+    const MatmulInput dym(*this, pdy, dy.numel(), math), wm(*this, pw, w.numel(), math);
+    if (cudnn().backward_data(g, dym.get(), wm.get(), pdx, math != MathType::F32)) return;
+  }
+  if (g.groups > 1) {
+    const MatmulInput dym(*this, pdy, dy.numel(), math), wm(*this, pw, w.numel(), math);
+    k::conv2d_backward_data_grouped(g, dym.get(), wm.get(), pdx, stream_);
+    return;
+  }
+  k::conv2d_backward_data_igemm(g, pdy, pw, pdx, math, stream_);
 }
 
 void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
@@ -431,14 +505,19 @@ void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, 
   const float* px = f32(x, "conv2d_backward_filter", "x");
   const float* pdy = f32(dy, "conv2d_backward_filter", "dy");
   float* pdw = f32(dw, "conv2d_backward_filter", "dw");
-  if (use_cudnn() && cudnn().backward_filter(g, px, pdy, pdw)) return;
-  if (g.groups > 1) {
-    k::conv2d_backward_filter_grouped(g, px, pdy, pdw, stream_);
-  } else {
-    const int64_t ws = k::conv2d_backward_filter_workspace(g);
-    Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));
-    k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), stream_);
+  const MathType math = matmul_math();
+  if (use_cudnn()) {
+    const MatmulInput xm(*this, px, x.numel(), math), dym(*this, pdy, dy.numel(), math);
+    if (cudnn().backward_filter(g, xm.get(), dym.get(), pdw, math != MathType::F32)) return;
   }
+  if (g.groups > 1) {
+    const MatmulInput xm(*this, px, x.numel(), math), dym(*this, pdy, dy.numel(), math);
+    k::conv2d_backward_filter_grouped(g, xm.get(), dym.get(), pdw, stream_);
+    return;
+  }
+  const int64_t ws = k::conv2d_backward_filter_workspace(g);
+  Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));
+  k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), math, stream_);
 }
 
 // ---- pooling ----------------------------------------------------------------

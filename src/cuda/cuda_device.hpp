@@ -4,7 +4,10 @@
 // under the simulator); convolutions through cuDNN or the implicit-GEMM
 // kernels (JANUS_CONV_ALGO=cudnn|implicit_gemm, or set_conv_algo()).
 // Only float32 tensors are supported; other dtypes throw janus::Error naming
-// the op.
+// the op. GEMMs and convolutions follow the process-wide precision mode
+// (include/janus/precision.hpp): in tf32 and bf16 their two inputs are
+// rounded to the mode's type, products are summed in float32 and the output
+// stays float32 (how each path does it: cuda_device.cpp, "matrix products").
 #pragma once
 
 #include "cuda/cuda_compat.hpp"
@@ -17,6 +20,7 @@
 #include "cuda/conv_cudnn.hpp"
 #include "cuda/pinned_staging.hpp"
 #include "janus/device.hpp"
+#include "janus/precision.hpp"
 
 namespace janus::cuda {
 
@@ -119,6 +123,21 @@ class CudaDevice final : public Device {
     void* p_;
   };
 
+  // The input of a convolution pass in the mode's matmul input type: the
+  // tensor itself in fp32, else a float32 copy rounded to bf16 or TF32 (so
+  // that cuDNN and the implicit-GEMM kernel multiply the same exact values).
+  class MatmulInput {
+   public:
+    MatmulInput(CudaDevice& d, const float* x, int64_t n, MathType math);
+    const float* get() const { return p_; }
+
+   private:
+    std::unique_ptr<Scratch> copy_;
+    const float* p_;
+  };
+
+  // The input type of matrix products now (the precision table's Matmul row).
+  static MathType matmul_math();
   float* f32(const Tensor& t, const char* op, const char* what) const;
   double fetch_double(const double* device_value);
   bool use_cudnn() const;

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "janus/device.hpp"
+#include "janus/precision.hpp"
 
 namespace janus::cuda_kernels {
 
@@ -72,15 +73,30 @@ void l2_terms(const float* yhat, const float* y, double* terms, int64_t n, cudaS
 void l2_backward(const float* yhat, const float* y, float* dyhat, float two_over_m, int64_t n,
                  cudaStream_t s);
 
-// ---- conv_implicit_gemm.cu (GEMM itself is cuBLAS, simulated via OpenBLAS under SIM) --------------------------------------------------
+// ---- conv_implicit_gemm.cu ------------------------------------------------------
+// Convolutions as implicit GEMM (NHWC x, HWIO w, NHWC y). `math` is the input
+// type of the products (janus::input_math(matmul_precision(), OpClass::Matmul)):
+// F32 on CUDA cores; TF32 and BF16 on tensor cores (WMMA, sm_80 and newer:
+// operands rounded to TF32 or bfloat16, float32 sums). Throws janus::Error when the
+// geometry needs more than 32-bit indexing.
 void conv2d_forward_igemm(const ConvGeometry& g, const float* x, const float* w,
-                          const float* bias /* nullable */, float* y, cudaStream_t s);
+                          const float* bias /* nullable */, float* y, MathType math, cudaStream_t s);
 void conv2d_backward_data_igemm(const ConvGeometry& g, const float* dy, const float* w, float* dx,
-                                cudaStream_t s);
+                                MathType math, cudaStream_t s);
 // Split-K over the N*OH*OW reduction; workspace floats needed (0 when no split).
 int64_t conv2d_backward_filter_workspace(const ConvGeometry& g);
 void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const float* dy,
-                                  float* dw, float* workspace, cudaStream_t s);
+                                  float* dw, float* workspace, MathType math, cudaStream_t s);
+
+// ---- conv_implicit_gemm_v1.cu: the first implicit-GEMM kernel, float32 only,
+// kept as the baseline of bench/igemm_variants.cpp (not used by the backend).
+void conv2d_forward_igemm_v1(const ConvGeometry& g, const float* x, const float* w,
+                             const float* bias /* nullable */, float* y, cudaStream_t s);
+void conv2d_backward_data_igemm_v1(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                                   cudaStream_t s);
+int64_t conv2d_backward_filter_workspace_v1(const ConvGeometry& g);
+void conv2d_backward_filter_igemm_v1(const ConvGeometry& g, const float* x, const float* dy,
+                                     float* dw, float* workspace, cudaStream_t s);
 
 // ---- conv_grouped.cu: convolutions with groups > 1 (depthwise included) ------
 // Shapes as in ConvGeometry (w / dw: (KH, KW, C/groups, F)); each pass

@@ -3,10 +3,15 @@
 
 #include <cblas.h>
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "cuda/sim/internal.hpp"
+#include "cuda/tf32_rounding.hpp"
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
@@ -44,6 +49,64 @@ void gemm(cublasOperation_t transa, cublasOperation_t transb, int m, int n, int 
   if (beta == 0.0f)  // cuBLAS does not read C when beta == 0: NaNs there must not survive
     for (int j = 0; j < n; ++j) std::fill_n(C + static_cast<std::ptrdiff_t>(j) * ldc, m, 0.0f);
   cblas_sgemm(CblasColMajor, to_cblas(transa), to_cblas(transb), m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// The operand op(X) of a gemm as float32 values, column-major with leading
+// dimension ld: the stored matrix is rows x cols (rows = m or k when op is N).
+// `read(j)` returns element j of the stored array as a float (already
+// rounded as the math asks). Only the stored rows x cols entries are read.
+template <class Read>
+std::vector<float> operand(int rows, int cols, int ld, Read read) {
+  std::vector<float> out(static_cast<size_t>(rows) * static_cast<size_t>(cols));
+  for (int j = 0; j < cols; ++j)
+    for (int i = 0; i < rows; ++i)
+      out[static_cast<size_t>(j) * static_cast<size_t>(rows) + static_cast<size_t>(i)] =
+          read(static_cast<std::ptrdiff_t>(j) * ld + i);
+  return out;
+}
+
+// A stored operand of type `type` as float32 (TF32-rounded when `tf32` and
+// the type is float32); rows x cols column-major with leading dimension ld.
+std::vector<float> operand_as_float(const void* x, cudaDataType_t type, bool tf32, int rows, int cols, int ld) {
+  switch (type) {
+    case CUDA_R_32F: {
+      const float* f = static_cast<const float*>(x);
+      return operand(rows, cols, ld, [f, tf32](std::ptrdiff_t j) {
+        return tf32 ? janus::cuda::round_to_tf32(f[j]) : f[j];
+      });
+    }
+    case CUDA_R_16BF: {
+      const __nv_bfloat16* b = static_cast<const __nv_bfloat16*>(x);
+      return operand(rows, cols, ld, [b](std::ptrdiff_t j) { return __bfloat162float(b[j]); });
+    }
+    case CUDA_R_16F: {
+      const __half* h = static_cast<const __half*>(x);
+      return operand(rows, cols, ld, [h](std::ptrdiff_t j) { return __half2float(h[j]); });
+    }
+  }
+  return {};
+}
+
+// gemm on operands converted to float32 first (reduced-precision math): the
+// copies are packed, so their leading dimensions are their row counts.
+void gemm_converted(cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k, float alpha,
+                    const void* A, cudaDataType_t Atype, int lda, const void* B, cudaDataType_t Btype, int ldb,
+                    bool tf32, float beta, float* C, int ldc) {
+  if (m == 0 || n == 0) return;
+  const int a_rows = transa == CUBLAS_OP_N ? m : k, a_cols = transa == CUBLAS_OP_N ? k : m;
+  const int b_rows = transb == CUBLAS_OP_N ? k : n, b_cols = transb == CUBLAS_OP_N ? n : k;
+  const std::vector<float> a = operand_as_float(A, Atype, tf32, a_rows, a_cols, lda);
+  const std::vector<float> b = operand_as_float(B, Btype, tf32, b_rows, b_cols, ldb);
+  gemm(transa, transb, m, n, k, alpha, a.data(), std::max(1, a_rows), b.data(), std::max(1, b_rows), beta, C, ldc);
+}
+
+// cublasSgemm*'s product under the handle's math mode.
+void sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+           float alpha, const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+  if (handle->math_mode == CUBLAS_TF32_TENSOR_OP_MATH)
+    gemm_converted(transa, transb, m, n, k, alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, true, beta, C, ldc);
+  else
+    gemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace
@@ -146,7 +209,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
   if (cublasStatus_t s = check_gemm(handle, transa, transb, m, n, k, alpha, beta, lda, ldb, ldc);
       s != CUBLAS_STATUS_SUCCESS)
     return s;
-  gemm(transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+  sgemm(handle, transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -159,7 +222,8 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
     return s;
   if (batchCount < 0) return CUBLAS_STATUS_INVALID_VALUE;
   for (int b = 0; b < batchCount; ++b)
-    gemm(transa, transb, m, n, k, *alpha, A + b * strideA, lda, B + b * strideB, ldb, *beta, C + b * strideC, ldc);
+    sgemm(handle, transa, transb, m, n, k, *alpha, A + b * strideA, lda, B + b * strideB, ldb, *beta,
+          C + b * strideC, ldc);
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -172,6 +236,26 @@ cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t trans
     return s;
   if (batchCount < 0) return CUBLAS_STATUS_INVALID_VALUE;
   for (int b = 0; b < batchCount; ++b)
-    gemm(transa, transb, m, n, k, *alpha, Aarray[b], lda, Barray[b], ldb, *beta, Carray[b], ldc);
+    sgemm(handle, transa, transb, m, n, k, *alpha, Aarray[b], lda, Barray[b], ldb, *beta, Carray[b], ldc);
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                            int k, const void* alpha, const void* A, cudaDataType_t Atype, int lda, const void* B,
+                            cudaDataType_t Btype, int ldb, const void* beta, void* C, cudaDataType_t Ctype, int ldc,
+                            cublasComputeType_t computeType, cublasGemmAlgo_t algo) {
+  const float* a = static_cast<const float*>(alpha);
+  const float* b = static_cast<const float*>(beta);
+  if (cublasStatus_t s = check_gemm(handle, transa, transb, m, n, k, a, b, lda, ldb, ldc); s != CUBLAS_STATUS_SUCCESS)
+    return s;
+  auto served = [](cudaDataType_t t) { return t == CUDA_R_32F || t == CUDA_R_16BF || t == CUDA_R_16F; };
+  if (!served(Atype) || !served(Btype) || Ctype != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (computeType != CUBLAS_COMPUTE_32F && computeType != CUBLAS_COMPUTE_32F_FAST_TF32)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (algo != CUBLAS_GEMM_DEFAULT && algo != CUBLAS_GEMM_DEFAULT_TENSOR_OP) return CUBLAS_STATUS_INVALID_VALUE;
+  if (A == nullptr || B == nullptr || C == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  const bool tf32 =
+      computeType == CUBLAS_COMPUTE_32F_FAST_TF32 || handle->math_mode == CUBLAS_TF32_TENSOR_OP_MATH;
+  gemm_converted(transa, transb, m, n, k, *a, A, Atype, lda, B, Btype, ldb, tf32, *b, static_cast<float*>(C), ldc);
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -1,7 +1,20 @@
 // Janus CUDA simulator: the cuBLAS subset Janus uses, served by the CPU BLAS
 // (OpenBLAS cblas) with cuBLAS's exact column-major semantics and argument
-// checks. Pointer mode is irrelevant (device memory is host memory), the math
-// mode is accepted and ignored (always full FP32), streams are recorded only.
+// checks. Pointer mode is irrelevant (device memory is host memory), streams
+// are recorded only.
+//
+// Reduced precision, emulated by rounding the operands and multiplying in
+// float32 (every product of two TF32 or two bf16 values is exact in float32,
+// so only the summation order can differ from a tensor core's):
+//   * CUBLAS_TF32_TENSOR_OP_MATH (cublasSetMathMode) makes cublasSgemm* read
+//     A and B rounded to TF32 as cvt.rna.tf32.f32 does (src/cuda/tf32_rounding.hpp);
+//     cuBLAS "may" use TF32 there, the simulator always does (the less
+//     accurate of the two, which the parity bounds must cover anyway).
+//   * cublasGemmEx with CUDA_R_16BF or CUDA_R_16F A and B reads their exact
+//     values; with CUDA_R_32F A and B, CUBLAS_COMPUTE_32F_FAST_TF32 (or the
+//     TF32 math mode with CUBLAS_COMPUTE_32F) rounds them to TF32. C is
+//     CUDA_R_32F, the compute type CUBLAS_COMPUTE_32F or _FAST_TF32; other
+//     combinations return CUBLAS_STATUS_NOT_SUPPORTED.
 #pragma once
 
 #include "cuda/sim/runtime.hpp"
@@ -30,6 +43,19 @@ enum cublasMath_t {
   CUBLAS_PEDANTIC_MATH = 2,
   CUBLAS_TF32_TENSOR_OP_MATH = 3,
 };
+
+// Values as in library_types.h (the simulator's subset).
+enum cudaDataType_t { CUDA_R_32F = 0, CUDA_R_16F = 2, CUDA_R_16BF = 14 };
+typedef cudaDataType_t cudaDataType;
+// Values as in cublas_api.h.
+enum cublasComputeType_t {
+  CUBLAS_COMPUTE_32F = 68,
+  CUBLAS_COMPUTE_32F_PEDANTIC = 69,
+  CUBLAS_COMPUTE_32F_FAST_16F = 74,
+  CUBLAS_COMPUTE_32F_FAST_16BF = 75,
+  CUBLAS_COMPUTE_32F_FAST_TF32 = 77,
+};
+enum cublasGemmAlgo_t { CUBLAS_GEMM_DEFAULT = -1, CUBLAS_GEMM_DEFAULT_TENSOR_OP = 99 };
 
 #define CUBLAS_VER_MAJOR 13
 #define CUBLAS_VER_MINOR 0
@@ -60,3 +86,10 @@ cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t trans
                                   int n, int k, const float* alpha, const float* const Aarray[], int lda,
                                   const float* const Barray[], int ldb, const float* beta, float* const Carray[],
                                   int ldc, int batchCount);
+// C = alpha * op(A) * op(B) + beta * C with typed A, B and C (see the file
+// comment for the types and compute types served). alpha and beta are float
+// (the scale type of CUBLAS_COMPUTE_32F*).
+cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                            int k, const void* alpha, const void* A, cudaDataType_t Atype, int lda, const void* B,
+                            cudaDataType_t Btype, int ldb, const void* beta, void* C, cudaDataType_t Ctype, int ldc,
+                            cublasComputeType_t computeType, cublasGemmAlgo_t algo);

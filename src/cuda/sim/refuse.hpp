@@ -1,8 +1,8 @@
 // Janus CUDA simulator: CUDA features the simulator cannot run fail to compile
 // with a message naming the simulator, instead of silently doing something else.
-// (Headers such as <cub/...>, <cooperative_groups.h>, <cuda_fp16.h>, <mma.h>,
-// <cudnn.h> are refused by the #error stubs in src/cuda/sim/refused/, which the
-// SIM build puts first on the include path.)
+// (Headers such as <cub/...>, <cooperative_groups.h>, <cudnn.h> are refused by
+// the #error stubs in src/cuda/sim/refused/, which the SIM build puts first on
+// the include path; the headers it serves are in src/cuda/sim/headers/.)
 #pragma once
 
 // Inline PTX. Every standard header the simulator and Janus need is already
