@@ -130,6 +130,7 @@ bad_config cifar.json 'c["model"]["layers"][1].update(kernel=64)' "pooling windo
 bad_config cifar.json 'c["model"]["layers"][1].update(kernel=2, stride=2); c["model"]["layers"][1:1] = [{"type": "maxpool2d", "kernel": 2} for _ in range(6)]' "pooling that leaves no output" "pool" cifar
 bad_config cifar.json 'del c["model"]["layers"][2]' "dense layer on images without flatten" "expects (batch, features)" cifar
 bad_config iris.json 'c["model"]["layers"].insert(0, {"type": "conv2d", "n_out": 2, "kernel": 3})' "convolution on dense data" "expects NHWC" "$DATA"
+bad_config cifar.json 'c["model"]["layers"][0].update(groups=2)' "conv2d groups not dividing the 3 input channels" "'groups' = 2 must divide both the input channels C = 3" cifar
 bad_config iris.json 'c["model"]["layers"][-1]["n_out"] = 5' "output size does not match the classes" "3 classes" "$DATA"
 bad_config cifar.json 'c["model"]["layers"][1].update(kernel=2, pad=2)' "pooling padding not below the window" "padding" cifar
 bad_config cifar.json 'c["model"]["layers"][0].update(stride=0)' "stride 0" "stride" cifar
@@ -137,7 +138,7 @@ bad_config cifar.json 'c["model"]["layers"][0].update(stride=0)' "stride 0" "str
 # found by fuzz/fuzz_run_config and fuzz_model_config: huge numbers must not wrap or overflow
 bad_config cifar.json 'c["model"]["layers"][1]["stride"] = 2.3e78' "stride 2.3e78" "'stride' must be an integer in range" cifar
 bad_config cifar.json 'c["model"]["layers"][0]["kernel"] = 77777777777774' "kernel 77777777777774" "'kernel' must be a positive integer" cifar
-bad_config cifar.json 'c["model"]["layers"][0]["n_out"] = 2**40' "conv n_out 2^40" "out of memory" cifar
+bad_config cifar.json 'c["model"]["layers"][0]["n_out"] = 2**40' "conv n_out 2^40" "n_out = 1099511627776 is more output channels" cifar
 
 # ---- devices that do not exist -----------------------------------------------------
 for dev in cuda:9 gpu cuda:x cuda:99999999999 "cuda:-1" CPU; do

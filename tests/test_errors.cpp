@@ -226,7 +226,8 @@ TEST(ConfigRoundTrip, ActivationSlopeAndBias) {
        {"negative_slope", 0.25}, {"init", "xavier_uniform"}, {"bias", false}},
       {{"type", "activation"}, {"name", "a"}, {"activation", "gelu"}},
       {{"type", "conv2d"}, {"name", "c"}, {"n_out", 2}, {"kernel", {3, 3}}, {"stride", 1}, {"pad", "same"},
-       {"activation", "silu"}, {"init", "xavier_uniform"}, {"bias", true}}};
+       {"activation", "silu"}, {"init", "xavier_uniform"}, {"bias", true}},
+      {{"type", "conv2d"}, {"name", "dw"}, {"n_out", 4}, {"kernel", 3}, {"activation", "relu"}, {"groups", 2}}};
   for (const nlohmann::json& cfg : configs) {
     const nlohmann::json written = make_layer(cfg, 0)->config();
     EXPECT_EQ(make_layer(written, 0)->config(), written) << written.dump();
@@ -235,6 +236,9 @@ TEST(ConfigRoundTrip, ActivationSlopeAndBias) {
   const nlohmann::json fc = make_layer(configs[0], 0)->config();
   EXPECT_EQ(fc.at("negative_slope").get<double>(), 0.25);
   EXPECT_EQ(fc.at("bias").get<bool>(), false);
+  EXPECT_EQ(make_layer(configs[3], 0)->config().at("groups").get<int>(), 2);
+  // An ungrouped conv2d writes no "groups" key (configs stored before it existed stay unchanged).
+  EXPECT_FALSE(make_layer(configs[2], 0)->config().contains("groups"));
   // A fully_connected layer with a bias writes no "bias" key (configs stored
   // before the option existed stay unchanged).
   EXPECT_FALSE(make_layer({{"type", "dense"}, {"n_out", 2}}, 0)->config().contains("bias"));
@@ -281,6 +285,42 @@ TEST(ConfigErrors, BadValues) {
   EXPECT_THAT(error_of([] { net_of({{{"type", "dense"}, {"name", "same"}, {"n_out", 2}},
                                     {{"type", "dense"}, {"name", "same"}, {"n_out", 2}}}); }),
               HasSubstr("same"));
+}
+
+// conv2d's "groups" must divide both channel counts (ConvGeometry): refused
+// when the config is read (n_out = F) or when the input arrives (C), naming
+// the layer, the field and the shapes; and by every device for a caller that
+// bypasses the layer.
+TEST(ConfigErrors, ConvGroupsMustDivideBothChannelCounts) {
+  EXPECT_THAT(error_of([] {
+                make_layer({{"type", "conv2d"}, {"name", "dw_f"}, {"n_out", 5}, {"kernel", 3}, {"groups", 2}}, 0);
+              }),
+              AllOf(HasSubstr("dw_f"), HasSubstr("'groups' = 2"), HasSubstr("n_out = 5")));
+  EXPECT_THAT(error_of([] {
+                net_of({{{"type", "conv2d"}, {"name", "dw_c"}, {"n_out", 4}, {"kernel", 3}, {"groups", 2}},
+                        {{"type", "flatten"}}})
+                    .build(Shape{2, 6, 6, 3}, cpu());
+              }),
+              AllOf(HasSubstr("dw_c"), HasSubstr("'groups' = 2"), HasSubstr("C = 3"), HasSubstr("(2, 6, 6, 3)"),
+                    HasSubstr("C is not a multiple")));
+  EXPECT_THAT(error_of([] {
+                make_layer({{"type", "conv2d"}, {"name", "g0"}, {"n_out", 4}, {"kernel", 3}, {"groups", 0}}, 0);
+              }),
+              AllOf(HasSubstr("g0"), HasSubstr("'groups' must be at least 1")));
+  EXPECT_THAT(error_of([] {
+                make_layer({{"type", "conv2d"}, {"name", "g_half"}, {"n_out", 4}, {"kernel", 3}, {"groups", 1.5}}, 0);
+              }),
+              AllOf(HasSubstr("g_half"), HasSubstr("groups"), HasSubstr("integer")));
+  ConvGeometry g;
+  g.N = 1, g.H = g.W = 4, g.C = 3, g.KH = g.KW = 1, g.F = 4, g.OH = g.OW = 4, g.groups = 2;
+  const Tensor x = zeros({1, 4, 4, 3}), w = zeros({1, 1, 1, 4});
+  Tensor y = zeros({1, 4, 4, 4});
+  for (Device* d : {&cpu_device(), &reference_cpu_device()}) {
+    const Tensor xd = x.to(*d), wd = w.to(*d);
+    Tensor yd = y.to(*d);
+    EXPECT_THAT(error_of([&] { d->conv2d_forward(g, xd, wd, Tensor(), yd); }),
+                AllOf(HasSubstr("conv2d_forward"), HasSubstr("'groups' = 2"), HasSubstr("C = 3")));
+  }
 }
 
 // ---- devices -------------------------------------------------------------------------

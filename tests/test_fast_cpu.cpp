@@ -25,6 +25,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -238,53 +240,65 @@ std::vector<ConvCase> conv_cases() {
   return cases;
 }
 
-std::string str(const ConvCase& k) {
-  return "N" + std::to_string(k.N) + " " + std::to_string(k.H) + "x" + std::to_string(k.W) + "x" +
-         std::to_string(k.C) + " k" + std::to_string(k.KH) + "x" + std::to_string(k.KW) + " F" +
-         std::to_string(k.F) + " s" + std::to_string(k.sh) + "," + std::to_string(k.sw) + " p" +
-         std::to_string(k.ph) + "," + std::to_string(k.pw);
+// The cases above, and grouped / depthwise ones (oneDNN's grouped kernels for
+// float32, the reference loops for float64: im2col takes no groups).
+std::vector<ConvGeometry> conv_geometries() {
+  std::vector<ConvGeometry> out;
+  for (const ConvCase& k : conv_cases()) out.push_back(geometry_of(k));
+  struct Grouped {
+    ConvCase k;
+    int groups;
+  };
+  for (const Grouped& c : {Grouped{{2, 7, 6, 4, 3, 3, 6, 1, 1, 1, 1}, 2},     // 2 groups of 2 -> 3
+                           Grouped{{2, 9, 8, 8, 3, 3, 8, 2, 2, 1, 1}, 8},     // depthwise, stride 2
+                           Grouped{{3, 6, 7, 3, 3, 3, 6, 1, 1, 1, 1}, 3},     // depthwise, multiplier 2
+                           Grouped{{2, 5, 5, 12, 1, 1, 6, 1, 1, 0, 0}, 3}}) { // 1x1, 3 groups
+    ConvGeometry g = geometry_of(c.k);
+    g.groups = c.groups;
+    out.push_back(g);
+  }
+  return out;
 }
 
+std::string str(const ConvGeometry& g) { return conv_geometry_str(g); }
+
 TEST_P(FastCpu, Conv2dForwardMatchesReference) {
-  for (const ConvCase& k : conv_cases()) {
-    const ConvGeometry g = geometry_of(k);
-    const int64_t K = int64_t{g.KH} * g.KW * g.C;
+  for (const ConvGeometry& g : conv_geometries()) {
+    const int64_t K = int64_t{g.KH} * g.KW * g.group_channels();
     Pair x = random({g.N, g.H, g.W, g.C});
-    Pair w = random({g.KH, g.KW, g.C, g.F});
+    Pair w = random({g.KH, g.KW, g.group_channels(), g.F});
     Pair b = random({g.F});
     Pair y = nans({g.N, g.OH, g.OW, g.F});
     fast().conv2d_forward(g, x.f, w.f, b.f, y.f);
     ref().conv2d_forward(g, x.r, w.r, b.r, y.r);
-    expect_close(y, dot_tol(K + 1), "conv2d_forward " + str(k));
+    expect_close(y, dot_tol(K + 1), "conv2d_forward " + str(g));
     Pair y2 = nans({g.N, g.OH, g.OW, g.F});  // without bias
     fast().conv2d_forward(g, x.f, w.f, Tensor(), y2.f);
     ref().conv2d_forward(g, x.r, w.r, Tensor(), y2.r);
-    expect_close(y2, dot_tol(K), "conv2d_forward (no bias) " + str(k));
+    expect_close(y2, dot_tol(K), "conv2d_forward (no bias) " + str(g));
   }
 }
 
 TEST_P(FastCpu, Conv2dBackwardDataMatchesReference) {
-  for (const ConvCase& k : conv_cases()) {
-    const ConvGeometry g = geometry_of(k);
+  for (const ConvGeometry& g : conv_geometries()) {
     Pair dy = random({g.N, g.OH, g.OW, g.F});
-    Pair w = random({g.KH, g.KW, g.C, g.F});
+    Pair w = random({g.KH, g.KW, g.group_channels(), g.F});
     Pair dx = nans({g.N, g.H, g.W, g.C});
     fast().conv2d_backward_data(g, dy.f, w.f, dx.f);
     ref().conv2d_backward_data(g, dy.r, w.r, dx.r);
-    // Each dx element sums up to KH*KW dot products of length F.
-    expect_close(dx, dot_tol(int64_t{g.F} * g.KH * g.KW), "conv2d_backward_data " + str(k));
+    // Each dx element sums up to KH*KW dot products of length F/groups.
+    expect_close(dx, dot_tol(int64_t{g.group_filters()} * g.KH * g.KW), "conv2d_backward_data " + str(g));
   }
 }
 
 TEST_P(FastCpu, Conv2dBackwardFilterMatchesReference) {
-  for (const ConvCase& k : conv_cases()) {
-    const ConvGeometry g = geometry_of(k);
+  for (const ConvGeometry& g : conv_geometries()) {
     Pair x = random({g.N, g.H, g.W, g.C});
     Pair dy = random({g.N, g.OH, g.OW, g.F});
-    Pair dw = nans({g.KH, g.KW, g.C, g.F});
+    Pair dw = nans({g.KH, g.KW, g.group_channels(), g.F});
     fast().conv2d_backward_filter(g, x.f, dy.f, dw.f);
     ref().conv2d_backward_filter(g, x.r, dy.r, dw.r);
-    expect_close(dw, dot_tol(int64_t{g.N} * g.OH * g.OW), "conv2d_backward_filter " + str(k));
+    expect_close(dw, dot_tol(int64_t{g.N} * g.OH * g.OW), "conv2d_backward_filter " + str(g));
   }
 }
 
@@ -299,15 +313,14 @@ TEST_P(FastCpu, FusedConvActivationEqualsUnfused) {
     const std::vector<double> u = a.to_host(), v = b.to_host();
     return u.size() == v.size() && std::memcmp(u.data(), v.data(), sizeof(double) * u.size()) == 0;
   };
-  for (const ConvCase& k : conv_cases()) {
-    const ConvGeometry g = geometry_of(k);
+  for (const ConvGeometry& g : conv_geometries()) {
     Pair x = random({g.N, g.H, g.W, g.C});
-    Pair w = random({g.KH, g.KW, g.C, g.F});
+    Pair w = random({g.KH, g.KW, g.group_channels(), g.F});
     Pair b = random({g.F});
     for (ActivationKind act : kinds) {
       for (bool with_bias : {true, false}) {
         const std::string what = "conv+" + std::string(activation_name(act)) +
-                                 (with_bias ? "" : " (no bias) ") + str(k);
+                                 (with_bias ? "" : " (no bias) ") + str(g);
         for (Device* dev : {&fast(), &ref()}) {
           const bool on_fast = dev == &fast();
           const Tensor& xd = on_fast ? x.f : x.r;
@@ -336,6 +349,22 @@ TEST(FastCpuDevice, FusedConvActivationChecksItsArguments) {
   Tensor wrong_bias = Tensor::zeros({4}, cpu_device()), small_y = Tensor::zeros({1, 4, 4, 2}, cpu_device());
   EXPECT_THROW(cpu_device().conv2d_activation_forward(ActivationKind::ReLU, g, x, w, wrong_bias, y), Error);
   EXPECT_THROW(cpu_device().conv2d_activation_forward(ActivationKind::ReLU, g, x, w, bias, small_y), Error);
+}
+
+// A grouped convolution says which kernel runs it: oneDNN for float32 (unless
+// JANUS_CPU_CONV=im2col), the reference loops for float64, never the im2col
+// kernels (which take no groups).
+TEST(FastCpuDevice, GroupedConvolutionNamesItsKernel) {
+  ConvGeometry g;
+  g.N = 2; g.H = g.W = 8; g.C = 8; g.KH = g.KW = 3; g.F = 16; g.pad_h = g.pad_w = 1; g.OH = g.OW = 8;
+  g.groups = 8;
+  const std::string f64 = cpu_device().conv2d_kernel(g, DType::F64);
+  EXPECT_NE(f64.find("reference loops (grouped"), std::string::npos) << f64;
+  const char* env = std::getenv("JANUS_CPU_CONV");
+  const std::string f32 = cpu_device().conv2d_kernel(g, DType::F32);
+  const bool im2col = env && std::string(env) == "im2col";
+  EXPECT_NE(f32.find(im2col ? "reference loops (grouped" : "oneDNN"), std::string::npos) << f32;
+  std::printf("[          ] depthwise 8x8x8 -> 16: float32 %s; float64 %s\n", f32.c_str(), f64.c_str());
 }
 
 // ---- pooling ------------------------------------------------------------------------

@@ -253,12 +253,14 @@ TEST_P(Golden, FullyConnected) {
 TEST_P(Golden, Conv2D) {
   for (const json& c : cases("conv2d.json")) {
     SCOPED_TRACE(c.at("name").get<std::string>());
-    const json cfg = {{"type", "conv2d"}, {"name", "conv"},          {"n_out", c.at("n_out")},
+    json cfg = {{"type", "conv2d"}, {"name", "conv"},          {"n_out", c.at("n_out")},
                       {"kernel", c.at("kernel")}, {"stride", c.at("stride")}, {"pad", c.at("pad")},
                       {"bias", c.at("bias")},     {"activation", c.at("activation")}};
+    if (c.contains("groups")) cfg["groups"] = c.at("groups");  // grouped and depthwise cases
     auto layer = janus::make_layer(cfg, 0);
     const Tensor x = make(c.at("x"));
     ASSERT_EQ(layer->build(x.shape(), *dev_, dtype_), shape_of(c.at("y")));
+    ASSERT_EQ(param(*layer, "W").value.shape(), shape_of(c.at("W")));  // (KH, KW, C/groups, F)
     const bool bias = c.at("bias").get<bool>();
     ASSERT_EQ(layer->parameters().size(), bias ? 2u : 1u);
     assign(param(*layer, "W").value, c.at("W"));

@@ -247,13 +247,14 @@ struct ConvCase {
   Padding pad;
   bool bias;
   ActivationFunction act;
+  int groups = 1;
 };
 
 class Conv2DGrad : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(Conv2DGrad, InputWeightsAndBias) {
   const ConvCase& c = GetParam();
-  Conv2D conv("conv", c.n_out, c.kr, c.kc, c.act, c.stride, c.pad, Init::XavierUniform, c.bias);
+  Conv2D conv("conv", c.n_out, c.kr, c.kc, c.act, c.stride, c.pad, Init::XavierUniform, c.bias, c.groups);
   Tensor x = random_tensor(c.input, 21);
   prepare(conv, x, 5);
   EXPECT_EQ(conv.parameters().size(), c.bias ? 2u : 1u);
@@ -295,7 +296,15 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"s1_same_gelu", {2, 4, 4, 2}, 3, 3, 3, 1, same(), true, ActivationKind::GELU},
         ConvCase{"s2_valid_silu_nobias", {2, 6, 5, 2}, 3, 3, 2, 2, valid(), false, ActivationKind::SiLU},
         ConvCase{"s1_same_leaky_relu", {2, 4, 4, 2}, 3, 3, 3, 1, same(), true,
-                 ActivationFunction(ActivationKind::LeakyReLU, 0.2)}),
+                 ActivationFunction(ActivationKind::LeakyReLU, 0.2)},
+        // Grouped (groups = 2) and depthwise (groups = C, multiplier 1 and 2).
+        ConvCase{"groups2_s1_same_3x3", {2, 5, 5, 4}, 6, 3, 3, 1, same(), true, ActivationKind::Linear, 2},
+        ConvCase{"groups2_s2_pad1_3x2_nobias", {2, 7, 6, 4}, 4, 3, 2, 2, explicit_pad(1, 1), false,
+                 ActivationKind::TanH, 2},
+        ConvCase{"depthwise_s1_same_3x3", {2, 5, 4, 3}, 3, 3, 3, 1, same(), true, ActivationKind::Linear, 3},
+        ConvCase{"depthwise_mult2_s2_pad1_3x3", {2, 7, 7, 3}, 6, 3, 3, 2, explicit_pad(1, 1), true,
+                 ActivationKind::Linear, 3},
+        ConvCase{"groups3_1x1_relu", {2, 3, 4, 6}, 3, 1, 1, 1, valid(), true, ActivationKind::ReLU, 3}),
     [](const ::testing::TestParamInfo<ConvCase>& i) { return i.param.label; });
 
 // ---- Pool2D --------------------------------------------------------------------------

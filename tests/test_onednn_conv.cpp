@@ -114,7 +114,7 @@ struct Expected {
 
 Expected reference_forward(const ConvGeometry& g, const std::vector<float>& x,
                            const std::vector<float>& w, const std::vector<float>* b) {
-  const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.C, g.F}, ys{g.N, g.OH, g.OW, g.F};
+  const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.group_channels(), g.F}, ys{g.N, g.OH, g.OW, g.F};
   Tensor y = Tensor::zeros(ys, ref()), m = Tensor::zeros(ys, ref());
   ref().conv2d_forward(g, on_ref(x, xs), on_ref(w, ws), b ? on_ref(*b, {g.F}) : Tensor(), y);
   ref().conv2d_forward(g, on_ref(abs_of(x), xs), on_ref(abs_of(w), ws),
@@ -124,7 +124,7 @@ Expected reference_forward(const ConvGeometry& g, const std::vector<float>& x,
 
 Expected reference_backward_data(const ConvGeometry& g, const std::vector<float>& dy,
                                  const std::vector<float>& w) {
-  const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.C, g.F}, ys{g.N, g.OH, g.OW, g.F};
+  const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.group_channels(), g.F}, ys{g.N, g.OH, g.OW, g.F};
   Tensor dx = Tensor::zeros(xs, ref()), m = Tensor::zeros(xs, ref());
   ref().conv2d_backward_data(g, on_ref(dy, ys), on_ref(w, ws), dx);
   ref().conv2d_backward_data(g, on_ref(abs_of(dy), ys), on_ref(abs_of(w), ws), m);
@@ -133,7 +133,7 @@ Expected reference_backward_data(const ConvGeometry& g, const std::vector<float>
 
 Expected reference_backward_weights(const ConvGeometry& g, const std::vector<float>& x,
                                     const std::vector<float>& dy) {
-  const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.C, g.F}, ys{g.N, g.OH, g.OW, g.F};
+  const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.group_channels(), g.F}, ys{g.N, g.OH, g.OW, g.F};
   Tensor dw = Tensor::zeros(ws, ref()), m = Tensor::zeros(ws, ref());
   ref().conv2d_backward_filter(g, on_ref(x, xs), on_ref(dy, ys), dw);
   ref().conv2d_backward_filter(g, on_ref(abs_of(x), xs), on_ref(abs_of(dy), ys), m);
@@ -206,61 +206,103 @@ INSTANTIATE_TEST_SUITE_P(Variants, OneDnnConvTest,
                                                    "Winograd"}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
 
-TEST_P(OneDnnConvTest, AllPassesMatchReference) {
+// The three passes of one geometry against the reference (each with and
+// without bias for the forward); counts the passes oneDNN declined and keeps
+// the worst error as a fraction of its bound.
+struct Tally {
   int declined = 0, winograd = 0;
   double worst = 0.0;
-  for (const Case& k : cases()) {
-    const ConvGeometry g = geometry_of(k);
-    const int64_t nx = int64_t{g.N} * g.H * g.W * g.C, nw = int64_t{g.KH} * g.KW * g.C * g.F,
-                  ny = int64_t{g.N} * g.OH * g.OW * g.F;
-    const std::vector<float> x = random_floats(rng, nx), w = random_floats(rng, nw),
-                             b = random_floats(rng, g.F), dy = random_floats(rng, ny);
-    const std::string name = str(k);
+};
 
-    for (bool with_bias : {true, false}) {
-      std::vector<float> y = nans(ny);
-      const bool ran = conv.forward(g, x.data(), w.data(), with_bias ? b.data() : nullptr, y.data());
-      if (!ran) {
-        ++declined;
-        EXPECT_FALSE(k.must_run) << "forward declined " << name;
-        EXPECT_TRUE(std::isnan(y[0])) << "a declined pass must leave its output alone";
-        continue;
-      }
-      worst = std::max(worst, expect_within(y, reference_forward(g, x, w, with_bias ? &b : nullptr),
-                                            int64_t{g.KH} * g.KW * g.C + 1,
-                                            "forward " + name + (with_bias ? " +bias" : ""), factor()));
+void check_all_passes(OneDnnConv& conv, std::mt19937_64& rng, const ConvGeometry& g, bool must_run,
+                      const std::string& name, double factor, Tally& t) {
+  const int64_t nx = int64_t{g.N} * g.H * g.W * g.C, nw = int64_t{g.KH} * g.KW * g.group_channels() * g.F,
+                ny = int64_t{g.N} * g.OH * g.OW * g.F;
+  const std::vector<float> x = random_floats(rng, nx), w = random_floats(rng, nw), b = random_floats(rng, g.F),
+                           dy = random_floats(rng, ny);
+  for (bool with_bias : {true, false}) {
+    std::vector<float> y = nans(ny);
+    const bool ran = conv.forward(g, x.data(), w.data(), with_bias ? b.data() : nullptr, y.data());
+    if (!ran) {
+      ++t.declined;
+      EXPECT_FALSE(must_run) << "forward declined " << name;
+      EXPECT_TRUE(std::isnan(y[0])) << "a declined pass must leave its output alone";
+      continue;
     }
-    if (conv.implementation(Pass::Forward, g).find("wino") != std::string::npos) ++winograd;
-
-    std::vector<float> dx = nans(nx);
-    if (conv.backward_data(g, dy.data(), w.data(), dx.data())) {
-      worst = std::max(worst, expect_within(dx, reference_backward_data(g, dy, w),
-                                            int64_t{g.KH} * g.KW * g.F, "backward-data " + name,
-                                            factor()));
-    } else {
-      ++declined;
-      EXPECT_FALSE(k.must_run) << "backward-data declined " << name;
-    }
-
-    std::vector<float> dw = nans(nw);
-    if (conv.backward_weights(g, x.data(), dy.data(), dw.data())) {
-      worst = std::max(worst, expect_within(dw, reference_backward_weights(g, x, dy),
-                                            int64_t{g.N} * g.OH * g.OW, "backward-weights " + name,
-                                            factor()));
-    } else {
-      ++declined;
-      EXPECT_FALSE(k.must_run) << "backward-weights declined " << name;
-    }
+    t.worst = std::max(t.worst, expect_within(y, reference_forward(g, x, w, with_bias ? &b : nullptr),
+                                              int64_t{g.KH} * g.KW * g.group_channels() + 1,
+                                              "forward " + name + (with_bias ? " +bias" : ""), factor));
   }
+  if (conv.implementation(Pass::Forward, g).find("wino") != std::string::npos) ++t.winograd;
+
+  std::vector<float> dx = nans(nx);
+  if (conv.backward_data(g, dy.data(), w.data(), dx.data())) {
+    t.worst = std::max(t.worst, expect_within(dx, reference_backward_data(g, dy, w),
+                                              int64_t{g.KH} * g.KW * g.group_filters(), "backward-data " + name,
+                                              factor));
+  } else {
+    ++t.declined;
+    EXPECT_FALSE(must_run) << "backward-data declined " << name;
+  }
+
+  std::vector<float> dw = nans(nw);
+  if (conv.backward_weights(g, x.data(), dy.data(), dw.data())) {
+    t.worst = std::max(t.worst, expect_within(dw, reference_backward_weights(g, x, dy), int64_t{g.N} * g.OH * g.OW,
+                                              "backward-weights " + name, factor));
+  } else {
+    ++t.declined;
+    EXPECT_FALSE(must_run) << "backward-weights declined " << name;
+  }
+}
+
+TEST_P(OneDnnConvTest, AllPassesMatchReference) {
+  Tally t;
+  for (const Case& k : cases()) check_all_passes(conv, rng, geometry_of(k), k.must_run, str(k), factor(), t);
   std::printf("[          ] %d passes declined (left to the im2col path), %d geometries on "
               "Winograd, worst error %.3f of its bound\n",
-              declined, winograd, worst);
+              t.declined, t.winograd, t.worst);
   // The Winograd variant must really run Winograd on the 3x3 stride-1 cases
   // (five of them) where oneDNN has it, and the direct ones never.
   if (GetParam().algorithm == ConvAlgorithm::Winograd && onednn_has_winograd())
-    EXPECT_GE(winograd, 4);
+    EXPECT_GE(t.winograd, 4);
   else
-    EXPECT_EQ(winograd, 0);
+    EXPECT_EQ(t.winograd, 0);
+}
+
+// Grouped and depthwise convolutions (oneDNN's grouped weights, hwigo = Janus's
+// (KH, KW, C/groups, F)): every pass that runs matches the reference, none
+// runs Winograd (it takes no groups), and oneDNN runs the forward of every
+// one (its depthwise and grouped kernels, or its GEMM-based one).
+TEST_P(OneDnnConvTest, GroupedAndDepthwiseMatchReference) {
+  struct Grouped {
+    Case k;
+    int groups;
+  };
+  const Grouped grouped[] = {
+      // N  H   W   C  KH KW F   sh sw ph pw  must_run   groups
+      {{2, 9, 9, 4, 3, 3, 6, 1, 1, 1, 1, false}, 2},      // 2 groups of 2 -> 3
+      {{2, 9, 8, 16, 3, 3, 16, 1, 1, 1, 1, false}, 16},   // depthwise, "same"
+      {{2, 11, 9, 16, 3, 3, 32, 2, 2, 1, 1, false}, 16},  // depthwise, multiplier 2, stride 2
+      {{3, 8, 8, 8, 3, 3, 8, 2, 2, 1, 1, false}, 8},      // depthwise, stride 2, 8 channels
+      {{2, 7, 6, 12, 5, 3, 6, 1, 2, 2, 0, false}, 3},     // 3 groups of 4 -> 2, non-square
+      {{2, 6, 6, 32, 1, 1, 64, 1, 1, 0, 0, false}, 4},    // 1x1, 4 groups
+      {{4, 16, 16, 32, 3, 3, 32, 1, 1, 1, 1, false}, 32}, // a MobileNet depthwise layer
+  };
+  Tally t;
+  for (const Grouped& c : grouped) {
+    ConvGeometry g = geometry_of(c.k);
+    g.groups = c.groups;
+    const std::string name = str(c.k) + " g" + std::to_string(c.groups);
+    std::printf("[          ] %s: forward %s, backward-data %s, backward-weights %s\n", name.c_str(),
+                conv.implementation(Pass::Forward, g).c_str(), conv.implementation(Pass::BackwardData, g).c_str(),
+                conv.implementation(Pass::BackwardWeights, g).c_str());
+    EXPECT_FALSE(conv.implementation(Pass::Forward, g).empty()) << name;
+    check_all_passes(conv, rng, g, c.k.must_run, name, factor(), t);
+  }
+  std::printf("[          ] grouped: %d passes declined (left to the reference loops), worst error %.3f of its "
+              "bound\n",
+              t.declined, t.worst);
+  EXPECT_EQ(t.winograd, 0);
 }
 
 // The same inputs give the same bytes: on the same object (cached primitive,

@@ -417,6 +417,31 @@ TEST_F(ModelParity, CnnFrozenStemAdamW) {
            3e-3, image_batches(8, kCnnInput, 10, 606));
 }
 
+// A MobileNet-style depthwise-separable block: a 3x3 depthwise convolution
+// (groups = C) with stride 2, BatchNorm and ReLU, then a 1x1 pointwise one; a
+// grouped 3x3 convolution (2 groups) before it, global average pooling and a
+// dense softmax after.
+json depthwise_separable_model() {
+  return {{"seed", 17},
+          {"loss", "cross_entropy"},
+          {"layers", json::parse(R"([
+            {"type": "conv2d", "name": "stem", "n_out": 8, "kernel": 3, "activation": "relu", "init": "he_uniform"},
+            {"type": "conv2d", "name": "grouped", "n_out": 8, "kernel": 3, "groups": 2, "activation": "relu",
+             "init": "he_uniform"},
+            {"type": "conv2d", "name": "dw", "n_out": 16, "kernel": 3, "stride": 2, "pad": 1, "groups": 8,
+             "bias": false, "init": "he_uniform"},
+            {"type": "batchnorm", "name": "dw_bn"}, {"type": "relu", "name": "dw_relu"},
+            {"type": "conv2d", "name": "pw", "n_out": 12, "kernel": 1, "activation": "relu", "init": "he_uniform"},
+            {"type": "global_avg_pool", "name": "gap"},
+            {"type": "fully_connected", "name": "out", "n_out": 10, "activation": "softmax"}])")}};
+}
+
+TEST_F(ModelParity, DepthwiseSeparableMomentumSgd) {
+  lockstep("depthwise-separable block, Nesterov momentum SGD", depthwise_separable_model(),
+           {{"type", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 5e-4}}, 0.05,
+           image_batches(10, kCnnInput, 10, 505));
+}
+
 // Dropout p = 0.3 in training mode: the masks come from a counter-based
 // generator keyed by (layer seed, step), so both devices drop exactly the
 // same elements. The mask itself is observed bit-exactly by running the

@@ -362,9 +362,10 @@ TEST_F(Parity, CountCorrect) {
 
 // ---- convolution -------------------------------------------------------------------
 
-ConvGeometry conv_geom(int N, int H, int W, int C, int KH, int KW, int F, int sh, int sw, int ph, int pw) {
+ConvGeometry conv_geom(int N, int H, int W, int C, int KH, int KW, int F, int sh, int sw, int ph, int pw,
+                       int groups = 1) {
   ConvGeometry g;
-  g.N = N, g.H = H, g.W = W, g.C = C, g.KH = KH, g.KW = KW, g.F = F;
+  g.N = N, g.H = H, g.W = W, g.C = C, g.KH = KH, g.KW = KW, g.F = F, g.groups = groups;
   g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw;
   g.OH = (H + 2 * ph - KH) / sh + 1;
   g.OW = (W + 2 * pw - KW) / sw + 1;
@@ -375,7 +376,7 @@ std::string conv_str(const ConvGeometry& g) {
   return "N" + std::to_string(g.N) + " " + std::to_string(g.H) + "x" + std::to_string(g.W) + "x" +
          std::to_string(g.C) + " k" + std::to_string(g.KH) + "x" + std::to_string(g.KW) + " F" +
          std::to_string(g.F) + " s" + std::to_string(g.stride_h) + "," + std::to_string(g.stride_w) + " p" +
-         std::to_string(g.pad_h) + "," + std::to_string(g.pad_w);
+         std::to_string(g.pad_h) + "," + std::to_string(g.pad_w) + " g" + std::to_string(g.groups);
 }
 
 TEST_F(Parity, Conv2d) {
@@ -393,14 +394,20 @@ TEST_F(Parity, Conv2d) {
       conv_geom(2, 8, 8, 36, 3, 3, 40, 1, 1, 1, 1),
       conv_geom(2, 9, 9, 32, 3, 3, 32, 2, 2, 1, 1),
       conv_geom(1, 7, 9, 12, 2, 3, 68, 3, 2, 1, 0),   // strides 3 and 2 in backward data, float4 runs
+      // Grouped and depthwise (groups = C): Janus's grouped kernels, cuDNN's group count.
+      conv_geom(2, 9, 7, 6, 3, 3, 10, 1, 1, 1, 1, 2),  // 2 groups, "same"
+      conv_geom(2, 9, 9, 8, 3, 3, 8, 2, 2, 1, 1, 8),   // depthwise, stride 2, padding 1
+      conv_geom(3, 8, 7, 5, 3, 3, 10, 2, 2, 1, 1, 5),  // depthwise, multiplier 2, stride 2, odd sizes
+      conv_geom(2, 7, 6, 12, 5, 3, 6, 1, 2, 2, 0, 3),  // 3 groups of 4 -> 2, non-square, mixed strides
+      conv_geom(2, 6, 6, 4, 1, 1, 8, 1, 1, 0, 0, 4),   // 1x1 depthwise, multiplier 2
   };
   for (cuda::ConvAlgo algo : conv_algos()) {
     cuda_dev().set_conv_algo(algo);
     for (const ConvGeometry& g : geoms) {
       const std::string what = std::string(cuda::conv_algo_name(algo)) + " " + conv_str(g);
-      const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.C, g.F}, ys{g.N, g.OH, g.OW, g.F};
+      const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.group_channels(), g.F}, ys{g.N, g.OH, g.OW, g.F};
       Tensor x = rand(xs, 41), w = rand(ws, 42), b = rand({g.F}, 43), dy = rand(ys, 44);
-      const double kfwd = static_cast<double>(g.KH) * g.KW * g.C;
+      const double kfwd = static_cast<double>(g.KH) * g.KW * g.group_channels();
 
       for (bool with_bias : {true, false}) {
         Tensor yc = Tensor::empty(ys, cpu()), yg = Tensor::empty(ys, gpu()), mag = Tensor::empty(ys, cpu());
@@ -410,13 +417,13 @@ TEST_F(Parity, Conv2d) {
         expect_close(std::string("conv2d_forward") + (with_bias ? "+bias " : " ") + what, yc, yg, 0.0, 0.0, &mag,
                      2.0 * (kfwd + 2) * kU);
       }
-      // Backward data: each dx sums at most KH*KW*F products.
+      // Backward data: each dx sums at most KH*KW*F/groups products.
       Tensor dxc = Tensor::empty(xs, cpu()), dxg = Tensor::empty(xs, gpu()), magx = Tensor::empty(xs, cpu());
       cpu().conv2d_backward_data(g, dy, w, dxc);
       gpu().conv2d_backward_data(g, on_gpu(dy), on_gpu(w), dxg);
       cpu().conv2d_backward_data(g, abs_of(dy), abs_of(w), magx);
       expect_close("conv2d_backward_data " + what, dxc, dxg, 0.0, 0.0, &magx,
-                   2.0 * (static_cast<double>(g.KH) * g.KW * g.F + 2) * kU);
+                   2.0 * (static_cast<double>(g.KH) * g.KW * g.group_filters() + 2) * kU);
       // Backward filter: each dw sums N*OH*OW products.
       Tensor dwc = Tensor::empty(ws, cpu()), dwg = Tensor::empty(ws, gpu()), magw = Tensor::empty(ws, cpu());
       cpu().conv2d_backward_filter(g, x, dy, dwc);
@@ -446,6 +453,7 @@ TEST_F(Parity, Conv2dReducedPrecisionImplicitGemm) {
       conv_geom(2, 9, 9, 32, 3, 3, 32, 2, 2, 1, 1),   // 256x32 tiles, stride 2
       conv_geom(2, 9, 7, 3, 3, 3, 70, 1, 1, 1, 1),    // scalar gathers, partial tiles
       conv_geom(4, 16, 16, 8, 3, 3, 16, 1, 1, 1, 1),  // split-K filter gradient
+      conv_geom(2, 9, 9, 8, 3, 3, 16, 2, 2, 1, 1, 8), // depthwise: the grouped kernels on rounded operands
   };
   auto rounded = [&](const Tensor& t, Precision p) {
     std::vector<float> v = t.to_host_f32();
@@ -456,7 +464,7 @@ TEST_F(Parity, Conv2dReducedPrecisionImplicitGemm) {
   for (Precision p : {Precision::TF32, Precision::BF16}) {
     for (const ConvGeometry& g : geoms) {
       const std::string what = std::string(precision_name(p)) + " " + conv_str(g);
-      const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.C, g.F}, ys{g.N, g.OH, g.OW, g.F};
+      const Shape xs{g.N, g.H, g.W, g.C}, ws{g.KH, g.KW, g.group_channels(), g.F}, ys{g.N, g.OH, g.OW, g.F};
       const Tensor x = rand(xs, 51), w = rand(ws, 52), b = rand({g.F}, 53), dy = rand(ys, 54);
       const Tensor xr = rounded(x, p), wr = rounded(w, p), dyr = rounded(dy, p);
       auto bound = [](double k) { return 3.0 * (k + 2) * kU; };
@@ -470,7 +478,7 @@ TEST_F(Parity, Conv2dReducedPrecisionImplicitGemm) {
         const PrecisionScope scope(p);
         gpu().conv2d_forward(g, on_gpu(x), on_gpu(w), on_gpu(b), yg);
       }
-      expect_close("conv2d_forward " + what, yc, yg, 0.0, 0.0, &mag, bound(double(g.KH) * g.KW * g.C));
+      expect_close("conv2d_forward " + what, yc, yg, 0.0, 0.0, &mag, bound(double(g.KH) * g.KW * g.group_channels()));
       // The mode must change the arithmetic: rounding 13 (TF32) or 16 (BF16)
       // mantissa bits of random operands moves some outputs.
       const std::vector<float> r32 = yg32.to_host_f32(), rp = yg.to_host_f32();
@@ -492,7 +500,8 @@ TEST_F(Parity, Conv2dReducedPrecisionImplicitGemm) {
       }
       EXPECT_NE(dxg32.to_host_f32(), dxg.to_host_f32()) << what << ": backward data ignored the mode";
       EXPECT_NE(dwg32.to_host_f32(), dwg.to_host_f32()) << what << ": backward filter ignored the mode";
-      expect_close("conv2d_backward_data " + what, dxc, dxg, 0.0, 0.0, &magx, bound(double(g.KH) * g.KW * g.F));
+      expect_close("conv2d_backward_data " + what, dxc, dxg, 0.0, 0.0, &magx,
+                   bound(double(g.KH) * g.KW * g.group_filters()));
       expect_close("conv2d_backward_filter " + what, dwc, dwg, 0.0, 0.0, &magw, bound(double(g.N) * g.OH * g.OW));
     }
   }

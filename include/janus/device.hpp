@@ -31,17 +31,38 @@ enum class DeviceKind { CPU, CUDA };
 enum class PoolMode { Max, Average };
 
 // Geometry of a 2-D convolution on NHWC input with HWIO weights.
-// x: (N, H, W, C), w: (KH, KW, C, F), y: (N, OH, OW, F),
+// x: (N, H, W, C), w: (KH, KW, C/groups, F), y: (N, OH, OW, F),
 // OH = (H + 2*pad_h - KH) / stride_h + 1, likewise OW.
-// y[n,r,c,f] = sum_{i,j,ch} w[i,j,ch,f] * xpad[n, r*stride_h + i, c*stride_w + j, ch]
+// With Cg = C/groups input and Fg = F/groups output channels per group, output
+// channel f belongs to group gi = f / Fg and reads only that group's inputs:
+// y[n,r,c,f] = sum_{i,j,k < Cg} w[i,j,k,f] * xpad[n, r*stride_h + i, c*stride_w + j, gi*Cg + k]
 // where xpad is x with pad_h rows of zeros above and below (pad_w cols left/right).
+// groups = 1 is the ordinary convolution (Cg = C); groups = C is depthwise
+// (each input channel convolved with its own F/C filters). These are PyTorch's
+// nn.Conv2d(groups=G) semantics, whose weight (F, C/G, KH, KW) is this HWIO
+// weight transposed; Janus's w[i,j,k,f] is PyTorch's weight[f,k,i,j].
+// check_conv_geometry (below) is the one statement of which geometries are valid.
 struct ConvGeometry {
   int N = 0, H = 0, W = 0, C = 0;
   int KH = 0, KW = 0, F = 0;
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
   int OH = 0, OW = 0;
+  int groups = 1;  // C and F are both multiples of it
+  int group_channels() const { return C / groups; }  // Cg: input channels per group
+  int group_filters() const { return F / groups; }   // Fg: output channels per group
 };
+
+// "N=8 H=32 W=32 C=16 KH=3 KW=3 F=32 stride=1x1 pad=1x1 OH=32 OW=32 groups=2"
+std::string conv_geometry_str(const ConvGeometry& g);
+// The contract of every convolution pass on every device, stated once
+// (src/core/conv_geometry.cpp): positive extents and strides, non-negative
+// padding, a kernel that fits the padded input, OH/OW from the formula above
+// (a wrong OH would make kernels read or write out of bounds), groups >= 1
+// dividing both C and F. Throws janus::Error starting with `owner` ("cpu
+// conv2d_forward", "layer 'dw1' (conv2d)") and naming the field and the
+// shapes at fault.
+void check_conv_geometry(const std::string& owner, const ConvGeometry& g);
 
 // Geometry of 2-D pooling on NHWC input; channels are pooled independently.
 // x: (N, H, W, C), y: (N, OH, OW, C). Padding positions never win a max and,

@@ -64,11 +64,21 @@ SlidingWindow slide_window(const Shape& nhwc, int kernel_rows, int kernel_cols, 
                            const std::string& owner, const char* window_name);
 
 // Cross-correlation on NHWC input with HWIO weights, then act (SPEC §1).
+// groups (config key "groups", default 1) splits the C input and the n_out
+// output channels into `groups` equal groups, each convolved on its own, as
+// PyTorch's nn.Conv2d(groups=G) (ConvGeometry gives the formula); the weight W
+// is then (kernel_rows, kernel_cols, C/groups, n_out). groups = C is a
+// depthwise convolution (n_out = C * multiplier). Throws janus::Error naming
+// the layer and 'groups' when groups < 1 or n_out is not a multiple of it
+// (here), or when the input channels C are not (at the first input).
+// Initialisation fans: fan_in = kernel area * C/groups, fan_out = kernel area
+// * n_out (PyTorch's _calculate_fan_in_and_fan_out on its (F, C/G, KH, KW)
+// weight).
 class Conv2D : public Layer {
  public:
   Conv2D(std::string name, int64_t n_out, int kernel_rows, int kernel_cols,
          ActivationFunction act = ActivationKind::Linear, int stride = 1, Padding pad = {Padding::Mode::Same},
-         Init init = Init::XavierUniform, bool use_bias = true);
+         Init init = Init::XavierUniform, bool use_bias = true, int groups = 1);
   std::string type() const override { return "conv2d"; }
   Shape output_shape(const Shape& in) const override;
   Tensor forward(const Tensor& x, bool training) override;
@@ -88,6 +98,7 @@ class Conv2D : public Layer {
   Padding pad_;
   Init init_;
   bool use_bias_;
+  int groups_;
   Activation act_;
   Parameter W_{"W", {}, {}, true}, b_{"b", {}, {}, false};
   Tensor x_;

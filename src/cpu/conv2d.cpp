@@ -1,10 +1,13 @@
 // 2-D convolution (cross-correlation) on NHWC input with HWIO weights, by
-// direct loops over the formulas of ConvGeometry:
+// direct loops over the formulas of ConvGeometry. Input channel ch belongs to
+// group gi = ch / Cg and is channel k = ch % Cg of its group; it meets only
+// the filters f of that group, gi*Fg <= f < (gi+1)*Fg (Cg = C/groups,
+// Fg = F/groups; groups = 1: every channel meets every filter):
 //
-//   forward:          y[n,r,c,f]    = sum_{i,j,ch} w[i,j,ch,f] * xpad[n, r*sh+i, c*sw+j, ch]
-//   backward_data:    dx[n,h,v,ch]  = sum over all (r,c,i,j,f) with r*sh+i-ph == h and
-//                                     c*sw+j-pw == v of w[i,j,ch,f] * dy[n,r,c,f]
-//   backward_filter:  dw[i,j,ch,f]  = sum_{n,r,c} dy[n,r,c,f] * xpad[n, r*sh+i, c*sw+j, ch]
+//   forward:          y[n,r,c,f]    = sum_{i,j,ch of f's group} w[i,j,k,f] * xpad[n, r*sh+i, c*sw+j, ch]
+//   backward_data:    dx[n,h,v,ch]  = sum over all (r,c,i,j) with r*sh+i-ph == h and c*sw+j-pw == v
+//                                     and f of ch's group of w[i,j,k,f] * dy[n,r,c,f]
+//   backward_filter:  dw[i,j,k,f]   = sum_{n,r,c} dy[n,r,c,f] * xpad[n, r*sh+i, c*sw+j, gi*Cg+k]
 //
 // xpad is never materialised: a tap that falls into the zero padding
 // contributes nothing, so it is skipped. In every loop nest the innermost loop
@@ -23,8 +26,20 @@ namespace {
 inline int64_t nhwc(int64_t n, int64_t h, int64_t w, int64_t c, int64_t H, int64_t W, int64_t C) {
   return ((n * H + h) * W + w) * C + c;
 }
+// Offset of w[i,j,k,0] for input channel ch (k = ch % Cg: weights hold Cg
+// input channels).
 inline int64_t hwio(const ConvGeometry& g, int64_t i, int64_t j, int64_t ch) {
-  return ((i * g.KW + j) * g.C + ch) * g.F;  // offset of w[i,j,ch,0]
+  const int64_t cg = g.group_channels();
+  return ((i * g.KW + j) * cg + ch % cg) * g.F;
+}
+
+// The filters input channel ch meets: [first, last) of its group.
+struct FilterRange {
+  int64_t first, last;
+};
+inline FilterRange filters_of(const ConvGeometry& g, int64_t ch) {
+  const int64_t fg = g.group_filters(), gi = ch / g.group_channels();
+  return {gi * fg, (gi + 1) * fg};
 }
 
 // The one loop nest every pass shares: calls tap(i, j, h, v) for each kernel
@@ -57,7 +72,8 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias
           for (int64_t ch = 0; ch < g.C; ++ch) {
             const double xv = x[nhwc(n, h, v, ch, g.H, g.W, g.C)];
             const T* wf = w + hwio(g, i, j, ch);
-            for (int64_t f = 0; f < g.F; ++f) acc[f] += xv * wf[f];
+            const FilterRange fr = filters_of(g, ch);
+            for (int64_t f = fr.first; f < fr.last; ++f) acc[f] += xv * wf[f];
           }
         });
         T* yf = y + nhwc(n, r, c, 0, g.OH, g.OW, g.F);
@@ -81,8 +97,9 @@ void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx)
         for_each_tap(g, r, c, [&](int64_t i, int64_t j, int64_t h, int64_t v) {
           for (int64_t ch = 0; ch < g.C; ++ch) {
             const T* wf = w + hwio(g, i, j, ch);
+            const FilterRange fr = filters_of(g, ch);
             double s = 0.0;
-            for (int64_t f = 0; f < g.F; ++f) s += static_cast<double>(wf[f]) * dyf[f];
+            for (int64_t f = fr.first; f < fr.last; ++f) s += static_cast<double>(wf[f]) * dyf[f];
             acc[nhwc(0, h, v, ch, g.H, g.W, g.C)] += s;
           }
         });
@@ -94,7 +111,7 @@ void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx)
 
 template <class T>
 void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
-  const int64_t size = static_cast<int64_t>(g.KH) * g.KW * g.C * g.F;
+  const int64_t size = static_cast<int64_t>(g.KH) * g.KW * g.group_channels() * g.F;
   std::vector<double> acc(static_cast<size_t>(size), 0.0);
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t r = 0; r < g.OH; ++r)
@@ -104,7 +121,8 @@ void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* d
           for (int64_t ch = 0; ch < g.C; ++ch) {
             const double xv = x[nhwc(n, h, v, ch, g.H, g.W, g.C)];
             double* af = acc.data() + hwio(g, i, j, ch);
-            for (int64_t f = 0; f < g.F; ++f) af[f] += xv * dyf[f];
+            const FilterRange fr = filters_of(g, ch);
+            for (int64_t f = fr.first; f < fr.last; ++f) af[f] += xv * dyf[f];
           }
         });
       }

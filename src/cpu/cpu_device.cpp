@@ -68,27 +68,6 @@ int64_t check_loss_pair(const char* op, const Tensor& yhat, const Tensor& y) {
   return batch_size(op, yhat);
 }
 
-std::string conv_str(const ConvGeometry& g) {
-  return detail::concat("N=", g.N, " H=", g.H, " W=", g.W, " C=", g.C, " KH=", g.KH, " KW=", g.KW,
-                        " F=", g.F, " stride=", g.stride_h, "x", g.stride_w, " pad=", g.pad_h, "x",
-                        g.pad_w, " OH=", g.OH, " OW=", g.OW);
-}
-
-// Geometry consistent with itself: positive extents and strides, non-negative
-// padding, and OH/OW from the formula (a caller's wrong OH would make the
-// kernels read or write out of bounds).
-void check_conv_geometry(const char* op, const ConvGeometry& g) {
-  JANUS_CHECK(g.N > 0 && g.H > 0 && g.W > 0 && g.C > 0 && g.KH > 0 && g.KW > 0 && g.F > 0 &&
-                  g.stride_h > 0 && g.stride_w > 0 && g.pad_h >= 0 && g.pad_w >= 0,
-              prefix(op), "invalid geometry ", conv_str(g));
-  const int oh = (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1;
-  const int ow = (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1;
-  JANUS_CHECK(g.H + 2 * g.pad_h >= g.KH && g.W + 2 * g.pad_w >= g.KW, prefix(op),
-              "kernel larger than the padded input: ", conv_str(g));
-  JANUS_CHECK(g.OH == oh && g.OW == ow, prefix(op), "output size should be ", oh, "x", ow, ": ",
-              conv_str(g));
-}
-
 std::string pool_str(const PoolGeometry& g) {
   return detail::concat("N=", g.N, " H=", g.H, " W=", g.W, " C=", g.C, " KH=", g.KH, " KW=", g.KW,
                         " stride=", g.stride_h, "x", g.stride_w, " pad=", g.pad_h, "x", g.pad_w,
@@ -387,9 +366,9 @@ DType CpuDevice::check_conv2d_forward(const char* op, const ConvGeometry& g, con
                                       const Tensor& w, const Tensor& bias, const Tensor& y) const {
   const DType dt = bias.defined() ? check_args(op, {{"x", &x}, {"w", &w}, {"bias", &bias}, {"y", &y}})
                                   : check_args(op, {{"x", &x}, {"w", &w}, {"y", &y}});
-  check_conv_geometry(op, g);
+  check_conv_geometry(std::string("cpu ") + op, g);  // the contract every backend shares
   check_shape(op, "x", x, {g.N, g.H, g.W, g.C});
-  check_shape(op, "w", w, {g.KH, g.KW, g.C, g.F});
+  check_shape(op, "w", w, {g.KH, g.KW, g.group_channels(), g.F});
   check_shape(op, "y", y, {g.N, g.OH, g.OW, g.F});
   if (bias.defined()) check_numel(op, "bias", bias, g.F);
   return dt;
@@ -424,9 +403,9 @@ void CpuDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, co
                                      Tensor& dx) {
   const char* op = "conv2d_backward_data";
   const DType dt = check_args(op, {{"dy", &dy}, {"w", &w}, {"dx", &dx}});
-  check_conv_geometry(op, g);
+  check_conv_geometry(std::string("cpu ") + op, g);  // the contract every backend shares
   check_shape(op, "dy", dy, {g.N, g.OH, g.OW, g.F});
-  check_shape(op, "w", w, {g.KH, g.KW, g.C, g.F});
+  check_shape(op, "w", w, {g.KH, g.KW, g.group_channels(), g.F});
   check_shape(op, "dx", dx, {g.N, g.H, g.W, g.C});
   if (accel_conv2d_backward_data(dt, g, dy, w, dx)) return;
   dispatch(dt, [&](auto tag) {
@@ -439,10 +418,10 @@ void CpuDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, c
                                        Tensor& dw) {
   const char* op = "conv2d_backward_filter";
   const DType dt = check_args(op, {{"x", &x}, {"dy", &dy}, {"dw", &dw}});
-  check_conv_geometry(op, g);
+  check_conv_geometry(std::string("cpu ") + op, g);  // the contract every backend shares
   check_shape(op, "x", x, {g.N, g.H, g.W, g.C});
   check_shape(op, "dy", dy, {g.N, g.OH, g.OW, g.F});
-  check_shape(op, "dw", dw, {g.KH, g.KW, g.C, g.F});
+  check_shape(op, "dw", dw, {g.KH, g.KW, g.group_channels(), g.F});
   if (accel_conv2d_backward_filter(dt, g, x, dy, dw)) return;
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "cpu/fast_kernels.hpp"
+#include "janus/error.hpp"
 
 namespace janus::fast {
 
@@ -27,6 +28,14 @@ size_t chunk_target_bytes() {
 bool is_pointwise(const ConvGeometry& g) {
   return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
          g.pad_w == 0;
+}
+
+// im2col reads all C channels of a window into one row and multiplies it by
+// the whole (KH*KW*C, F) weight matrix: an ungrouped convolution. The device
+// routes grouped ones elsewhere (fast_device.cpp); this guards that promise.
+void require_ungrouped(const ConvGeometry& g) {
+  JANUS_CHECK(g.groups == 1, "im2col convolution called with a grouped geometry (", conv_geometry_str(g),
+              "): the fast CPU device must route it to oneDNN or the reference loops");
 }
 
 struct Chunking {
@@ -150,6 +159,7 @@ T* thread_slice(void* workspace, ConvPass pass, const ConvGeometry& g, int threa
 template <class T>
 void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                     int threads, void* workspace) {
+  require_ungrouped(g);
   const Chunking ch = chunking<T>(g, threads);
   const int64_t K = int64_t{g.KH} * g.KW * g.C, P = int64_t{g.OH} * g.OW, F = g.F;
   const int64_t image_in = int64_t{g.H} * g.W * g.C;
@@ -178,6 +188,7 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias
 template <class T>
 void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx, int threads,
                           void* workspace) {
+  require_ungrouped(g);
   const Chunking ch = chunking<T>(g, threads);
   const int64_t K = int64_t{g.KH} * g.KW * g.C, P = int64_t{g.OH} * g.OW, F = g.F;
   const int64_t image_in = int64_t{g.H} * g.W * g.C;
@@ -205,6 +216,7 @@ void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx,
 template <class T>
 void conv2d_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw, int threads,
                             void* workspace) {
+  require_ungrouped(g);
   const Chunking ch = chunking<T>(g, threads);
   const int64_t K = int64_t{g.KH} * g.KW * g.C, P = int64_t{g.OH} * g.OW, F = g.F;
   const int64_t image_in = int64_t{g.H} * g.W * g.C;

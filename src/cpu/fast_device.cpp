@@ -403,8 +403,14 @@ bool FastCpuDevice::accel_activation_backward(DType dt, const ActivationFunction
 
 // ---- convolution and pooling ------------------------------------------------------------
 
+// The im2col + OpenBLAS kernels (fast_conv.cpp) run ungrouped convolutions
+// only. A grouped one that oneDNN does not run (float64, JANUS_CPU_CONV=im2col,
+// or a geometry oneDNN declines) runs the reference loops instead, on the same
+// (possibly bf16-rounded) inputs: slower, never wrong.
+constexpr const char* kGroupedFallback = "reference loops (grouped: im2col + OpenBLAS has no groups)";
+
 std::string FastCpuDevice::accel_conv2d_kernel(DType dt, const ConvGeometry& g) {
-  std::string kernel = "im2col + OpenBLAS";
+  std::string kernel = g.groups > 1 ? kGroupedFallback : "im2col + OpenBLAS";
   if (dt == DType::F32 && onednn_) {
     std::lock_guard<std::mutex> lock(ws_mutex_);
     using onednn::InputType;
@@ -439,6 +445,8 @@ bool FastCpuDevice::accel_conv2d_forward(DType dt, const ConvGeometry& g, const 
         return;
     }
     // F64, im2col, or a geometry oneDNN declined
+    if (g.groups > 1)  // kGroupedFallback
+      return cpu::conv2d_forward<T>(g, xp, wp, bias ? bias->data<T>() : nullptr, y.data<T>());
     void* ws = workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::Forward, g, threads_));
     fast::conv2d_forward<T>(g, xp, wp, bias ? bias->data<T>() : nullptr, y.data<T>(), threads_, ws);
   });
@@ -451,7 +459,11 @@ bool FastCpuDevice::accel_conv2d_activation_forward(DType dt, const ActivationFu
   // Only ReLU has a oneDNN post-op that rounds exactly as relu_forward does
   // (max(v, 0) is exact); the others decline and run conv2d_forward, then
   // their activation kernel in place.
-  if (dt != DType::F32 || !onednn_ || act.kind != ActivationKind::ReLU) return false;
+  // Grouped convolutions decline too: oneDNN's grouped kernels do not all give
+  // bit-identical results with the post-op (a 1x1 layer of 3 groups on its
+  // GEMM-based kernel differs in the last bit, test_fast_cpu), so they run the
+  // unfused definition.
+  if (dt != DType::F32 || !onednn_ || act.kind != ActivationKind::ReLU || g.groups > 1) return false;
   std::lock_guard<std::mutex> lock(ws_mutex_);
   const float* b = bias ? bias->data<float>() : nullptr;
   if (bf16_inputs(dt)) {  // native bf16, or decline: conv2d_forward then emulates
@@ -475,6 +487,7 @@ bool FastCpuDevice::accel_conv2d_backward_data(DType dt, const ConvGeometry& g, 
     if constexpr (std::is_same_v<T, float>) {
       if (onednn_ && onednn_->backward_data(g, dyp, wp, dx.data<float>())) return;
     }
+    if (g.groups > 1) return cpu::conv2d_backward_data<T>(g, dyp, wp, dx.data<T>());  // kGroupedFallback
     void* ws = workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::BackwardData, g, threads_));
     fast::conv2d_backward_data<T>(g, dyp, wp, dx.data<T>(), threads_, ws);
   });
@@ -493,6 +506,7 @@ bool FastCpuDevice::accel_conv2d_backward_filter(DType dt, const ConvGeometry& g
     if constexpr (std::is_same_v<T, float>) {
       if (onednn_ && onednn_->backward_weights(g, xp, dyp, dw.data<float>())) return;
     }
+    if (g.groups > 1) return cpu::conv2d_backward_filter<T>(g, xp, dyp, dw.data<T>());  // kGroupedFallback
     void* ws =
         workspace(fast::conv_workspace_bytes<T>(fast::ConvPass::BackwardFilter, g, threads_));
     fast::conv2d_backward_filter<T>(g, xp, dyp, dw.data<T>(), threads_, ws);

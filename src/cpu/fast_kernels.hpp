@@ -13,7 +13,8 @@
 
 namespace janus::fast {
 
-// Convolutions. `workspace` holds at least conv_workspace_bytes(...) bytes.
+// Convolutions, ungrouped only (groups == 1; a grouped geometry throws).
+// `workspace` holds at least conv_workspace_bytes(...) bytes.
 enum class ConvPass { Forward, BackwardData, BackwardFilter };
 template <class T>
 size_t conv_workspace_bytes(ConvPass pass, const ConvGeometry& g, int threads);

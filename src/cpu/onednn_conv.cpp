@@ -36,15 +36,12 @@ const char* pass_name(Pass pass) {
   return "?";
 }
 
-std::string geometry_str(const ConvGeometry& g) {
-  return detail::concat("N=", g.N, " H=", g.H, " W=", g.W, " C=", g.C, " KH=", g.KH, " KW=", g.KW,
-                        " F=", g.F, " stride=", g.stride_h, "x", g.stride_w, " pad=", g.pad_h, "x",
-                        g.pad_w, " OH=", g.OH, " OW=", g.OW);
-}
-
 // oneDNN's descriptors of one geometry. oneDNN orders dimensions logically
-// (N, C, H, W for activations, O, I, H, W for weights) and takes the physical
-// layout from the format tag.
+// (N, C, H, W for activations, O, I, H, W for weights, G, O, I, H, W for
+// grouped weights) and takes the physical layout from the format tag.
+// Grouped: Janus's (KH, KW, C/G, F) weights, with F = (group, filter of the
+// group), are oneDNN's hwigo (physical order H, W, I, G, O); oneDNN then runs
+// its grouped kernels (its depthwise ones when groups == C).
 struct Shapes {
   memory::desc x, y, w_user, w_prim, bias;
   memory::dims strides, pad_l, pad_r;
@@ -55,9 +52,10 @@ Shapes shapes_of(const ConvGeometry& g, WeightsLayout layout, bool bias) {
   Shapes s;
   s.x = memory::desc({g.N, g.C, g.H, g.W}, f32, Tag::nhwc);
   s.y = memory::desc({g.N, g.F, g.OH, g.OW}, f32, Tag::nhwc);
-  s.w_user = memory::desc({g.F, g.C, g.KH, g.KW}, f32, Tag::hwio);
-  s.w_prim = layout == WeightsLayout::Any ? memory::desc({g.F, g.C, g.KH, g.KW}, f32, Tag::any)
-                                          : s.w_user;
+  s.w_user = g.groups == 1
+                 ? memory::desc({g.F, g.C, g.KH, g.KW}, f32, Tag::hwio)
+                 : memory::desc({g.groups, g.group_filters(), g.group_channels(), g.KH, g.KW}, f32, Tag::hwigo);
+  s.w_prim = layout == WeightsLayout::Any ? memory::desc(s.w_user.dims(), f32, Tag::any) : s.w_user;
   if (bias) s.bias = memory::desc({g.F}, f32, Tag::x);
   s.strides = {g.stride_h, g.stride_w};
   s.pad_l = {g.pad_h, g.pad_w};
@@ -108,13 +106,14 @@ struct Entry {
   std::vector<Staged> staged;
 };
 
-// (pass, input type, bias, relu, N, H, W, C, KH, KW, F, strides, paddings):
-// OH and OW follow. relu (the forward's post-op) is 0 for the backward passes.
-using Key = std::array<int, 15>;
+// (pass, input type, bias, relu, N, H, W, C, KH, KW, F, strides, paddings,
+// groups): OH and OW follow. relu (the forward's post-op) is 0 for the
+// backward passes.
+using Key = std::array<int, 16>;
 
 Key key_of(Pass pass, InputType in, const ConvGeometry& g, bool bias, bool relu) {
   return {static_cast<int>(pass), static_cast<int>(in), bias ? 1 : 0, relu ? 1 : 0, g.N, g.H, g.W,
-          g.C, g.KH, g.KW, g.F, g.stride_h, g.stride_w, g.pad_h, g.pad_w};
+          g.C, g.KH, g.KW, g.F, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.groups};
 }
 
 // d with bf16 elements and the layout left to the primitive (format any).
@@ -141,6 +140,7 @@ bool has_native_bf16() {
 }
 
 bool uses_winograd(ConvAlgorithm algorithm, const ConvGeometry& g) {
+  if (g.groups > 1) return false;  // oneDNN's Winograd kernels take no groups
   switch (algorithm) {
     case ConvAlgorithm::Direct: return false;
     case ConvAlgorithm::Winograd: return true;
@@ -441,7 +441,7 @@ auto guarded(int threads, Pass pass, const ConvGeometry& g, Fn&& fn) {
   } catch (const dnnl::error& e) {
     throw Error(detail::concat("oneDNN convolution ", pass_name(pass), " failed (status ",
                                static_cast<int>(e.status), ": ", e.what(), ") for ",
-                               geometry_str(g)));
+                               conv_geometry_str(g)));
   }
 }
 }  // namespace

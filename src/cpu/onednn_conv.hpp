@@ -22,8 +22,8 @@
 //   Direct: oneDNN's direct convolutions, on NHWC as it is; the result
 //   equals the reference up to float rounding (the same products, summed in
 //   another order).
-//   Winograd: oneDNN's Winograd F(4x4, 3x3) kernels (3x3 stride 1 only;
-//   other geometries fall back to direct). They compute each 4x4 output tile
+//   Winograd: oneDNN's Winograd F(4x4, 3x3) kernels (3x3 stride 1,
+//   ungrouped only; other geometries fall back to direct). They compute each 4x4 output tile
 //   from 6x6 transformed tiles with 2.25x fewer multiplications than direct,
 //   at the price of larger rounding errors (the transforms' constants reach
 //   a few units: relative errors of about 1e-5 instead of 1e-6 in float32,
@@ -38,6 +38,14 @@
 //   32->64 at 16x16 8.2 -> 6.8 ms, while 32->32 at 32x32 gains nothing
 //   (18.4 -> 16.2 ms before 2.2 ms of reorders). The rule depends on the
 //   geometry only, never on timings, so runs stay reproducible.
+//
+// Groups (ConvGeometry::groups > 1)
+//   Janus's grouped weights (KH, KW, C/groups, F) are oneDNN's grouped
+//   weights in its hwigo layout, so they are passed as they are (and
+//   reordered to the primitive's choice like any weights); oneDNN runs its
+//   depthwise kernels when groups == C and its grouped (or GEMM-based) ones
+//   otherwise. Where it has only a reference kernel, the pass declines as
+//   below and the device runs Janus's reference loops (im2col has no groups).
 //
 // Steady state allocates nothing
 //   Primitives, reorder primitives and the memory objects bound to them are

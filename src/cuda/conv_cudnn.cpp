@@ -28,10 +28,16 @@ namespace {
 
 constexpr size_t kMaxWorkspace = size_t{512} << 20;  // per-call algorithm workspace limit
 
-using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int>;
+using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int>;
 Key key_of(const ConvGeometry& g, cudnnMathType_t math) {
-  return Key{g.N, g.H, g.W, g.C, g.KH, g.KW, g.F, g.stride_h, g.stride_w, g.pad_h, g.pad_w, static_cast<int>(math)};
+  return Key{g.N,       g.H,     g.W,     g.C,      g.KH, g.KW, g.F, g.stride_h, g.stride_w,
+             g.pad_h,   g.pad_w, g.groups, static_cast<int>(math)};
 }
+
+// Rows of the HWIO weights seen as a matrix (KH*KW*C/groups, F); its
+// transpose (F, KH*KW*C/groups) is cuDNN's KRSC filter with C/groups input
+// channels, which is how cuDNN lays out grouped filters too.
+int64_t filter_rows(const ConvGeometry& g) { return int64_t{g.KH} * g.KW * g.group_channels(); }
 
 // The math type a plan's convolution descriptor carries: in fp32 true FP32
 // (FMA kernels only; CUDNN_DEFAULT_MATH permits TF32 tensor cores on Ampere
@@ -117,7 +123,7 @@ const char* direction_name(int d) {
 // One direction of one geometry: the candidates in order, and which one runs.
 struct Choice {
   AlgoRanking ranking;
-  int chosen = 0;       // index into ranking.order; -1: no cuDNN algorithm works, implicit GEMM
+  int chosen = 0;       // index into ranking.order; -1: no cuDNN algorithm works, Janus's own kernel
   bool logged = false;  // the choice has been logged (JANUS_CUDNN_LOG)
   std::vector<std::string> failures;
 };
@@ -138,7 +144,7 @@ struct Plan {
 
 std::string geometry_str(const ConvGeometry& g) {
   return detail::concat("N", g.N, " ", g.H, "x", g.W, "x", g.C, " -> ", g.F, " k", g.KH, "x", g.KW, " s", g.stride_h,
-                        ",", g.stride_w, " p", g.pad_h, ",", g.pad_w);
+                        ",", g.stride_w, " p", g.pad_h, ",", g.pad_w, g.groups > 1 ? detail::concat(" g", g.groups) : "");
 }
 
 // Status of a cuDNN call that may legitimately refuse a shape: NOT_SUPPORTED
@@ -166,8 +172,8 @@ class CudnnConvImpl final : public CudnnConv {
     Plan& p = plan(g, math_type(tensor_op));
     if (p.choice[kForward].chosen < 0) return false;
     Buffer wk(alloc_, filter_bytes(g));
-    // HWIO viewed as (KH*KW*C, F) -> its transpose (F, KH*KW*C) is KRSC.
-    cuda_kernels::transpose(w, wk.f(), int64_t{g.KH} * g.KW * g.C, g.F, stream_);
+    // HWIO viewed as (KH*KW*C/groups, F) -> its transpose is KRSC (filter_rows).
+    cuda_kernels::transpose(w, wk.f(), filter_rows(g), g.F, stream_);
     return run(g, p, kForward, [&](const AlgoCandidate& c) {
       const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(c.algo);
       size_t bytes = 0;
@@ -188,7 +194,7 @@ class CudnnConvImpl final : public CudnnConv {
     Plan& p = plan(g, math_type(tensor_op));
     if (p.choice[kBackwardData].chosen < 0) return false;
     Buffer wk(alloc_, filter_bytes(g));
-    cuda_kernels::transpose(w, wk.f(), int64_t{g.KH} * g.KW * g.C, g.F, stream_);
+    cuda_kernels::transpose(w, wk.f(), filter_rows(g), g.F, stream_);
     return run(g, p, kBackwardData, [&](const AlgoCandidate& c) {
       const auto algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo);
       size_t bytes = 0;
@@ -224,8 +230,8 @@ class CudnnConvImpl final : public CudnnConv {
                           "cudnnConvolutionBackwardFilter");
       });
     });
-    // KRSC (F, KH*KW*C) -> HWIO (KH*KW*C, F).
-    if (ran) cuda_kernels::transpose(wk.f(), dw, g.F, int64_t{g.KH} * g.KW * g.C, stream_);
+    // KRSC (F, KH*KW*C/groups) -> HWIO (KH*KW*C/groups, F).
+    if (ran) cuda_kernels::transpose(wk.f(), dw, g.F, filter_rows(g), stream_);
     return ran;
   }
 
@@ -242,7 +248,7 @@ class CudnnConvImpl final : public CudnnConv {
   };
 
   static size_t filter_bytes(const ConvGeometry& g) {
-    return sizeof(float) * static_cast<size_t>(g.KH) * g.KW * g.C * g.F;
+    return sizeof(float) * static_cast<size_t>(filter_rows(g)) * g.F;
   }
 
   // Runs body(workspace) with `bytes` of workspace, or reports NoWorkspace
@@ -279,7 +285,8 @@ class CudnnConvImpl final : public CudnnConv {
       line += detail::concat(a.name, " (", cudnn_math_name(p_math), ", workspace ", a.workspace, " bytes",
                              a.deterministic ? "" : ", non-deterministic", ")");
     } else {
-      line += "no cuDNN algorithm ran; Janus's implicit-GEMM kernel instead";
+      line += g.groups > 1 ? "no cuDNN algorithm ran; Janus's grouped kernel instead"
+                           : "no cuDNN algorithm ran; Janus's implicit-GEMM kernel instead";
     }
     for (const std::string& f : c.failures) line += "; failed " + f;
     for (const std::string& r : c.ranking.rejected) line += "; skipped " + r;
@@ -296,9 +303,13 @@ class CudnnConvImpl final : public CudnnConv {
     JANUS_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
     JANUS_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
     JANUS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, g.N, g.C, g.H, g.W));
-    JANUS_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, g.F, g.C, g.KH, g.KW));
+    // Grouped: the filter has C/groups input channels and the descriptor
+    // carries the group count (cuDNN's grouped and depthwise convolutions).
+    JANUS_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, g.F, g.group_channels(),
+                                                 g.KH, g.KW));
     JANUS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, g.pad_h, g.pad_w, g.stride_h, g.stride_w, 1, 1,
                                                       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    JANUS_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv, g.groups));
     JANUS_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, math));
     int n = 0, c = 0, h = 0, w = 0;
     JANUS_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w));

@@ -453,29 +453,32 @@ void CudaDevice::add_loss_into(const Tensor& loss, double weight, double tag, Te
 namespace {
 void check_conv(const Device& d, const char* op, const ConvGeometry& g, const Tensor& x, const Tensor& w,
                 const Tensor& y) {
-  JANUS_CHECK(g.N > 0 && g.H > 0 && g.W > 0 && g.C > 0 && g.KH > 0 && g.KW > 0 && g.F > 0 && g.stride_h > 0 &&
-                  g.stride_w > 0 && g.pad_h >= 0 && g.pad_w >= 0,
-              op, " on ", d.name(), ": invalid convolution geometry");
-  JANUS_CHECK(g.OH == (g.H + 2 * g.pad_h - g.KH) / g.stride_h + 1 && g.OW == (g.W + 2 * g.pad_w - g.KW) / g.stride_w + 1 &&
-                  g.OH > 0 && g.OW > 0,
-              op, " on ", d.name(), ": output size ", g.OH, "x", g.OW, " inconsistent with the geometry");
+  check_conv_geometry(detail::concat(op, " on ", d.name()), g);  // the contract every backend shares
   JANUS_CHECK(x.numel() == int64_t{g.N} * g.H * g.W * g.C, op, " on ", d.name(), ": x ", x.shape().str(),
               " is not (N, H, W, C) = (", g.N, ", ", g.H, ", ", g.W, ", ", g.C, ")");
-  JANUS_CHECK(w.numel() == int64_t{g.KH} * g.KW * g.C * g.F, op, " on ", d.name(), ": w ", w.shape().str(),
-              " is not (KH, KW, C, F) = (", g.KH, ", ", g.KW, ", ", g.C, ", ", g.F, ")");
+  JANUS_CHECK(w.numel() == int64_t{g.KH} * g.KW * g.group_channels() * g.F, op, " on ", d.name(), ": w ",
+              w.shape().str(), " is not (KH, KW, C/groups, F) = (", g.KH, ", ", g.KW, ", ", g.group_channels(), ", ",
+              g.F, ")");
   JANUS_CHECK(y.numel() == int64_t{g.N} * g.OH * g.OW * g.F, op, " on ", d.name(), ": y ", y.shape().str(),
               " is not (N, OH, OW, F) = (", g.N, ", ", g.OH, ", ", g.OW, ", ", g.F, ")");
 }
 }  // namespace
 
-std::string CudaDevice::conv2d_kernel(const ConvGeometry& /*g*/, DType /*dt*/) {
-  const std::string path = use_cudnn() ? "cuDNN" : "Janus implicit GEMM";
+std::string CudaDevice::conv2d_kernel(const ConvGeometry& g, DType /*dt*/) {
+  // Janus's own kernels: implicit GEMM, or for groups > 1 the grouped direct
+  // kernels (conv_grouped.cu), which read operands rounded as cuDNN's are.
+  const bool grouped = !use_cudnn() && g.groups > 1;
+  const std::string path = use_cudnn() ? "cuDNN" : grouped ? "Janus grouped direct" : "Janus implicit GEMM";
   switch (matmul_math()) {
     case MathType::F32: return path;
     case MathType::TF32:
-      return path + (use_cudnn() ? " tf32 (inputs rounded to TF32, tensor-op math)" : " tf32 (TF32 tensor cores, WMMA)");
+      return path + (use_cudnn()  ? " tf32 (inputs rounded to TF32, tensor-op math)"
+                     : grouped    ? " tf32 (inputs rounded to TF32, float32 FMA)"
+                                  : " tf32 (TF32 tensor cores, WMMA)");
     case MathType::BF16:
-      return path + (use_cudnn() ? " bf16 (inputs rounded to bf16, tensor-op math)" : " bf16 (bf16 tensor cores, WMMA)");
+      return path + (use_cudnn()  ? " bf16 (inputs rounded to bf16, tensor-op math)"
+                     : grouped    ? " bf16 (inputs rounded to bf16, float32 FMA)"
+                                  : " bf16 (bf16 tensor cores, WMMA)");
   }
   return path;
 }
@@ -503,6 +506,12 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
       return;
     }
   }
+  if (g.groups > 1) {  // Janus's grouped kernels: asked for, or no cuDNN algorithm runs this geometry
+    // (their products are of operands rounded as cuDNN's are, summed in float32)
+    const MatmulInput xm(*this, px, x.numel(), math), wm(*this, pw, w.numel(), math);
+    k::conv2d_forward_grouped(g, xm.get(), wm.get(), pb, py, stream_);
+    return;
+  }
   // implicit GEMM: asked for, or no cuDNN algorithm runs this geometry
   k::conv2d_forward_igemm(g, px, pw, pb, py, math, stream_);
 }
@@ -518,6 +527,11 @@ void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, c
     const MatmulInput dym(*this, pdy, dy.numel(), math), wm(*this, pw, w.numel(), math);
     if (cudnn().backward_data(g, dym.get(), wm.get(), pdx, math != MathType::F32)) return;
   }
+  if (g.groups > 1) {
+    const MatmulInput dym(*this, pdy, dy.numel(), math), wm(*this, pw, w.numel(), math);
+    k::conv2d_backward_data_grouped(g, dym.get(), wm.get(), pdx, stream_);
+    return;
+  }
   k::conv2d_backward_data_igemm(g, pdy, pw, pdx, math, stream_);
 }
 
@@ -531,6 +545,11 @@ void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, 
   if (use_cudnn()) {
     const MatmulInput xm(*this, px, x.numel(), math), dym(*this, pdy, dy.numel(), math);
     if (cudnn().backward_filter(g, xm.get(), dym.get(), pdw, math != MathType::F32)) return;
+  }
+  if (g.groups > 1) {
+    const MatmulInput xm(*this, px, x.numel(), math), dym(*this, pdy, dy.numel(), math);
+    k::conv2d_backward_filter_grouped(g, xm.get(), dym.get(), pdw, stream_);
+    return;
   }
   const int64_t ws = k::conv2d_backward_filter_workspace(g);
   Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));

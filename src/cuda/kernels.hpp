@@ -106,6 +106,16 @@ int64_t conv2d_backward_filter_workspace_v1(const ConvGeometry& g);
 void conv2d_backward_filter_igemm_v1(const ConvGeometry& g, const float* x, const float* dy,
                                      float* dw, float* workspace, cudaStream_t s);
 
+// ---- conv_grouped.cu: convolutions with groups > 1 (depthwise included) ------
+// Shapes as in ConvGeometry (w / dw: (KH, KW, C/groups, F)); each pass
+// overwrites its output. Deterministic (fixed plan, no atomics).
+void conv2d_forward_grouped(const ConvGeometry& g, const float* x, const float* w,
+                            const float* bias /* nullable */, float* y, cudaStream_t s);
+void conv2d_backward_data_grouped(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                                  cudaStream_t s);
+void conv2d_backward_filter_grouped(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                                    cudaStream_t s);
+
 // ---- pool.cu ----------------------------------------------------------------
 // argmax (N*OH*OW*C floats, Max only, nullable): each window's argmax, the
 // window-local position i*KW + j as an exact small integer, for the gather.

@@ -2,6 +2,8 @@
 // (fused into the convolution's output pass: Device::conv2d_activation_forward).
 // The three convolution kernels (forward, backward-data, backward-filter)
 // live in the device; this layer only shapes and orders them.
+#include <limits>
+
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
 #include "janus/random.hpp"
@@ -9,13 +11,20 @@
 namespace janus {
 
 Conv2D::Conv2D(std::string name, int64_t n_out, int kernel_rows, int kernel_cols, ActivationFunction act,
-               int stride, Padding pad, Init init, bool use_bias)
+               int stride, Padding pad, Init init, bool use_bias, int groups)
     : Layer(std::move(name)), n_out_(n_out), kr_(kernel_rows), kc_(kernel_cols), stride_(stride),
-      pad_(pad), init_(init), use_bias_(use_bias), act_(act) {
+      pad_(pad), init_(init), use_bias_(use_bias), groups_(groups), act_(act) {
   JANUS_CHECK(n_out > 0, where(), ": n_out must be positive, got ", n_out);
+  // ConvGeometry counts channels in int: a larger n_out would wrap (to 0 for 2^40).
+  JANUS_CHECK(n_out <= std::numeric_limits<int>::max(), where(), ": n_out = ", n_out,
+              " is more output channels than a convolution can index (at most ", std::numeric_limits<int>::max(), ")");
   JANUS_CHECK(kernel_rows > 0 && kernel_cols > 0, where(), ": kernel shape must be positive, got (",
               kernel_rows, ", ", kernel_cols, ")");
   JANUS_CHECK(stride > 0, where(), ": stride must be positive, got ", stride);
+  // The input channels are checked with the whole geometry (check_conv_geometry) once the input is known.
+  JANUS_CHECK(groups >= 1, where(), ": 'groups' must be at least 1, got ", groups);
+  JANUS_CHECK(n_out % groups == 0, where(), ": 'groups' = ", groups, " must divide the output channels n_out = ",
+              n_out);
 }
 
 ConvGeometry Conv2D::geometry(const Shape& in) const {
@@ -37,6 +46,8 @@ ConvGeometry Conv2D::geometry(const Shape& in) const {
   g.pad_w = w.pad_w;
   g.OH = w.out_h;
   g.OW = w.out_w;
+  g.groups = groups_;
+  check_conv_geometry(where(), g);  // the contract every device checks: here it names this layer
   return g;
 }
 
@@ -48,8 +59,8 @@ Shape Conv2D::output_shape(const Shape& in) const {
 void Conv2D::create_parameters(const Shape& in, Device& device, DType dtype) {
   n_in_ = in[3];
   Rng rng(seed_);
-  const int64_t area = static_cast<int64_t>(kr_) * kc_;
-  W_.value = initialise(init_, Shape{kr_, kc_, n_in_, n_out_}, area * n_in_, area * n_out_, rng, device, dtype);
+  const int64_t area = static_cast<int64_t>(kr_) * kc_, group_in = n_in_ / groups_;
+  W_.value = initialise(init_, Shape{kr_, kc_, group_in, n_out_}, area * group_in, area * n_out_, rng, device, dtype);
   W_.grad = Tensor::zeros(W_.value.shape(), device, dtype);
   if (use_bias_) {
     b_.value = Tensor::zeros(Shape{1, n_out_}, device, dtype);
@@ -111,6 +122,7 @@ nlohmann::json Conv2D::config() const {
   add_activation_config(cfg, "activation", act_.function());
   cfg["init"] = init_name(init_);
   cfg["bias"] = use_bias_;
+  if (groups_ != 1) cfg["groups"] = groups_;  // (absent: configs of ungrouped layers stay as they were)
   return cfg;
 }
 

@@ -109,7 +109,8 @@ std::unique_ptr<Layer> make_layer_of_type(const json& cfg, int index, const std:
         parse_init(get<std::string>(cfg, "init", "xavier_uniform", owner), owner), get<bool>(cfg, "bias", true, owner));
   }
   if (type == "conv2d") {
-    check_keys(cfg, owner, {"n_out", "kernel", "stride", "pad", "activation", "negative_slope", "init", "bias"});
+    check_keys(cfg, owner,
+               {"n_out", "kernel", "stride", "pad", "activation", "negative_slope", "init", "bias", "groups"});
     const auto [kr, kc] = kernel_of(cfg, owner);
     const int stride = get<int>(cfg, "stride", 1, owner);
     JANUS_CHECK(stride > 0, owner, ": 'stride' must be positive, got ", stride);
@@ -117,7 +118,8 @@ std::unique_ptr<Layer> make_layer_of_type(const json& cfg, int index, const std:
         name, require_positive(cfg, "n_out", owner), kr, kc,
         activation_from_config(cfg, "activation", "linear", owner), stride,
         cfg.contains("pad") ? Padding::parse(cfg.at("pad"), owner) : Padding{Padding::Mode::Same},
-        parse_init(get<std::string>(cfg, "init", "xavier_uniform", owner), owner), get<bool>(cfg, "bias", true, owner));
+        parse_init(get<std::string>(cfg, "init", "xavier_uniform", owner), owner), get<bool>(cfg, "bias", true, owner),
+        get<int>(cfg, "groups", 1, owner));
   }
   if (type == "pool2d" || type == "maxpool2d" || type == "avgpool2d") {
     check_keys(cfg, owner, {"mode", "kernel", "stride", "pad"});

@@ -241,21 +241,40 @@ def conv2d():
             case["b"] = t(b)
             case["db"] = t(bl.grad)
         out.append(case)
-    write("conv2d.json", "conv2d", out + added_conv2d_cases())
+    write("conv2d.json", "conv2d", out + added_conv2d_cases() + grouped_conv2d_cases())
 
 
 def added_conv2d_cases():
     """The newer activations (their backward reads z, which the layer then
-    keeps), from their own seed (earlier cases unchanged). conv_nhwc already
-    takes `groups` (weights HWIO with I = C / groups) for grouped cases."""
+    keeps), from their own seed (earlier cases unchanged)."""
     specs = [
         # name, N, H, W, C, F, KH, KW, stride, pad, bias, activation, groups
         ("gelu_3x3_s1", 2, 4, 4, 2, 3, 3, 3, 1, "same", True, "gelu", 1),
         ("silu_3x3_s2", 2, 6, 6, 3, 3, 3, 3, 2, "same", True, "silu", 1),
         ("leaky_relu_2x2_s1", 1, 5, 5, 3, 2, 2, 2, 1, "valid", False, "leaky_relu", 1),
     ]
+    return conv2d_cases(specs, gen(13))
+
+
+def grouped_conv2d_cases():
+    """Grouped convolutions (torch's groups=G; weights HWIO with I = C / G) and
+    depthwise ones (G = C, F = C * multiplier): stride 1/2, padding, non-square
+    kernels, 1x1; from their own seed (earlier cases unchanged)."""
+    specs = [
+        # name, N, H, W, C, F, KH, KW, stride, pad, bias, activation, groups
+        ("groups2_3x3_s1_same", 2, 5, 5, 4, 6, 3, 3, 1, "same", True, "linear", 2),
+        ("groups2_3x3_s2_pad1_relu_nobias", 2, 7, 6, 4, 4, 3, 3, 2, 1, False, "relu", 2),
+        ("depthwise_3x3_s1_same", 2, 5, 5, 3, 3, 3, 3, 1, "same", True, "linear", 3),
+        ("depthwise_mult2_3x3_s2_pad1_tanh", 2, 7, 7, 3, 6, 3, 3, 2, 1, True, "tanh", 3),
+        ("groups3_1x1_pointwise", 1, 3, 4, 6, 9, 1, 1, 1, "valid", True, "linear", 3),
+        ("depthwise_5x3_s2_valid_nobias", 1, 8, 7, 4, 4, 5, 3, 2, "valid", False, "linear", 4),
+    ]
+    return conv2d_cases(specs, gen(17), with_groups=True)
+
+
+def conv2d_cases(specs, g, with_groups=False):
+    """One golden case per spec, drawing x, W, b and dy from generator g."""
     out = []
-    g = gen(13)
     for name, n, h, w_, c, f, kh, kw, s, pad, bias, act, groups in specs:
         ph, pw = resolve_pad(pad, kh, kw)
         x = randn(g, n, h, w_, c)
@@ -274,6 +293,8 @@ def added_conv2d_cases():
         case = {"name": name, "kernel": [kh, kw], "stride": s, "pad": pad, "bias": bias, "activation": act,
                 "n_out": f, "x": t(x), "W": t(w), "dy": t(dy), "y": t(y), "dx": t(xl.grad),
                 "dW": t(wl.grad)}
+        if with_groups:
+            case["groups"] = groups
         if bias:
             case["b"] = t(b)
             case["db"] = t(bl.grad)
