@@ -15,13 +15,13 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "conv_case.hpp"
+#include "float_bits.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
 #include "janus/precision.hpp"
@@ -33,16 +33,8 @@ namespace {
 using testing::ConvCase;
 using testing::geometry_of;
 
-uint32_t bits_of(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
-float float_of(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
+using test::bits_of;
+using test::float_of;
 
 // An independent bf16 rounding: the two bf16 neighbours of x (truncation and
 // the next one away from zero), compared by distance in double (exact for

@@ -11,30 +11,22 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "float_bits.hpp"
 #include "tf32_reference.hpp"
 
 namespace {
 
 namespace wmma = nvcuda::wmma;
 
-float from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-uint32_t bits_of(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
+using janus::test::bits_of;
+using janus::test::float_of;
 
 void expect_same_rounding(uint32_t u) {
-  const float x = from_bits(u);
+  const float x = float_of(u);
   const float got = wmma::__float_to_tf32(x), want = janus::test::tf32_reference(x);
   if (std::isnan(want)) {
     ASSERT_TRUE(std::isnan(got)) << std::hex << "input 0x" << u;
@@ -62,9 +54,9 @@ TEST(SimWmma, FloatToTf32MatchesIndependentRounding) {
   std::mt19937 rng(2026);
   for (int i = 0; i < 1000000; ++i, ++checked) expect_same_rounding(static_cast<uint32_t>(rng()));
   // Ties go away from zero (cvt.rna), unlike round-to-nearest-even.
-  EXPECT_EQ(bits_of(wmma::__float_to_tf32(from_bits(0x3F801000u))), 0x3F802000u);
-  EXPECT_EQ(bits_of(wmma::__float_to_tf32(from_bits(0xBF801000u))), 0xBF802000u);
-  EXPECT_TRUE(std::isinf(wmma::__float_to_tf32(from_bits(0x7F7FF000u))));  // past TF32's largest
+  EXPECT_EQ(bits_of(wmma::__float_to_tf32(float_of(0x3F801000u))), 0x3F802000u);
+  EXPECT_EQ(bits_of(wmma::__float_to_tf32(float_of(0xBF801000u))), 0xBF802000u);
+  EXPECT_TRUE(std::isinf(wmma::__float_to_tf32(float_of(0x7F7FF000u))));  // past TF32's largest
   EXPECT_GT(checked, 1000000);
 }
 
