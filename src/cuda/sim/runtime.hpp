@@ -237,4 +237,7 @@ bool launch_on_current_device(const char* kernel_name, cudaStream_t stream,
 }  // namespace detail
 // Number of kernel launches run so far (all threads of the process).
 unsigned long long launch_count();
+// Launches so far of the kernel of this name (as written in the launch, e.g.
+// "transpose_kernel").
+unsigned long long launch_count(const char* kernel_name);
 }  // namespace janus::sim

@@ -32,6 +32,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -186,6 +187,7 @@ std::mutex g_launch_mutex;
 BlockRun g_run;
 thread_local bool t_in_kernel = false;  // this OS thread is running a launch
 unsigned long long g_launches = 0;
+std::map<std::string, unsigned long long> g_launches_by_kernel;  // tests count one kernel's launches
 
 std::string dim_str(uint3 d) {
   std::ostringstream s;
@@ -562,6 +564,7 @@ void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes,
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   BlockRun& r = g_run;
   ++g_launches;
+  ++g_launches_by_kernel[kernel_name];
   clean_stacks();
   ensure_stacks(static_cast<unsigned>(threads));
   r.kernel = kernel_name;
@@ -616,5 +619,10 @@ namespace janus::sim {
 unsigned long long launch_count() {
   std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
   return detail::g_launches;
+}
+unsigned long long launch_count(const char* kernel_name) {
+  std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
+  const auto it = detail::g_launches_by_kernel.find(kernel_name);
+  return it == detail::g_launches_by_kernel.end() ? 0 : it->second;
 }
 }  // namespace janus::sim
