@@ -135,6 +135,11 @@ expect_ok "train --plugin (the same file again)" -- "$JANUS" train --config "$EX
   --experiments-dir exp --name res2 -q --plugin "$PLUGIN"
 python3 -c "import json,sys; p=json.load(open('exp/res2/config.json'))['plugins']; sys.exit(0 if len(p)==1 else p)" ||
   fail "a plugin given twice is recorded twice"
+# --resume from the run folder alone: its config.json names the plugin.
+expect_ok "train a few steps" -- "$JANUS" train --config "$EXAMPLE/iris_residual.json" --epochs 2 --max-steps 3 \
+  --experiments-dir exp --name res3 -q
+expect_ok "train --resume without --config or --plugin" -- "$JANUS" train --resume --name res3 --experiments-dir exp -q
+grep -q "^epoch 2/2" "$WORK/out.txt" || fail "the resumed run did not finish its 2 epochs: $(cat "$WORK/out.txt")"
 expect_ok "bench --plugin" -- "$JANUS" bench --plugin "$PLUGIN" --model-config "$EXAMPLE/iris_residual.json" \
   --device cpu --iters 1 --repeats 1 --warmup 0 --no-layers
 
