@@ -79,13 +79,15 @@ struct PluginInfo {
 };
 
 // Handed to a plugin's registration function: registers the plugin's types
-// and records them as the plugin's (for messages and `janus info`).
+// and records them as the plugin's (for messages and `janus info`). Valid
+// only during that call (the loader holds its lock meanwhile): keep no copy.
 class PluginRegistrar {
  public:
   // Registers a layer type as register_layer_type does (layers.hpp): make_layer,
   // NeuralNetwork::from_config, load_model and run configs then read it.
-  // Throws an Error naming the plugin's file and the type when the type is
-  // built in or registered already (naming the plugin that registered it).
+  // Throws an Error naming the type when it is built in or registered
+  // already (naming the plugin that registered it); load_plugin adds the
+  // plugin's file to the message.
   void add_layer_type(const std::string& type, LayerFactory factory);
 
   const PluginInfo& plugin() const { return *plugin_; }

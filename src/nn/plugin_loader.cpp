@@ -84,19 +84,17 @@ void check_descriptor(const PluginDescriptor* d, const std::string& path) {
 
 }  // namespace
 
+// Errors here name the type; load_plugin prefixes the plugin's file.
 void PluginRegistrar::add_layer_type(const std::string& type, LayerFactory factory) {
-  const std::string who = "plugin " + plugin_->path + " (" + plugin_->name + ")";
   if (is_registered_layer_type(type)) {
     const PluginInfo* owner = plugin_owning(type);
-    throw Error(who + ": layer type '" + type + "' is registered already by " +
-                (owner ? "plugin " + owner->path + " (" + owner->name + ")" : std::string("the program itself")) +
+    throw Error("layer type '" + type + "' is registered already by " +
+                (owner == plugin_ ? std::string("this plugin")
+                 : owner          ? "plugin " + owner->path + " (" + owner->name + ")"
+                                  : std::string("the program itself")) +
                 "; load only one library that defines it");
   }
-  try {
-    register_layer_type(type, std::move(factory));
-  } catch (const Error& e) {
-    throw Error(who + ": " + e.what());
-  }
+  register_layer_type(type, std::move(factory));  // refuses a built-in type's name
   plugin_->layer_types.push_back(type);
 }
 
@@ -140,15 +138,14 @@ const PluginInfo& load_plugin(const std::string& path) {
   try {
     descriptor->register_types(registrar);
     if (info.layer_types.empty())
-      failure = "plugin " + path + " (" + info.name +
-                ") registered no layer type (its registration function calls registrar.add_layer_type)";
+      failure = "registered no layer type (its registration function calls registrar.add_layer_type)";
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    failure = what.rfind("plugin ", 0) == 0 ? what : "plugin " + path + ": registering its types failed: " + what;
+    failure = e.what();
   } catch (...) {
-    failure = "plugin " + path + ": registering its types failed with an exception that is not a std::exception";
+    failure = "its registration function threw an exception that is not a std::exception";
   }
   if (failure.empty()) return info;
+  failure = "plugin " + path + " (" + info.name + "): " + failure;
   // The types registered before the failure stay registered (the registry
   // has no removal) and recorded, so that a later clash still names this file.
   t.failed.emplace(canonical, failure);
