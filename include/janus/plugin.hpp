@@ -36,7 +36,10 @@
 // refuses the plugin unless both equal the program's, and the C++ standard
 // library ABI too; only then does it call the plugin's registration
 // function. Registration happens there, not in static initialisers: those
-// run on dlopen, before any check, and their errors cannot be reported.
+// run on dlopen, before any check, and an exception there ends the program.
+// Within one Janus version the public headers are taken to be the same: a
+// development build that changes them without a version bump needs its
+// plugins rebuilt (nothing can detect that).
 // A plugin stays loaded until the program exits (its factories are in the
 // registry).
 #pragma once
