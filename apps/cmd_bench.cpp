@@ -19,7 +19,7 @@ namespace janus_cli {
 namespace {
 
 struct BenchArgs {
-  std::vector<std::string> configs, model_configs;
+  std::vector<std::string> configs, model_configs, plugins;
   std::string device = "all", precision = "fp32", json_out, csv_out;
   janus::bench::Options o;
   bool no_layers = false;
@@ -34,6 +34,7 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 int run_bench(const BenchArgs& a) {
+  load_plugins(a.plugins);
   std::vector<janus::bench::Workload> workloads;
   for (const auto& c : a.configs) workloads.push_back(janus::bench::load_workload(c));
   for (const auto& c : a.model_configs) workloads.push_back(janus::bench::workload_from_run_config(c));
@@ -86,6 +87,7 @@ void add_bench(CLI::App& app, Action& action) {
   sub->add_option("--warmup", args->o.warmup, "Untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
   sub->add_option("--json", args->json_out, "Write the full report as JSON to this file");
   sub->add_option("--csv", args->csv_out, "Write one row per device x workload x (training, inference, layer) as CSV");
+  add_plugin_option(sub, args->plugins);
   sub->add_flag("--no-layers", args->no_layers, "Skip the per-layer forward/backward timings");
   sub->add_flag("--time-simulated", args->o.time_simulated,
                 "Also time a simulated CUDA device (CPU timings of the simulator, labelled; never GPU speed)");

@@ -16,12 +16,13 @@ namespace {
 
 struct EvaluateArgs {
   std::string run, checkpoint = "best", split = "validation", device = "auto", precision = "fp32", data_dir, json_out;
-  std::vector<std::string> data;
+  std::vector<std::string> data, plugins;
   int64_t batch_size = 500;
   bool tta = false;
 };
 
 int run_evaluate(const EvaluateArgs& a) {
+  load_plugins(a.plugins);  // the run's config.json names its own plugins, loaded with it
   janus::Device& device = janus::get_device(a.device);
   const janus::Precision precision = janus::parse_precision(a.precision, "--precision");
   janus::check_precision_supported(device, precision);
@@ -76,6 +77,7 @@ void add_evaluate(CLI::App& app, Action& action) {
   sub->add_flag("--tta", args->tta,
                 "Test-time augmentation (images): average the outputs for each image and its left-right mirror");
   sub->add_option("--json", args->json_out, "Also write the results as JSON to this file");
+  add_plugin_option(sub, args->plugins);
   sub->callback([&action, args] { action = [args] { return run_evaluate(*args); }; });
 }
 

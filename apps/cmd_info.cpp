@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -12,13 +13,15 @@
 #include "janus/data.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
+#include "janus/plugin.hpp"
 #include "janus/precision.hpp"
 
 namespace janus_cli {
 
 namespace {
 
-int run_info() {
+int run_info(const std::vector<std::string>& plugin_paths) {
+  load_plugins(plugin_paths);
   std::cout << "janus " << JANUS_VERSION << "\n";
   std::cout << "build\n";
   std::cout << "  CUDA backend   " << JANUS_CUDA_MODE
@@ -75,6 +78,14 @@ int run_info() {
   } catch (const std::exception&) {
     std::cout << "(none found; pass --data-dir or set JANUS_DATA_DIR)\n";
   }
+  std::cout << "plugins (--plugin; plugin ABI " << JANUS_PLUGIN_ABI_VERSION << ")\n";
+  const std::vector<janus::PluginInfo> plugins = janus::loaded_plugins();
+  if (plugins.empty()) std::cout << "  (none loaded)\n";
+  for (const janus::PluginInfo& p : plugins) {
+    std::cout << "  " << p.name << "  " << p.path << "\n    layer types:";
+    for (const std::string& t : p.layer_types) std::cout << " " << t;
+    std::cout << "\n";
+  }
   std::cout << "libraries\n";
   std::cout << "  nlohmann_json  " << NLOHMANN_JSON_VERSION_MAJOR << "." << NLOHMANN_JSON_VERSION_MINOR << "."
             << NLOHMANN_JSON_VERSION_PATCH << "\n";
@@ -98,8 +109,11 @@ int run_info() {
 }  // namespace
 
 void add_info(CLI::App& app, Action& action) {
-  CLI::App* sub = app.add_subcommand("info", "Version, build options, devices and library versions");
-  sub->callback([&action] { action = [] { return run_info(); }; });
+  auto plugins = std::make_shared<std::vector<std::string>>();
+  CLI::App* sub =
+      app.add_subcommand("info", "Version, build options, devices, library versions and the plugins loaded");
+  add_plugin_option(sub, *plugins);
+  sub->callback([&action, plugins] { action = [plugins] { return run_info(*plugins); }; });
 }
 
 }  // namespace janus_cli

@@ -15,12 +15,13 @@ namespace {
 
 struct PredictArgs {
   std::string run, checkpoint = "best", device = "auto", precision = "fp32", out = "predictions.csv";
-  std::vector<std::string> data;
+  std::vector<std::string> data, plugins;
   int64_t batch_size = 500;
   bool tta = false;
 };
 
 int run_predict(const PredictArgs& a) {
+  load_plugins(a.plugins);  // the run's config.json names its own plugins, loaded with it
   janus::Device& device = janus::get_device(a.device);
   const janus::Precision precision = janus::parse_precision(a.precision, "--precision");
   janus::check_precision_supported(device, precision);
@@ -53,6 +54,7 @@ void add_predict(CLI::App& app, Action& action) {
   add_precision_option(sub, args->precision, "checkpoints hold fp32 weights, so any run predicts in any precision")
       ->capture_default_str();
   sub->add_option("--batch-size", args->batch_size, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  add_plugin_option(sub, args->plugins);
   sub->add_flag("--tta", args->tta,
                 "Test-time augmentation (images): average the outputs for each image and its left-right mirror");
   sub->callback([&action, args] { action = [args] { return run_predict(*args); }; });

@@ -1,7 +1,9 @@
 // janus train: trains a run config into experiments/RUN/.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "janus/error.hpp"
@@ -13,15 +15,21 @@ namespace {
 
 struct TrainArgs {
   std::string config, data_dir, device, precision, name, experiments_dir = "experiments";
+  std::vector<std::string> plugins;
   int epochs = 0;
   int64_t max_steps = 0, batch_size = 0;
   bool resume = false, overwrite = false, quiet = false, check_numerics = false;
 };
 
 int run_train(const TrainArgs& a) {
+  const std::vector<std::string> plugins = load_plugins(a.plugins);
   janus::RunConfig cfg;
   if (!a.config.empty()) {
-    cfg = janus::load_run_config(a.config);
+    cfg = janus::load_run_config(a.config);  // loads the config's own "plugins" too
+    // The run's config.json records every plugin, so that evaluate, predict
+    // and --resume load them again from the run alone.
+    for (const std::string& p : plugins)
+      if (std::find(cfg.plugins.begin(), cfg.plugins.end(), p) == cfg.plugins.end()) cfg.plugins.push_back(p);
   } else {
     JANUS_CHECK(a.resume && !a.name.empty(),
                 "--config is required (only '--resume --name RUN' can continue a run without it)");
@@ -66,6 +74,7 @@ void add_train(CLI::App& app, Action& action) {
   sub->add_flag("--check-numerics", args->check_numerics,
                 "Check every layer's output, gradients and parameters for NaN/inf at each step and name the "
                 "first layer where one appears (slower)");
+  add_plugin_option(sub, args->plugins);
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar (epoch summaries still go to stdout)");
   sub->callback([&action, args] { action = [args] { return run_train(*args); }; });
 }

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -27,5 +28,12 @@ inline CLI::Option* add_precision_option(CLI::App* sub, std::string& value, cons
                    "which operations run in which type); " + extra)
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
 }
+
+// The --plugin option of every subcommand (repeatable): shared libraries
+// that add layer types (janus/plugin.hpp), stored in `paths`.
+CLI::Option* add_plugin_option(CLI::App* sub, std::vector<std::string>& paths);
+// Loads the --plugin libraries, in order, before any config or checkpoint is
+// read; returns their canonical paths. Throws janus::Error naming the file.
+std::vector<std::string> load_plugins(const std::vector<std::string>& paths);
 
 }  // namespace janus_cli

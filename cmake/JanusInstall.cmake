@@ -4,12 +4,15 @@
 #   P/lib/libjanus.a                      the library (static by default)
 #   P/lib/cmake/Janus/JanusConfig.cmake   the CMake package: find_package(Janus)
 #     + JanusConfigVersion.cmake (same major version is compatible)
-#     + JanusTargets.cmake (the imported target Janus::janus)
+#     + JanusTargets.cmake (the imported targets Janus::janus, Janus::plugin
+#       and Janus::cli, the janus tool)
+#   P/bin/janus                           the janus tool (apps/CMakeLists.txt)
 # JanusConfig.cmake finds Janus's own dependencies (find_dependency), so a
 # downstream project writes only
 #     find_package(Janus 0.1 REQUIRED)
 #     target_link_libraries(app PRIVATE Janus::janus)
-# (examples/residual_cnn is such a project; README, "C++ API").
+# (examples/residual_cnn is such a project; README, "C++ API"). A plugin
+# (janus/plugin.hpp, examples/layer_plugin) links Janus::plugin instead.
 include(CMakePackageConfigHelpers)
 
 set(JANUS_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Janus CACHE STRING
@@ -34,7 +37,25 @@ foreach(property INTERFACE_INCLUDE_DIRECTORIES INTERFACE_SYSTEM_INCLUDE_DIRECTOR
     set_target_properties(janus PROPERTIES ${property} "${build_only}")
   endif()
 endforeach()
-install(TARGETS janus EXPORT JanusTargets
+
+# Janus::plugin: what a plugin (janus/plugin.hpp) compiles with, the public
+# headers and Janus's public compile definitions (JANUS_VERSION...), without
+# the library: a plugin calls the copy of Janus in the program that loads it
+# (one layer registry), never a second copy of its own. Copied from the
+# library's final interface (JanusCuda.cmake has added to it by now).
+add_library(janus_plugin INTERFACE)
+add_library(Janus::plugin ALIAS janus_plugin)
+set_target_properties(janus_plugin PROPERTIES EXPORT_NAME plugin)
+foreach(property INTERFACE_INCLUDE_DIRECTORIES INTERFACE_SYSTEM_INCLUDE_DIRECTORIES INTERFACE_COMPILE_DEFINITIONS)
+  get_target_property(values janus ${property})
+  if(values)
+    set_target_properties(janus_plugin PROPERTIES ${property} "${values}")
+  endif()
+endforeach()
+target_link_libraries(janus_plugin INTERFACE nlohmann_json::nlohmann_json Threads::Threads)
+target_compile_features(janus_plugin INTERFACE cxx_std_17)
+
+install(TARGETS janus janus_plugin EXPORT JanusTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -311,8 +311,7 @@ using LayerFactory = std::function<std::unique_ptr<Layer>(const nlohmann::json& 
 // that make_layer, NeuralNetwork::from_config, load_model and run configs
 // read it: call it before loading. Throws an Error for an empty type, a
 // built-in type's name or a type registered already. (The `janus` tool
-// itself knows the built-in types only: a program that registers types
-// trains and loads them through the library, as examples/residual_cnn does.)
+// reads registered types from plugins: janus/plugin.hpp, --plugin.)
 void register_layer_type(const std::string& type, LayerFactory factory);
 // Whether `type` has been registered by register_layer_type.
 bool is_registered_layer_type(const std::string& type);

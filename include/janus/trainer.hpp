@@ -26,7 +26,9 @@
 //     "optimizer": {"type": "sgd", ...},                                make_optimizer
 //     "schedule": {"type": "cosine", "lr": 0.1, ...},                   make_scheduler (total_steps filled in)
 //     "batch_size": 128, "eval_batch_size": 500, "epochs": 10, "seed": 0,
-//     "device": "auto" | "cpu" | "cuda" | "cuda:N", "drop_last": "auto" | true | false
+//     "device": "auto" | "cpu" | "cuda" | "cuda:N", "drop_last": "auto" | true | false,
+//     "plugins": ["build/libmylayers.so"]    layer types from shared libraries (plugin.hpp), paths
+//                                          relative to the config file; loaded when the config is read
 //   }
 // Numeric domains (checked when the config is read; a value outside its
 // domain is an error naming the file, the field, the value and the domain):
@@ -106,6 +108,10 @@ struct RunConfig {
   std::string device = "auto";
   std::optional<bool> drop_last;  // unset: "auto" (see the file comment)
   Precision precision = Precision::FP32;  // "precision": fp32, tf32 or bf16 (precision.hpp)
+  // "plugins": shared libraries with layer types (plugin.hpp), paths relative
+  // to the config file; parse_run_config loads them (before it checks the
+  // model) and keeps their canonical paths, which config.json records.
+  std::vector<std::string> plugins;
 
   nlohmann::json to_json() const;
 };

@@ -177,7 +177,8 @@ std::unique_ptr<Layer> make_layer_of_type(const json& cfg, int index, const std:
   throw Error("layer " + std::to_string(index) + ": unknown layer type '" + type +
               "' (expected fully_connected, conv2d, pool2d, flatten, activation or an activation's name, "
               "batchnorm, dropout, add, concat, global_avg_pool, scale, or a type registered with "
-              "register_layer_type)");
+              "register_layer_type; a plugin's type needs its library loaded first: janus --plugin LIB.so, "
+              "or \"plugins\" in the run config)");
 }
 
 }  // namespace
