@@ -6,12 +6,11 @@
 #include <memory>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "commands.hpp"
 #include "janus/data.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/precision.hpp"
 
 namespace janus_cli {

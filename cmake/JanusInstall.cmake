@@ -5,6 +5,9 @@
 #   P/lib/cmake/Janus/JanusConfig.cmake   the CMake package: find_package(Janus)
 #     + JanusConfigVersion.cmake (same major version is compatible)
 #     + JanusTargets.cmake (the imported target Janus::janus)
+#     + JanusNlohmannJsonTargets.cmake (Janus::nlohmann_json, the optional
+#       component nlohmann_json: Janus::janus plus nlohmann/json, for code
+#       that includes <janus/nlohmann_json.hpp>)
 # JanusConfig.cmake finds Janus's own dependencies (find_dependency), so a
 # downstream project writes only
 #     find_package(Janus 0.1 REQUIRED)
@@ -41,6 +44,11 @@ install(TARGETS janus EXPORT JanusTargets
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/janus DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.hpp")
 install(EXPORT JanusTargets NAMESPACE Janus:: DESTINATION ${JANUS_INSTALL_CMAKEDIR})
+# A file of its own, read only when the component is asked for: a project
+# that does not use nlohmann/json does not need it installed.
+set_target_properties(janus_nlohmann_json PROPERTIES EXPORT_NAME nlohmann_json)
+install(TARGETS janus_nlohmann_json EXPORT JanusNlohmannJsonTargets)
+install(EXPORT JanusNlohmannJsonTargets NAMESPACE Janus:: DESTINATION ${JANUS_INSTALL_CMAKEDIR})
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/JanusConfig.cmake.in
                               ${CMAKE_CURRENT_BINARY_DIR}/JanusConfig.cmake
