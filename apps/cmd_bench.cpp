@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "janus/bench.hpp"
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/precision.hpp"
 
 namespace janus_cli {

@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "janus/checkpoint.hpp"
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/trainer.hpp"
 
 namespace janus_cli {

@@ -7,12 +7,11 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "commands.hpp"
 #include "janus/data.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/plugin.hpp"
 #include "janus/precision.hpp"
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "janus/bench.hpp"
+#include "janus/nlohmann_json.hpp"
 
 namespace {
 

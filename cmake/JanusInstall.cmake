@@ -6,6 +6,9 @@
 #     + JanusConfigVersion.cmake (same major version is compatible)
 #     + JanusTargets.cmake (the imported targets Janus::janus, Janus::plugin
 #       and Janus::cli, the janus tool)
+#     + JanusNlohmannJsonTargets.cmake (Janus::nlohmann_json, the optional
+#       component nlohmann_json: Janus::janus plus nlohmann/json, for code
+#       that includes <janus/nlohmann_json.hpp>)
 #   P/bin/janus                           the janus tool (apps/CMakeLists.txt)
 # JanusConfig.cmake finds Janus's own dependencies (find_dependency), so a
 # downstream project writes only
@@ -52,7 +55,9 @@ foreach(property INTERFACE_INCLUDE_DIRECTORIES INTERFACE_SYSTEM_INCLUDE_DIRECTOR
     set_target_properties(janus_plugin PROPERTIES ${property} "${values}")
   endif()
 endforeach()
-target_link_libraries(janus_plugin INTERFACE nlohmann_json::nlohmann_json Threads::Threads)
+# Configs cross the API as janus::Json, so a plugin needs no nlohmann/json
+# (one that includes <janus/nlohmann_json.hpp> adds nlohmann_json itself).
+target_link_libraries(janus_plugin INTERFACE Threads::Threads)
 target_compile_features(janus_plugin INTERFACE cxx_std_17)
 
 install(TARGETS janus janus_plugin EXPORT JanusTargets
@@ -62,6 +67,11 @@ install(TARGETS janus janus_plugin EXPORT JanusTargets
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/janus DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.hpp")
 install(EXPORT JanusTargets NAMESPACE Janus:: DESTINATION ${JANUS_INSTALL_CMAKEDIR})
+# A file of its own, read only when the component is asked for: a project
+# that does not use nlohmann/json does not need it installed.
+set_target_properties(janus_nlohmann_json PROPERTIES EXPORT_NAME nlohmann_json)
+install(TARGETS janus_nlohmann_json EXPORT JanusNlohmannJsonTargets)
+install(EXPORT JanusNlohmannJsonTargets NAMESPACE Janus:: DESTINATION ${JANUS_INSTALL_CMAKEDIR})
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/JanusConfig.cmake.in
                               ${CMAKE_CURRENT_BINARY_DIR}/JanusConfig.cmake

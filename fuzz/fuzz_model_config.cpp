@@ -7,9 +7,8 @@
 #include <janus/device.hpp>
 #include <janus/error.hpp>
 #include <janus/model.hpp>
+#include <janus/nlohmann_json.hpp>
 #include <janus/tensor.hpp>
-
-#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <vector>

@@ -2,9 +2,8 @@
 // (which also builds the model, optimizer and schedule once to check them).
 // Input that is not JSON at all is skipped: nlohmann's parser is not ours.
 #include <janus/error.hpp>
+#include <janus/nlohmann_json.hpp>
 #include <janus/trainer.hpp>
-
-#include <nlohmann/json.hpp>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);

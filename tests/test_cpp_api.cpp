@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "janus/janus.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "residual_block.hpp"  // examples/residual_cnn: the user's composite layer
 
 namespace janus {
@@ -141,7 +142,7 @@ class HandWrittenPair : public Layer {
     p.insert(p.end(), q.begin(), q.end());
     return p;
   }
-  json config() const override { return {{"type", type()}, {"name", name()}}; }
+  Json config() const override { return {{"type", type()}, {"name", name()}}; }
 
  protected:
   void create_parameters(const Shape& in, Device& device, DType dtype) override {
@@ -170,14 +171,14 @@ TEST(CppApi, LayerRegistry) {
   EXPECT_EQ(layer->config(), json({{"type", "residual_block"}, {"name", "r"}, {"channels", 8}}));
   EXPECT_NE(error_of([] { make_layer({{"type", "residual_block"}, {"channels", 8}, {"width", 2}}, 3); }).find("width"),
             std::string::npos);
-  EXPECT_NE(error_of([] { register_layer_type("conv2d", [](const json&, const std::string&) { return nullptr; }); })
+  EXPECT_NE(error_of([] { register_layer_type("conv2d", [](const Json&, const std::string&) { return nullptr; }); })
                 .find("built-in"),
             std::string::npos);
-  EXPECT_NE(error_of([] { register_layer_type("gelu", [](const json&, const std::string&) { return nullptr; }); })
+  EXPECT_NE(error_of([] { register_layer_type("gelu", [](const Json&, const std::string&) { return nullptr; }); })
                 .find("built-in"),
             std::string::npos);
   EXPECT_NE(error_of([] {
-              register_layer_type("residual_block", [](const json&, const std::string&) { return nullptr; });
+              register_layer_type("residual_block", [](const Json&, const std::string&) { return nullptr; });
             }).find("registered already"),
             std::string::npos);
   EXPECT_NE(error_of([] { make_layer({{"type", "no_such_block"}}, 0); }).find("register_layer_type"),

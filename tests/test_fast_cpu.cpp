@@ -37,6 +37,7 @@
 #include "janus/device.hpp"
 #include "janus/error.hpp"
 #include "janus/model.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/tensor.hpp"
 
 namespace janus {

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "janus/janus.hpp"
+#include "janus/nlohmann_json.hpp"
 
 #ifndef JANUS_GOLDEN_DIR
 #error "JANUS_GOLDEN_DIR must point at tests/golden/data"

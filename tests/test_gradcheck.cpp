@@ -39,6 +39,7 @@
 
 #include "janus/fusion.hpp"
 #include "janus/janus.hpp"
+#include "janus/nlohmann_json.hpp"
 
 namespace janus {
 namespace {

@@ -14,10 +14,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "janus/fusion.hpp"
 #include "janus/janus.hpp"
+#include "janus/nlohmann_json.hpp"
 
 #ifndef JANUS_SOURCE_DIR
 #error "test_graph needs JANUS_SOURCE_DIR (set in tests/CMakeLists.txt)"

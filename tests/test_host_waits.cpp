@@ -14,11 +14,10 @@
 #include <memory>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cuda/cuda_device.hpp"
 #include "janus/device.hpp"
 #include "janus/model.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/optimizer.hpp"
 #include "janus/scheduler.hpp"
 #include "janus/tensor.hpp"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "janus/janus.hpp"
+#include "janus/nlohmann_json.hpp"
 
 namespace janus {
 namespace {

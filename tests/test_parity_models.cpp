@@ -70,12 +70,11 @@
 
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include "janus/checkpoint.hpp"
 #include "janus/data.hpp"
 #include "janus/device.hpp"
 #include "janus/model.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/optimizer.hpp"
 #include "janus/precision.hpp"
 #include "janus/tensor.hpp"

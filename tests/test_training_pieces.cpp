@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "janus/janus.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/trainer.hpp"
 
 namespace janus {

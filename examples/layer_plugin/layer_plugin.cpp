@@ -18,7 +18,7 @@ namespace {
 
 // config[key], which must be a positive integer. `layer` names the layer in
 // the message, as Janus's own layers do.
-int64_t positive_integer(const nlohmann::json& config, const char* key, const std::string& layer) {
+int64_t positive_integer(const janus::Json& config, const char* key, const std::string& layer) {
   JANUS_CHECK(config.contains(key) && config.at(key).is_number_integer() && config.at(key).get<int64_t>() > 0,
               layer, ": '", key, "' must be a positive integer", config.contains(key) ? ", got " : " (missing)",
               config.contains(key) ? config.at(key).dump() : "");
@@ -27,11 +27,11 @@ int64_t positive_integer(const nlohmann::json& config, const char* key, const st
 
 // The janus::LayerFactory of "residual_dense": checks the keys as the
 // built-in types do (an unknown key is an error, not ignored).
-std::unique_ptr<janus::Layer> make_residual_dense(const nlohmann::json& config, const std::string& name) {
+std::unique_ptr<janus::Layer> make_residual_dense(const janus::Json& config, const std::string& name) {
   const std::string layer = "layer '" + name + "' (residual_dense)";
-  for (auto it = config.begin(); it != config.end(); ++it)
-    JANUS_CHECK(it.key() == "type" || it.key() == "name" || it.key() == "units" || it.key() == "hidden", layer,
-                ": unknown option '", it.key(), "' (allowed: units, hidden)");
+  for (const std::string& key : config.keys())
+    JANUS_CHECK(key == "type" || key == "name" || key == "units" || key == "hidden", layer, ": unknown option '",
+                key, "' (allowed: units, hidden)");
   return std::make_unique<ResidualDense>(name, positive_integer(config, "units", layer),
                                          positive_integer(config, "hidden", layer));
 }

@@ -52,7 +52,7 @@ class ResidualDense : public janus::CompositeLayer {
 
   // What make_layer reads back (layer_plugin.cpp): the layer's whole state
   // besides its weights.
-  nlohmann::json config() const override {
+  janus::Json config() const override {
     return {{"type", type()}, {"name", name()}, {"units", units_}, {"hidden", hidden_}};
   }
 

@@ -44,7 +44,8 @@ class ResidualBlock : public janus::CompositeLayer {
     return dx;
   }
 
-  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}, {"channels", channels_}}; }
+  // What load_model rebuilds the block from (the factory below reads it).
+  janus::Json config() const override { return {{"type", type()}, {"name", name()}, {"channels", channels_}}; }
 
  protected:
   void build_children(const janus::Shape& in, janus::Device& device, janus::DType dtype) override {
@@ -61,10 +62,10 @@ class ResidualBlock : public janus::CompositeLayer {
 // Idempotent (a program may call it from several places).
 inline void register_residual_block() {
   if (janus::is_registered_layer_type("residual_block")) return;
-  janus::register_layer_type("residual_block", [](const nlohmann::json& cfg, const std::string& name) {
-    for (auto it = cfg.begin(); it != cfg.end(); ++it)
-      JANUS_CHECK(it.key() == "type" || it.key() == "name" || it.key() == "channels", "layer '", name,
-                  "' (residual_block): unknown option '", it.key(), "' (allowed: channels)");
+  janus::register_layer_type("residual_block", [](const janus::Json& cfg, const std::string& name) {
+    for (const std::string& key : cfg.keys())
+      JANUS_CHECK(key == "type" || key == "name" || key == "channels", "layer '", name,
+                  "' (residual_block): unknown option '", key, "' (allowed: channels)");
     JANUS_CHECK(cfg.contains("channels") && cfg.at("channels").is_number_integer() && cfg.at("channels").get<int64_t>() > 0,
                 "layer '", name, "' (residual_block): 'channels' must be a positive integer");
     return std::make_unique<ResidualBlock>(name, cfg.at("channels").get<int64_t>());

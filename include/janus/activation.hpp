@@ -5,8 +5,6 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "janus/activation_functions.hpp"
 #include "janus/device.hpp"
 #include "janus/tensor.hpp"
@@ -22,15 +20,9 @@ ActivationKind parse_activation(const std::string& name, const std::string& owne
 // {"type": "gelu"} as a shorthand for {"type": "activation", "activation": "gelu"}).
 bool is_activation_name(const std::string& name);
 
-// The activation of a layer config: cfg[key] (a name, default `fallback`)
-// and, for leaky_relu only, cfg["negative_slope"] (a number, default 0.01 as
-// torch.nn.LeakyReLU). Throws janus::Error naming `owner` for a non-string
-// name, an unknown name, a non-numeric or non-finite slope, or a slope given
-// to another activation.
-ActivationFunction activation_from_config(const nlohmann::json& cfg, const std::string& key,
-                                          const std::string& fallback, const std::string& owner);
-// The inverse: sets cfg[key] and, for leaky_relu, cfg["negative_slope"].
-void add_activation_config(nlohmann::json& cfg, const std::string& key, const ActivationFunction& act);
+// (A layer config's "activation" and "negative_slope" keys are read and
+// written by activation_from_config / add_activation_config, in the opt-in
+// <janus/nlohmann_json.hpp>.)
 
 // Forward/backward of one activation, caching Z and Y between the two.
 class Activation {

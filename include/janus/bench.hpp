@@ -23,6 +23,10 @@
 // CUDA device ("cuda:0 (simulated on the CPU)") is listed but not timed unless
 // Options::time_simulated; its rows are then marked "simulated": true and are
 // CPU timings of the simulator, never GPU speed.
+//
+// Not part of <janus/janus.hpp>: its reports are nlohmann::json, so a
+// program that includes it links Janus::nlohmann_json (see
+// <janus/nlohmann_json.hpp>).
 #pragma once
 
 #include <cstdint>
@@ -30,9 +34,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "janus/device.hpp"
+#include "janus/nlohmann_json.hpp"
 
 namespace janus::bench {
 

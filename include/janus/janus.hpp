@@ -1,6 +1,9 @@
 // The whole public API of Janus in one include: tensors and devices, layers
 // (built-in, composite, registered), models (JSON or GraphBuilder), losses,
 // optimizers, schedules, checkpoints, datasets and the loader, the trainer.
+// Configs are janus::Json (json.hpp); no JSON library is included. The
+// nlohmann::json entry points are in <janus/nlohmann_json.hpp>, which a
+// program includes itself when it wants them.
 #pragma once
 
 #include "janus/activation.hpp"
@@ -11,6 +14,7 @@
 #include "janus/error.hpp"
 #include "janus/graph_builder.hpp"
 #include "janus/init.hpp"
+#include "janus/json.hpp"
 #include "janus/layer.hpp"
 #include "janus/layers.hpp"
 #include "janus/loss.hpp"

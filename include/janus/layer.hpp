@@ -20,10 +20,9 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "janus/activation.hpp"
 #include "janus/device.hpp"
+#include "janus/json.hpp"
 #include "janus/tensor.hpp"
 
 namespace janus {
@@ -137,8 +136,9 @@ class Layer {
   virtual std::vector<std::pair<std::string, Parameter*>> named_parameters();
   // Non-trainable state saved in checkpoints (BatchNorm running statistics).
   virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
-  // The options that rebuild this layer through make_layer() (type included).
-  virtual nlohmann::json config() const = 0;
+  // The options that rebuild this layer through make_layer() (type and name
+  // included), e.g. {"type": "dropout", "name": "drop1", "p": 0.5}.
+  virtual Json config() const = 0;
 
   // The optimisation step about to run. Layers whose training forward is
   // random (Dropout) key their random stream on it, so a run resumed at step

@@ -6,9 +6,8 @@
 #include <memory>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "janus/init.hpp"
+#include "janus/json.hpp"
 #include "janus/layer.hpp"
 
 namespace janus {
@@ -27,7 +26,7 @@ class FullyConnected : public Layer {
   Tensor backward_from_preactivation(const Tensor& dz) override;
   const Activation* activation() const override { return &act_; }
   std::vector<Parameter*> parameters() override;
-  nlohmann::json config() const override;
+  Json config() const override;
   int64_t n_in() const { return n_in_; }
   int64_t n_out() const { return n_out_; }
 
@@ -47,8 +46,11 @@ class FullyConnected : public Layer {
 struct Padding {
   enum class Mode { Same, Valid, Explicit } mode = Mode::Valid;
   int rows = 0, cols = 0;  // for Explicit
-  static Padding parse(const nlohmann::json& value, const std::string& owner);
-  nlohmann::json to_json() const;
+  // A config's "pad" value; throws janus::Error starting with `owner` for
+  // anything else.
+  static Padding parse(const Json& value, const std::string& owner);
+  // The inverse: "same", "valid", rows (when rows == cols) or [rows, cols].
+  Json to_json() const;
   // (pad_rows, pad_cols) for a kernel: same = ((k-1)/2), valid = 0.
   std::pair<int, int> resolve(int kernel_rows, int kernel_cols) const;
 };
@@ -86,7 +88,7 @@ class Conv2D : public Layer {
   Tensor backward_from_preactivation(const Tensor& dz) override;
   const Activation* activation() const override { return &act_; }
   std::vector<Parameter*> parameters() override;
-  nlohmann::json config() const override;
+  Json config() const override;
   ConvGeometry geometry(const Shape& in) const;
 
  protected:
@@ -113,7 +115,7 @@ class Pool2D : public Layer {
   Shape output_shape(const Shape& in) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& dy) override;
-  nlohmann::json config() const override;
+  Json config() const override;
   PoolGeometry geometry(const Shape& in) const;
 
  private:
@@ -133,7 +135,7 @@ class Flatten : public Layer {
   Shape output_shape(const Shape& in) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& dy) override;
-  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}}; }
+  Json config() const override { return {{"type", type()}, {"name", name()}}; }
 
  private:
   Shape in_shape_;
@@ -149,7 +151,7 @@ class ActivationLayer : public Layer {
   Tensor backward(const Tensor& dy) override;
   Tensor backward_from_preactivation(const Tensor& dz) override { return dz; }
   const Activation* activation() const override { return &act_; }
-  nlohmann::json config() const override;
+  Json config() const override;
   // Set by NeuralNetwork's fusion pass (fusion.hpp) when the BatchNorm before
   // this ReLU applies it: forward and backward then pass their input through.
   void set_absorbed(bool absorbed) { absorbed_ = absorbed; }
@@ -174,7 +176,7 @@ class BatchNorm : public Layer {
   std::vector<std::pair<std::string, Tensor*>> buffers() override {
     return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
   }
-  nlohmann::json config() const override;
+  Json config() const override;
   // Set by NeuralNetwork's fusion pass (fusion.hpp) when a ReLU layer follows:
   // the output is then relu(batchnorm(x)) and backward takes the gradient of
   // that, through the device's fused batchnorm_relu_* operations.
@@ -202,7 +204,7 @@ class Dropout : public Layer {
   Shape output_shape(const Shape& in) const override { return in; }
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& dy) override;
-  nlohmann::json config() const override;
+  Json config() const override;
   double p() const { return p_; }
   void set_step(uint64_t step) override { calls_ = step; }
 
@@ -229,7 +231,7 @@ class Add : public MultiInputLayer {
   Shape graph_output_shape(const std::vector<Shape>& input_shapes) const override;
   Tensor graph_forward(const std::vector<Tensor>& inputs, bool training) override;
   std::vector<Tensor> graph_backward(const Tensor& dy) override;
-  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}}; }
+  Json config() const override { return {{"type", type()}, {"name", name()}}; }
 
  private:
   size_t inputs_ = 0;  // of the last forward
@@ -251,7 +253,7 @@ class Concat : public MultiInputLayer {
   Shape graph_output_shape(const std::vector<Shape>& input_shapes) const override;
   Tensor graph_forward(const std::vector<Tensor>& inputs, bool training) override;
   std::vector<Tensor> graph_backward(const Tensor& dy) override;
-  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}}; }
+  Json config() const override { return {{"type", type()}, {"name", name()}}; }
 
  private:
   std::vector<Shape> input_shapes_;  // of the last forward
@@ -271,7 +273,7 @@ class GlobalAvgPool : public Layer {
   Shape output_shape(const Shape& in) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& dy) override;
-  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}}; }
+  Json config() const override { return {{"type", type()}, {"name", name()}}; }
   PoolGeometry geometry(const Shape& in) const;
 
  private:
@@ -288,7 +290,7 @@ class Scale : public Layer {
   Shape output_shape(const Shape& in) const override { return in; }
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& dy) override;
-  nlohmann::json config() const override { return {{"type", type()}, {"name", name()}, {"factor", factor_}}; }
+  Json config() const override { return {{"type", type()}, {"name", name()}, {"factor", factor_}}; }
 
  private:
   double factor_;
@@ -301,12 +303,12 @@ class Scale : public Layer {
 // options of parameter_options.hpp ("trainable", "lr_mult", "decay_mult",
 // "parameters"). Types registered with register_layer_type are built by
 // their factory. Unknown types, keys or values throw an Error naming the layer.
-std::unique_ptr<Layer> make_layer(const nlohmann::json& config, int index);
+std::unique_ptr<Layer> make_layer(const Json& config, int index);
 
 // Builds a layer of a registered type from its config (the object the
 // layer's config() returns, "type" and "name" included) and its name.
 // Should check the config's keys as the built-in types do.
-using LayerFactory = std::function<std::unique_ptr<Layer>(const nlohmann::json& config, const std::string& name)>;
+using LayerFactory = std::function<std::unique_ptr<Layer>(const Json& config, const std::string& name)>;
 // Registers a layer type of the program's own (e.g. a CompositeLayer), so
 // that make_layer, NeuralNetwork::from_config, load_model and run configs
 // read it: call it before loading. Throws an Error for an empty type, a

@@ -33,8 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "janus/json.hpp"
 #include "janus/layer.hpp"
 #include "janus/loss.hpp"
 
@@ -90,11 +89,11 @@ class NeuralNetwork {
   NeuralNetwork(std::vector<GraphNode> nodes, std::unique_ptr<Loss> loss, uint64_t seed = 0);
   // {"seed": 0, "loss": "cross_entropy", "layers": [ {...}, ... ]}; a layer
   // may have "inputs": [names] (see above).
-  static NeuralNetwork from_config(const nlohmann::json& config);
+  static NeuralNetwork from_config(const Json& config);
   // The config that rebuilds this network; "inputs" only where they are not
   // the previous node (so a chain's config is what it always was), parameter
   // options (parameter_options.hpp) only where they are not the defaults.
-  nlohmann::json config() const;
+  Json config() const;
 
   // Output shape for inputs of this shape (no side effects); throws an Error
   // naming the layer (and its inputs) where the shapes do not fit.

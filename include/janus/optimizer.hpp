@@ -16,8 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "janus/json.hpp"
 #include "janus/model.hpp"
 
 namespace janus {
@@ -54,7 +53,8 @@ class Optimizer {
   void set_steps(int64_t s) { steps_ = s; }
   // State by "<parameter name>.<slot>", e.g. "conv2d_0.W.velocity".
   std::map<std::string, Tensor>& state() { return state_; }
-  virtual nlohmann::json config() const = 0;
+  // The config make_optimizer() rebuilds this optimizer from (see below).
+  virtual Json config() const = 0;
 
   // What one parameter gets at a step whose scheduled learning rate is lr:
   // lr * lr_mult and weight_decay * decay_mult (see the file comment). A
@@ -76,8 +76,6 @@ class Optimizer {
   virtual void flush() = 0;
   // The state slot for a parameter, created as zeros like the parameter.
   Tensor& slot(const std::string& param_name, const char* slot, const Parameter& p);
-  // The weight decay keys of config(): "weight_decay", "weight_decay_applies_to".
-  void add_weight_decay_config(nlohmann::json& cfg) const;
   std::map<std::string, Tensor> state_;
   int64_t steps_ = 0;
 
@@ -100,7 +98,7 @@ class SGD : public Optimizer {
     bind(std::move(params));
   }
   std::string name() const override { return "sgd"; }
-  nlohmann::json config() const override;
+  Json config() const override;
 
  protected:
   void update(const std::string& name, Parameter& p, const ParameterStep& hp) override;
@@ -128,7 +126,7 @@ class Adam : public Optimizer {
     bind(std::move(params));
   }
   std::string name() const override { return decoupled_ ? "adamw" : "adam"; }
-  nlohmann::json config() const override;
+  Json config() const override;
 
  protected:
   void update(const std::string& name, Parameter& p, const ParameterStep& hp) override;
@@ -149,8 +147,8 @@ class Adam : public Optimizer {
 // momentum > 0; weight_decay_applies_to "weights" (the default) or "all" (see
 // WeightDecayAppliesTo). A value outside its domain throws janus::Error naming
 // the field, the value and the domain.
-std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& config);
+std::unique_ptr<Optimizer> make_optimizer(const Json& config);
 // The same, bound to `params` (a model's named_parameters()).
-std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& config, std::vector<NamedParameter> params);
+std::unique_ptr<Optimizer> make_optimizer(const Json& config, std::vector<NamedParameter> params);
 
 }  // namespace janus

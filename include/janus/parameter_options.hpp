@@ -26,24 +26,14 @@
 
 #include <string>
 
-#include <nlohmann/json.hpp>
-
-#include "janus/layer.hpp"
-
 namespace janus {
 
 // Whether `key` is one of the keys above (make_layer() lets them through to
 // parameter_options_from_config()).
 bool is_parameter_options_key(const std::string& key);
 
-// Sets the options of `layer`'s parameters from its config `layer_config`
-// (keys absent: the defaults of ParameterOptions). Throws as above.
-void parameter_options_from_config(const nlohmann::json& layer_config, Layer& layer);
-
-// Adds the options of `layer`'s parameters that differ from the defaults to
-// `layer_config` (a key on the layer where all its parameters agree, else
-// under "parameters"), so that parameter_options_from_config() reads back
-// the same options: NeuralNetwork::config() stores them with the layer.
-void add_parameter_options_to_config(Layer& layer, nlohmann::json& layer_config);
+// (The keys are read and written by parameter_options_from_config and
+// add_parameter_options_to_config, in the opt-in <janus/nlohmann_json.hpp>;
+// make_layer and NeuralNetwork::config call them for every layer.)
 
 }  // namespace janus

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "janus/json.hpp"
 
 namespace janus {
 
@@ -13,7 +13,8 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
   virtual double lr(int64_t step) const = 0;
-  virtual nlohmann::json config() const = 0;
+  // The config make_scheduler() rebuilds this schedule from (see below).
+  virtual Json config() const = 0;
 };
 
 // {"type": "constant", "lr": 0.01}
@@ -30,7 +31,7 @@ class Scheduler {
 // (0, 1]; stage_length (0, inf); step_size, total_steps: integers >= 1;
 // warmup_steps: integers in [0, total_steps]; min_lr [0, lr]; pct_start
 // [0, 1]; div_factor, final_div_factor (0, inf).
-std::unique_ptr<Scheduler> make_scheduler(const nlohmann::json& config);
+std::unique_ptr<Scheduler> make_scheduler(const Json& config);
 
 // The same schedules built in C++, with the same meaning, defaults and
 // domain checks as the configs above (each is make_scheduler of its config,

@@ -74,9 +74,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "janus/data.hpp"
+#include "janus/json.hpp"
 #include "janus/model.hpp"
 #include "janus/precision.hpp"
 
@@ -84,8 +83,8 @@ namespace janus {
 
 struct DatasetConfig {
   std::string name;
-  nlohmann::json train = nlohmann::json::array();       // as in the config (empty: defaults)
-  nlohmann::json validation = nlohmann::json::array();
+  Json train = Json::array();       // as in the config (empty: defaults)
+  Json validation = Json::array();
   double validation_fraction = 0.0;
   double test_fraction = 0.0;
   int folds = 0;  // >= 2: the test split is fold `fold` of a k-fold partition
@@ -100,7 +99,7 @@ struct RunConfig {
   std::string description;
   std::string source;  // the file it was read from (for messages)
   DatasetConfig dataset;
-  nlohmann::json model, optimizer, schedule;
+  Json model, optimizer, schedule;  // the configs of from_config, make_optimizer, make_scheduler
   int64_t batch_size = 32;
   int64_t eval_batch_size = 0;  // 0: max(batch_size, 256)
   int epochs = 10;
@@ -113,13 +112,14 @@ struct RunConfig {
   // model) and keeps their canonical paths, which config.json records.
   std::vector<std::string> plugins;
 
-  nlohmann::json to_json() const;
+  // The resolved config, as the run's config.json records it.
+  Json to_json() const;
 };
 
 // Parses and checks a run config (unknown keys, types, ranges; the model,
 // optimizer and schedule are built once to check them). Errors start with
 // "config <source>: ".
-RunConfig parse_run_config(const nlohmann::json& j, const std::string& source);
+RunConfig parse_run_config(const Json& j, const std::string& source);
 RunConfig load_run_config(const std::string& path);
 
 // ---- data --------------------------------------------------------------------
@@ -196,7 +196,7 @@ struct TrainedRun {
   std::string dataset;                       // iris | fashion_mnist | cifar10
   std::vector<std::string> class_names;
   RunConfig config;
-  nlohmann::json run_state;                  // epoch, step, best_val_acc ...
+  Json run_state;                            // epoch, step, best_val_acc ...
 };
 // which: "best" or "last" (or a path to a .safetensors file).
 TrainedRun load_trained_run(const std::string& run_dir, const std::string& which, Device& device);

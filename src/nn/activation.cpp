@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 
 namespace janus {
 

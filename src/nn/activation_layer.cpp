@@ -1,6 +1,7 @@
 // ActivationLayer: an activation on its own, e.g. ReLU after BatchNorm.
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
+#include "janus/nlohmann_json.hpp"
 
 namespace janus {
 
@@ -21,7 +22,7 @@ Tensor ActivationLayer::backward(const Tensor& dy) {
   return act_.backward(dy);
 }
 
-nlohmann::json ActivationLayer::config() const {
+Json ActivationLayer::config() const {
   nlohmann::json cfg = {{"type", type()}, {"name", name()}};
   add_activation_config(cfg, "activation", act_.function());
   return cfg;

@@ -63,7 +63,7 @@ Tensor BatchNorm::backward(const Tensor& dy) {
   return dx;
 }
 
-nlohmann::json BatchNorm::config() const {
+Json BatchNorm::config() const {
   return {{"type", type()}, {"name", name()}, {"momentum", momentum_}, {"eps", eps_}};
 }
 

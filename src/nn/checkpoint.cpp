@@ -4,11 +4,11 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
-#include <nlohmann/json.hpp>
 
 #include "janus/checkpoint.hpp"
 #include "janus/error.hpp"
 #include "janus/model.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/optimizer.hpp"
 
 namespace janus {

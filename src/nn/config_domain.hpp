@@ -12,7 +12,7 @@
 #include <limits>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "janus/nlohmann_json.hpp"
 
 #include "janus/error.hpp"
 

@@ -6,6 +6,7 @@
 
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/random.hpp"
 
 namespace janus {
@@ -116,7 +117,7 @@ Tensor Conv2D::backward_from_preactivation(const Tensor& dz) {
   return dx;
 }
 
-nlohmann::json Conv2D::config() const {
+Json Conv2D::config() const {
   nlohmann::json cfg = {{"type", type()},       {"name", name()},         {"n_out", n_out_},
                         {"kernel", {kr_, kc_}}, {"stride", stride_},      {"pad", pad_.to_json()}};
   add_activation_config(cfg, "activation", act_.function());

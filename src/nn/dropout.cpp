@@ -30,6 +30,6 @@ Tensor Dropout::backward(const Tensor& dy) {
   return dx;
 }
 
-nlohmann::json Dropout::config() const { return {{"type", type()}, {"name", name()}, {"p", p_}}; }
+Json Dropout::config() const { return {{"type", type()}, {"name", name()}, {"p", p_}}; }
 
 }  // namespace janus

@@ -3,6 +3,7 @@
 // the layer's input gradient is not needed, see Layer::input_gradient_needed).
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/random.hpp"
 
 namespace janus {
@@ -69,7 +70,7 @@ Tensor FullyConnected::backward_from_preactivation(const Tensor& dz) {
   return dx;
 }
 
-nlohmann::json FullyConnected::config() const {
+Json FullyConnected::config() const {
   nlohmann::json cfg = {{"type", type()}, {"name", name()}, {"n_out", n_out_}};
   add_activation_config(cfg, "activation", act_.function());
   cfg["init"] = init_name(init_);

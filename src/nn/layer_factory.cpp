@@ -11,6 +11,7 @@
 
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/parameter_options.hpp"
 
 namespace janus {
@@ -196,7 +197,8 @@ void register_layer_type(const std::string& type, LayerFactory factory) {
 
 bool is_registered_layer_type(const std::string& type) { return registered_factory(type) != nullptr; }
 
-std::unique_ptr<Layer> make_layer(const json& cfg, int index) {
+std::unique_ptr<Layer> make_layer(const Json& config, int index) {
+  const json& cfg = nlohmann_json(config);
   JANUS_CHECK(cfg.is_object(), "layer ", index, ": expected a JSON object, got ", cfg.dump());
   JANUS_CHECK(cfg.contains("type") && cfg.at("type").is_string(), "layer ", index,
               ": missing or non-string 'type' in ", cfg.dump());

@@ -8,6 +8,7 @@
 #include "janus/error.hpp"
 #include "janus/fusion.hpp"
 #include "janus/layers.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/parameter_options.hpp"
 
 namespace janus {
@@ -114,7 +115,8 @@ std::vector<bool> NeuralNetwork::trainable_parameters() const {
   return trainable;
 }
 
-NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
+NeuralNetwork NeuralNetwork::from_config(const Json& model_config) {
+  const nlohmann::json& config = nlohmann_json(model_config);
   JANUS_CHECK(config.is_object(), "model config must be a JSON object");
   for (auto it = config.begin(); it != config.end(); ++it)
     JANUS_CHECK(it.key() == "layers" || it.key() == "loss" || it.key() == "seed", "model config: unknown key '",
@@ -153,7 +155,7 @@ NeuralNetwork NeuralNetwork::from_config(const nlohmann::json& config) {
   return NeuralNetwork(std::move(nodes), make_loss(loss), seed);
 }
 
-nlohmann::json NeuralNetwork::config() const {
+Json NeuralNetwork::config() const {
   nlohmann::json layers = nlohmann::json::array();
   for (const Node& n : nodes_) {
     nlohmann::json lc = n.layer->config();
@@ -165,7 +167,7 @@ nlohmann::json NeuralNetwork::config() const {
     }
     layers.push_back(lc);
   }
-  return {{"layers", layers}, {"loss", loss_->name()}, {"seed", seed_}};
+  return nlohmann::json{{"layers", layers}, {"loss", loss_->name()}, {"seed", seed_}};
 }
 
 template <class OutputShapeOf>

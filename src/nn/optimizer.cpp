@@ -5,6 +5,7 @@
 #include "janus/optimizer.hpp"
 
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "nn/config_domain.hpp"
 
 namespace janus {
@@ -44,10 +45,15 @@ Optimizer::ParameterStep Optimizer::parameter_step(const Parameter& p, double lr
   return {lr * p.options.lr_mult, weight_decay_ * decay_mult};
 }
 
-void Optimizer::add_weight_decay_config(nlohmann::json& cfg) const {
-  cfg["weight_decay"] = weight_decay_;
-  cfg["weight_decay_applies_to"] = weight_decay_applies_to_ == WeightDecayAppliesTo::All ? "all" : "weights";
+namespace {
+
+// The weight decay keys of an optimizer's config(): "weight_decay", "weight_decay_applies_to".
+void add_weight_decay_config(const Optimizer& optimizer, nlohmann::json& cfg) {
+  cfg["weight_decay"] = optimizer.weight_decay();
+  cfg["weight_decay_applies_to"] = optimizer.weight_decay_applies_to() == WeightDecayAppliesTo::All ? "all" : "weights";
 }
+
+}  // namespace
 
 // The entries of one device (in order) at a time: a step's parameters are
 // normally all on one device, so this is one call.
@@ -88,9 +94,9 @@ void SGD::flush() {
   });
 }
 
-nlohmann::json SGD::config() const {
+Json SGD::config() const {
   nlohmann::json cfg = {{"type", "sgd"}, {"momentum", momentum_}, {"nesterov", nesterov_}};
-  add_weight_decay_config(cfg);
+  add_weight_decay_config(*this, cfg);
   return cfg;
 }
 
@@ -106,9 +112,9 @@ void Adam::flush() {
   });
 }
 
-nlohmann::json Adam::config() const {
+Json Adam::config() const {
   nlohmann::json cfg = {{"type", decoupled_ ? "adamw" : "adam"}, {"beta1", beta1_}, {"beta2", beta2_}, {"eps", eps_}};
-  add_weight_decay_config(cfg);
+  add_weight_decay_config(*this, cfg);
   return cfg;
 }
 
@@ -127,7 +133,8 @@ WeightDecayAppliesTo weight_decay_applies_to(const nlohmann::json& cfg, const st
 
 }  // namespace
 
-std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& cfg) {
+std::unique_ptr<Optimizer> make_optimizer(const Json& config) {
+  const nlohmann::json& cfg = nlohmann_json(config);
   JANUS_CHECK(cfg.is_object() && cfg.contains("type") && cfg.at("type").is_string(),
               "optimizer: expected an object with a string 'type', got ", cfg.dump());
   const std::string type = cfg.at("type").get<std::string>();
@@ -163,7 +170,7 @@ std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& cfg) {
   throw Error("unknown optimizer '" + type + "' (expected sgd, adam or adamw)");
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const nlohmann::json& config, std::vector<NamedParameter> params) {
+std::unique_ptr<Optimizer> make_optimizer(const Json& config, std::vector<NamedParameter> params) {
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config);
   optimizer->bind(std::move(params));
   return optimizer;

@@ -1,10 +1,12 @@
 // Padding: "same", "valid" or an explicit integer (or [rows, cols]).
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
+#include "janus/nlohmann_json.hpp"
 
 namespace janus {
 
-Padding Padding::parse(const nlohmann::json& v, const std::string& owner) {
+Padding Padding::parse(const Json& value, const std::string& owner) {
+  const nlohmann::json& v = nlohmann_json(value);
   Padding p;
   if (v.is_string()) {
     const std::string s = v.get<std::string>();
@@ -31,11 +33,11 @@ Padding Padding::parse(const nlohmann::json& v, const std::string& owner) {
               " (expected \"same\", \"valid\", an integer 0..65536 or [rows, cols])");
 }
 
-nlohmann::json Padding::to_json() const {
+Json Padding::to_json() const {
   switch (mode) {
     case Mode::Same: return "same";
     case Mode::Valid: return "valid";
-    case Mode::Explicit: return rows == cols ? nlohmann::json(rows) : nlohmann::json::array({rows, cols});
+    case Mode::Explicit: return rows == cols ? Json(rows) : Json::array({rows, cols});
   }
   return "valid";
 }

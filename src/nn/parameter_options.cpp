@@ -3,6 +3,7 @@
 #include "janus/parameter_options.hpp"
 
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "nn/config_domain.hpp"
 
 namespace janus {

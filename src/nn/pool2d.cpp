@@ -70,7 +70,7 @@ Tensor Pool2D::backward(const Tensor& dy) {
   return dx;
 }
 
-nlohmann::json Pool2D::config() const {
+Json Pool2D::config() const {
   return {{"type", type()},
           {"name", name()},
           {"mode", mode_ == PoolMode::Max ? "max" : "average"},

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "nn/config_domain.hpp"
 
 namespace janus {
@@ -27,7 +28,7 @@ class Constant : public Scheduler {
  public:
   explicit Constant(double lr) : lr_(lr) {}
   double lr(int64_t) const override { return lr_; }
-  json config() const override { return {{"type", "constant"}, {"lr", lr_}}; }
+  Json config() const override { return {{"type", "constant"}, {"lr", lr_}}; }
 
  private:
   double lr_;
@@ -42,7 +43,7 @@ class Exponential : public Scheduler {
     if (staircase_) e = std::floor(e);
     return lr_ * std::pow(decay_, e);
   }
-  json config() const override {
+  Json config() const override {
     return {{"type", "exponential"}, {"lr", lr_}, {"decay", decay_}, {"stage_length", stage_}, {"staircase", staircase_}};
   }
 
@@ -55,7 +56,7 @@ class StepDecay : public Scheduler {
  public:
   StepDecay(double lr, double gamma, int64_t step_size) : lr_(lr), gamma_(gamma), size_(step_size) {}
   double lr(int64_t step) const override { return lr_ * std::pow(gamma_, static_cast<double>(step / size_)); }
-  json config() const override { return {{"type", "step"}, {"lr", lr_}, {"gamma", gamma_}, {"step_size", size_}}; }
+  Json config() const override { return {{"type", "step"}, {"lr", lr_}, {"gamma", gamma_}, {"step_size", size_}}; }
 
  private:
   double lr_, gamma_;
@@ -70,7 +71,7 @@ class Cosine : public Scheduler {
     const double t = std::min(1.0, static_cast<double>(step - warmup_) / std::max<int64_t>(1, total_ - warmup_));
     return min_ + 0.5 * (lr_ - min_) * (1.0 + std::cos(M_PI * t));
   }
-  json config() const override {
+  Json config() const override {
     return {{"type", "cosine"}, {"lr", lr_}, {"total_steps", total_}, {"warmup_steps", warmup_}, {"min_lr", min_}};
   }
 
@@ -93,7 +94,7 @@ class OneCycle : public Scheduler {
     const double t = std::min(1.0, (s - up) / std::max(1.0, static_cast<double>(total_) - up));
     return cos_interp(lr_, end, t);
   }
-  json config() const override {
+  Json config() const override {
     return {{"type", "onecycle"}, {"lr", lr_}, {"total_steps", total_}, {"pct_start", pct_},
             {"div_factor", div_}, {"final_div_factor", final_div_}};
   }
@@ -106,7 +107,8 @@ class OneCycle : public Scheduler {
 
 }  // namespace
 
-std::unique_ptr<Scheduler> make_scheduler(const json& cfg) {
+std::unique_ptr<Scheduler> make_scheduler(const Json& config) {
+  const json& cfg = nlohmann_json(config);
   JANUS_CHECK(cfg.is_object(), "schedule: expected a JSON object, got ", cfg.dump());
   JANUS_CHECK(!cfg.contains("type") || cfg.at("type").is_string(), "schedule: 'type' must be a string, got ",
               cfg.at("type").dump());

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "janus/nlohmann_json.hpp"
 
 #include "janus/data.hpp"
 #include "janus/trainer.hpp"

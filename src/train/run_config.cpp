@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "janus/error.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/optimizer.hpp"
 #include "janus/plugin.hpp"
 #include "janus/scheduler.hpp"
@@ -113,7 +114,7 @@ std::vector<std::string> load_config_plugins(const json& j, const std::string& s
 
 }  // namespace
 
-nlohmann::json RunConfig::to_json() const {
+Json RunConfig::to_json() const {
   json ds = {{"name", dataset.name},
              {"train", dataset.train},
              {"validation", dataset.validation},
@@ -143,7 +144,8 @@ nlohmann::json RunConfig::to_json() const {
   return j;
 }
 
-RunConfig parse_run_config(const json& j, const std::string& source) {
+RunConfig parse_run_config(const Json& config, const std::string& source) {
+  const json& j = nlohmann_json(config);
   RunConfig c;
   c.source = source;
   check_keys(j, "the run config",
@@ -216,8 +218,8 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
   if (!j.contains("model")) fail(source, "missing 'model'");
   c.model = j.at("model");
   if (!c.model.is_object()) fail(source, "'model' must be a JSON object");
-  if (!c.model.contains("seed")) c.model["seed"] = c.seed;
-  if (!c.model.contains("loss")) c.model["loss"] = "cross_entropy";
+  if (!c.model.contains("seed")) c.model.set("seed", c.seed);
+  if (!c.model.contains("loss")) c.model.set("loss", "cross_entropy");
   c.optimizer = j.value("optimizer", json{{"type", "sgd"}});
   c.schedule = j.value("schedule", json{{"type", "constant"}, {"lr", 0.01}});
   // Build each piece once so that a bad key or value is reported now, with the file.

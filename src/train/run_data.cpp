@@ -147,10 +147,10 @@ RunData load_run_data(const RunConfig& cfg, const std::string& data_dir_flag) {
     }
   } else {
     const std::string cifar_dir = find_cifar10_dir(data_dir);
-    r.train_files = cifar_files(dc.train.empty() ? json::array({1, 2, 3, 4}) : dc.train, cifar_dir);
+    r.train_files = cifar_files(dc.train.empty() ? json::array({1, 2, 3, 4}) : nlohmann_json(dc.train), cifar_dir);
     r.train = load_cifar10_batches(r.train_files, false);
     if (dc.validation_fraction == 0) {
-      r.validation_files = cifar_files(dc.validation.empty() ? json::array({5}) : dc.validation, cifar_dir);
+      r.validation_files = cifar_files(dc.validation.empty() ? json::array({5}) : nlohmann_json(dc.validation), cifar_dir);
       r.validation = load_cifar10_batches(r.validation_files, false);
     }
   }

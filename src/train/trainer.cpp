@@ -215,20 +215,20 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   std::string replanned;
   std::unique_ptr<Scheduler> replanned_from;  // the schedule before re-planning
   const std::string schedule_type =
-      cfg.schedule.is_object() ? cfg.schedule.value("type", std::string("constant")) : std::string();
+      cfg.schedule.is_object() ? nlohmann_json(cfg.schedule).value("type", std::string("constant")) : std::string();
   if (schedule_type == "cosine" || schedule_type == "onecycle") {
     const int64_t total = steps_per_epoch * cfg.epochs;
     if (!cfg.schedule.contains("total_steps")) {
-      cfg.schedule["total_steps"] = total;
+      cfg.schedule.set("total_steps", total);
     } else if (opts.resume && cfg.epochs != planned_epochs) {
       // --resume --epochs N: a length taken from the epoch count follows the
       // new count; an explicit one that ends early is refused, since the
       // added steps would all run at the schedule's final rate.
-      const json& t = cfg.schedule.at("total_steps");
+      const json& t = nlohmann_json(cfg.schedule).at("total_steps");
       const int64_t old_total = t.is_number_integer() ? t.get<int64_t>() : -1;
       if (old_total == steps_per_epoch * planned_epochs) {
         replanned_from = make_scheduler(cfg.schedule);
-        cfg.schedule["total_steps"] = total;
+        cfg.schedule.set("total_steps", total);
         replanned = detail::concat("the ", schedule_type, " schedule was planned for ", planned_epochs,
                                    " epochs (total_steps ", old_total, "); re-planned for ", cfg.epochs,
                                    " epochs (total_steps ", total, ")");

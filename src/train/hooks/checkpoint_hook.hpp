@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "janus/nlohmann_json.hpp"
 
 #include "janus/model.hpp"
 #include "janus/optimizer.hpp"
