@@ -50,6 +50,14 @@ CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
   JANUS_CUBLAS_CHECK(cublasCreate(&h));
   cublas_ = h;
   JANUS_CUBLAS_CHECK(cublasSetStream(h, stream_));
+  // A workspace of our own (after cublasSetStream, which resets it): without
+  // one cuBLAS takes workspace from its default pool, which allocates inside
+  // a CUDA graph capture; with one, GEMMs are capturable (cuBLAS's "CUDA
+  // Graphs Support"; the simulator refuses the capture otherwise). 32 MiB is
+  // cuBLAS's recommendation for Hopper; the simulator uses none of it.
+  cublas_workspace_bytes_ = JANUS_SIMULATED ? size_t{1} << 20 : size_t{32} << 20;
+  cublas_workspace_ = allocator_.allocate(cublas_workspace_bytes_);
+  JANUS_CUBLAS_CHECK(cublasSetWorkspace(h, cublas_workspace_, cublas_workspace_bytes_));
   // Plain FP32 (no TF32 tensor cores) so results agree with the CPU backend;
   // gemm_raw sets the math mode of each product from the precision mode.
   JANUS_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
@@ -67,6 +75,7 @@ CudaDevice::~CudaDevice() {
   const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != index_ &&
                         cudaSetDevice(index_) == cudaSuccess;
   if (cublas_) static_cast<void>(cublasDestroy(as_handle(cublas_)));
+  if (cublas_workspace_) allocator_.deallocate(cublas_workspace_);
   cudnn_.reset();
   if (stream_) static_cast<void>(cudaStreamDestroy(stream_));
   if (switched) static_cast<void>(cudaSetDevice(previous));

@@ -192,6 +192,8 @@ class CudaDevice final : public Device {
   PinnedStaging uploads_;  // copy_to_device (serialised by upload_mu_)
   std::mutex upload_mu_;
   void* cublas_ = nullptr;  // cublasHandle_t on a real GPU
+  void* cublas_workspace_ = nullptr;  // cublasSetWorkspace's (capturable GEMMs)
+  size_t cublas_workspace_bytes_ = 0;
   std::unique_ptr<CudnnConv> cudnn_;
   std::mutex cudnn_mu_;
   ConvAlgo conv_algo_;
