@@ -223,6 +223,20 @@ TEST_F(Capture, RelaxedModeAllowsUnsafeCallsButNotSynchronisingTheStream) {
   expect_invalidated();
 }
 
+TEST_F(Capture, ARelaxedThreadModeMayAllocateDuringItsOwnCapture) {
+  begin();
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  ASSERT_EQ(cudaThreadExchangeStreamCaptureMode(&mode), cudaSuccess);
+  EXPECT_EQ(mode, cudaStreamCaptureModeGlobal) << "the default thread mode";
+  float* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 256), cudaSuccess);  // as a caching allocator's pool does (PyTorch's mode guard)
+  EXPECT_EQ(cudaStreamSynchronize(stream_), cudaErrorStreamCaptureUnsupported) << "still refused";
+  ASSERT_EQ(cudaThreadExchangeStreamCaptureMode(&mode), cudaSuccess);
+  EXPECT_EQ(mode, cudaStreamCaptureModeRelaxed);
+  expect_invalidated();
+  EXPECT_EQ(cudaFree(p), cudaSuccess);
+}
+
 TEST_F(Capture, GlobalModeRefusesUnsafeCallsFromOtherThreadsThreadLocalDoesNot) {
   begin(cudaStreamCaptureModeThreadLocal);
   cudaError_t other = cudaErrorUnknown;

@@ -26,7 +26,8 @@
 //     "optimizer": {"type": "sgd", ...},                                make_optimizer
 //     "schedule": {"type": "cosine", "lr": 0.1, ...},                   make_scheduler (total_steps filled in)
 //     "batch_size": 128, "eval_batch_size": 500, "epochs": 10, "seed": 0,
-//     "device": "auto" | "cpu" | "cuda" | "cuda:N", "drop_last": "auto" | true | false
+//     "device": "auto" | "cpu" | "cuda" | "cuda:N", "drop_last": "auto" | true | false,
+//     "precision": "fp32" | "tf32" | "bf16", "cuda_graph": false | true
 //   }
 // Numeric domains (checked when the config is read; a value outside its
 // domain is an error naming the file, the field, the value and the domain):
@@ -106,6 +107,11 @@ struct RunConfig {
   std::string device = "auto";
   std::optional<bool> drop_last;  // unset: "auto" (see the file comment)
   Precision precision = Precision::FP32;  // "precision": fp32, tf32 or bf16 (precision.hpp)
+  // "cuda_graph": on a CUDA device, record the steady-state training step as
+  // a CUDA graph and replay it (janus/step_capture.hpp); steps it cannot take
+  // run uncaptured, said once on stderr. Bit-identical to false on the
+  // simulator; not yet run on a GPU, hence off by default.
+  bool cuda_graph = false;
 
   nlohmann::json to_json() const;
 };
@@ -139,6 +145,7 @@ struct TrainOptions {
   std::string experiments_dir = "experiments";
   std::string device;                        // "" -> the config's
   std::string precision;                     // "" -> the config's; else fp32, tf32 or bf16
+  bool cuda_graph = false;                   // true: CUDA graphs whatever the config says (--cuda-graph)
   int epochs = 0;                            // 0 -> the config's
   int64_t batch_size = 0;                    // 0 -> the config's
   std::string name;                          // "" -> the config's

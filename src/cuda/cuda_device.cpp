@@ -62,6 +62,11 @@ CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
   // gemm_raw sets the math mode of each product from the precision mode.
   JANUS_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
   conv_algo_ = JANUS_SIMULATED ? ConvAlgo::ImplicitGemm : ConvAlgo::CuDNN;
+  step_graph_ = std::make_unique<StepGraph>(stream_, allocator_, [this](void* dst, const void* src, size_t bytes) {
+    const DeviceGuard g(index_);
+    std::lock_guard<std::mutex> lock(upload_mu_);
+    uploads_.upload(dst, src, bytes, stream_);
+  });
   if (const char* env = std::getenv("JANUS_CONV_ALGO"); env != nullptr && *env != '\0')
     set_conv_algo(parse_conv_algo(env));
 }
@@ -74,6 +79,7 @@ CudaDevice::~CudaDevice() {
   int previous = index_;
   const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != index_ &&
                         cudaSetDevice(index_) == cudaSuccess;
+  step_graph_.reset();
   if (cublas_) static_cast<void>(cublasDestroy(as_handle(cublas_)));
   if (cublas_workspace_) allocator_.deallocate(cublas_workspace_);
   cudnn_.reset();
@@ -146,6 +152,7 @@ float* CudaDevice::f32(const Tensor& t, const char* op, const char* what) const 
               "' is ", dtype_name(t.dtype()));
   JANUS_CHECK(&t.device() == static_cast<const Device*>(this), op, " on ", name(), ": tensor '", what,
               "' lives on ", t.device().name());
+  if (step_graph_ && step_graph_->recording()) step_graph_->note_pointer(t.raw());
   return t.f32();
 }
 
@@ -171,6 +178,14 @@ void CudaDevice::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
 void CudaDevice::copy_to_device(void* dst, const void* host_src, size_t bytes) {
   const DeviceGuard guard(index_);
   if (bytes == 0) return;
+  // While a step is recorded as a CUDA graph, an upload is a per-step value:
+  // its bytes go to the step block, written before each replay, and the
+  // graph copies them from there (a staging buffer's would be stale).
+  if (step_graph_ && step_graph_->recording()) {
+    JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, step_graph_->stage(host_src, bytes), bytes, cudaMemcpyDeviceToDevice,
+                                     stream_));
+    return;
+  }
   // Through pinned staging buffers: no wait for the stream's earlier work,
   // and the caller may free host_src right away (pinned_staging.hpp).
   std::lock_guard<std::mutex> lock(upload_mu_);
@@ -454,7 +469,7 @@ void CudaDevice::add_loss_into(const Tensor& loss, double weight, double tag, Te
   const DeviceGuard guard(index_);
   check_f64_output("add_loss_into", "loss", loss, 1);
   check_f64_output("add_loss_into", "totals", totals, StepTotal::Count);
-  k::add_loss(loss.f64(), weight, tag, totals.f64(), stream_);
+  k::add_loss(loss.f64(), step_value(weight), step_value(tag), totals.f64(), stream_);
 }
 
 // ---- convolution ------------------------------------------------------------
@@ -716,7 +731,7 @@ void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tenso
   JANUS_SAME_NUMEL("dropout_forward", x, mask);
   JANUS_SAME_NUMEL("dropout_forward", x, y);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
-  k::dropout_forward(f32(x, "dropout_forward", "x"), p, scale, seed,
+  k::dropout_forward(f32(x, "dropout_forward", "x"), p, scale, step_value(seed),
                      f32(mask, "dropout_forward", "mask"), f32(y, "dropout_forward", "y"), x.numel(), stream_);
 }
 
@@ -769,7 +784,7 @@ void CudaDevice::adam_update_multi(const std::vector<AdamParamUpdate>& updates, 
   const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
   launch_multi_update(list, [&](const k::TensorUpdate* l, int count, int64_t blocks) {
-    k::adam_update_multi(l, count, blocks, beta1, beta2, eps, decoupled, bc1, bc2, stream_);
+    k::adam_update_multi(l, count, blocks, beta1, beta2, eps, decoupled, step_value(bc1), step_value(bc2), stream_);
   });
 }
 

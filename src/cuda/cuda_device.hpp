@@ -21,6 +21,7 @@
 #include "cuda/conv_cudnn.hpp"
 #include "cuda/kernels.hpp"
 #include "cuda/pinned_staging.hpp"
+#include "cuda/step_graph.hpp"
 #include "janus/device.hpp"
 #include "janus/precision.hpp"
 
@@ -49,6 +50,8 @@ class CudaDevice final : public Device {
   void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
   void copy_on_device(void* dst, const void* src, size_t bytes) override;
   void synchronize() override;
+  // Records training steps as CUDA graphs (step_graph.hpp).
+  StepCapture* step_capture() override { return step_graph_.get(); }
 
   void fill(Tensor& x, double value) override;
   void axpby(double alpha, const Tensor& x, double beta, Tensor& y) override;
@@ -179,6 +182,13 @@ class CudaDevice final : public Device {
                    const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
                    Tensor& dgamma, Tensor& dbeta);
   double fetch_double(const double* device_value);
+  // A per-step kernel argument: the value, or, while a step is recorded as a
+  // CUDA graph, its slot in the step block (step_graph.hpp).
+  template <class T>
+  cuda_kernels::StepValue<T> step_value(T v) {
+    if (!step_graph_ || !step_graph_->recording()) return {v, nullptr};
+    return {v, static_cast<const T*>(step_graph_->stage(&v, sizeof v))};
+  }
   // result[0] = count_correct(yhat, y), left on the device.
   void count_correct_on_device(const Tensor& yhat, const Tensor& y, unsigned long long* result);
   bool use_cudnn() const;
@@ -197,6 +207,7 @@ class CudaDevice final : public Device {
   std::unique_ptr<CudnnConv> cudnn_;
   std::mutex cudnn_mu_;
   ConvAlgo conv_algo_;
+  std::unique_ptr<StepGraph> step_graph_;  // after allocator_ and uploads_, which it uses
 };
 
 }  // namespace janus::cuda

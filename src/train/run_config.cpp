@@ -109,7 +109,8 @@ nlohmann::json RunConfig::to_json() const {
             {"seed", seed},
             {"device", device},
             {"drop_last", drop_last ? json(*drop_last) : json("auto")},
-            {"precision", precision_name(precision)}};
+            {"precision", precision_name(precision)},
+            {"cuda_graph", cuda_graph}};
   if (dataset.folds >= 2) {  // only with cross-validation: "fold" alone is refused on reading
     j["dataset"]["folds"] = dataset.folds;
     j["dataset"]["fold"] = dataset.fold;
@@ -123,7 +124,7 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
   c.source = source;
   check_keys(j, "the run config",
              {"name", "description", "dataset", "model", "optimizer", "schedule", "batch_size", "eval_batch_size",
-              "epochs", "seed", "device", "drop_last", "precision"},
+              "epochs", "seed", "device", "drop_last", "precision", "cuda_graph"},
              source);
   c.name = get_str(j, "name", "", "", source);
   c.description = get_str(j, "description", "", "", source);
@@ -138,6 +139,7 @@ RunConfig parse_run_config(const json& j, const std::string& source) {
     c.drop_last = j.at("drop_last").get<bool>();
   }
   c.precision = parse_precision(get_str(j, "precision", "fp32", "", source), "config " + source + ": precision");
+  c.cuda_graph = get_bool(j, "cuda_graph", false, "", source);
 
   if (!j.contains("dataset")) fail(source, "missing 'dataset'");
   const json& d = j.at("dataset");

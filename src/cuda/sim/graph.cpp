@@ -60,6 +60,7 @@ Registry& registry() {
 std::atomic<int> g_active_captures{0};  // fast path: no capture anywhere
 std::atomic<unsigned long long> g_graph_launches{0};
 thread_local int t_replay_depth = 0;
+thread_local cudaStreamCaptureMode t_thread_mode = cudaStreamCaptureModeGlobal;
 
 bool is_legacy(cudaStream_t s) { return s == nullptr || s == cudaStreamLegacy; }
 bool is_handle(cudaStream_t s) { return !is_legacy(s) && s != cudaStreamPerThread; }
@@ -174,9 +175,11 @@ cudaError_t check_unsafe_call(const char* api) {
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   const auto me = std::this_thread::get_id();
+  if (t_thread_mode == cudaStreamCaptureModeRelaxed) return cudaSuccess;
   for (auto& [id, c] : r.active) {
     const bool own = c.thread == me && c.mode != cudaStreamCaptureModeRelaxed;
-    const bool global_elsewhere = c.thread != me && c.mode == cudaStreamCaptureModeGlobal;
+    const bool global_elsewhere =
+        t_thread_mode == cudaStreamCaptureModeGlobal && c.thread != me && c.mode == cudaStreamCaptureModeGlobal;
     if (own || global_elsewhere)
       return refuse(c, cudaErrorStreamCaptureUnsupported,
                     std::string(api) + " is not permitted while a stream captures (" +
@@ -246,7 +249,7 @@ cudaError_t capture_stream_wait(cudaStream_t stream, cudaEvent_t event) {
     return cudaSuccess;
   }
   if (stream->capture != event->capture)
-    return refuse(c, cudaErrorStreamCaptureIsolation,
+    return refuse(c, cudaErrorStreamCaptureMerge,
                   "cudaStreamWaitEvent: a stream of one capture waits on an event of another capture");
   if (event->source != stream) event->source->joined_nodes = std::max(event->source->joined_nodes, event->source_nodes);
   return cudaSuccess;
@@ -303,8 +306,8 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph) {
   Capture* c = capture_of(r, stream);
   if (c == nullptr) return set_error(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not capturing");
   if (c->origin != stream)
-    return refuse(*c, cudaErrorStreamCaptureUnjoined,
-                  "cudaStreamEndCapture on a stream that joined the capture, not the one that began it");
+    return set_error(cudaErrorStreamCaptureUnmatched,
+                     "cudaStreamEndCapture on a stream that joined the capture, not the one that began it");
   if (c->mode != cudaStreamCaptureModeRelaxed && c->thread != std::this_thread::get_id())
     return refuse(*c, cudaErrorStreamCaptureWrongThread,
                   "cudaStreamEndCapture from another thread than the one that began the (non-relaxed) capture");
@@ -342,6 +345,15 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
   *pCaptureStatus = c == nullptr     ? cudaStreamCaptureStatusNone
                     : c->invalidated ? cudaStreamCaptureStatusInvalidated
                                      : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode) {
+  if (mode == nullptr) return set_error(cudaErrorInvalidValue, "cudaThreadExchangeStreamCaptureMode: null pointer");
+  if (*mode != cudaStreamCaptureModeGlobal && *mode != cudaStreamCaptureModeThreadLocal &&
+      *mode != cudaStreamCaptureModeRelaxed)
+    return set_error(cudaErrorInvalidValue, "cudaThreadExchangeStreamCaptureMode: invalid mode");
+  std::swap(*mode, janus::sim::detail::t_thread_mode);
   return cudaSuccess;
 }
 

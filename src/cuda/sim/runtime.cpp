@@ -162,7 +162,8 @@ const char* generic_string(cudaError_t e) {
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     case cudaErrorStreamCaptureUnjoined: return "capture was not joined back";
-    case cudaErrorStreamCaptureIsolation: return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureMerge: return "operation would result in a merge of separate capture sequences";
+    case cudaErrorStreamCaptureUnmatched: return "capture was not initiated in this stream";
     case cudaErrorStreamCaptureImplicit: return "operation would make the legacy stream depend on a capturing blocking stream";
     case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
     case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
@@ -278,7 +279,8 @@ const char* cudaGetErrorName(cudaError_t error) {
     JANUS_SIM_NAME(cudaErrorStreamCaptureUnsupported)
     JANUS_SIM_NAME(cudaErrorStreamCaptureInvalidated)
     JANUS_SIM_NAME(cudaErrorStreamCaptureUnjoined)
-    JANUS_SIM_NAME(cudaErrorStreamCaptureIsolation)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureMerge)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureUnmatched)
     JANUS_SIM_NAME(cudaErrorStreamCaptureImplicit)
     JANUS_SIM_NAME(cudaErrorCapturedEvent)
     JANUS_SIM_NAME(cudaErrorStreamCaptureWrongThread)

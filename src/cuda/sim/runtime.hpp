@@ -67,8 +67,9 @@ enum cudaError_t {  // values as in CUDA's driver_types.h
   cudaErrorNotSupported = 801,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureMerge = 902,
+  cudaErrorStreamCaptureUnmatched = 903,
   cudaErrorStreamCaptureUnjoined = 904,
-  cudaErrorStreamCaptureIsolation = 905,
   cudaErrorStreamCaptureImplicit = 906,
   cudaErrorCapturedEvent = 907,
   cudaErrorStreamCaptureWrongThread = 908,
@@ -237,7 +238,8 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 //   * "potentially unsafe" calls (cudaMalloc, cudaFree, cudaFreeHost,
 //     synchronous cudaMemcpy / cudaMemset) from the capturing thread (unless
 //     its capture is Relaxed) or from any thread while a Global-mode capture
-//     runs: cudaErrorStreamCaptureUnsupported;
+//     runs, as the calling thread's mode (cudaThreadExchangeStreamCaptureMode)
+//     says: cudaErrorStreamCaptureUnsupported;
 //   * an async copy from or to pageable host memory on a capturing stream:
 //     cudaErrorStreamCaptureUnsupported (the copy could not be replayed);
 //   * work on the legacy default stream (nullptr, cudaStreamLegacy) while a
@@ -247,15 +249,23 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 //     last recorded in a capture: cudaErrorCapturedEvent;
 //   * capturing cudaStreamLegacy or the null stream: cudaErrorStreamCaptureUnsupported;
 //     beginning a capture twice or ending one that is not active:
-//     cudaErrorIllegalState; ending a non-Relaxed capture from another thread:
-//     cudaErrorStreamCaptureWrongThread; ending while a joined stream's work
-//     has not been joined back: cudaErrorStreamCaptureUnjoined.
+//     cudaErrorIllegalState; ending it on a stream that only joined it:
+//     cudaErrorStreamCaptureUnmatched; ending a non-Relaxed capture from
+//     another thread: cudaErrorStreamCaptureWrongThread; ending while a joined
+//     stream's work has not been joined back: cudaErrorStreamCaptureUnjoined;
+//     a stream of one capture waiting on an event of another:
+//     cudaErrorStreamCaptureMerge.
 // A replayed kernel whose device-pointer argument was cudaMalloc memory at
 // capture but has been freed since fails with cudaErrorIllegalAddress (the
 // graph does not own memory it did not allocate).
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph);
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* pCaptureStatus);
+// The calling thread's capture interaction mode (default Global), swapped
+// with *mode. Global: this thread may not make potentially unsafe calls while
+// its own non-Relaxed capture or another thread's Global capture runs;
+// ThreadLocal: only its own capture counts; Relaxed: no restriction.
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode);
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph, unsigned long long flags = 0);
 cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream);
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec);
