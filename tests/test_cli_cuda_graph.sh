@@ -24,19 +24,8 @@ if ! "$JANUS" info 2> /dev/null | grep -q '^  cuda:0'; then
   echo "no CUDA device (GPU or simulator) in this build: skipped"
   exit 77
 fi
-# The tensors of two safetensors files are equal, byte for byte (metadata aside:
-# it holds the run's config, which names the option).
-cat > same_tensors.py << 'PY'
-import json, struct, sys
-def tensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    d = b[8 + n:]
-    return {k: (v["dtype"], d[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in h.items() if k != "__metadata__"}
-a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
-sys.exit(0 if a and a == b else 1)
-PY
+# The tensors of two checkpoints are equal, byte for byte (tests/safetensors_tensors.py).
+same_tensors() { python3 "$SRC/tests/safetensors_tensors.py" equal "$@"; }
 train() { "$JANUS" train --config "$1" --epochs 3 --data-dir "$DATA" --experiments-dir exp -q "${@:2}"; }
 
 train "$CONFIG" --device cuda --name plain > plain.txt 2> plain_err.txt || { fail "training without graphs"; cat plain_err.txt >&2; }
@@ -49,7 +38,7 @@ if [ -n "$(strip plain.txt)" ] && [ "$(strip plain.txt | tail -1)" = "$(strip gr
 else
   fail "final epoch lines differ:"; tail -2 plain.txt graph.txt >&2
 fi
-python3 same_tensors.py exp/plain/last.safetensors exp/graph/last.safetensors &&
+same_tensors exp/plain/last.safetensors exp/graph/last.safetensors &&
   ok "same weights, byte for byte" || fail "the weights differ with --cuda-graph"
 grep -q 'CUDA graphs' graph.txt && ok "the run line names CUDA graphs" || fail "no 'CUDA graphs' on the run line"
 # Iris: 120 training samples at batch 16 leave a last batch of 8 every epoch.
@@ -62,7 +51,7 @@ grep -q '"cuda_graph": true' exp/graph/config.json && ok "config.json records cu
 # The config key alone does what the flag does.
 python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["cuda_graph"]=True; json.dump(c, open("graph.json","w"))' "$CONFIG"
 train graph.json --device cuda --name key > key.txt 2> key_err.txt || { fail "training with \"cuda_graph\": true"; cat key_err.txt >&2; }
-python3 same_tensors.py exp/plain/last.safetensors exp/key/last.safetensors && grep -q 'CUDA graphs' key.txt &&
+same_tensors exp/plain/last.safetensors exp/key/last.safetensors && grep -q 'CUDA graphs' key.txt &&
   ok "\"cuda_graph\": true in the config" || fail "\"cuda_graph\": true did not behave as --cuda-graph"
 # A non-boolean is refused naming the key.
 python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["cuda_graph"]="yes"; json.dump(c, open("bad.json","w"))' "$CONFIG"
