@@ -58,6 +58,30 @@ for f in loss.png accuracy.png; do [ -s "exp/smoke/$f" ] || fail "exp/smoke/$f m
   fail "metrics.csv header"
 [ "$(wc -l < exp/smoke/metrics.csv)" -eq 3 ] || fail "metrics.csv should have 2 rows"
 
+# ---- a graph model through the whole tool ---------------------------------------
+# A residual block with BatchNorm and fan-out: every per-layer walk the trainer
+# does (shape checks before training included) must follow "inputs".
+python3 - "$CONFIG" residual.json <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["name"] = "residual"
+c["model"]["layers"] = [
+    {"type": "fully_connected", "name": "stem", "n_out": 16},
+    {"type": "batchnorm", "name": "stem_bn"},
+    {"type": "relu", "name": "stem_relu"},
+    {"type": "fully_connected", "name": "branch", "n_out": 16},
+    {"type": "batchnorm", "name": "branch_bn"},
+    {"type": "relu", "name": "branch_relu"},
+    {"type": "add", "name": "sum", "inputs": ["stem_relu", "branch_relu"]},
+    {"type": "fully_connected", "name": "classifier", "n_out": 3, "activation": "softmax"}]
+json.dump(c, open(sys.argv[2], "w"))
+EOF
+expect_ok "train a residual graph model" -- "$JANUS" train --config residual.json --epochs 2 --overwrite \
+  --data-dir "$DATA" --experiments-dir exp -q
+[ "$(grep -c '^epoch ' out.txt)" -eq 2 ] || fail "residual model: expected 2 epoch summary lines"
+expect_ok "evaluate the residual model" -- "$JANUS" evaluate --run exp/residual --data-dir "$DATA"
+grep -q "accuracy" out.txt || fail "evaluate of the residual model prints no accuracy"
+
 expect_fail "run directory exists" "already exists" -- "$JANUS" train --config "$CONFIG" --epochs 2 --name smoke \
   --data-dir "$DATA" --experiments-dir exp -q
 

@@ -7,6 +7,7 @@
 // without drowning in rounding error.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,13 +34,22 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
 
   Device& device() const { return *device_; }
-  void* data() const { return data_; }
+  // The bytes, for writing: handing this pointer out counts as a write and
+  // advances version() (Tensor::version says why).
+  void* data() const {
+    version_.fetch_add(1, std::memory_order_acq_rel);
+    return data_;
+  }
+  // The bytes, for reading only: version() stays as it is.
+  const void* const_data() const { return data_; }
   size_t bytes() const { return bytes_; }
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
  private:
   Device* device_;
   void* data_;
   size_t bytes_;
+  mutable std::atomic<uint64_t> version_{0};
 };
 
 class Tensor {
@@ -66,12 +76,35 @@ class Tensor {
   Device& device() const;
 
   // Raw element pointers (device memory for a GPU tensor). The typed
-  // accessors check the dtype.
+  // accessors check the dtype. These are the mutable accessors: each call
+  // counts as a write to the storage and advances version(), whatever the
+  // caller then does with the pointer (every device op's output, copy_from,
+  // a checkpoint load, a user's own kernel or memcpy all obtain their
+  // pointer here).
   void* raw() const;
   float* f32() const;
   double* f64() const;
   template <class T>
   T* data() const;
+  // Read-only element pointers (PyTorch's const_data_ptr): version() stays
+  // as it is. For readers whose reading must not invalidate a cache keyed by
+  // version() (a convolution's weights on the cuDNN path).
+  const void* const_raw() const;
+  const float* const_f32() const;
+  const double* const_f64() const;
+
+  // The version of the elements, PyTorch's tensor version counter: a counter
+  // of the storage (so shared by all views of it) that every mutable access
+  // above advances. Data derived from a tensor and cached (the cuDNN path's
+  // KRSC copy of a convolution's weights, src/cuda/conv_cudnn_filters.hpp)
+  // is current while the storage is the same (storage_ref()) and its
+  // version() has not changed. A pointer kept from a mutable access and
+  // written through after a later version() was read is not seen (as with
+  // PyTorch's data_ptr()): take the pointer again for each write.
+  uint64_t version() const;
+  // The storage's identity for as long as a cache keeps it (it never refers
+  // to another storage, and expires when this one is freed).
+  std::weak_ptr<const Storage> storage_ref() const { return storage_; }
 
   // A view with another shape of the same number of elements: no copy.
   Tensor reshape(const Shape& shape) const;

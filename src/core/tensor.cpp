@@ -84,15 +84,40 @@ void* Tensor::raw() const {
   return static_cast<char*>(storage_->data()) + offset_bytes_;
 }
 
+const void* Tensor::const_raw() const {
+  JANUS_CHECK(defined(), "access to an undefined tensor");
+  return static_cast<const char*>(storage_->const_data()) + offset_bytes_;
+}
+
+uint64_t Tensor::version() const {
+  JANUS_CHECK(defined(), "version of an undefined tensor");
+  return storage_->version();
+}
+
+namespace {
+void check_dtype(DType have, DType want, const Shape& shape) {
+  JANUS_CHECK(have == want, "tensor of shape ", shape.str(), " is ", dtype_name(have), ", ", dtype_name(want),
+              " expected");
+}
+}  // namespace
+
+const float* Tensor::const_f32() const {
+  check_dtype(dtype_, DType::F32, shape_);
+  return static_cast<const float*>(const_raw());
+}
+
+const double* Tensor::const_f64() const {
+  check_dtype(dtype_, DType::F64, shape_);
+  return static_cast<const double*>(const_raw());
+}
+
 float* Tensor::f32() const {
-  JANUS_CHECK(dtype_ == DType::F32, "tensor of shape ", shape_.str(), " is ", dtype_name(dtype_),
-              ", float32 expected");
+  check_dtype(dtype_, DType::F32, shape_);
   return static_cast<float*>(raw());
 }
 
 double* Tensor::f64() const {
-  JANUS_CHECK(dtype_ == DType::F64, "tensor of shape ", shape_.str(), " is ", dtype_name(dtype_),
-              ", float64 expected");
+  check_dtype(dtype_, DType::F64, shape_);
   return static_cast<double*>(raw());
 }
 
@@ -126,14 +151,14 @@ void Tensor::copy_from(const Tensor& src) {
   Device& from = src.device();
   Device& to_dev = device();
   if (&from == &to_dev) {
-    to_dev.copy_on_device(raw(), src.raw(), bytes());
+    to_dev.copy_on_device(raw(), src.const_raw(), bytes());
   } else if (from.kind() == DeviceKind::CPU) {
-    to_dev.copy_to_device(raw(), src.raw(), bytes());
+    to_dev.copy_to_device(raw(), src.const_raw(), bytes());
   } else if (to_dev.kind() == DeviceKind::CPU) {
-    from.copy_to_host(raw(), src.raw(), bytes());
+    from.copy_to_host(raw(), src.const_raw(), bytes());
   } else {  // device to device through the host
     std::vector<char> staging(bytes());
-    from.copy_to_host(staging.data(), src.raw(), bytes());
+    from.copy_to_host(staging.data(), src.const_raw(), bytes());
     to_dev.copy_to_device(raw(), staging.data(), bytes());
   }
 }
@@ -142,10 +167,10 @@ std::vector<double> Tensor::to_host() const {
   std::vector<double> out(static_cast<size_t>(numel()));
   if (out.empty()) return out;
   if (dtype_ == DType::F64) {
-    device().copy_to_host(out.data(), raw(), bytes());
+    device().copy_to_host(out.data(), const_raw(), bytes());
   } else {
     std::vector<float> f(out.size());
-    device().copy_to_host(f.data(), raw(), bytes());
+    device().copy_to_host(f.data(), const_raw(), bytes());
     for (size_t i = 0; i < f.size(); ++i) out[i] = f[i];
   }
   return out;
@@ -154,7 +179,7 @@ std::vector<double> Tensor::to_host() const {
 std::vector<float> Tensor::to_host_f32() const {
   if (dtype_ == DType::F32) {
     std::vector<float> out(static_cast<size_t>(numel()));
-    if (!out.empty()) device().copy_to_host(out.data(), raw(), bytes());
+    if (!out.empty()) device().copy_to_host(out.data(), const_raw(), bytes());
     return out;
   }
   std::vector<double> d = to_host();
@@ -166,11 +191,11 @@ double Tensor::item(int64_t flat_index) const {
               shape_.str());
   if (dtype_ == DType::F64) {
     double v;
-    device().copy_to_host(&v, static_cast<const double*>(raw()) + flat_index, sizeof v);
+    device().copy_to_host(&v, static_cast<const double*>(const_raw()) + flat_index, sizeof v);
     return v;
   }
   float v;
-  device().copy_to_host(&v, static_cast<const float*>(raw()) + flat_index, sizeof v);
+  device().copy_to_host(&v, static_cast<const float*>(const_raw()) + flat_index, sizeof v);
   return v;
 }
 

@@ -1,5 +1,5 @@
-// cuDNN convolutions (real GPUs only; see conv_cudnn.hpp). Compiled to nothing
-// under the simulator, which has no cuDNN.
+// cuDNN convolutions on KRSC filters (real GPUs only; see conv_cudnn.hpp).
+// Compiled to nothing under the simulator, which has no cuDNN.
 #include "cuda/cuda_compat.hpp"
 
 #if !defined(JANUS_CUDA_SIM)
@@ -19,7 +19,6 @@
 #include "cuda/conv_algo_choice.hpp"
 #include "cuda/conv_cudnn.hpp"
 #include "cuda/cuda_check.hpp"
-#include "cuda/kernels.hpp"
 #include "janus/error.hpp"
 
 namespace janus::cuda {
@@ -33,11 +32,6 @@ Key key_of(const ConvGeometry& g, cudnnMathType_t math) {
   return Key{g.N,       g.H,     g.W,     g.C,      g.KH, g.KW, g.F, g.stride_h, g.stride_w,
              g.pad_h,   g.pad_w, g.groups, static_cast<int>(math)};
 }
-
-// Rows of the HWIO weights seen as a matrix (KH*KW*C/groups, F); its
-// transpose (F, KH*KW*C/groups) is cuDNN's KRSC filter with C/groups input
-// channels, which is how cuDNN lays out grouped filters too.
-int64_t filter_rows(const ConvGeometry& g) { return int64_t{g.KH} * g.KW * g.group_channels(); }
 
 // The math type a plan's convolution descriptor carries: in fp32 true FP32
 // (FMA kernels only; CUDNN_DEFAULT_MATH permits TF32 tensor cores on Ampere
@@ -167,13 +161,11 @@ class CudnnConvImpl final : public CudnnConv {
     if (handle_) cudnnDestroy(handle_);
   }
 
-  bool forward(const ConvGeometry& g, const float* x, const float* w, float* y, bool tensor_op) override {
+  bool forward(const ConvGeometry& g, const float* x, const KrscFilter& w, float* y, bool tensor_op) override {
     std::lock_guard<std::mutex> lock(mu_);
     Plan& p = plan(g, math_type(tensor_op));
     if (p.choice[kForward].chosen < 0) return false;
-    Buffer wk(alloc_, filter_bytes(g));
-    // HWIO viewed as (KH*KW*C/groups, F) -> its transpose is KRSC (filter_rows).
-    cuda_kernels::transpose(w, wk.f(), filter_rows(g), g.F, stream_);
+    const float* wk = w();
     return run(g, p, kForward, [&](const AlgoCandidate& c) {
       const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(c.algo);
       size_t bytes = 0;
@@ -182,19 +174,19 @@ class CudnnConvImpl final : public CudnnConv {
       if (q != AlgoRun::Ok) return q;
       return with_workspace(bytes, [&](void* ws) {
         const float one = 1.0f, zero = 0.0f;
-        return run_status(cudnnConvolutionForward(handle_, &one, p.x, x, p.w, wk.f(), p.conv, algo, ws, bytes, &zero,
+        return run_status(cudnnConvolutionForward(handle_, &one, p.x, x, p.w, wk, p.conv, algo, ws, bytes, &zero,
                                                   p.y, y),
                           "cudnnConvolutionForward");
       });
     });
   }
 
-  bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx, bool tensor_op) override {
+  bool backward_data(const ConvGeometry& g, const float* dy, const KrscFilter& w, float* dx,
+                     bool tensor_op) override {
     std::lock_guard<std::mutex> lock(mu_);
     Plan& p = plan(g, math_type(tensor_op));
     if (p.choice[kBackwardData].chosen < 0) return false;
-    Buffer wk(alloc_, filter_bytes(g));
-    cuda_kernels::transpose(w, wk.f(), filter_rows(g), g.F, stream_);
+    const float* wk = w();
     return run(g, p, kBackwardData, [&](const AlgoCandidate& c) {
       const auto algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo);
       size_t bytes = 0;
@@ -204,19 +196,19 @@ class CudnnConvImpl final : public CudnnConv {
       if (q != AlgoRun::Ok) return q;
       return with_workspace(bytes, [&](void* ws) {
         const float one = 1.0f, zero = 0.0f;
-        return run_status(cudnnConvolutionBackwardData(handle_, &one, p.w, wk.f(), p.y, dy, p.conv, algo, ws, bytes,
+        return run_status(cudnnConvolutionBackwardData(handle_, &one, p.w, wk, p.y, dy, p.conv, algo, ws, bytes,
                                                        &zero, p.x, dx),
                           "cudnnConvolutionBackwardData");
       });
     });
   }
 
-  bool backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw, bool tensor_op) override {
+  bool backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw_krsc,
+                       bool tensor_op) override {
     std::lock_guard<std::mutex> lock(mu_);
     Plan& p = plan(g, math_type(tensor_op));
     if (p.choice[kBackwardFilter].chosen < 0) return false;
-    Buffer wk(alloc_, filter_bytes(g));
-    const bool ran = run(g, p, kBackwardFilter, [&](const AlgoCandidate& c) {
+    return run(g, p, kBackwardFilter, [&](const AlgoCandidate& c) {
       const auto algo = static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo);
       size_t bytes = 0;
       const AlgoRun q = run_status(
@@ -226,13 +218,10 @@ class CudnnConvImpl final : public CudnnConv {
       return with_workspace(bytes, [&](void* ws) {
         const float one = 1.0f, zero = 0.0f;
         return run_status(cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv, algo, ws, bytes,
-                                                         &zero, p.w, wk.f()),
+                                                         &zero, p.w, dw_krsc),
                           "cudnnConvolutionBackwardFilter");
       });
     });
-    // KRSC (F, KH*KW*C/groups) -> HWIO (KH*KW*C/groups, F).
-    if (ran) cuda_kernels::transpose(wk.f(), dw, g.F, filter_rows(g), stream_);
-    return ran;
   }
 
  private:
@@ -242,14 +231,9 @@ class CudnnConvImpl final : public CudnnConv {
     ~Buffer() { alloc.deallocate(p); }
     Buffer(const Buffer&) = delete;
     Buffer& operator=(const Buffer&) = delete;
-    float* f() const { return static_cast<float*>(p); }
     CachingAllocator& alloc;
     void* p;
   };
-
-  static size_t filter_bytes(const ConvGeometry& g) {
-    return sizeof(float) * static_cast<size_t>(filter_rows(g)) * g.F;
-  }
 
   // Runs body(workspace) with `bytes` of workspace, or reports NoWorkspace
   // when the allocator cannot provide them (the next algorithm may need less).

@@ -1,10 +1,12 @@
 // cuDNN convolution glue (real GPUs only: cuDNN is not simulated, so this is
 // compiled only when JANUS_CUDA_SIM is not defined).
 //
-// Tensors are NHWC. Janus's HWIO weights (KH, KW, C, F) are transposed once per
-// call into cuDNN's NHWC filter layout (K, R, S, C) = (F, KH, KW, C) by a
-// tiled transpose kernel into a cached workspace (the filter gradient takes the
-// reverse trip). Descriptors and the chosen algorithms are cached per shape
+// Tensors are NHWC; filters here are in cuDNN's NHWC filter layout (K, R, S,
+// C) = (F, KH, KW, C/groups), "KRSC". Janus keeps its weights HWIO; the
+// HWIO <-> KRSC layer between the two (a KRSC copy of the weights kept per
+// weight version, the filter gradient's transpose) is conv_cudnn_filters.hpp,
+// which tests drive on the simulator with a stand-in for this interface.
+// Descriptors and the chosen algorithms are cached per shape
 // and math type. The math type is CUDNN_FMA_MATH (true FP32, no TF32) in fp32,
 // so results match the CPU; in tf32 and bf16 it is CUDNN_TENSOR_OP_MATH on
 // float32 tensors, whose inputs the caller has already rounded to TF32 or
@@ -19,6 +21,7 @@
 
 #include "cuda/cuda_compat.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +31,12 @@ namespace janus::cuda {
 
 class CachingAllocator;
 
+// The filter of a forward or backward-data pass in KRSC, (F, KH, KW, C/groups)
+// row-major, asked for only once an algorithm is about to run (so that a
+// geometry cuDNN declines costs no filter copy).
+using KrscFilter = std::function<const float*()>;
+
+// cuDNN's three convolution passes on NHWC x / y and KRSC filters.
 class CudnnConv {
  public:
   virtual ~CudnnConv() = default;
@@ -35,9 +44,13 @@ class CudnnConv {
   // this geometry: the caller then uses the implicit-GEMM kernels. With
   // `tensor_op` the descriptor's math type is CUDNN_TENSOR_OP_MATH (TF32
   // tensor cores on float32 data), else CUDNN_FMA_MATH.
-  virtual bool forward(const ConvGeometry& g, const float* x, const float* w, float* y, bool tensor_op) = 0;
-  virtual bool backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx, bool tensor_op) = 0;
-  virtual bool backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+  // y (N, OH, OW, F) = conv(x (N, H, W, C), w).
+  virtual bool forward(const ConvGeometry& g, const float* x, const KrscFilter& w, float* y, bool tensor_op) = 0;
+  // dx (N, H, W, C) from dy (N, OH, OW, F) and w.
+  virtual bool backward_data(const ConvGeometry& g, const float* dy, const KrscFilter& w, float* dx,
+                             bool tensor_op) = 0;
+  // dw_krsc (F, KH, KW, C/groups), overwritten.
+  virtual bool backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw_krsc,
                                bool tensor_op) = 0;
 };
 

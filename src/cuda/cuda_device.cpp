@@ -117,20 +117,25 @@ void CudaDevice::set_conv_algo(ConvAlgo algo) {
 
 bool CudaDevice::use_cudnn() const {
 #if defined(JANUS_CUDA_SIM)
-  return false;
-#else
-  return conv_algo_ == ConvAlgo::CuDNN;
+  if (!cudnn_) return false;  // no cuDNN under the simulator, unless a test gave a stand-in
 #endif
+  return conv_algo_ == ConvAlgo::CuDNN;
 }
 
-CudnnConv& CudaDevice::cudnn() {
-#if defined(JANUS_CUDA_SIM)
-  throw Error("cuDNN is not available under the CUDA simulator");
-#else
+CudnnConvolutions& CudaDevice::cudnn() {
   std::lock_guard<std::mutex> lock(cudnn_mu_);
-  if (!cudnn_) cudnn_ = make_cudnn_conv(stream_, allocator_);
-  return *cudnn_;
+#if defined(JANUS_CUDA_SIM)
+  JANUS_CHECK(cudnn_ != nullptr, "cuDNN is not available under the CUDA simulator");
+#else
+  if (!cudnn_) cudnn_ = std::make_unique<CudnnConvolutions>(make_cudnn_conv(stream_, allocator_), allocator_, stream_);
 #endif
+  return *cudnn_;
+}
+
+void CudaDevice::set_cudnn_backend_for_testing(std::unique_ptr<CudnnConv> backend) {
+  std::lock_guard<std::mutex> lock(cudnn_mu_);
+  cudnn_ = std::make_unique<CudnnConvolutions>(std::move(backend), allocator_, stream_);
+  conv_algo_ = ConvAlgo::CuDNN;
 }
 
 // ---- helpers ----------------------------------------------------------------
@@ -147,13 +152,19 @@ CudaDevice::MatmulInput::MatmulInput(CudaDevice& d, const float* x, int64_t n, M
 }
 
 float* CudaDevice::f32(const Tensor& t, const char* op, const char* what) const {
+  const_f32(t, op, what);  // the checks
+  return t.f32();
+}
+
+const float* CudaDevice::const_f32(const Tensor& t, const char* op, const char* what) const {
   JANUS_CHECK(t.defined(), op, " on ", name(), ": tensor '", what, "' is undefined");
   JANUS_CHECK(t.dtype() == DType::F32, op, " on ", name(), ": only float32 is supported on CUDA, but '", what,
               "' is ", dtype_name(t.dtype()));
   JANUS_CHECK(&t.device() == static_cast<const Device*>(this), op, " on ", name(), ": tensor '", what,
               "' lives on ", t.device().name());
-  if (step_graph_ && step_graph_->recording()) step_graph_->note_pointer(t.raw());
-  return t.f32();
+  const float* p = t.const_f32();
+  if (step_graph_ && step_graph_->recording()) step_graph_->note_pointer(p);
+  return p;
 }
 
 double CudaDevice::fetch_double(const double* device_value) {
@@ -512,7 +523,7 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
   const DeviceGuard guard(index_);
   check_conv(*this, "conv2d_forward", g, x, w, y);
   const float* px = f32(x, "conv2d_forward", "x");
-  const float* pw = f32(w, "conv2d_forward", "w");
+  const float* pw = const_f32(w, "conv2d_forward", "w");  // keeps w's version: the cuDNN path caches its KRSC copy
   float* py = f32(y, "conv2d_forward", "y");
   const float* pb = nullptr;
   if (bias.defined()) {
@@ -523,9 +534,9 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
   // cuDNN reads operands rounded by a conversion kernel; the implicit-GEMM
   // kernel rounds them itself while it loads its tiles (no copies).
   const MathType math = matmul_math();
-  if (use_cudnn()) {
-    const MatmulInput xm(*this, px, x.numel(), math), wm(*this, pw, w.numel(), math);
-    if (cudnn().forward(g, xm.get(), wm.get(), py, math != MathType::F32)) {
+  if (use_cudnn()) {  // (the KRSC copy of w is rounded with the copy, conv_cudnn_filters.hpp)
+    const MatmulInput xm(*this, px, x.numel(), math);
+    if (cudnn().forward(g, xm.get(), w, py, math)) {
       if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
       return;
     }
@@ -544,12 +555,12 @@ void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, c
   const DeviceGuard guard(index_);
   check_conv(*this, "conv2d_backward_data", g, dx, w, dy);
   const float* pdy = f32(dy, "conv2d_backward_data", "dy");
-  const float* pw = f32(w, "conv2d_backward_data", "w");
+  const float* pw = const_f32(w, "conv2d_backward_data", "w");  // keeps w's version (as forward)
   float* pdx = f32(dx, "conv2d_backward_data", "dx");
   const MathType math = matmul_math();
   if (use_cudnn()) {
-    const MatmulInput dym(*this, pdy, dy.numel(), math), wm(*this, pw, w.numel(), math);
-    if (cudnn().backward_data(g, dym.get(), wm.get(), pdx, math != MathType::F32)) return;
+    const MatmulInput dym(*this, pdy, dy.numel(), math);
+    if (cudnn().backward_data(g, dym.get(), w, pdx, math)) return;
   }
   if (g.groups > 1) {
     const MatmulInput dym(*this, pdy, dy.numel(), math), wm(*this, pw, w.numel(), math);
@@ -568,7 +579,7 @@ void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, 
   const MathType math = matmul_math();
   if (use_cudnn()) {
     const MatmulInput xm(*this, px, x.numel(), math), dym(*this, pdy, dy.numel(), math);
-    if (cudnn().backward_filter(g, xm.get(), dym.get(), pdw, math != MathType::F32)) return;
+    if (cudnn().backward_filter(g, xm.get(), dym.get(), pdw, math)) return;
   }
   if (g.groups > 1) {
     const MatmulInput xm(*this, px, x.numel(), math), dym(*this, pdy, dy.numel(), math);

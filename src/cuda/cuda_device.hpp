@@ -19,6 +19,7 @@
 
 #include "cuda/caching_allocator.hpp"
 #include "cuda/conv_cudnn.hpp"
+#include "cuda/conv_cudnn_filters.hpp"
 #include "cuda/kernels.hpp"
 #include "cuda/pinned_staging.hpp"
 #include "cuda/step_graph.hpp"
@@ -132,6 +133,11 @@ class CudaDevice final : public Device {
   // implicit-GEMM kernels.
   void set_conv_algo(ConvAlgo algo);
   ConvAlgo conv_algo() const { return conv_algo_; }
+  // Tests: the cuDNN path on `backend` instead of cuDNN (conv algo set to
+  // CuDNN). Under the simulator, which has no cuDNN, this is the only way
+  // onto that path: tests/test_cudnn_filters.cpp drives the HWIO <-> KRSC
+  // layer (conv_cudnn_filters.hpp) with a stand-in that computes in KRSC.
+  void set_cudnn_backend_for_testing(std::unique_ptr<CudnnConv> backend);
 
  protected:
   void copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,
@@ -169,6 +175,9 @@ class CudaDevice final : public Device {
   // The input type of matrix products now (the precision table's Matmul row).
   static MathType matmul_math();
   float* f32(const Tensor& t, const char* op, const char* what) const;
+  // The same checks, for an input that must keep its version (Tensor::version):
+  // a convolution's weights, whose KRSC copy the cuDNN path keeps per version.
+  const float* const_f32(const Tensor& t, const char* op, const char* what) const;
   // Uploads a multi-tensor update list and calls launch(list on the device, count, blocks).
   void launch_multi_update(std::vector<cuda_kernels::TensorUpdate>& list,
                            const std::function<void(const cuda_kernels::TensorUpdate*, int, int64_t)>& launch);
@@ -192,7 +201,7 @@ class CudaDevice final : public Device {
   // result[0] = count_correct(yhat, y), left on the device.
   void count_correct_on_device(const Tensor& yhat, const Tensor& y, unsigned long long* result);
   bool use_cudnn() const;
-  CudnnConv& cudnn();
+  CudnnConvolutions& cudnn();
   void gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* a, const float* b,
                 float beta, float* c);
 
@@ -204,7 +213,7 @@ class CudaDevice final : public Device {
   void* cublas_ = nullptr;  // cublasHandle_t on a real GPU
   void* cublas_workspace_ = nullptr;  // cublasSetWorkspace's (capturable GEMMs)
   size_t cublas_workspace_bytes_ = 0;
-  std::unique_ptr<CudnnConv> cudnn_;
+  std::unique_ptr<CudnnConvolutions> cudnn_;
   std::mutex cudnn_mu_;
   ConvAlgo conv_algo_;
   std::unique_ptr<StepGraph> step_graph_;  // after allocator_ and uploads_, which it uses

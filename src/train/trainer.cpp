@@ -46,13 +46,14 @@ void check_run_name(const std::string& name) {
 // the variance of one value is 0 and its normalised value undefined), as
 // "layer 'bn' (batchnorm) would get input (1, 8)"; "" when none.
 std::string batchnorm_single_value(NeuralNetwork& model, const Dataset& d, int64_t batch) {
-  Shape s = d.batch_shape(batch);
+  // The model's own graph walk: a node with several inputs (add, concat) gets them all.
+  const std::vector<std::vector<Shape>> inputs = model.node_input_shapes(d.batch_shape(batch));
   for (size_t i = 0; i < model.size(); ++i) {
     const Layer& layer = model.layer(i);
+    const Shape& s = inputs[i].at(0);
     if (layer.type() == "batchnorm" && s.rows() <= 1)
       return detail::concat("layer '", layer.name(), "' (batchnorm) would get input ", s.str(),
                             ", one value per channel");
-    s = layer.output_shape(s);
   }
   return "";
 }

@@ -320,4 +320,7 @@ unsigned long long launch_count();
 unsigned long long stream_launch_count();
 // cudaGraphLaunch calls that ran a graph (not recorded into a capture).
 unsigned long long graph_launch_count();
+// Launches so far of the kernel of this name (as written in the launch, e.g.
+// "transpose_kernel").
+unsigned long long launch_count(const char* kernel_name);
 }  // namespace janus::sim

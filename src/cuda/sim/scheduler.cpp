@@ -32,6 +32,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -187,6 +188,7 @@ BlockRun g_run;
 thread_local bool t_in_kernel = false;  // this OS thread is running a launch
 unsigned long long g_launches = 0;
 unsigned long long g_stream_launches = 0;  // not replayed from a graph
+std::map<std::string, unsigned long long> g_launches_by_kernel;  // tests count one kernel's launches
 
 std::string dim_str(uint3 d) {
   std::ostringstream s;
@@ -587,6 +589,7 @@ void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes,
   ++g_launches;
   if (!replaying_graph()) ++g_stream_launches;
   const unsigned long long threads = 1ull * block.x * block.y * block.z;
+  ++g_launches_by_kernel[kernel_name];
   clean_stacks();
   ensure_stacks(static_cast<unsigned>(threads));
   r.kernel = kernel_name;
@@ -645,5 +648,10 @@ unsigned long long launch_count() {
 unsigned long long stream_launch_count() {
   std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
   return detail::g_stream_launches;
+}
+unsigned long long launch_count(const char* kernel_name) {
+  std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
+  const auto it = detail::g_launches_by_kernel.find(kernel_name);
+  return it == detail::g_launches_by_kernel.end() ? 0 : it->second;
 }
 }  // namespace janus::sim
