@@ -18,7 +18,7 @@ struct TrainArgs {
   std::vector<std::string> plugins;
   int epochs = 0;
   int64_t max_steps = 0, batch_size = 0;
-  bool resume = false, overwrite = false, quiet = false, check_numerics = false;
+  bool resume = false, overwrite = false, quiet = false, check_numerics = false, cuda_graph = false;
 };
 
 int run_train(const TrainArgs& a) {
@@ -47,6 +47,7 @@ int run_train(const TrainArgs& a) {
   o.max_steps = a.max_steps;
   o.progress = !a.quiet;
   o.check_numerics = a.check_numerics;
+  o.cuda_graph = a.cuda_graph;
   const janus::TrainResult r = janus::train_run(cfg, o);
   // Stopped by SIGINT / SIGTERM (with a resumable checkpoint): the status a
   // shell gives a process that signal ended, 128 + its number (130, 143).
@@ -75,6 +76,9 @@ void add_train(CLI::App& app, Action& action) {
                 "Check every layer's output, gradients and parameters for NaN/inf at each step and name the "
                 "first layer where one appears (slower)");
   add_plugin_option(sub, args->plugins);
+  sub->add_flag("--cuda-graph", args->cuda_graph,
+                "On a CUDA device, record the steady-state training step as a CUDA graph and replay it "
+                "(\"cuda_graph\": true; steps it cannot take run uncaptured, said once on stderr)");
   sub->add_flag("-q,--quiet", args->quiet, "No progress bar (epoch summaries still go to stdout)");
   sub->callback([&action, args] { action = [args] { return run_train(*args); }; });
 }

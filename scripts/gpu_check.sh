@@ -16,7 +16,9 @@
 #      convolution, BatchNorm, pooling and reduction kernels (implicit GEMM)
 #   6. `janus bench` on the GPU with each convolution path (cuDNN, implicit GEMM),
 #      and bench_igemm_variants (the implicit-GEMM kernel's variants per pass)
-#   7. a short CIFAR-10 training on the GPU (the default model and ResNet-9)
+#   7. a short CIFAR-10 training on the GPU (the default model and ResNet-9),
+#      and the default model again with --cuda-graph (the step as a CUDA
+#      graph), both timed
 #   8. the same networks in PyTorch on the same GPU (ResNet-9 of
 #      configs/cifar10_resnet.json included): Janus / PyTorch throughput
 # The report (markdown) goes to $JANUS_GPU_REPORT, default gpu_check_report.md
@@ -192,6 +194,15 @@ json.dump(c, open(sys.argv[2], "w"), indent=2)
 EOF
 step train 60 "$janus" train --config "$build/cifar10_gpu_check.json" --device cuda --data-dir "$deps/data" \
   --experiments-dir "$build/experiments" --overwrite --quiet
+# The same training with the step recorded and replayed as a CUDA graph
+# (--cuda-graph, not yet run on a GPU before this check): the step times above
+# compare the two, and the final epoch lines should agree (bit-identical on
+# the simulator; on a GPU the same kernels run, so they should here too).
+step train-cuda-graph 60 "$janus" train --config "$build/cifar10_gpu_check.json" --device cuda --data-dir "$deps/data" \
+  --experiments-dir "$build/experiments" --name cifar10_gpu_check_graph --cuda-graph --overwrite --quiet
+say "- last epoch without / with --cuda-graph:"
+{ echo '```'; grep -h '^epoch' "$logs/train.log" | tail -n 1; grep -h '^epoch' "$logs/train-cuda-graph.log" | tail -n 1
+  grep -h 'cuda-graph:' "$logs/train-cuda-graph.log"; echo '```'; } >>"$report" 2>/dev/null
 step evaluate 20 "$janus" evaluate --run "$build/experiments/cifar10_gpu_check" --device cuda --data-dir "$deps/data"
 # The residual network (issue 13's ResNet-9) on the same 5000 images: it proves
 # the graph (add nodes, fan-out gradients) trains on the GPU and gives its

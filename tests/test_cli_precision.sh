@@ -19,35 +19,20 @@ FAILED=0
 fail() { echo "FAIL: $*" >&2; FAILED=1; }
 ok() { echo "ok: $*"; }
 train() { "$JANUS" train --config "$CONFIG" --device cpu --epochs 4 --data-dir "$DATA" --experiments-dir exp -q "$@" > out.txt 2> err.txt; }
-# The tensors of a safetensors file, byte for byte, and their dtypes.
-cat > tensors.py << 'PY'
-import json, struct, sys
-def tensors(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    d = b[8 + n:]
-    return {k: (v["dtype"], d[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in h.items() if k != "__metadata__"}
-a, b = tensors(sys.argv[2]), tensors(sys.argv[3])
-if sys.argv[1] == "equal":
-    sys.exit(0 if a == b else 1)
-if sys.argv[1] == "differ":
-    sys.exit(0 if a.keys() == b.keys() and a != b else 1)
-# "f32": every tensor of the first file is F32
-sys.exit(0 if all(dt == "F32" for dt, _ in a.values()) else 1)
-PY
+# The tensors of safetensors files, byte for byte, and their dtypes.
+tensors() { python3 "$SRC/tests/safetensors_tensors.py" "$@"; }
 
 train --name fp32 || { fail "fp32 training"; cat err.txt >&2; }
 train --name bf16 --precision bf16 || { fail "bf16 training"; cat err.txt >&2; }
 grep -q "precision bf16" out.txt || fail "bf16 training does not say its precision"
 grep -q '"precision": "bf16"' exp/bf16/config.json && ok "config.json records precision bf16" ||
   fail "config.json lacks \"precision\": \"bf16\""
-if python3 tensors.py differ exp/fp32/last.safetensors exp/bf16/last.safetensors; then
+if tensors differ exp/fp32/last.safetensors exp/bf16/last.safetensors; then
   ok "bf16 weights differ from fp32 weights (bf16 arithmetic was used)"
 else
   fail "bf16 run has the fp32 run's weights"
 fi
-python3 tensors.py f32 exp/bf16/last.safetensors exp/bf16/last.safetensors && ok "bf16 checkpoint holds F32 master weights" ||
+tensors f32 exp/bf16/last.safetensors && ok "bf16 checkpoint holds F32 master weights" ||
   fail "bf16 checkpoint holds non-F32 tensors"
 
 # Resume: interrupted after 9 steps, continued from the config.json's precision.
@@ -55,7 +40,7 @@ train --name part --precision bf16 --max-steps 9 || { fail "bf16 --max-steps"; c
 "$JANUS" train --name part --resume --data-dir "$DATA" --experiments-dir exp -q > out.txt 2> err.txt ||
   { fail "bf16 resume"; cat err.txt >&2; }
 if diff <(cut -d, -f1-6 exp/bf16/metrics.csv) <(cut -d, -f1-6 exp/part/metrics.csv) > /dev/null &&
-  python3 tensors.py equal exp/bf16/last.safetensors exp/part/last.safetensors; then
+  tensors equal exp/bf16/last.safetensors exp/part/last.safetensors; then
   ok "resumed bf16 run equals the uninterrupted one (metrics and weights)"
 else
   fail "resumed bf16 run differs"
@@ -80,7 +65,7 @@ if "$JANUS" info 2> /dev/null | grep -q '^  cuda:0'; then
       --name cuda-$p --precision $p > out.txt 2> err.txt || { fail "cuda $p training"; cat err.txt >&2; }
   done
   for p in tf32 bf16; do
-    python3 tensors.py differ exp/cuda-fp32/last.safetensors exp/cuda-$p/last.safetensors &&
+    tensors differ exp/cuda-fp32/last.safetensors exp/cuda-$p/last.safetensors &&
       ok "cuda $p weights differ from cuda fp32 weights" || fail "cuda $p run has the fp32 run's weights"
   done
 else

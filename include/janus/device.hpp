@@ -92,6 +92,8 @@ struct AdamParamUpdate {
   double lr, weight_decay;
 };
 
+class StepCapture;  // janus/step_capture.hpp
+
 class Device {
  public:
   virtual ~Device() = default;
@@ -110,6 +112,9 @@ class Device {
   virtual void copy_on_device(void* dst, const void* src, size_t bytes) = 0;
   // Waits for all queued work (no-op on the CPU).
   virtual void synchronize() {}
+  // Recording a training step as a CUDA graph (janus/step_capture.hpp), or
+  // nullptr where the device cannot (the CPU).
+  virtual StepCapture* step_capture() { return nullptr; }
 
   // ---- elementwise and BLAS-like ----------------------------------------
   // x[i] = value

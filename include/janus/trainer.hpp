@@ -27,6 +27,7 @@
 //     "schedule": {"type": "cosine", "lr": 0.1, ...},                   make_scheduler (total_steps filled in)
 //     "batch_size": 128, "eval_batch_size": 500, "epochs": 10, "seed": 0,
 //     "device": "auto" | "cpu" | "cuda" | "cuda:N", "drop_last": "auto" | true | false,
+//     "precision": "fp32" | "tf32" | "bf16", "cuda_graph": false | true,
 //     "plugins": ["build/libmylayers.so"]    layer types from shared libraries (plugin.hpp), paths
 //                                          relative to the config file; loaded when the config is read
 //   }
@@ -111,6 +112,11 @@ struct RunConfig {
   // to the config file; parse_run_config loads them (before it checks the
   // model) and keeps their canonical paths, which config.json records.
   std::vector<std::string> plugins;
+  // "cuda_graph": on a CUDA device, record the steady-state training step as
+  // a CUDA graph and replay it (janus/step_capture.hpp); steps it cannot take
+  // run uncaptured, said once on stderr. Bit-identical to false on the
+  // simulator; not yet run on a GPU, hence off by default.
+  bool cuda_graph = false;
 
   // The resolved config, as the run's config.json records it.
   Json to_json() const;
@@ -145,6 +151,7 @@ struct TrainOptions {
   std::string experiments_dir = "experiments";
   std::string device;                        // "" -> the config's
   std::string precision;                     // "" -> the config's; else fp32, tf32 or bf16
+  bool cuda_graph = false;                   // true: CUDA graphs whatever the config says (--cuda-graph)
   int epochs = 0;                            // 0 -> the config's
   int64_t batch_size = 0;                    // 0 -> the config's
   std::string name;                          // "" -> the config's

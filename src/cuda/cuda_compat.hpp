@@ -63,7 +63,7 @@ inline constexpr bool JANUS_SIMULATED = true;
 
 #define JANUS_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)                         \
   ::janus::sim::make_launcher(#kernel, (grid), (block), (shared_bytes), (stream),             \
-                              [&](auto&... janus_sim_kernel_args_) { kernel(janus_sim_kernel_args_...); }) \
+                              [=](auto&... janus_sim_kernel_args_) { kernel(janus_sim_kernel_args_...); }) \
   (__VA_ARGS__)
 
 #else  // real CUDA (nvcc for .cu files, the host compiler for .cpp files)

@@ -50,10 +50,23 @@ CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
   JANUS_CUBLAS_CHECK(cublasCreate(&h));
   cublas_ = h;
   JANUS_CUBLAS_CHECK(cublasSetStream(h, stream_));
+  // A workspace of our own (after cublasSetStream, which resets it): without
+  // one cuBLAS takes workspace from its default pool, which allocates inside
+  // a CUDA graph capture; with one, GEMMs are capturable (cuBLAS's "CUDA
+  // Graphs Support"; the simulator refuses the capture otherwise). 32 MiB is
+  // cuBLAS's recommendation for Hopper; the simulator uses none of it.
+  cublas_workspace_bytes_ = JANUS_SIMULATED ? size_t{1} << 20 : size_t{32} << 20;
+  cublas_workspace_ = allocator_.allocate(cublas_workspace_bytes_);
+  JANUS_CUBLAS_CHECK(cublasSetWorkspace(h, cublas_workspace_, cublas_workspace_bytes_));
   // Plain FP32 (no TF32 tensor cores) so results agree with the CPU backend;
   // gemm_raw sets the math mode of each product from the precision mode.
   JANUS_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
   conv_algo_ = JANUS_SIMULATED ? ConvAlgo::ImplicitGemm : ConvAlgo::CuDNN;
+  step_graph_ = std::make_unique<StepGraph>(stream_, allocator_, [this](void* dst, const void* src, size_t bytes) {
+    const DeviceGuard g(index_);
+    std::lock_guard<std::mutex> lock(upload_mu_);
+    uploads_.upload(dst, src, bytes, stream_);
+  });
   if (const char* env = std::getenv("JANUS_CONV_ALGO"); env != nullptr && *env != '\0')
     set_conv_algo(parse_conv_algo(env));
 }
@@ -66,7 +79,9 @@ CudaDevice::~CudaDevice() {
   int previous = index_;
   const bool switched = cudaGetDevice(&previous) == cudaSuccess && previous != index_ &&
                         cudaSetDevice(index_) == cudaSuccess;
+  step_graph_.reset();
   if (cublas_) static_cast<void>(cublasDestroy(as_handle(cublas_)));
+  if (cublas_workspace_) allocator_.deallocate(cublas_workspace_);
   cudnn_.reset();
   if (stream_) static_cast<void>(cudaStreamDestroy(stream_));
   if (switched) static_cast<void>(cudaSetDevice(previous));
@@ -147,7 +162,9 @@ const float* CudaDevice::const_f32(const Tensor& t, const char* op, const char* 
               "' is ", dtype_name(t.dtype()));
   JANUS_CHECK(&t.device() == static_cast<const Device*>(this), op, " on ", name(), ": tensor '", what,
               "' lives on ", t.device().name());
-  return t.const_f32();
+  const float* p = t.const_f32();
+  if (step_graph_ && step_graph_->recording()) step_graph_->note_pointer(p);
+  return p;
 }
 
 double CudaDevice::fetch_double(const double* device_value) {
@@ -172,6 +189,14 @@ void CudaDevice::deallocate(void* ptr, size_t) { allocator_.deallocate(ptr); }
 void CudaDevice::copy_to_device(void* dst, const void* host_src, size_t bytes) {
   const DeviceGuard guard(index_);
   if (bytes == 0) return;
+  // While a step is recorded as a CUDA graph, an upload is a per-step value:
+  // its bytes go to the step block, written before each replay, and the
+  // graph copies them from there (a staging buffer's would be stale).
+  if (step_graph_ && step_graph_->recording()) {
+    JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, step_graph_->stage(host_src, bytes), bytes, cudaMemcpyDeviceToDevice,
+                                     stream_));
+    return;
+  }
   // Through pinned staging buffers: no wait for the stream's earlier work,
   // and the caller may free host_src right away (pinned_staging.hpp).
   std::lock_guard<std::mutex> lock(upload_mu_);
@@ -455,7 +480,7 @@ void CudaDevice::add_loss_into(const Tensor& loss, double weight, double tag, Te
   const DeviceGuard guard(index_);
   check_f64_output("add_loss_into", "loss", loss, 1);
   check_f64_output("add_loss_into", "totals", totals, StepTotal::Count);
-  k::add_loss(loss.f64(), weight, tag, totals.f64(), stream_);
+  k::add_loss(loss.f64(), step_value(weight), step_value(tag), totals.f64(), stream_);
 }
 
 // ---- convolution ------------------------------------------------------------
@@ -717,7 +742,7 @@ void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tenso
   JANUS_SAME_NUMEL("dropout_forward", x, mask);
   JANUS_SAME_NUMEL("dropout_forward", x, y);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
-  k::dropout_forward(f32(x, "dropout_forward", "x"), p, scale, seed,
+  k::dropout_forward(f32(x, "dropout_forward", "x"), p, scale, step_value(seed),
                      f32(mask, "dropout_forward", "mask"), f32(y, "dropout_forward", "y"), x.numel(), stream_);
 }
 
@@ -770,7 +795,7 @@ void CudaDevice::adam_update_multi(const std::vector<AdamParamUpdate>& updates, 
   const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
   launch_multi_update(list, [&](const k::TensorUpdate* l, int count, int64_t blocks) {
-    k::adam_update_multi(l, count, blocks, beta1, beta2, eps, decoupled, bc1, bc2, stream_);
+    k::adam_update_multi(l, count, blocks, beta1, beta2, eps, decoupled, step_value(bc1), step_value(bc2), stream_);
   });
 }
 

@@ -22,6 +22,7 @@
 #include "cuda/conv_cudnn_filters.hpp"
 #include "cuda/kernels.hpp"
 #include "cuda/pinned_staging.hpp"
+#include "cuda/step_graph.hpp"
 #include "janus/device.hpp"
 #include "janus/precision.hpp"
 
@@ -50,6 +51,8 @@ class CudaDevice final : public Device {
   void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
   void copy_on_device(void* dst, const void* src, size_t bytes) override;
   void synchronize() override;
+  // Records training steps as CUDA graphs (step_graph.hpp).
+  StepCapture* step_capture() override { return step_graph_.get(); }
 
   void fill(Tensor& x, double value) override;
   void axpby(double alpha, const Tensor& x, double beta, Tensor& y) override;
@@ -188,6 +191,13 @@ class CudaDevice final : public Device {
                    const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd, Tensor& dx,
                    Tensor& dgamma, Tensor& dbeta);
   double fetch_double(const double* device_value);
+  // A per-step kernel argument: the value, or, while a step is recorded as a
+  // CUDA graph, its slot in the step block (step_graph.hpp).
+  template <class T>
+  cuda_kernels::StepValue<T> step_value(T v) {
+    if (!step_graph_ || !step_graph_->recording()) return {v, nullptr};
+    return {v, static_cast<const T*>(step_graph_->stage(&v, sizeof v))};
+  }
   // result[0] = count_correct(yhat, y), left on the device.
   void count_correct_on_device(const Tensor& yhat, const Tensor& y, unsigned long long* result);
   bool use_cudnn() const;
@@ -201,9 +211,12 @@ class CudaDevice final : public Device {
   PinnedStaging uploads_;  // copy_to_device (serialised by upload_mu_)
   std::mutex upload_mu_;
   void* cublas_ = nullptr;  // cublasHandle_t on a real GPU
+  void* cublas_workspace_ = nullptr;  // cublasSetWorkspace's (capturable GEMMs)
+  size_t cublas_workspace_bytes_ = 0;
   std::unique_ptr<CudnnConvolutions> cudnn_;
   std::mutex cudnn_mu_;
   ConvAlgo conv_algo_;
+  std::unique_ptr<StepGraph> step_graph_;  // after allocator_ and uploads_, which it uses
 };
 
 }  // namespace janus::cuda

@@ -23,8 +23,9 @@ __global__ void add_count_kernel(const unsigned long long* count, double* total)
   total[0] = __dadd_rn(total[0], static_cast<double>(count[0]));
 }
 
-__global__ void add_loss_kernel(const double* loss, double weight, double tag, double* totals, int loss_sum,
-                                int first_nonfinite, int first_nonfinite_loss) {
+__global__ void add_loss_kernel(const double* loss, StepValue<double> step_weight, StepValue<double> step_tag,
+                                double* totals, int loss_sum, int first_nonfinite, int first_nonfinite_loss) {
+  const double weight = step_value(step_weight), tag = step_value(step_tag);
   const double j = loss[0];
   totals[loss_sum] = __dadd_rn(totals[loss_sum], __dmul_rn(j, weight));
   if (!isfinite(j) && totals[first_nonfinite] < 0.0) {
@@ -45,7 +46,7 @@ void add_count(const unsigned long long* count, double* total, cudaStream_t s) {
   JANUS_CUDA_CHECK_LAUNCH("add_count_kernel");
 }
 
-void add_loss(const double* loss, double weight, double tag, double* totals, cudaStream_t s) {
+void add_loss(const double* loss, StepValue<double> weight, StepValue<double> tag, double* totals, cudaStream_t s) {
   JANUS_LAUNCH(add_loss_kernel, 1, 1, 0, s, loss, weight, tag, totals, static_cast<int>(Device::LossSum),
                static_cast<int>(Device::FirstNonfinite), static_cast<int>(Device::FirstNonfiniteLoss));
   JANUS_CUDA_CHECK_LAUNCH("add_loss_kernel");

@@ -12,8 +12,9 @@ namespace janus::cuda_kernels {
 
 namespace {
 
-__global__ void dropout_kernel(const float* x, double p, float scale, uint64_t seed, float* mask, float* y,
-                               int64_t n) {
+__global__ void dropout_kernel(const float* x, double p, float scale, StepValue<uint64_t> step_seed, float* mask,
+                               float* y, int64_t n) {
+  const uint64_t seed = step_value(step_seed);
   JANUS_KERNEL_LOOP(i, n) {
     const double u = counter_uniform(seed, static_cast<uint64_t>(i));
     const float m = u >= p ? scale : 0.0f;
@@ -24,8 +25,8 @@ __global__ void dropout_kernel(const float* x, double p, float scale, uint64_t s
 
 }  // namespace
 
-void dropout_forward(const float* x, double p, float scale, uint64_t seed, float* mask, float* y, int64_t n,
-                     cudaStream_t s) {
+void dropout_forward(const float* x, double p, float scale, StepValue<uint64_t> seed, float* mask, float* y,
+                     int64_t n, cudaStream_t s) {
   JANUS_LAUNCH_1D(dropout_kernel, n, s, x, p, scale, seed, mask, y, n);
 }
 

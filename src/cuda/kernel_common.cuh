@@ -6,6 +6,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_compat.hpp"
+#include "cuda/kernels.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -15,6 +16,12 @@ namespace janus::cuda_kernels {
 constexpr int kThreads = 256;    // threads per block for 1-D kernels
 constexpr int kMaxBlocks = 4096; // grid-stride loops cover the rest
 constexpr int kWarp = 32;
+
+// The value of a per-step kernel argument (kernels.hpp, StepValue).
+template <class T>
+__device__ inline T step_value(const StepValue<T>& v) {
+  return v.at != nullptr ? *v.at : v.value;
+}
 
 inline int blocks_for(int64_t n, int threads = kThreads) {
   const int64_t b = (n + threads - 1) / threads;

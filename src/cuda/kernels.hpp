@@ -15,6 +15,18 @@
 
 namespace janus::cuda_kernels {
 
+// ---- step values (CUDA graphs) ----------------------------------------------
+// A kernel argument that changes from one training step to the next (a
+// dropout seed, the step number, Adam's bias corrections): the value itself,
+// or, while a step is recorded as a CUDA graph, where it lies in device memory
+// (written before each replay: src/cuda/step_graph.hpp). Kernels read it with
+// step_value() (kernel_common.cuh).
+template <class T>
+struct StepValue {
+  T value;
+  const T* at;  // nullptr: `value`
+};
+
 // ---- elementwise.cu ---------------------------------------------------------
 void fill(float* x, int64_t n, float value, cudaStream_t s);
 // y = alpha*x + beta*y; beta == 0 means y is not read (so NaN garbage is overwritten).
@@ -52,7 +64,7 @@ void divide_scalar(const double* x, double divisor, double* out, cudaStream_t s)
 // total[0] += count[0], in double.
 void add_count(const unsigned long long* count, double* total, cudaStream_t s);
 // Device::add_loss_into on totals (Device::StepTotal::Count doubles).
-void add_loss(const double* loss, double weight, double tag, double* totals, cudaStream_t s);
+void add_loss(const double* loss, StepValue<double> weight, StepValue<double> tag, double* totals, cudaStream_t s);
 
 // ---- activation.cu ----------------------------------------------------------
 // The element-wise activations (not SoftMax: softmax.cu), each from its entry
@@ -150,7 +162,7 @@ void batchnorm_backward(const float* x, const float* y /* nullable */, const flo
 
 // ---- dropout.cu -------------------------------------------------------------
 // Keep decision: double(counter_uniform(seed, i)) >= p, exactly as the CPU.
-void dropout_forward(const float* x, double p, float scale, uint64_t seed, float* mask, float* y,
+void dropout_forward(const float* x, double p, float scale, StepValue<uint64_t> seed, float* mask, float* y,
                      int64_t n, cudaStream_t s);
 
 // ---- optimizer.cu -----------------------------------------------------------
@@ -176,6 +188,6 @@ void sgd_update_multi(const TensorUpdate* list, int count, int64_t blocks, doubl
                       cudaStream_t s);
 // bc1 = 1 - beta1^step, bc2 = 1 - beta2^step (computed on the host in double).
 void adam_update_multi(const TensorUpdate* list, int count, int64_t blocks, double beta1, double beta2,
-                       double eps, bool decoupled, double bc1, double bc2, cudaStream_t s);
+                       double eps, bool decoupled, StepValue<double> bc1, StepValue<double> bc2, cudaStream_t s);
 
 }  // namespace janus::cuda_kernels

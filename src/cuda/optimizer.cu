@@ -56,7 +56,8 @@ __global__ void sgd_multi_kernel(const TensorUpdate* list, int count, double mom
 
 // state1 = m, state2 = v.
 __global__ void adam_multi_kernel(const TensorUpdate* list, int count, double beta1, double beta2, double eps,
-                                  int decoupled, double bc1, double bc2) {
+                                  int decoupled, StepValue<double> step_bc1, StepValue<double> step_bc2) {
+  const double bc1 = step_value(step_bc1), bc2 = step_value(step_bc2);
   for_chunk_elements(list, count, [&](const TensorUpdate& t, int64_t i) {
     double wi = t.w[i];
     double gi = t.g[i];
@@ -90,7 +91,7 @@ void sgd_update_multi(const TensorUpdate* list, int count, int64_t blocks, doubl
 }
 
 void adam_update_multi(const TensorUpdate* list, int count, int64_t blocks, double beta1, double beta2, double eps,
-                       bool decoupled, double bc1, double bc2, cudaStream_t s) {
+                       bool decoupled, StepValue<double> bc1, StepValue<double> bc2, cudaStream_t s) {
   if (count <= 0 || blocks <= 0) return;
   JANUS_LAUNCH(adam_multi_kernel, static_cast<unsigned>(blocks), kThreads, 0, s, list, count, beta1, beta2, eps,
                decoupled ? 1 : 0, bc1, bc2);

@@ -134,7 +134,8 @@ Json RunConfig::to_json() const {
             {"seed", seed},
             {"device", device},
             {"drop_last", drop_last ? json(*drop_last) : json("auto")},
-            {"precision", precision_name(precision)}};
+            {"precision", precision_name(precision)},
+            {"cuda_graph", cuda_graph}};
   if (dataset.folds >= 2) {  // only with cross-validation: "fold" alone is refused on reading
     j["dataset"]["folds"] = dataset.folds;
     j["dataset"]["fold"] = dataset.fold;
@@ -150,7 +151,7 @@ RunConfig parse_run_config(const Json& config, const std::string& source) {
   c.source = source;
   check_keys(j, "the run config",
              {"name", "description", "dataset", "model", "optimizer", "schedule", "batch_size", "eval_batch_size",
-              "epochs", "seed", "device", "drop_last", "precision", "plugins"},
+              "epochs", "seed", "device", "drop_last", "precision", "cuda_graph", "plugins"},
              source);
   // Plugins first: the model below may name their layer types.
   c.plugins = load_config_plugins(j, source);
@@ -167,6 +168,7 @@ RunConfig parse_run_config(const Json& config, const std::string& source) {
     c.drop_last = j.at("drop_last").get<bool>();
   }
   c.precision = parse_precision(get_str(j, "precision", "fp32", "", source), "config " + source + ": precision");
+  c.cuda_graph = get_bool(j, "cuda_graph", false, "", source);
 
   if (!j.contains("dataset")) fail(source, "missing 'dataset'");
   const json& d = j.at("dataset");

@@ -12,7 +12,12 @@ void RunningMetrics::reset(const EpochTotals& start) {
   v[Device::LossSum] = start.loss_sum;
   v[Device::Correct] = static_cast<double>(start.correct);
   v[Device::FirstNonfinite] = -1.0;  // none yet
-  totals_ = Tensor::from_host(v, Shape{Device::StepTotal::Count}, device_, DType::F64);
+  // Written in place after the first time: a training step recorded as a CUDA
+  // graph keeps the address it adds to (train_step.hpp).
+  if (totals_.defined())
+    device_.copy_to_device(totals_.raw(), v.data(), v.size() * sizeof(double));
+  else
+    totals_ = Tensor::from_host(v, Shape{Device::StepTotal::Count}, device_, DType::F64);
   seen_ = start.seen;
 }
 

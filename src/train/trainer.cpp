@@ -140,6 +140,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   if (opts.batch_size > 0) cfg.batch_size = opts.batch_size;
   if (!opts.device.empty()) cfg.device = opts.device;
   if (!opts.precision.empty()) cfg.precision = parse_precision(opts.precision, "--precision");
+  if (opts.cuda_graph) cfg.cuda_graph = true;
 
   Device& device = get_device(cfg.device);
   check_precision_supported(device, cfg.precision);
@@ -331,7 +332,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   out << "run " << dir << ": " << cfg.dataset.name << ", " << data.train.size() << " train / "
       << data.validation.size() << " validation samples, " << count_params(model) << " parameters, device "
       << device.name() << (cfg.precision != Precision::FP32 ? std::string(", precision ") + precision_name(cfg.precision) : "")
-      << "\n";
+      << (cfg.cuda_graph ? ", CUDA graphs" : "") << "\n";
   if (opts.resume)
     out << "resuming after epoch " << start_epoch << " (step " << step << ")\n";
   if (replanned_from) {
@@ -344,6 +345,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
 
   // ---- the loop: a step, and hooks for everything around it --------------------------
   TrainStep train_step(model, *optimizer, *scheduler, device, K, opts.check_numerics);
+  if (cfg.cuda_graph) train_step.enable_cuda_graph(std::cerr);
   RunningMetrics metrics(device);
   ProgressHook progress(opts.progress);
   ValidationHook validation(model, data.validation, eval_bs);

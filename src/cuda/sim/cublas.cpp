@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "cuda/sim/internal.hpp"
@@ -17,6 +19,8 @@ struct cublasContext {
   cudaStream_t stream = nullptr;
   cublasPointerMode_t pointer_mode = CUBLAS_POINTER_MODE_HOST;
   cublasMath_t math_mode = CUBLAS_DEFAULT_MATH;
+  void* workspace = nullptr;  // cublasSetWorkspace's; nullptr: the default workspace pool
+  size_t workspace_bytes = 0;
 };
 
 namespace {
@@ -101,15 +105,63 @@ void gemm_converted(cublasOperation_t transa, cublasOperation_t transb, int m, i
 }
 
 // cublasSgemm*'s product under the handle's math mode.
-void sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+void sgemm(cublasMath_t math_mode, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
            float alpha, const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
-  if (handle->math_mode == CUBLAS_TF32_TENSOR_OP_MATH)
+  if (math_mode == CUBLAS_TF32_TENSOR_OP_MATH)
     gemm_converted(transa, transb, m, n, k, alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, true, beta, C, ldc);
   else
     gemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// A GEMM with operands `pointers` on the handle's stream: run now, or, on a
+// capturing stream, recorded as a graph node (host-mode alpha and beta are
+// read now, as cuBLAS does). Without a user workspace cuBLAS would take one
+// from its default pool, an allocation the capture cannot contain: the call
+// is refused (CUBLAS_STATUS_NOT_SUPPORTED) and the capture invalidated, so
+// code that forgets cublasSetWorkspace fails here as its graph would on a GPU.
+cublasStatus_t issue(cublasHandle_t handle, const char* api, std::vector<const void*> pointers,
+                     std::function<void()> work) {
+  if (!janus::sim::detail::capture_concerns(handle->stream)) {
+    work();
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  if (handle->workspace == nullptr) {
+    janus::sim::detail::invalidate_capture(
+        handle->stream, cudaErrorStreamCaptureUnsupported,
+        std::string(api) + " on a capturing stream with no cublasSetWorkspace workspace (cuBLAS would allocate "
+                           "one from its default pool inside the capture)");
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  pointers.push_back(handle->workspace);
+  const cudaError_t e = janus::sim::detail::capture_node(
+      handle->stream, api, api,
+      [work = std::move(work)](cudaStream_t) {
+        work();
+        return cudaSuccess;
+      },
+      std::move(pointers), false);
+  return e == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
+}
+
+// alpha / beta as the call passes them: the value now in host pointer mode,
+// read when the GEMM runs in device pointer mode.
+std::function<float()> scalar(cublasHandle_t handle, const float* p) {
+  if (handle->pointer_mode == CUBLAS_POINTER_MODE_DEVICE) return [p] { return *p; };
+  const float v = *p;
+  return [v] { return v; };
+}
+
 }  // namespace
+
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t workspaceSizeInBytes) {
+  if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (workspace == nullptr && workspaceSizeInBytes != 0) return CUBLAS_STATUS_INVALID_VALUE;
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 256 != 0) return CUBLAS_STATUS_INVALID_VALUE;
+  if (workspace != nullptr && !janus::sim::detail::is_device_memory(workspace)) return CUBLAS_STATUS_INVALID_VALUE;
+  handle->workspace = workspace;
+  handle->workspace_bytes = workspaceSizeInBytes;
+  return CUBLAS_STATUS_SUCCESS;
+}
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle) {
   if (handle == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
@@ -127,6 +179,8 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!janus::sim::detail::valid_stream(stream)) return CUBLAS_STATUS_INVALID_VALUE;
   handle->stream = stream;
+  handle->workspace = nullptr;  // as cuBLAS: back to the default workspace pool
+  handle->workspace_bytes = 0;
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -209,8 +263,10 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
   if (cublasStatus_t s = check_gemm(handle, transa, transb, m, n, k, alpha, beta, lda, ldb, ldc);
       s != CUBLAS_STATUS_SUCCESS)
     return s;
-  sgemm(handle, transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
-  return CUBLAS_STATUS_SUCCESS;
+  return issue(handle, "cublasSgemm", {A, B, C},
+               [=, math = handle->math_mode, al = scalar(handle, alpha), be = scalar(handle, beta)] {
+                 sgemm(math, transa, transb, m, n, k, al(), A, lda, B, ldb, be(), C, ldc);
+               });
 }
 
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -221,10 +277,12 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
       s != CUBLAS_STATUS_SUCCESS)
     return s;
   if (batchCount < 0) return CUBLAS_STATUS_INVALID_VALUE;
-  for (int b = 0; b < batchCount; ++b)
-    sgemm(handle, transa, transb, m, n, k, *alpha, A + b * strideA, lda, B + b * strideB, ldb, *beta,
-          C + b * strideC, ldc);
-  return CUBLAS_STATUS_SUCCESS;
+  return issue(handle, "cublasSgemmStridedBatched", {A, B, C},
+               [=, math = handle->math_mode, al = scalar(handle, alpha), be = scalar(handle, beta)] {
+                 for (int b = 0; b < batchCount; ++b)
+                   sgemm(math, transa, transb, m, n, k, al(), A + b * strideA, lda, B + b * strideB, ldb, be(),
+                         C + b * strideC, ldc);
+               });
 }
 
 cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m,
@@ -235,9 +293,12 @@ cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t trans
       s != CUBLAS_STATUS_SUCCESS)
     return s;
   if (batchCount < 0) return CUBLAS_STATUS_INVALID_VALUE;
-  for (int b = 0; b < batchCount; ++b)
-    sgemm(handle, transa, transb, m, n, k, *alpha, Aarray[b], lda, Barray[b], ldb, *beta, Carray[b], ldc);
-  return CUBLAS_STATUS_SUCCESS;
+  // The pointer arrays are device memory the GEMM reads when it runs.
+  return issue(handle, "cublasSgemmBatched", {Aarray, Barray, Carray},
+               [=, math = handle->math_mode, al = scalar(handle, alpha), be = scalar(handle, beta)] {
+                 for (int b = 0; b < batchCount; ++b)
+                   sgemm(math, transa, transb, m, n, k, al(), Aarray[b], lda, Barray[b], ldb, be(), Carray[b], ldc);
+               });
 }
 
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
@@ -256,6 +317,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
   if (A == nullptr || B == nullptr || C == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
   const bool tf32 =
       computeType == CUBLAS_COMPUTE_32F_FAST_TF32 || handle->math_mode == CUBLAS_TF32_TENSOR_OP_MATH;
-  gemm_converted(transa, transb, m, n, k, *a, A, Atype, lda, B, Btype, ldb, tf32, *b, static_cast<float*>(C), ldc);
-  return CUBLAS_STATUS_SUCCESS;
+  return issue(handle, "cublasGemmEx", {A, B, C}, [=, al = scalar(handle, a), be = scalar(handle, b)] {
+    gemm_converted(transa, transb, m, n, k, al(), A, Atype, lda, B, Btype, ldb, tf32, be(), static_cast<float*>(C),
+                   ldc);
+  });
 }

@@ -1,7 +1,8 @@
 // Janus CUDA simulator: the cuBLAS subset Janus uses, served by the CPU BLAS
 // (OpenBLAS cblas) with cuBLAS's exact column-major semantics and argument
-// checks. Pointer mode is irrelevant (device memory is host memory), streams
-// are recorded only.
+// checks. Device memory is host memory; the pointer mode says when alpha and
+// beta are read (at the call, or when the GEMM runs from a graph). Work on a
+// capturing stream is recorded into the capture (cublasSetWorkspace).
 //
 // Reduced precision, emulated by rounding the operands and multiplying in
 // float32 (every product of two TF32 or two bf16 values is exact in float32,
@@ -70,6 +71,12 @@ cublasStatus_t cublasGetPointerMode(cublasHandle_t handle, cublasPointerMode_t* 
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
 cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t* mode);
 cublasStatus_t cublasGetVersion(cublasHandle_t handle, int* version);
+// The device memory cuBLAS may use as its workspace (256-byte aligned; as
+// cuBLAS, cublasSetStream resets it to the default pool). A GEMM on a
+// capturing stream needs one: the default pool would allocate inside the
+// capture, so without it the call returns CUBLAS_STATUS_NOT_SUPPORTED and
+// invalidates the capture (runtime.hpp, "stream capture").
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t workspaceSizeInBytes);
 const char* cublasGetStatusString(cublasStatus_t status);
 const char* cublasGetStatusName(cublasStatus_t status);
 

@@ -31,12 +31,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "cuda/sim/racecheck.hpp"
 #include "cuda/sim/runtime.hpp"
@@ -330,6 +333,12 @@ using KernelThunk = void (*)(void* context);
 // `context` (context_bytes long) holds the kernel's parameters.
 void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
             KernelThunk thunk, void* context, size_t context_bytes);
+// Stream capture (graph.cpp): whether a launch on `stream` concerns a capture
+// (then it goes through capture_launch, which checks the configuration and
+// records `run` as the graph's kernel node, or refuses it as CUDA does).
+bool capture_concerns(cudaStream_t stream);
+void capture_launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                    std::vector<const void*> pointers, std::function<void(cudaStream_t)> run);
 }  // namespace detail
 
 template <class Call>
@@ -340,19 +349,23 @@ class Launcher {
         call_(std::move(call)) {}
   // The arguments are evaluated once, on the host, and copied like CUDA kernel
   // parameters; every simulated thread calls the kernel with those copies.
+  // On a capturing stream the launch and its argument copies are kept as the
+  // graph's kernel node; each replay runs the kernel on fresh copies of them.
   template <class... Args>
   void operator()(Args&&... args) {
     if (!detail::launch_on_current_device(name_, stream_, {pointer_of(args)...})) return;
-    struct Context {
-      Call* call;
-      std::tuple<std::decay_t<Args>...> params;
-    } context{&call_, std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)};
-    detail::launch(name_, grid_, block_, shared_bytes_, stream_,
-                   [](void* p) {
-                     auto* c = static_cast<Context*>(p);
-                     std::apply(*c->call, c->params);
-                   },
-                   &context, sizeof context);
+    using Params = std::tuple<std::decay_t<Args>...>;
+    if (detail::capture_concerns(stream_)) {
+      std::vector<const void*> pointers{pointer_of(args)...};
+      auto kept = std::make_shared<const std::pair<Call, Params>>(call_, Params(std::forward<Args>(args)...));
+      detail::capture_launch(name_, grid_, block_, shared_bytes_, stream_, std::move(pointers),
+                             [kept, name = name_, grid = grid_, block = block_,
+                              shared = shared_bytes_](cudaStream_t s) {
+                               run(name, grid, block, shared, s, kept->first, Params(kept->second));
+                             });
+      return;
+    }
+    run(name_, grid_, block_, shared_bytes_, stream_, call_, Params(std::forward<Args>(args)...));
   }
 
  private:
@@ -361,6 +374,21 @@ class Launcher {
   size_t shared_bytes_;
   cudaStream_t stream_;
   Call call_;
+
+  template <class Params>
+  static void run(const char* name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                  const Call& call, Params params) {
+    struct Context {
+      const Call* call;
+      Params params;
+    } context{&call, std::move(params)};
+    detail::launch(name, grid, block, shared_bytes, stream,
+                   [](void* p) {
+                     auto* c = static_cast<Context*>(p);
+                     std::apply(*c->call, c->params);
+                   },
+                   &context, sizeof context);
+  }
 
   template <class T>
   static const void* pointer_of(const T& arg) {

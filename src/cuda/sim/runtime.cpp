@@ -17,15 +17,6 @@
 
 #include "cuda/sim/internal.hpp"
 
-struct CUstream_st {
-  unsigned flags = 0;
-  int device = 0;  // the device that was current when the stream was created
-};
-struct CUevent_st {
-  std::chrono::steady_clock::time_point when{};
-  bool recorded = false;
-  unsigned flags = 0;
-};
 
 namespace janus::sim::detail {
 namespace {
@@ -167,6 +158,15 @@ const char* generic_string(cudaError_t e) {
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureUnjoined: return "capture was not joined back";
+    case cudaErrorStreamCaptureMerge: return "operation would result in a merge of separate capture sequences";
+    case cudaErrorStreamCaptureUnmatched: return "capture was not initiated in this stream";
+    case cudaErrorStreamCaptureImplicit: return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
+    case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
     case cudaErrorUnknown: return "unknown error";
   }
   return "unrecognized error code";
@@ -198,6 +198,34 @@ std::vector<std::pair<std::uintptr_t, size_t>> device_blocks() {
   auto& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
   return {m.device.begin(), m.device.end()};
+}
+
+bool is_device_memory(const void* p) {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return device_range(p, 1) != 0;
+}
+
+bool is_pinned(const void* p) { return pinned(p); }
+
+cudaError_t check_copy(const char* api, void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+  if (count == 0) return ok();
+  if (dst == nullptr || src == nullptr) return set_error(cudaErrorInvalidValue, std::string(api) + ": null pointer");
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
+    return set_error(cudaErrorInvalidMemcpyDirection, std::string(api) + ": invalid cudaMemcpyKind");
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (cudaError_t e = check_range(api, "destination", dst, count, dst_device); e != cudaSuccess) return e;
+  return check_range(api, "source", src, count, src_device);
+}
+
+cudaError_t check_set(const char* api, void* ptr, size_t count) {
+  if (count == 0) return ok();
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return check_range(api, "destination", ptr, count, true);
 }
 
 cudaError_t memcpy_symbol(void* symbol, size_t symbol_size, const void* other, size_t count, size_t offset,
@@ -247,6 +275,15 @@ const char* cudaGetErrorName(cudaError_t error) {
     JANUS_SIM_NAME(cudaErrorIllegalAddress)
     JANUS_SIM_NAME(cudaErrorLaunchFailure)
     JANUS_SIM_NAME(cudaErrorNotSupported)
+    JANUS_SIM_NAME(cudaErrorIllegalState)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureUnsupported)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureInvalidated)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureUnjoined)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureMerge)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureUnmatched)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureImplicit)
+    JANUS_SIM_NAME(cudaErrorCapturedEvent)
+    JANUS_SIM_NAME(cudaErrorStreamCaptureWrongThread)
     JANUS_SIM_NAME(cudaErrorUnknown)
 #undef JANUS_SIM_NAME
   }
@@ -345,6 +382,8 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
 }
 
 cudaError_t cudaDeviceSynchronize() {
+  if (cudaError_t e = janus::sim::detail::check_synchronize(nullptr, "cudaDeviceSynchronize", true); e != cudaSuccess)
+    return e;
   janus::sim::detail::host_waited();
   return ok();
 }
@@ -376,6 +415,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (ptr == nullptr) return set_error(cudaErrorInvalidValue, "cudaMalloc: null pointer");
   *ptr = nullptr;
+  if (cudaError_t e = janus::sim::detail::check_unsafe_call("cudaMalloc"); e != cudaSuccess) return e;
   if (size == 0) return ok();
   // More than the simulated device's memory (the host's, as cudaMemGetInfo
   // reports) fails like it would on a GPU, without asking the host allocator
@@ -400,6 +440,7 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
 }
 
 cudaError_t cudaFree(void* ptr) {
+  if (cudaError_t e = janus::sim::detail::check_unsafe_call("cudaFree"); e != cudaSuccess) return e;
   if (ptr == nullptr) return ok();
   auto& m = memory();
   {
@@ -422,12 +463,18 @@ cudaError_t cudaFree(void* ptr) {
 cudaError_t cudaMallocAsync(void** ptr, size_t size, cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaMallocAsync: invalid stream");
+  if (janus::sim::detail::capture_concerns(stream))
+    return set_error(cudaErrorNotSupported, "cudaMallocAsync on a capturing stream: graph memory nodes are not "
+                                            "simulated");
   return cudaMalloc(ptr, size);
 }
 
 cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaFreeAsync: invalid stream");
+  if (janus::sim::detail::capture_concerns(stream))
+    return set_error(cudaErrorNotSupported, "cudaFreeAsync on a capturing stream: graph memory nodes are not "
+                                            "simulated");
   return cudaFree(ptr);
 }
 
@@ -447,6 +494,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t size) {
 cudaError_t cudaHostAlloc(void** ptr, size_t size, unsigned int) { return cudaMallocHost(ptr, size); }
 
 cudaError_t cudaFreeHost(void* ptr) {
+  if (cudaError_t e = janus::sim::detail::check_unsafe_call("cudaFreeHost"); e != cudaSuccess) return e;
   if (ptr == nullptr) return ok();
   auto& m = memory();
   {
@@ -458,63 +506,63 @@ cudaError_t cudaFreeHost(void* ptr) {
   return ok();
 }
 
-namespace janus::sim::detail {
-cudaError_t copy(void* dst, const void* src, size_t count, cudaMemcpyKind kind);
-}
-
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+  if (cudaError_t e = janus::sim::detail::check_unsafe_call("cudaMemcpy"); e != cudaSuccess) return e;
   const cudaError_t e = janus::sim::detail::copy(dst, src, count, kind);
   if (e == cudaSuccess && count != 0) janus::sim::detail::host_waited();  // always synchronous
   return e;
 }
 
 cudaError_t janus::sim::detail::copy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
-  using janus::sim::detail::check_range;
-  if (count == 0) return ok();
-  if (dst == nullptr || src == nullptr) return set_error(cudaErrorInvalidValue, "cudaMemcpy: null pointer");
-  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
-    return set_error(cudaErrorInvalidMemcpyDirection, "cudaMemcpy: invalid cudaMemcpyKind");
-  {
-    auto& m = memory();
-    std::lock_guard<std::mutex> lock(m.mutex);
-    const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-    const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-    if (cudaError_t e = check_range("cudaMemcpy", "destination", dst, count, dst_device); e != cudaSuccess) return e;
-    if (cudaError_t e = check_range("cudaMemcpy", "source", src, count, src_device); e != cudaSuccess) return e;
-  }
-  std::memmove(dst, src, count);
+  if (cudaError_t e = check_copy("cudaMemcpy", dst, src, count, kind); e != cudaSuccess) return e;
+  if (count != 0) std::memmove(dst, src, count);
   return ok();
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: invalid stream");
-  const cudaError_t e = janus::sim::detail::copy(dst, src, count, kind);
   // From or to pageable host memory the copy is synchronous: host-to-device
   // waits for the stream's earlier work, device-to-host returns when done.
   const bool pageable = (kind == cudaMemcpyHostToDevice && !janus::sim::detail::pinned(src)) ||
                         (kind == cudaMemcpyDeviceToHost && !janus::sim::detail::pinned(dst));
+  if (janus::sim::detail::capture_concerns(stream)) {
+    if (cudaError_t e = janus::sim::detail::check_copy("cudaMemcpyAsync", dst, src, count, kind); e != cudaSuccess)
+      return e;
+    const bool host_side = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToHost;
+    return janus::sim::detail::capture_node(
+        stream, "cudaMemcpyAsync", "cudaMemcpyAsync",
+        [=](cudaStream_t) { return janus::sim::detail::copy(dst, src, count, kind); }, {dst, src},
+        host_side && pageable && count != 0);
+  }
+  const cudaError_t e = janus::sim::detail::copy(dst, src, count, kind);
   if (e == cudaSuccess && count != 0 && pageable) janus::sim::detail::host_waited();
   return e;
 }
 
-cudaError_t cudaMemset(void* ptr, int value, size_t count) {
-  if (count == 0) return ok();
-  {
-    auto& m = memory();
-    std::lock_guard<std::mutex> lock(m.mutex);
-    if (cudaError_t e = janus::sim::detail::check_range("cudaMemset", "destination", ptr, count, true);
-        e != cudaSuccess)
-      return e;
-  }
-  std::memset(ptr, value, count);
+namespace {
+cudaError_t set_memory(void* ptr, int value, size_t count) {
+  if (cudaError_t e = janus::sim::detail::check_set("cudaMemset", ptr, count); e != cudaSuccess) return e;
+  if (count != 0) std::memset(ptr, value, count);
   return ok();
+}
+}  // namespace
+
+cudaError_t cudaMemset(void* ptr, int value, size_t count) {
+  if (cudaError_t e = janus::sim::detail::check_unsafe_call("cudaMemset"); e != cudaSuccess) return e;
+  return set_memory(ptr, value, count);
 }
 
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: invalid stream");
-  return cudaMemset(ptr, value, count);
+  if (janus::sim::detail::capture_concerns(stream)) {
+    if (cudaError_t e = janus::sim::detail::check_set("cudaMemsetAsync", ptr, count); e != cudaSuccess) return e;
+    return janus::sim::detail::capture_node(
+        stream, "cudaMemsetAsync", "cudaMemsetAsync", [=](cudaStream_t) { return set_memory(ptr, value, count); },
+        {ptr}, false);
+  }
+  return set_memory(ptr, value, count);
 }
 
 // ---- streams and events -----------------------------------------------------------------
@@ -559,6 +607,8 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: invalid stream");
+  if (cudaError_t e = janus::sim::detail::check_synchronize(stream, "cudaStreamSynchronize", false); e != cudaSuccess)
+    return e;
   janus::sim::detail::host_waited();
   return ok();
 }
@@ -566,17 +616,19 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 cudaError_t cudaStreamQuery(cudaStream_t stream) {  // never waits: all work is already done
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaStreamQuery: invalid stream");
-  return ok();
+  return janus::sim::detail::check_synchronize(stream, "cudaStreamQuery", false);
 }
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: invalid stream");
-  auto& m = memory();
-  std::lock_guard<std::mutex> lock(m.mutex);
-  if (m.events.count(event) == 0)
-    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: not a live event");
-  return ok();
+  {
+    auto& m = memory();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.events.count(event) == 0)
+      return set_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: not a live event");
+  }
+  return janus::sim::detail::capture_stream_wait(stream, event);
 }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
@@ -592,27 +644,41 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!janus::sim::detail::valid_stream(stream))
     return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: invalid stream");
-  auto& m = memory();
-  std::lock_guard<std::mutex> lock(m.mutex);
-  if (m.events.count(event) == 0)
-    return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: not a live event");
+  {
+    auto& m = memory();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.events.count(event) == 0)
+      return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: not a live event");
+  }
+  if (cudaError_t e = janus::sim::detail::capture_event_record(event, stream); e != cudaSuccess) return e;
+  if (event->capture != 0) return ok();  // recorded into the capture: no time yet
   event->when = std::chrono::steady_clock::now();
   event->recorded = true;
   return ok();
 }
 
-cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  auto& m = memory();
-  std::lock_guard<std::mutex> lock(m.mutex);
-  if (m.events.count(event) == 0)
-    return set_error(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: not a live event");
+namespace {
+cudaError_t check_event_done(cudaEvent_t event, const char* api) {
+  {
+    auto& m = memory();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.events.count(event) == 0)
+      return set_error(cudaErrorInvalidResourceHandle, std::string(api) + ": not a live event");
+  }
+  if (janus::sim::detail::event_in_active_capture(event))
+    return set_error(cudaErrorCapturedEvent, std::string(api) + " of an event last recorded in a capturing stream");
   return ok();
 }
+}  // namespace
 
-cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
+cudaError_t cudaEventSynchronize(cudaEvent_t event) { return check_event_done(event, "cudaEventSynchronize"); }
+
+cudaError_t cudaEventQuery(cudaEvent_t event) { return check_event_done(event, "cudaEventQuery"); }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (ms == nullptr) return set_error(cudaErrorInvalidValue, "cudaEventElapsedTime: null pointer");
+  for (cudaEvent_t e : {start, end})
+    if (cudaError_t err = check_event_done(e, "cudaEventElapsedTime"); err != cudaSuccess) return err;
   auto& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
   if (m.events.count(start) == 0 || m.events.count(end) == 0)

@@ -60,10 +60,19 @@ enum cudaError_t {  // values as in CUDA's driver_types.h
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
   cudaErrorNotSupported = 801,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureMerge = 902,
+  cudaErrorStreamCaptureUnmatched = 903,
+  cudaErrorStreamCaptureUnjoined = 904,
+  cudaErrorStreamCaptureImplicit = 906,
+  cudaErrorCapturedEvent = 907,
+  cudaErrorStreamCaptureWrongThread = 908,
   cudaErrorUnknown = 999,
 };
 typedef cudaError_t cudaError;
@@ -89,6 +98,24 @@ typedef CUevent_st* cudaEvent_t;
 #define cudaEventBlockingSync 0x01
 #define cudaEventDisableTiming 0x02
 #define cudaHostAllocDefault 0x00
+
+// ---- stream capture and graphs (see "stream capture" below) ------------------------
+struct CUgraph_st;
+struct CUgraphExec_st;
+struct CUgraphNode_st;
+typedef CUgraph_st* cudaGraph_t;
+typedef CUgraphNode_st* cudaGraphNode_t;
+typedef CUgraphExec_st* cudaGraphExec_t;
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
 
 // ---- device properties -------------------------------------------------------------
 struct cudaDeviceProp {
@@ -197,6 +224,55 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventQuery(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
+// ---- stream capture -----------------------------------------------------------------
+// As the CUDA runtime documents it. While a stream captures, kernel launches,
+// cudaMemcpyAsync, cudaMemsetAsync, cudaEventRecord and cudaGraphLaunch on it
+// are recorded into the capture's graph, not run (a stream that waits on an
+// event recorded in a capture joins that capture). Refused during a capture,
+// with the real runtime's error, and the capture concerned invalidated (its
+// further work fails with cudaErrorStreamCaptureInvalidated and
+// cudaStreamEndCapture returns that error and no graph):
+//   * synchronising or querying a capturing stream (cudaStreamSynchronize,
+//     cudaStreamQuery) or the device (cudaDeviceSynchronize):
+//     cudaErrorStreamCaptureUnsupported;
+//   * "potentially unsafe" calls (cudaMalloc, cudaFree, cudaFreeHost,
+//     synchronous cudaMemcpy / cudaMemset) from the capturing thread (unless
+//     its capture is Relaxed) or from any thread while a Global-mode capture
+//     runs, as the calling thread's mode (cudaThreadExchangeStreamCaptureMode)
+//     says: cudaErrorStreamCaptureUnsupported;
+//   * an async copy from or to pageable host memory on a capturing stream:
+//     cudaErrorStreamCaptureUnsupported (the copy could not be replayed);
+//   * work on the legacy default stream (nullptr, cudaStreamLegacy) while a
+//     blocking stream (one created without cudaStreamNonBlocking) captures:
+//     cudaErrorStreamCaptureImplicit;
+//   * cudaEventSynchronize / cudaEventQuery / cudaEventElapsedTime of an event
+//     last recorded in a capture: cudaErrorCapturedEvent;
+//   * capturing cudaStreamLegacy or the null stream: cudaErrorStreamCaptureUnsupported;
+//     beginning a capture twice or ending one that is not active:
+//     cudaErrorIllegalState; ending it on a stream that only joined it:
+//     cudaErrorStreamCaptureUnmatched; ending a non-Relaxed capture from
+//     another thread: cudaErrorStreamCaptureWrongThread; ending while a joined
+//     stream's work has not been joined back: cudaErrorStreamCaptureUnjoined;
+//     a stream of one capture waiting on an event of another:
+//     cudaErrorStreamCaptureMerge.
+// A replayed kernel whose device-pointer argument was cudaMalloc memory at
+// capture but has been freed since fails with cudaErrorIllegalAddress (the
+// graph does not own memory it did not allocate).
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* pCaptureStatus);
+// The calling thread's capture interaction mode (default Global), swapped
+// with *mode. Global: this thread may not make potentially unsafe calls while
+// its own non-Relaxed capture or another thread's Global capture runs;
+// ThreadLocal: only its own capture counts; Relaxed: no restriction.
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+// With nodes == nullptr, *numNodes = the node count; else up to *numNodes handles.
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* numNodes);
+
 namespace janus::sim::detail {
 cudaError_t memcpy_symbol(void* symbol, size_t symbol_size, const void* src, size_t count, size_t offset,
                           bool to_symbol);
@@ -235,8 +311,15 @@ namespace detail {
 bool launch_on_current_device(const char* kernel_name, cudaStream_t stream,
                               std::initializer_list<const void*> pointers);
 }  // namespace detail
-// Number of kernel launches run so far (all threads of the process).
+// Number of kernel launches run so far (all threads of the process), those
+// that graph launches replay included.
 unsigned long long launch_count();
+// Kernel launches the host issued on a stream and that ran there (not
+// recorded into a capture, not replayed from a graph): what a profiler would
+// count as cudaLaunchKernel calls.
+unsigned long long stream_launch_count();
+// cudaGraphLaunch calls that ran a graph (not recorded into a capture).
+unsigned long long graph_launch_count();
 // Launches so far of the kernel of this name (as written in the launch, e.g.
 // "transpose_kernel").
 unsigned long long launch_count(const char* kernel_name);

@@ -187,6 +187,7 @@ std::mutex g_launch_mutex;
 BlockRun g_run;
 thread_local bool t_in_kernel = false;  // this OS thread is running a launch
 unsigned long long g_launches = 0;
+unsigned long long g_stream_launches = 0;  // not replayed from a graph
 std::map<std::string, unsigned long long> g_launches_by_kernel;  // tests count one kernel's launches
 
 std::string dim_str(uint3 d) {
@@ -530,8 +531,11 @@ void trap(const char* what) {
 }
 
 // ---- launch -------------------------------------------------------------------------------
-void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
-            KernelThunk thunk, void* context, size_t context_bytes) {
+namespace {
+// The checks CUDA makes when a kernel is launched (or captured): false, with
+// the launch error recorded, if the configuration or the stream is invalid.
+// Throws KernelError for a launch from inside a kernel.
+bool launch_config_ok(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream) {
   if (t_in_kernel) {
     std::ostringstream s;
     s << "Janus CUDA simulator: kernel '" << kernel_name << "' launched from inside " << where()
@@ -547,23 +551,44 @@ void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes,
         << dim_str(grid) << " and block " << dim_str(block)
         << " (blocks may have at most 1024 threads, block.z <= 64, grid.y/z <= 65535, no zero dimension)";
     set_error(cudaErrorInvalidConfiguration, bad.str());
-    return;
+    return false;
   }
   if (shared_bytes != 0) {
     bad << "kernel '" << kernel_name << "' launched with " << shared_bytes
         << " bytes of dynamic shared memory: the Janus CUDA simulator supports only static __shared__ arrays";
     set_error(cudaErrorInvalidValue, bad.str());
-    return;
+    return false;
   }
   if (!valid_stream(stream)) {
     bad << "kernel '" << kernel_name << "' launched on an invalid stream";
     set_error(cudaErrorInvalidResourceHandle, bad.str());
-    return;
+    return false;
   }
+  return true;
+}
+}  // namespace
+
+void capture_launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                    std::vector<const void*> pointers, std::function<void(cudaStream_t)> run) {
+  if (!launch_config_ok(kernel_name, grid, block, shared_bytes, stream)) return;
+  capture_node(
+      stream, "kernel launch", std::string("kernel '") + kernel_name + "'",
+      [run = std::move(run)](cudaStream_t s) {
+        run(s);
+        return cudaSuccess;
+      },
+      std::move(pointers), false);
+}
+
+void launch(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+            KernelThunk thunk, void* context, size_t context_bytes) {
+  if (!launch_config_ok(kernel_name, grid, block, shared_bytes, stream)) return;
 
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   BlockRun& r = g_run;
   ++g_launches;
+  if (!replaying_graph()) ++g_stream_launches;
+  const unsigned long long threads = 1ull * block.x * block.y * block.z;
   ++g_launches_by_kernel[kernel_name];
   clean_stacks();
   ensure_stacks(static_cast<unsigned>(threads));
@@ -619,6 +644,10 @@ namespace janus::sim {
 unsigned long long launch_count() {
   std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
   return detail::g_launches;
+}
+unsigned long long stream_launch_count() {
+  std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
+  return detail::g_stream_launches;
 }
 unsigned long long launch_count(const char* kernel_name) {
   std::lock_guard<std::mutex> lock(detail::g_launch_mutex);
