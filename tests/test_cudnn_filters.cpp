@@ -25,6 +25,7 @@
 #include "cuda/tf32_rounding.hpp"
 #include "janus/device.hpp"
 #include "janus/model.hpp"
+#include "janus/nlohmann_json.hpp"
 #include "janus/optimizer.hpp"
 #include "janus/precision.hpp"
 #include "janus/tensor.hpp"
