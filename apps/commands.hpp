@@ -24,8 +24,8 @@ void add_bench(CLI::App& app, Action& action);
 inline CLI::Option* add_precision_option(CLI::App* sub, std::string& value, const std::string& extra) {
   return sub
       ->add_option("--precision", value,
-                   "fp32, bf16 (CPU) or tf32 (reserved for CUDA, not implemented yet): the precision of convolutions and GEMMs (`janus info` prints "
-                   "which operations run in which type); " + extra)
+                   "fp32 (default), bf16 (CPU and CUDA) or tf32 (CUDA tensor-op math; the CPU refuses it): the precision of "
+                   "convolutions and GEMMs (`janus info` prints which operations run in which type); " + extra)
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
 }
 

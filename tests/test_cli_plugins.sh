@@ -135,6 +135,15 @@ expect_ok "train --plugin (the same file again)" -- "$JANUS" train --config "$EX
   --experiments-dir exp --name res2 -q --plugin "$PLUGIN"
 python3 -c "import json,sys; p=json.load(open('exp/res2/config.json'))['plugins']; sys.exit(0 if len(p)==1 else p)" ||
   fail "a plugin given twice is recorded twice"
+# bench reads the same run config: its "plugins" load before the model is built.
+expect_ok "bench --model-config (the config's plugins)" -- "$JANUS" bench --model-config "$EXAMPLE/iris_residual.json" \
+  --device cpu --no-layers --iters 1 --repeats 1 --warmup 0 --json bench.json
+python3 - bench.json <<'EOF' || fail "bench did not time the plugin's model"
+import json, sys
+report = json.load(open(sys.argv[1]))
+text = json.dumps(report)
+sys.exit(0 if "iris_residual" in text and "train" in text else f"no iris_residual timing in {text[:400]}")
+EOF
 # --resume from the run folder alone: its config.json names the plugin.
 expect_ok "train a few steps" -- "$JANUS" train --config "$EXAMPLE/iris_residual.json" --epochs 2 --max-steps 3 \
   --experiments-dir exp --name res3 -q

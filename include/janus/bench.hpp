@@ -48,9 +48,12 @@ struct Workload {
   int batch = 128;
 };
 
-// A workload file or, when the JSON has a "dataset" key, a run config.
+// A workload file or, when the JSON has a "dataset" key, a run config. Either
+// may list "plugins" (shared libraries with layer types, janus/plugin.hpp;
+// paths relative to the file's folder), loaded here before the model is
+// built. Throws janus::Error naming the file and the key at fault.
 Workload load_workload(const std::string& path);
-// Always read as a run config (its "model" and dataset input shape).
+// Always read as a run config (its "model", "plugins" and dataset input shape).
 Workload workload_from_run_config(const std::string& path);
 // The defaults: the SPEC reference CNN (bench/configs/spec_cnn.json), the MLP
 // 784-256-10 (bench/configs/mlp.json) and the default CIFAR-10 model

@@ -20,6 +20,7 @@
 #include "janus/loss.hpp"
 #include "janus/model.hpp"
 #include "janus/optimizer.hpp"
+#include "nn/config_plugins.hpp"
 
 #ifndef JANUS_SOURCE_DIR
 #define JANUS_SOURCE_DIR "."
@@ -142,6 +143,7 @@ Workload workload_from_run_config(const std::string& path) {
   const json j = read_json(path);
   JANUS_CHECK(j.contains("model") && j.contains("dataset"), path,
               ": a run config needs 'model' and 'dataset' (for --model-config)");
+  config_detail::load_config_plugins(j, path);  // before the model names a plugin's layer type
   Workload w;
   w.source = path;
   w.name = j.value("name", stem(path));
@@ -170,6 +172,7 @@ Workload load_workload(const std::string& path) {
   JANUS_CHECK(j.contains("model") && j.contains("input"), path,
               ": a workload needs 'model' and 'input' (and optionally name, batch, classes), "
               "or is a run config with 'model' and 'dataset'");
+  config_detail::load_config_plugins(j, path);
   Workload w;
   w.source = path;
   w.name = j.value("name", stem(path));

@@ -9,9 +9,9 @@
 #include "janus/error.hpp"
 #include "janus/nlohmann_json.hpp"
 #include "janus/optimizer.hpp"
-#include "janus/plugin.hpp"
 #include "janus/scheduler.hpp"
 #include "janus/trainer.hpp"
+#include "nn/config_plugins.hpp"
 
 namespace janus {
 
@@ -89,29 +89,6 @@ json file_list(const json& obj, const char* key, const std::string& dataset, con
   return v;
 }
 
-// "plugins": a list of shared-library paths, relative to the config file's
-// folder. Each is loaded (plugin.hpp); the result is their canonical paths,
-// so that the run's config.json finds them from any working directory.
-std::vector<std::string> load_config_plugins(const json& j, const std::string& source) {
-  if (!j.contains("plugins")) return {};
-  const json& v = j.at("plugins");
-  if (!v.is_array()) fail(source, "'plugins' must be a list of shared-library paths, got " + v.dump());
-  const std::filesystem::path folder = std::filesystem::path(source).parent_path();
-  std::vector<std::string> paths;
-  for (const json& entry : v) {
-    if (!entry.is_string() || entry.get<std::string>().empty())
-      fail(source, "'plugins': entry " + entry.dump() + " is not a path");
-    const std::filesystem::path given(entry.get<std::string>());
-    const std::string path = (given.is_absolute() ? given : folder / given).lexically_normal().string();
-    try {
-      paths.push_back(load_plugin(path).path);
-    } catch (const Error& e) {
-      fail(source, "'plugins' entry " + entry.dump() + ": " + e.what());
-    }
-  }
-  return paths;
-}
-
 }  // namespace
 
 Json RunConfig::to_json() const {
@@ -154,7 +131,7 @@ RunConfig parse_run_config(const Json& config, const std::string& source) {
               "epochs", "seed", "device", "drop_last", "precision", "cuda_graph", "plugins"},
              source);
   // Plugins first: the model below may name their layer types.
-  c.plugins = load_config_plugins(j, source);
+  c.plugins = config_detail::load_config_plugins(j, source);
   c.name = get_str(j, "name", "", "", source);
   c.description = get_str(j, "description", "", "", source);
   c.batch_size = get_int(j, "batch_size", 32, 1, "", source);
