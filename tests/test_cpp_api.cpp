@@ -4,6 +4,7 @@
 // error or does not compile.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -264,7 +265,9 @@ TEST(CppApi, OptimizerIsBoundToItsModel) {
   SGD sgd(a.named_parameters(), 0.9);
   const Tensor x = images(4, 3), y = one_hot(4, 10);
   b.backward(y, b.forward(x, Mode::Train));
-  EXPECT_NE(error_of([&] { sgd.step(b.named_parameters(), 0.1); }).find("bound"), std::string::npos);
+  const std::string other = error_of([&] { sgd.step(b.named_parameters(), 0.1); });
+  EXPECT_NE(other.find("bound"), std::string::npos) << other;
+  EXPECT_NE(other.find("another model"), std::string::npos) << other;  // the names alone are equal
   a.backward(y, a.forward(x, Mode::Train));
   const std::vector<float> before = a.named_parameters().front().parameter->value.to_host_f32();
   sgd.step(0.1);
@@ -273,6 +276,31 @@ TEST(CppApi, OptimizerIsBoundToItsModel) {
   EXPECT_NE(error_of([&] { unbound.step(0.1); }).find("bound"), std::string::npos);
   const auto adam = make_optimizer({{"type", "adam"}}, a.named_parameters());
   EXPECT_TRUE(adam->bound());
+}
+
+// The optimizer holds raw parameter pointers: once its model is replaced it
+// must refuse to step (before, the step wrote through freed memory).
+TEST(CppApi, OptimizerRefusesToStepAReplacedModel) {
+  const std::string path = temp_file("replaced.safetensors");
+  NeuralNetwork net = small_cnn();
+  SGD sgd(net.named_parameters(), 0.9);
+  train_two_steps(net, sgd);
+  save_checkpoint(path, net, &sgd);
+  // Moving a model moves its layers: the bound parameters live on.
+  NeuralNetwork moved = std::move(net);
+  EXPECT_NO_THROW(train_two_steps(moved, sgd));
+  moved = load_model(path, cpu_device());  // frees the layers sgd was bound to
+  const Tensor x = images(4, 3), y = one_hot(4, 10);
+  moved.backward(y, moved.forward(x, Mode::Train));
+  const std::string e = error_of([&] { sgd.step(0.1); });
+  EXPECT_NE(e.find("destroyed or replaced"), std::string::npos) << e;
+  EXPECT_NE(e.find("load_checkpoint_into"), std::string::npos) << e;
+  // The supported way: a fresh model with its own optimizer, resumed.
+  NeuralNetwork resumed = small_cnn();
+  SGD resumed_sgd(resumed.named_parameters(), 0.9);
+  load_checkpoint_into(path, resumed, &resumed_sgd);
+  EXPECT_NO_THROW(train_two_steps(resumed, resumed_sgd));
+  std::remove(path.c_str());
 }
 
 TEST(CppApi, BuilderErrorsNameTheLayer) {

@@ -50,6 +50,12 @@ struct NamedParameter {
   // layer "<layer>.<child>.<parameter>", e.g. "res1.conv1.W".
   std::string name;
   Parameter* parameter;
+  // The model the parameter belongs to, while it lives (set by
+  // NeuralNetwork::named_parameters(); empty for a list made by hand): an
+  // optimizer bound to these parameters refuses to step once that model is
+  // destroyed or replaced (`model = load_model(...)`), instead of writing
+  // through a dangling pointer.
+  std::weak_ptr<const void> owner = {};
 };
 
 // One node of a model graph as given to the constructor: a layer and the
@@ -182,6 +188,9 @@ class NeuralNetwork {
   std::vector<Shape> walk_shapes(const Shape& input_shape, OutputShapeOf&& output_shape_of) const;
   std::vector<Node> nodes_;
   std::unique_ptr<Loss> loss_;
+  // Lives exactly as long as this model's layers (moves with them): the
+  // owner of the NamedParameters named_parameters() hands out.
+  std::shared_ptr<const int> lifetime_ = std::make_shared<const int>(0);
   uint64_t seed_;
   Shape input_shape_;
   Device* device_ = nullptr;

@@ -37,7 +37,10 @@ class Optimizer {
   // Binds the optimizer to its parameters (a model's named_parameters()),
   // as the constructors taking them do: step(lr) then updates exactly
   // these, and step(params, lr) refuses any other list. Throws an Error if
-  // bound already.
+  // bound already. The optimizer holds no ownership: it must not outlive
+  // the model. A step after the model is destroyed or replaced
+  // (`model = load_model(...)`) throws an Error saying so; to resume into a
+  // model and its optimizer, use load_checkpoint_into(path, model, &optimizer).
   void bind(std::vector<NamedParameter> params);
   bool bound() const { return bound_; }
   // One update of every bound trainable parameter from its gradient, at
@@ -83,6 +86,7 @@ class Optimizer {
   double weight_decay_;
   WeightDecayAppliesTo weight_decay_applies_to_;
   std::vector<NamedParameter> params_;  // when bound
+  std::vector<bool> owned_;             // params_[i] came with a model (NamedParameter::owner)
   bool bound_ = false;
 };
 

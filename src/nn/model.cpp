@@ -394,7 +394,7 @@ std::vector<NamedParameter> NeuralNetwork::named_parameters() {
     for (auto& [name, p] : n.layer->named_parameters()) named.emplace_back(n.layer->name() + "." + name, p);
   check_unique_names(named, "parameters");
   std::vector<NamedParameter> out;
-  for (auto& [name, p] : named) out.push_back({name, p});
+  for (auto& [name, p] : named) out.push_back({name, p, lifetime_});
   return out;
 }
 

@@ -13,6 +13,10 @@ namespace janus {
 void Optimizer::bind(std::vector<NamedParameter> params) {
   JANUS_CHECK(!bound_, "optimizer '", name(), "': bound to its parameters already");
   params_ = std::move(params);
+  // Which parameters came with a living owner (a model's named_parameters()):
+  // those are checked for expiry at every step.
+  owned_.clear();
+  for (const NamedParameter& p : params_) owned_.push_back(!p.owner.expired());
   bound_ = true;
 }
 
@@ -23,13 +27,25 @@ void Optimizer::step(double lr) {
 }
 
 void Optimizer::step(const std::vector<NamedParameter>& params, double lr) {
+  if (bound_) {
+    // Before any parameter is touched: the bound model must still exist.
+    for (size_t i = 0; i < params_.size(); ++i)
+      JANUS_CHECK(!owned_[i] || !params_[i].owner.expired(), "optimizer '", name(), "': its parameter '",
+                  params_[i].name, "' belonged to a model that has been destroyed or replaced (e.g. `model = "
+                  "load_model(...)`); bind a new optimizer to the new model's named_parameters(), or load "
+                  "checkpoints into the existing model with load_checkpoint_into(path, model, &optimizer)");
+  }
   if (bound_ && &params != &params_) {
     JANUS_CHECK(params.size() == params_.size(), "optimizer '", name(), "': bound to ", params_.size(),
                 " parameters, stepped with ", params.size());
-    for (size_t i = 0; i < params.size(); ++i)
-      JANUS_CHECK(params[i].name == params_[i].name && params[i].parameter == params_[i].parameter, "optimizer '",
-                  name(), "': parameter ", i, " is '", params[i].name, "' but the optimizer is bound to '",
-                  params_[i].name, "' (of its own model)");
+    for (size_t i = 0; i < params.size(); ++i) {
+      JANUS_CHECK(params[i].name == params_[i].name, "optimizer '", name(), "': parameter ", i, " is '",
+                  params[i].name, "' but the optimizer is bound to '", params_[i].name, "' (of its own model)");
+      JANUS_CHECK(params[i].parameter == params_[i].parameter, "optimizer '", name(), "': parameter ", i, " '",
+                  params[i].name, "' is another tensor than the '", params_[i].name,
+                  "' the optimizer is bound to: a parameter of another model (or of a copy); bind an optimizer "
+                  "to each model's own named_parameters()");
+    }
   }
   ++steps_;
   for (const auto& np : params)
