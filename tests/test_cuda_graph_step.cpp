@@ -25,6 +25,7 @@
 #include "janus/scheduler.hpp"
 #include "janus/step_capture.hpp"
 #include "janus/tensor.hpp"
+#include "lagging_device.hpp"
 #include "train/running_metrics.hpp"
 #include "train/train_step.hpp"
 
@@ -184,7 +185,14 @@ TEST(GraphStepLaunches, AReplayedStepIsOneGraphLaunchAndNoKernelLaunch) {
   const int first = TrainStep::kWarmupSteps + kMaxInstantiations;
   for (int i = 0; i < first; ++i) step.run(synthetic_batch(i), i, metrics);
   ASSERT_EQ(step.graph_launches(), kMaxInstantiations);
+  // On a device one step behind the host (a GPU-bound run): the three
+  // uploads of a replayed step (x, y, the step block) wait for nothing, and
+  // none rewrites a pinned buffer whose copy is pending.
+  const unsigned long long overwrites = sim::pinned_overwrites();
+  janus::test::LaggingDevice lag;
+  janus::test::OneStepBehind device;
   for (int i = first; i < 14; ++i) {
+    device.begin_step();
     const int64_t replays = step.graph_replays();
     const unsigned long long graphs = sim::graph_launch_count(), kernels = sim::stream_launch_count(),
                              run_kernels = sim::launch_count(), waits = sim::host_waits();
@@ -195,6 +203,8 @@ TEST(GraphStepLaunches, AReplayedStepIsOneGraphLaunchAndNoKernelLaunch) {
     EXPECT_EQ(sim::host_waits(), waits) << "step " << i << " waited for the device";
     EXPECT_EQ(step.graph_replays(), replays + 1) << "step " << i << " was not a replay";
   }
+  sim::set_device_lag(false);
+  EXPECT_EQ(sim::pinned_overwrites(), overwrites) << "a pinned buffer was written while its copy was pending";
 }
 
 // The last, smaller batch of an epoch runs uncaptured (said once in the log);
