@@ -83,7 +83,8 @@ TEST_P(PinnedRing, NoWaitAndNoOverwriteWithTheDeviceOneStepBehind) {
         staging.upload(dst[static_cast<size_t>(u)], host.data(), n * sizeof(float), stream);
         host.assign(host.size(), -1.0f);  // the source may be reused at once
         // The simulator copied at once, into host-addressable memory.
-        ASSERT_EQ(dst[static_cast<size_t>(u)][n - 1], static_cast<float>(step * 100 + u) + static_cast<float>(n - 1));
+        const float want = static_cast<float>(step * 100 + u) + static_cast<float>(n - 1);
+        ASSERT_EQ(dst[static_cast<size_t>(u)][n - 1], want);
       }
       EXPECT_EQ(sim::host_waits(), at_step) << "step " << step << ": an upload waited for the device";
     }
