@@ -246,6 +246,39 @@ TEST(GraphStepFallback, CheckNumericsRunsUncapturedAndSaysSo) {
   EXPECT_NE(log.str().find("--check-numerics"), std::string::npos) << log.str();
 }
 
+// The kept graph is replayed only when the recording gave the device's ops
+// the same addresses, of tensors of every dtype: a step whose float64 totals
+// moved (a new RunningMetrics, say) is instantiated anew, not replayed
+// writing into the old ones.
+TEST(GraphStepAddresses, AMovedFloat64TensorIsNotReplayedIntoTheOldAddress) {
+  Device& gpu = get_device("cuda");
+  StepCapture* capture = gpu.step_capture();
+  ASSERT_NE(capture, nullptr);
+  capture->reset();
+  Tensor yhat = Tensor::from_host(std::vector<float>{0, 1, 1, 0}, Shape{2, 2}, gpu);
+  Tensor y = Tensor::from_host(std::vector<float>{0, 1, 0, 1}, Shape{2, 2}, gpu);  // one row right
+  const std::vector<double> zero(Device::StepTotal::Count, 0.0);
+  Tensor first = Tensor::from_host(zero, Shape{Device::StepTotal::Count}, gpu, DType::F64);
+  Tensor second = Tensor::from_host(zero, Shape{Device::StepTotal::Count}, gpu, DType::F64);
+  auto correct = [](const Tensor& totals) { return totals.to_host()[Device::StepTotal::Correct]; };
+  auto record = [&](Tensor& totals) {
+    capture->begin();
+    gpu.count_correct_into(yhat, y, totals);
+    return capture->end();
+  };
+  // Until both pools replay their kept graph (the first recordings of a
+  // pool may get other addresses for their scratch).
+  int steps = 0, replays_in_a_row = 0;
+  for (; steps < 4 * kMaxInstantiations && replays_in_a_row < kPools; ++steps)
+    replays_in_a_row = record(first) ? replays_in_a_row + 1 : 0;
+  ASSERT_EQ(replays_in_a_row, kPools) << "the same step was never replayed";
+  ASSERT_EQ(correct(first), static_cast<double>(steps));
+  EXPECT_FALSE(record(second)) << "replayed a graph that writes the float64 totals at their old address";
+  EXPECT_EQ(correct(second), 1.0) << "the step did not count into the tensor it was given";
+  EXPECT_EQ(correct(first), static_cast<double>(steps)) << "the old totals were written";
+  capture->reset();
+}
+
 // A capture-breaking operation inside the step (planted: a read-back, as a
 // loss returned to the host would be) fails the recording with the runtime's
 // error, names the step, and leaves the device usable.
