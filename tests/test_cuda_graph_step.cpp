@@ -25,6 +25,7 @@
 #include "janus/scheduler.hpp"
 #include "janus/step_capture.hpp"
 #include "janus/tensor.hpp"
+#include "lagging_device.hpp"
 #include "train/running_metrics.hpp"
 #include "train/train_step.hpp"
 
@@ -184,7 +185,14 @@ TEST(GraphStepLaunches, AReplayedStepIsOneGraphLaunchAndNoKernelLaunch) {
   const int first = TrainStep::kWarmupSteps + kMaxInstantiations;
   for (int i = 0; i < first; ++i) step.run(synthetic_batch(i), i, metrics);
   ASSERT_EQ(step.graph_launches(), kMaxInstantiations);
+  // On a device one step behind the host (a GPU-bound run): the three
+  // uploads of a replayed step (x, y, the step block) wait for nothing, and
+  // none rewrites a pinned buffer whose copy is pending.
+  const unsigned long long overwrites = sim::pinned_overwrites();
+  janus::test::LaggingDevice lag;
+  janus::test::OneStepBehind device;
   for (int i = first; i < 14; ++i) {
+    device.begin_step();
     const int64_t replays = step.graph_replays();
     const unsigned long long graphs = sim::graph_launch_count(), kernels = sim::stream_launch_count(),
                              run_kernels = sim::launch_count(), waits = sim::host_waits();
@@ -195,6 +203,8 @@ TEST(GraphStepLaunches, AReplayedStepIsOneGraphLaunchAndNoKernelLaunch) {
     EXPECT_EQ(sim::host_waits(), waits) << "step " << i << " waited for the device";
     EXPECT_EQ(step.graph_replays(), replays + 1) << "step " << i << " was not a replay";
   }
+  sim::set_device_lag(false);
+  EXPECT_EQ(sim::pinned_overwrites(), overwrites) << "a pinned buffer was written while its copy was pending";
 }
 
 // The last, smaller batch of an epoch runs uncaptured (said once in the log);
@@ -234,6 +244,39 @@ TEST(GraphStepFallback, CheckNumericsRunsUncapturedAndSaysSo) {
   for (int i = 0; i < 5; ++i) step.run(synthetic_batch(i), i, metrics);
   EXPECT_EQ(step.graph_launches(), 0);
   EXPECT_NE(log.str().find("--check-numerics"), std::string::npos) << log.str();
+}
+
+// The kept graph is replayed only when the recording gave the device's ops
+// the same addresses, of tensors of every dtype: a step whose float64 totals
+// moved (a new RunningMetrics, say) is instantiated anew, not replayed
+// writing into the old ones.
+TEST(GraphStepAddresses, AMovedFloat64TensorIsNotReplayedIntoTheOldAddress) {
+  Device& gpu = get_device("cuda");
+  StepCapture* capture = gpu.step_capture();
+  ASSERT_NE(capture, nullptr);
+  capture->reset();
+  Tensor yhat = Tensor::from_host(std::vector<float>{0, 1, 1, 0}, Shape{2, 2}, gpu);
+  Tensor y = Tensor::from_host(std::vector<float>{0, 1, 0, 1}, Shape{2, 2}, gpu);  // one row right
+  const std::vector<double> zero(Device::StepTotal::Count, 0.0);
+  Tensor first = Tensor::from_host(zero, Shape{Device::StepTotal::Count}, gpu, DType::F64);
+  Tensor second = Tensor::from_host(zero, Shape{Device::StepTotal::Count}, gpu, DType::F64);
+  auto correct = [](const Tensor& totals) { return totals.to_host()[Device::StepTotal::Correct]; };
+  auto record = [&](Tensor& totals) {
+    capture->begin();
+    gpu.count_correct_into(yhat, y, totals);
+    return capture->end();
+  };
+  // Until both pools replay their kept graph (the first recordings of a
+  // pool may get other addresses for their scratch).
+  int steps = 0, replays_in_a_row = 0;
+  for (; steps < 4 * kMaxInstantiations && replays_in_a_row < kPools; ++steps)
+    replays_in_a_row = record(first) ? replays_in_a_row + 1 : 0;
+  ASSERT_EQ(replays_in_a_row, kPools) << "the same step was never replayed";
+  ASSERT_EQ(correct(first), static_cast<double>(steps));
+  EXPECT_FALSE(record(second)) << "replayed a graph that writes the float64 totals at their old address";
+  EXPECT_EQ(correct(second), 1.0) << "the step did not count into the tensor it was given";
+  EXPECT_EQ(correct(first), static_cast<double>(steps)) << "the old totals were written";
+  capture->reset();
 }
 
 // A capture-breaking operation inside the step (planted: a read-back, as a

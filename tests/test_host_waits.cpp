@@ -9,18 +9,21 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <vector>
 
 #include "cuda/cuda_device.hpp"
+#include "cuda/pinned_staging.hpp"
 #include "janus/device.hpp"
 #include "janus/model.hpp"
 #include "janus/nlohmann_json.hpp"
 #include "janus/optimizer.hpp"
 #include "janus/scheduler.hpp"
 #include "janus/tensor.hpp"
+#include "lagging_device.hpp"
 #include "train/running_metrics.hpp"
 #include "train/train_step.hpp"
 
@@ -47,6 +50,93 @@ TEST(HostWaits, BatchUploadsDoNotWaitForTheStream) {
   for (size_t i = 0; i < got.size(); i += 997)
     ASSERT_EQ(got[i], 45.0f + 10.0f * static_cast<float>(i % 7)) << "element " << i;
   EXPECT_GT(sim::host_waits(), before) << "reading back must count as a host wait";
+}
+
+// ---- the pinned ring on a device that is behind (lagging_device.hpp) -------------------
+
+using janus::test::LaggingDevice;
+using janus::test::OneStepBehind;
+
+// k uploads a step (x, y, the optimizer's list, a CUDA graph's step block ...)
+// of sizes that differ, and grow once (a larger batch): no upload waits, and
+// no buffer is written while its copy is pending.
+class PinnedRing : public ::testing::TestWithParam<int> {};
+
+TEST_P(PinnedRing, NoWaitAndNoOverwriteWithTheDeviceOneStepBehind) {
+  const int uploads_per_step = GetParam();
+  cuda::PinnedStaging staging;
+  cudaStream_t stream = nullptr;
+  std::vector<float*> dst(static_cast<size_t>(uploads_per_step));
+  constexpr size_t kMaxFloats = 4096;
+  for (float*& d : dst) ASSERT_EQ(cudaMalloc(&d, kMaxFloats * sizeof(float)), cudaSuccess);
+  const unsigned long long overwrites = sim::pinned_overwrites();
+  {
+    LaggingDevice lag;
+    OneStepBehind device;
+    std::vector<float> host(kMaxFloats);
+    for (int step = 0; step < 12; ++step) {
+      device.begin_step();
+      const unsigned long long at_step = sim::host_waits();
+      for (int u = 0; u < uploads_per_step; ++u) {
+        const size_t n = (step < 6 ? 256 : 1024) * static_cast<size_t>(u + 1);  // grows at step 6
+        for (size_t i = 0; i < n; ++i) host[i] = static_cast<float>(step * 100 + u) + static_cast<float>(i);
+        staging.upload(dst[static_cast<size_t>(u)], host.data(), n * sizeof(float), stream);
+        host.assign(host.size(), -1.0f);  // the source may be reused at once
+        // The simulator copied at once, into host-addressable memory.
+        const float want = static_cast<float>(step * 100 + u) + static_cast<float>(n - 1);
+        ASSERT_EQ(dst[static_cast<size_t>(u)][n - 1], want);
+      }
+      EXPECT_EQ(sim::host_waits(), at_step) << "step " << step << ": an upload waited for the device";
+    }
+    EXPECT_EQ(staging.buffers(), 2 * uploads_per_step) << "the ring holds the uploads of the two steps in flight";
+  }
+  EXPECT_EQ(sim::pinned_overwrites(), overwrites) << "a pinned buffer was written while its copy was pending";
+  for (float* d : dst) EXPECT_EQ(cudaFree(d), cudaSuccess);
+}
+
+INSTANTIATE_TEST_SUITE_P(UploadsPerStep, PinnedRing, ::testing::Values(1, 2, 3, 4));
+
+// A host far ahead of the device: the ring is bounded (kMaxBuffers), then an
+// upload waits for the oldest copy, and never overwrites a pending one.
+TEST(PinnedRingBound, AHostFarAheadWaitsForTheOldestCopyOnly) {
+  cuda::PinnedStaging staging;
+  float* d = nullptr;
+  ASSERT_EQ(cudaMalloc(&d, 256 * sizeof(float)), cudaSuccess);
+  std::vector<float> host(256);
+  const unsigned long long overwrites = sim::pinned_overwrites();
+  {
+    LaggingDevice lag;
+    const unsigned long long before = sim::host_waits();
+    for (int i = 0; i < cuda::PinnedStaging::kMaxBuffers; ++i) {
+      host.assign(host.size(), static_cast<float>(i));
+      staging.upload(d, host.data(), host.size() * sizeof(float), nullptr);
+    }
+    EXPECT_EQ(sim::host_waits(), before) << "waited before the ring was full";
+    host.assign(host.size(), 99.0f);
+    staging.upload(d, host.data(), host.size() * sizeof(float), nullptr);
+    EXPECT_EQ(sim::host_waits(), before + 1) << "a full ring must wait for its oldest copy";
+  }
+  EXPECT_EQ(sim::pinned_overwrites(), overwrites);
+  EXPECT_EQ(cudaFree(d), cudaSuccess);
+}
+
+// The simulator's check is not blind: a pinned buffer rewritten before its
+// copy finished is seen.
+TEST(PinnedRingBound, TheSimulatorSeesAPinnedBufferRewrittenTooEarly) {
+  float* d = nullptr;
+  float* pinned = nullptr;
+  ASSERT_EQ(cudaMalloc(&d, 64), cudaSuccess);
+  ASSERT_EQ(cudaMallocHost(&pinned, 64), cudaSuccess);
+  const unsigned long long overwrites = sim::pinned_overwrites();
+  {
+    LaggingDevice lag;
+    pinned[0] = 1.0f;
+    ASSERT_EQ(cudaMemcpyAsync(d, pinned, 64, cudaMemcpyHostToDevice, nullptr), cudaSuccess);
+    pinned[0] = 2.0f;  // the DMA may not have read it yet
+  }
+  EXPECT_EQ(sim::pinned_overwrites(), overwrites + 1);
+  EXPECT_EQ(cudaFreeHost(pinned), cudaSuccess);
+  EXPECT_EQ(cudaFree(d), cudaSuccess);
 }
 
 TEST(HostWaits, PageableCopiesAreCounted) {
@@ -136,10 +226,16 @@ TEST_P(StepWithoutHostWaits, NoneBetweenReadsOneAtEachRead) {
   one_copy = sim::host_waits() - one_copy;
   ASSERT_GE(one_copy, 1u);
 
+  // The steady state on a device one step behind the host (a GPU-bound
+  // run): an upload that waited for its staging buffer would count here.
   constexpr int kSteps = 8, kInterval = 4;
   int reads = 0;
+  const unsigned long long overwrites = sim::pinned_overwrites();
+  LaggingDevice lag;
+  OneStepBehind device;
   const unsigned long long before = sim::host_waits();
   for (int i = 2; i < 2 + kSteps; ++i) {
+    device.begin_step();
     const unsigned long long at_step = sim::host_waits();
     step.run(synthetic_batch(i), i, metrics);
     EXPECT_EQ(sim::host_waits(), at_step) << "training step " << i << " waited for the device";
@@ -152,6 +248,8 @@ TEST_P(StepWithoutHostWaits, NoneBetweenReadsOneAtEachRead) {
   }
   EXPECT_EQ(sim::host_waits(), before + one_copy * static_cast<unsigned long long>(reads));
   const EpochTotals got = metrics.read();
+  sim::set_device_lag(false);
+  EXPECT_EQ(sim::pinned_overwrites(), overwrites) << "a pinned buffer was written while its copy was pending";
 
   // The twin takes the same steps through the host-returning path (loss and
   // count read back every step: the pre-device-metrics loop) and sums on the host.

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -42,6 +44,8 @@ class Capture : public ::testing::Test {
     static_cast<void>(cudaGetLastError());
   }
   void TearDown() override {
+    for (cudaGraphExec_t e : execs_) EXPECT_EQ(cudaGraphExecDestroy(e), cudaSuccess);
+    for (cudaGraph_t g : graphs_) EXPECT_EQ(cudaGraphDestroy(g), cudaSuccess);
     cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
     if (cudaStreamIsCapturing(stream_, &status) == cudaSuccess && status != cudaStreamCaptureStatusNone) {
       cudaGraph_t g = nullptr;
@@ -53,12 +57,38 @@ class Capture : public ::testing::Test {
     static_cast<void>(cudaGetLastError());
   }
   void launch_add(float v, cudaStream_t s) { JANUS_LAUNCH(add_scalar, 1, kN, 0, s, x_, v, kN); }
-  // Begins a capture with one kernel in it.
-  void begin(cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal) {
+  // Begins an empty capture on stream_.
+  void begin_empty(cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal) {
     static_cast<void>(cudaGetLastError());  // failed calls before set the last error, as in CUDA
     ASSERT_EQ(cudaStreamBeginCapture(stream_, mode), cudaSuccess);
+  }
+  // Begins a capture with one kernel in it.
+  void begin(cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal) {
+    begin_empty(mode);
     launch_add(1.0f, stream_);
     ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  }
+  // Ends the capture, expecting a graph (destroyed by TearDown).
+  cudaGraph_t end() {
+    cudaGraph_t g = nullptr;
+    EXPECT_EQ(cudaStreamEndCapture(stream_, &g), cudaSuccess);
+    EXPECT_NE(g, nullptr);
+    if (g != nullptr) graphs_.push_back(g);
+    return g;
+  }
+  // The graph instantiated (destroyed by TearDown).
+  cudaGraphExec_t instantiate(cudaGraph_t g) {
+    cudaGraphExec_t exec = nullptr;
+    EXPECT_EQ(cudaGraphInstantiate(&exec, g), cudaSuccess);
+    if (exec != nullptr) execs_.push_back(exec);
+    return exec;
+  }
+  // Ends the capture expecting `error` and no graph.
+  void expect_end_refused(cudaError_t error) {
+    cudaGraph_t g = reinterpret_cast<cudaGraph_t>(0x1234);
+    EXPECT_EQ(cudaStreamEndCapture(stream_, &g), error);
+    EXPECT_EQ(g, nullptr);
+    static_cast<void>(cudaGetLastError());
   }
   // Ends the capture expecting it invalidated: no graph comes back.
   void expect_invalidated() {
@@ -67,9 +97,7 @@ class Capture : public ::testing::Test {
     EXPECT_EQ(status, cudaStreamCaptureStatusInvalidated);
     launch_add(1.0f, stream_);  // further work on the stream fails until the capture ends
     EXPECT_EQ(cudaGetLastError(), cudaErrorStreamCaptureInvalidated);
-    cudaGraph_t g = reinterpret_cast<cudaGraph_t>(0x1234);
-    EXPECT_EQ(cudaStreamEndCapture(stream_, &g), cudaErrorStreamCaptureInvalidated);
-    EXPECT_EQ(g, nullptr);
+    expect_end_refused(cudaErrorStreamCaptureInvalidated);
     ASSERT_EQ(cudaStreamIsCapturing(stream_, &status), cudaSuccess);
     EXPECT_EQ(status, cudaStreamCaptureStatusNone);
     EXPECT_EQ(read(x_)[0], 0.0f) << "captured work must not have run";
@@ -77,6 +105,8 @@ class Capture : public ::testing::Test {
 
   cudaStream_t stream_ = nullptr;
   float* x_ = nullptr;
+  std::vector<cudaGraph_t> graphs_;
+  std::vector<cudaGraphExec_t> execs_;
 };
 
 TEST_F(Capture, RecordsInsteadOfRunningThenReplaysOneGraphPerLaunch) {
@@ -122,22 +152,17 @@ TEST_F(Capture, KernelArgumentsAreBakedDeviceMemoryIsReadAtEachReplay) {
   float* pinned = nullptr;
   ASSERT_EQ(cudaMallocHost(&pinned, sizeof(float)), cudaSuccess);
   float v = 2.0f;
-  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeGlobal), cudaSuccess);
+  begin_empty();
   launch_add(v, stream_);                                                              // v baked: 2
   ASSERT_EQ(cudaMemcpyAsync(scale, pinned, sizeof(float), cudaMemcpyHostToDevice, stream_), cudaSuccess);
   JANUS_LAUNCH(scale_by_device_value, 1, kN, 0, stream_, x_, scale, y, kN);
-  cudaGraph_t graph = nullptr;
-  ASSERT_EQ(cudaStreamEndCapture(stream_, &graph), cudaSuccess);
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, graph), cudaSuccess);
+  cudaGraphExec_t exec = instantiate(end());
   for (int step = 1; step <= 3; ++step) {
     v = 100.0f;                                  // not seen: the argument was copied at capture
     *pinned = static_cast<float>(step * 10);     // seen: the copy node reads the pinned buffer at replay
     ASSERT_EQ(cudaGraphLaunch(exec, stream_), cudaSuccess);
     EXPECT_EQ(read(y)[5], static_cast<float>(2 * step) * static_cast<float>(step * 10)) << "step " << step;
   }
-  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
-  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
   EXPECT_EQ(cudaFreeHost(pinned), cudaSuccess);
   EXPECT_EQ(cudaFree(scale), cudaSuccess);
   EXPECT_EQ(cudaFree(y), cudaSuccess);
@@ -146,19 +171,14 @@ TEST_F(Capture, KernelArgumentsAreBakedDeviceMemoryIsReadAtEachReplay) {
 TEST_F(Capture, ReplayWithFreedMemoryIsAnIllegalAddress) {
   float* tmp = nullptr;
   ASSERT_EQ(cudaMalloc(&tmp, kN * sizeof(float)), cudaSuccess);
-  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeGlobal), cudaSuccess);
+  begin_empty();
   JANUS_LAUNCH(add_scalar, 1, kN, 0, stream_, tmp, 1.0f, kN);
-  cudaGraph_t graph = nullptr;
-  ASSERT_EQ(cudaStreamEndCapture(stream_, &graph), cudaSuccess);
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, graph), cudaSuccess);
+  cudaGraphExec_t exec = instantiate(end());
   ASSERT_EQ(cudaGraphLaunch(exec, stream_), cudaSuccess);
   ASSERT_EQ(cudaFree(tmp), cudaSuccess);  // planted bug: the graph does not own this memory
   EXPECT_EQ(cudaGraphLaunch(exec, stream_), cudaErrorIllegalAddress);
   EXPECT_NE(std::string(cudaGetErrorString(cudaErrorIllegalAddress)).find("freed"), std::string::npos);
   static_cast<void>(cudaGetLastError());
-  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
-  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
 }
 
 // ---- planted bugs: what a capture refuses ----------------------------------------------
@@ -246,9 +266,7 @@ TEST_F(Capture, GlobalModeRefusesUnsafeCallsFromOtherThreadsThreadLocalDoesNot) 
     if (other == cudaSuccess) static_cast<void>(cudaFree(p));
   }).join();
   EXPECT_EQ(other, cudaSuccess) << "a thread-local capture does not restrict other threads";
-  cudaGraph_t g = nullptr;
-  ASSERT_EQ(cudaStreamEndCapture(stream_, &g), cudaSuccess);
-  ASSERT_EQ(cudaGraphDestroy(g), cudaSuccess);
+  end();
 
   begin(cudaStreamCaptureModeGlobal);
   std::thread([&] {
@@ -272,9 +290,8 @@ TEST_F(Capture, LegacyStreamWorkConflictsWithABlockingStreamsCapture) {
   begin();
   launch_add(1.0f, nullptr);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
-  ASSERT_EQ(cudaStreamEndCapture(stream_, &g), cudaSuccess);
+  end();
   EXPECT_EQ(read(x_)[0], 1.0f) << "the legacy-stream launch ran at once, the captured one not";
-  EXPECT_EQ(cudaGraphDestroy(g), cudaSuccess);
   EXPECT_EQ(cudaStreamDestroy(blocking), cudaSuccess);
   EXPECT_EQ(cudaStreamBeginCapture(nullptr, cudaStreamCaptureModeGlobal), cudaErrorStreamCaptureUnsupported);
   EXPECT_EQ(cudaStreamBeginCapture(cudaStreamLegacy, cudaStreamCaptureModeGlobal),
@@ -289,9 +306,7 @@ TEST_F(Capture, EventsRecordedInACaptureCannotBeWaitedOnByTheHost) {
   ASSERT_EQ(cudaEventRecord(e, stream_), cudaSuccess);
   EXPECT_EQ(cudaEventSynchronize(e), cudaErrorCapturedEvent);
   EXPECT_EQ(cudaEventQuery(e), cudaErrorCapturedEvent);
-  cudaGraph_t g = nullptr;
-  ASSERT_EQ(cudaStreamEndCapture(stream_, &g), cudaSuccess);
-  EXPECT_EQ(cudaGraphDestroy(g), cudaSuccess);
+  end();
   ASSERT_EQ(cudaEventRecord(e, stream_), cudaSuccess);
   EXPECT_EQ(cudaEventSynchronize(e), cudaSuccess);
   EXPECT_EQ(cudaEventDestroy(e), cudaSuccess);
@@ -307,9 +322,7 @@ TEST_F(Capture, CaptureStateErrors) {
   }).join();
   EXPECT_EQ(from_other, cudaErrorStreamCaptureWrongThread);
   expect_invalidated();
-  cudaGraph_t g = nullptr;
-  EXPECT_EQ(cudaStreamEndCapture(stream_, &g), cudaErrorIllegalState);
-  static_cast<void>(cudaGetLastError());
+  expect_end_refused(cudaErrorIllegalState);
 }
 
 TEST_F(Capture, AForkedStreamJoinsTheCaptureAndMustJoinBack) {
@@ -332,26 +345,89 @@ TEST_F(Capture, AForkedStreamJoinsTheCaptureAndMustJoinBack) {
       ASSERT_EQ(cudaEventRecord(join, side), cudaSuccess);
       ASSERT_EQ(cudaStreamWaitEvent(stream_, join, 0), cudaSuccess);
     }
-    cudaGraph_t g = nullptr;
     if (!joined_back) {
-      EXPECT_EQ(cudaStreamEndCapture(stream_, &g), cudaErrorStreamCaptureUnjoined);
-      EXPECT_EQ(g, nullptr);
-      static_cast<void>(cudaGetLastError());
+      expect_end_refused(cudaErrorStreamCaptureUnjoined);
       continue;
     }
-    ASSERT_EQ(cudaStreamEndCapture(stream_, &g), cudaSuccess);
+    cudaGraph_t g = end();
     ASSERT_EQ(cudaStreamIsCapturing(side, &status), cudaSuccess);
     EXPECT_EQ(status, cudaStreamCaptureStatusNone) << "ending the capture ends it on the joined stream";
-    cudaGraphExec_t exec = nullptr;
-    ASSERT_EQ(cudaGraphInstantiate(&exec, g), cudaSuccess);
-    ASSERT_EQ(cudaGraphLaunch(exec, stream_), cudaSuccess);
+    ASSERT_EQ(cudaGraphLaunch(instantiate(g), stream_), cudaSuccess);
     EXPECT_EQ(read(x_)[0], 11.0f);
-    EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
-    EXPECT_EQ(cudaGraphDestroy(g), cudaSuccess);
   }
   EXPECT_EQ(cudaEventDestroy(fork), cudaSuccess);
   EXPECT_EQ(cudaEventDestroy(join), cudaSuccess);
   EXPECT_EQ(cudaStreamDestroy(side), cudaSuccess);
+}
+
+// ---- argument checks -----------------------------------------------------------------
+// Each graph call's refusal of a bad argument: the runtime's error code and
+// the simulator's message (cudaGetErrorString of the last error), one row
+// per check the call makes before anything else.
+TEST_F(Capture, BadArgumentsAreRefusedWithTheRuntimesErrorAndANamedMessage) {
+  int not_a_handle = 0;
+  const auto bad_stream = reinterpret_cast<cudaStream_t>(&not_a_handle);
+  const auto bad_graph = reinterpret_cast<cudaGraph_t>(&not_a_handle);
+  const auto bad_exec = reinterpret_cast<cudaGraphExec_t>(&not_a_handle);
+  const auto bad_mode = static_cast<cudaStreamCaptureMode>(42);
+  begin();
+  cudaGraph_t graph = end();
+  cudaGraphExec_t exec = instantiate(graph);
+  cudaGraph_t g = nullptr;
+  cudaGraphExec_t e = nullptr;
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  size_t nodes = 0;
+  cudaStreamCaptureMode mode = bad_mode;
+  struct Row {
+    std::function<cudaError_t()> call;
+    cudaError_t code;
+    const char* message;
+  };
+  const Row rows[] = {
+      {[&] { return cudaStreamBeginCapture(bad_stream, cudaStreamCaptureModeGlobal); }, cudaErrorInvalidResourceHandle,
+       "cudaStreamBeginCapture: invalid stream"},
+      {[&] { return cudaStreamBeginCapture(stream_, bad_mode); }, cudaErrorInvalidValue,
+       "cudaStreamBeginCapture: invalid cudaStreamCaptureMode"},
+      {[&] { return cudaStreamEndCapture(stream_, nullptr); }, cudaErrorInvalidValue,
+       "cudaStreamEndCapture: null pGraph"},
+      {[&] { return cudaStreamEndCapture(bad_stream, &g); }, cudaErrorInvalidResourceHandle,
+       "cudaStreamEndCapture: invalid stream"},
+      {[&] { return cudaStreamIsCapturing(stream_, nullptr); }, cudaErrorInvalidValue,
+       "cudaStreamIsCapturing: null pointer"},
+      {[&] { return cudaStreamIsCapturing(bad_stream, &status); }, cudaErrorInvalidResourceHandle,
+       "cudaStreamIsCapturing: invalid stream"},
+      {[&] { return cudaThreadExchangeStreamCaptureMode(nullptr); }, cudaErrorInvalidValue,
+       "cudaThreadExchangeStreamCaptureMode: null pointer"},
+      {[&] { return cudaThreadExchangeStreamCaptureMode(&mode); }, cudaErrorInvalidValue,
+       "cudaThreadExchangeStreamCaptureMode: invalid mode"},
+      {[&] { return cudaGraphInstantiate(nullptr, graph, 0); }, cudaErrorInvalidValue,
+       "cudaGraphInstantiate: null pGraphExec"},
+      {[&] { return cudaGraphInstantiate(&e, bad_graph, 0); }, cudaErrorInvalidValue,
+       "cudaGraphInstantiate: not a live graph"},
+      {[&] { return cudaGraphLaunch(exec, bad_stream); }, cudaErrorInvalidResourceHandle,
+       "cudaGraphLaunch: invalid stream"},
+      {[&] { return cudaGraphLaunch(bad_exec, stream_); }, cudaErrorInvalidResourceHandle,
+       "cudaGraphLaunch: not a live graph exec"},
+      {[&] { return cudaGraphExecDestroy(bad_exec); }, cudaErrorInvalidValue,
+       "cudaGraphExecDestroy: not a live graph exec"},
+      {[&] { return cudaGraphDestroy(bad_graph); }, cudaErrorInvalidValue, "cudaGraphDestroy: not a live graph"},
+      {[&] { return cudaGraphGetNodes(graph, nullptr, nullptr); }, cudaErrorInvalidValue,
+       "cudaGraphGetNodes: null numNodes"},
+      {[&] { return cudaGraphGetNodes(bad_graph, nullptr, &nodes); }, cudaErrorInvalidValue,
+       "cudaGraphGetNodes: not a live graph"},
+  };
+  for (const Row& row : rows) {
+    static_cast<void>(cudaGetLastError());
+    EXPECT_EQ(row.call(), row.code) << row.message;
+    // "<generic text> [Janus CUDA simulator: <message>]"
+    const std::string said = cudaGetErrorString(row.code), tag = "[Janus CUDA simulator: ";
+    const size_t at = said.find(tag);
+    EXPECT_EQ(at == std::string::npos ? said : said.substr(at + tag.size()), std::string(row.message) + "]");
+    EXPECT_EQ(cudaGetLastError(), row.code) << row.message << ": the last error";
+  }
+  EXPECT_EQ(g, nullptr);
+  EXPECT_EQ(e, nullptr);
+  EXPECT_EQ(mode, bad_mode) << "a refused exchange leaves the mode";
 }
 
 // ---- cuBLAS --------------------------------------------------------------------------
@@ -372,21 +448,17 @@ TEST_F(Capture, CublasNeedsAUserWorkspaceToBeCaptured) {
   const float one = 1.0f, zero = 0.0f;
 
   // Planted bug: no cublasSetWorkspace.
-  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeGlobal), cudaSuccess);
+  begin_empty();
   EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, n, a, n, &zero, c, n),
             CUBLAS_STATUS_NOT_SUPPORTED);
-  cudaGraph_t g = nullptr;
-  EXPECT_EQ(cudaStreamEndCapture(stream_, &g), cudaErrorStreamCaptureInvalidated);
-  static_cast<void>(cudaGetLastError());
+  expect_end_refused(cudaErrorStreamCaptureInvalidated);
 
   ASSERT_EQ(cublasSetWorkspace(h, workspace, 1 << 20), CUBLAS_STATUS_SUCCESS);
-  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeGlobal), cudaSuccess);
+  begin_empty();
   ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, n, a, n, &zero, c, n), CUBLAS_STATUS_SUCCESS);
-  ASSERT_EQ(cudaStreamEndCapture(stream_, &g), cudaSuccess);
+  cudaGraph_t g = end();
   EXPECT_EQ(read(c, n * n)[0], 0.0f) << "the captured GEMM ran";
-  cudaGraphExec_t exec = nullptr;
-  ASSERT_EQ(cudaGraphInstantiate(&exec, g), cudaSuccess);
-  ASSERT_EQ(cudaGraphLaunch(exec, stream_), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(instantiate(g), stream_), cudaSuccess);
   const std::vector<float> replayed = read(c, n * n);
   ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, n, a, n, &zero, c, n), CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(read(c, n * n), replayed) << "the replayed GEMM differs from a direct one";
@@ -396,15 +468,11 @@ TEST_F(Capture, CublasNeedsAUserWorkspaceToBeCaptured) {
 
   // cublasSetStream resets the workspace to the default pool, as cuBLAS does.
   ASSERT_EQ(cublasSetStream(h, stream_), CUBLAS_STATUS_SUCCESS);
-  ASSERT_EQ(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeGlobal), cudaSuccess);
+  begin_empty();
   EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, a, n, a, n, &zero, c, n),
             CUBLAS_STATUS_NOT_SUPPORTED);
-  cudaGraph_t g2 = nullptr;
-  EXPECT_EQ(cudaStreamEndCapture(stream_, &g2), cudaErrorStreamCaptureInvalidated);
-  static_cast<void>(cudaGetLastError());
+  expect_end_refused(cudaErrorStreamCaptureInvalidated);
 
-  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
-  EXPECT_EQ(cudaGraphDestroy(g), cudaSuccess);
   EXPECT_EQ(cublasDestroy(h), CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(cudaFree(a), cudaSuccess);
   EXPECT_EQ(cudaFree(c), cudaSuccess);

@@ -152,19 +152,36 @@ CudaDevice::MatmulInput::MatmulInput(CudaDevice& d, const float* x, int64_t n, M
 }
 
 float* CudaDevice::f32(const Tensor& t, const char* op, const char* what) const {
-  const_f32(t, op, what);  // the checks
+  checked_operand(t, DType::F32, op, what);
   return t.f32();
 }
 
 const float* CudaDevice::const_f32(const Tensor& t, const char* op, const char* what) const {
+  return static_cast<const float*>(checked_operand(t, DType::F32, op, what));
+}
+
+double* CudaDevice::f64(const Tensor& t, const char* op, const char* what) const {
+  checked_operand(t, DType::F64, op, what);
+  return t.f64();
+}
+
+const void* CudaDevice::checked_operand(const Tensor& t, DType dtype, const char* op, const char* what) const {
   JANUS_CHECK(t.defined(), op, " on ", name(), ": tensor '", what, "' is undefined");
-  JANUS_CHECK(t.dtype() == DType::F32, op, " on ", name(), ": only float32 is supported on CUDA, but '", what,
-              "' is ", dtype_name(t.dtype()));
+  if (dtype == DType::F32)
+    JANUS_CHECK(t.dtype() == DType::F32, op, " on ", name(), ": only float32 is supported on CUDA, but '", what,
+                "' is ", dtype_name(t.dtype()));
+  else
+    JANUS_CHECK(t.dtype() == dtype, op, " on ", name(), ": tensor '", what, "' must be ", dtype_name(dtype),
+                ", but is ", dtype_name(t.dtype()));
   JANUS_CHECK(&t.device() == static_cast<const Device*>(this), op, " on ", name(), ": tensor '", what,
               "' lives on ", t.device().name());
-  const float* p = t.const_f32();
-  if (step_graph_ && step_graph_->recording()) step_graph_->note_pointer(p);
+  const void* p = t.const_raw();  // reading must not advance the version
+  note_recorded(p);
   return p;
+}
+
+void CudaDevice::note_recorded(const void* p) const {
+  if (step_graph_ && step_graph_->recording()) step_graph_->note_pointer(p);
 }
 
 double CudaDevice::fetch_double(const double* device_value) {
@@ -193,6 +210,7 @@ void CudaDevice::copy_to_device(void* dst, const void* host_src, size_t bytes) {
   // its bytes go to the step block, written before each replay, and the
   // graph copies them from there (a staging buffer's would be stale).
   if (step_graph_ && step_graph_->recording()) {
+    note_recorded(dst);
     JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, step_graph_->stage(host_src, bytes), bytes, cudaMemcpyDeviceToDevice,
                                      stream_));
     return;
@@ -213,6 +231,8 @@ void CudaDevice::copy_to_host(void* host_dst, const void* src, size_t bytes) {
 void CudaDevice::copy_on_device(void* dst, const void* src, size_t bytes) {
   const DeviceGuard guard(index_);
   if (bytes == 0 || dst == src) return;
+  note_recorded(dst);
+  note_recorded(src);
   JANUS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
 }
 
@@ -418,7 +438,8 @@ void CudaDevice::l2_forward_into(const Tensor& yhat, const Tensor& y, Tensor& lo
   Scratch partials(*this, sizeof(double) * (static_cast<size_t>(np) + 1));
   k::l2_terms(f32(yhat, "l2_forward", "yhat"), f32(y, "l2_forward", "y"), terms.as<double>(), n, stream_);
   k::sum_doubles(terms.as<double>(), n, partials.as<double>(), partials.as<double>() + np, stream_);
-  k::divide_scalar(partials.as<double>() + np, static_cast<double>(batch_of(yhat)), loss.f64(), stream_);
+  k::divide_scalar(partials.as<double>() + np, static_cast<double>(batch_of(yhat)),
+                   f64(loss, "l2_forward_into", "loss"), stream_);
 }
 
 void CudaDevice::l2_backward(const Tensor& yhat, const Tensor& y, Tensor& dyhat) {
@@ -450,7 +471,7 @@ void CudaDevice::softmax_cross_entropy_into(const Tensor& z, const Tensor& y, Te
                            dz ? f32(*dz, "softmax_cross_entropy", "dz") : nullptr, static_cast<float>(1.0 / m),
                            row_loss.as<double>(), rows, cols, stream_);
   k::sum_doubles(row_loss.as<double>(), rows, partials.as<double>(), partials.as<double>() + np, stream_);
-  k::divide_scalar(partials.as<double>() + np, m, loss.f64(), stream_);
+  k::divide_scalar(partials.as<double>() + np, m, f64(loss, "softmax_cross_entropy_into", "loss"), stream_);
 }
 
 void CudaDevice::count_correct_on_device(const Tensor& yhat, const Tensor& y, unsigned long long* result) {
@@ -473,14 +494,16 @@ void CudaDevice::count_correct_into(const Tensor& yhat, const Tensor& y, Tensor&
   check_f64_output("count_correct_into", "totals", totals, StepTotal::Count);
   Scratch result(*this, sizeof(unsigned long long));
   count_correct_on_device(yhat, y, result.as<unsigned long long>());
-  k::add_count(result.as<unsigned long long>(), totals.f64() + StepTotal::Correct, stream_);
+  k::add_count(result.as<unsigned long long>(), f64(totals, "count_correct_into", "totals") + StepTotal::Correct,
+               stream_);
 }
 
 void CudaDevice::add_loss_into(const Tensor& loss, double weight, double tag, Tensor& totals) {
   const DeviceGuard guard(index_);
   check_f64_output("add_loss_into", "loss", loss, 1);
   check_f64_output("add_loss_into", "totals", totals, StepTotal::Count);
-  k::add_loss(loss.f64(), step_value(weight), step_value(tag), totals.f64(), stream_);
+  const char* op = "add_loss_into";
+  k::add_loss(f64(loss, op, "loss"), step_value(weight), step_value(tag), f64(totals, op, "totals"), stream_);
 }
 
 // ---- convolution ------------------------------------------------------------
@@ -628,7 +651,7 @@ Tensor CudaDevice::max_pool2d_forward_train(const PoolGeometry& g, const Tensor&
   const char* op = "max_pool2d_forward_train";
   check_pool(*this, op, g, x, y);
   Tensor argmax = Tensor::empty(y.shape(), *this);
-  k::pool2d_forward(PoolMode::Max, g, f32(x, op, "x"), f32(y, op, "y"), argmax.f32(), stream_);
+  k::pool2d_forward(PoolMode::Max, g, f32(x, op, "x"), f32(y, op, "y"), f32(argmax, op, "argmax"), stream_);
   return argmax;
 }
 

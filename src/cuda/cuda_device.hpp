@@ -144,10 +144,11 @@ class CudaDevice final : public Device {
                            int64_t width) override;
 
  private:
-  // A device buffer from the caching allocator, returned at scope exit.
+  // A device buffer from the caching allocator, returned at scope exit. Its
+  // address is one the recorded work uses (note_recorded).
   class Scratch {
    public:
-    Scratch(CudaDevice& d, size_t bytes) : d_(d), p_(d.allocator_.allocate(bytes)) {}
+    Scratch(CudaDevice& d, size_t bytes) : d_(d), p_(d.allocator_.allocate(bytes)) { d.note_recorded(p_); }
     ~Scratch() { d_.allocator_.deallocate(p_); }
     Scratch(const Scratch&) = delete;
     Scratch& operator=(const Scratch&) = delete;
@@ -174,10 +175,22 @@ class CudaDevice final : public Device {
 
   // The input type of matrix products now (the precision table's Matmul row).
   static MathType matmul_math();
+  // The elements of tensor `what` of `op`, checked (defined, float32, on this
+  // device; janus::Error naming op and tensor otherwise) and noted while a
+  // step is recorded (note_recorded).
   float* f32(const Tensor& t, const char* op, const char* what) const;
   // The same checks, for an input that must keep its version (Tensor::version):
   // a convolution's weights, whose KRSC copy the cuDNN path keeps per version.
   const float* const_f32(const Tensor& t, const char* op, const char* what) const;
+  // The same for a float64 tensor (the device-resident loss and step totals).
+  double* f64(const Tensor& t, const char* op, const char* what) const;
+  // While a step is recorded as a CUDA graph: a device address the recorded
+  // work is given, whatever it holds (tensors of every dtype, scratch
+  // buffers, copies' ends); all of them must match for the kept graph to be
+  // replayed (StepGraph::note_pointer). Nothing otherwise.
+  void note_recorded(const void* p) const;
+  // The checks of f32 / const_f32 / f64 for a tensor of `dtype`; its address, noted.
+  const void* checked_operand(const Tensor& t, DType dtype, const char* op, const char* what) const;
   // Uploads a multi-tensor update list and calls launch(list on the device, count, blocks).
   void launch_multi_update(std::vector<cuda_kernels::TensorUpdate>& list,
                            const std::function<void(const cuda_kernels::TensorUpdate*, int, int64_t)>& launch);

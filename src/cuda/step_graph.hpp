@@ -8,9 +8,11 @@
 //            slot's device address); so do host-to-device uploads, which
 //            become device-to-device copies from their slot;
 //   end()    capture ended; if it is the same work as the kept graph (same
-//            node count, same slot layout, the same tensors at the same
-//            addresses: a hash of every tensor address the device's ops were
-//            given), the recording is dropped and the kept exec launched,
+//            node count, same slot layout, the same memory at the same
+//            addresses: a hash of every device address the device's ops were
+//            given, tensors of every dtype, scratch buffers and copies' ends,
+//            CudaDevice::note_recorded), the recording is dropped and the kept
+//            exec launched,
 //            else the recording is instantiated and kept.
 //            Before the launch, the mirror is uploaded into the step block
 //            (one pinned copy, queued before the graph on the same stream).
@@ -68,8 +70,9 @@ class StepGraph final : public StepCapture {
   // Copies `bytes` of host data into the next slot of the step block and
   // returns the slot's device address (16-byte aligned). Only while recording.
   const void* stage(const void* host, size_t bytes);
-  // A device address the recorded work uses (every tensor an op is given):
-  // part of what must match for the kept graph to be replayed.
+  // A device address the recorded work uses (every tensor an op is given,
+  // whatever its dtype, every scratch buffer, both ends of every copy): part
+  // of what must match for the kept graph to be replayed.
   void note_pointer(const void* p);
 
  private:

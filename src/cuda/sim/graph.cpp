@@ -95,6 +95,50 @@ cudaError_t refuse_invalidated(const Capture& c, const char* api) {
                    std::string(api) + ": the stream's capture was invalidated earlier by: " + c.invalidated_by);
 }
 
+// ---- the argument checks of the graph calls ----------------------------------------
+// What the CUDA runtime checks before it accepts a call, one helper a kind of
+// check: cudaSuccess, or the error, set as the last error with the message
+// "<api>: <what is wrong>".
+
+// A required out- or in-out pointer argument (`name`: the parameter's name).
+cudaError_t check_not_null(const void* p, const char* api, const char* name) {
+  return p != nullptr ? cudaSuccess : set_error(cudaErrorInvalidValue, std::string(api) + ": null " + name);
+}
+
+// A stream argument: nullptr, a legacy / per-thread handle or a live stream.
+cudaError_t check_stream(cudaStream_t stream, const char* api) {
+  return valid_stream(stream) ? cudaSuccess
+                              : set_error(cudaErrorInvalidResourceHandle, std::string(api) + ": invalid stream");
+}
+
+// A cudaStreamCaptureMode argument (`name`: how the message calls it).
+cudaError_t check_capture_mode(cudaStreamCaptureMode mode, const char* api, const char* name) {
+  const bool known = mode == cudaStreamCaptureModeGlobal || mode == cudaStreamCaptureModeThreadLocal ||
+                     mode == cudaStreamCaptureModeRelaxed;
+  return known ? cudaSuccess : set_error(cudaErrorInvalidValue, std::string(api) + ": invalid " + name);
+}
+
+// A graph or graph-exec handle among the live ones (`live`, registry locked);
+// `what`: "graph" or "graph exec"; `error`: what the call returns otherwise.
+template <class Handle>
+cudaError_t check_live(const std::set<Handle>& live, Handle h, cudaError_t error, const char* api, const char* what) {
+  return live.count(h) != 0 ? cudaSuccess : set_error(error, std::string(api) + ": not a live " + what);
+}
+
+// cudaGraphDestroy / cudaGraphExecDestroy: a live handle of `live` is
+// forgotten and deleted; another is cudaErrorInvalidValue.
+template <class Handle>
+cudaError_t destroy_live(std::set<Handle> Registry::*live, Handle h, const char* api, const char* what) {
+  auto& r = registry();
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    if (cudaError_t e = check_live(r.*live, h, cudaErrorInvalidValue, api, what); e != cudaSuccess) return e;
+    (r.*live).erase(h);
+  }
+  delete h;
+  return cudaSuccess;
+}
+
 bool device_pointers_live(const CUgraphNode_st& node, std::string* which) {
   for (const void* p : node.device_pointers)
     if (!is_device_memory(p)) {
@@ -270,16 +314,15 @@ using janus::sim::detail::set_error;
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
   using namespace janus::sim::detail;
-  if (!valid_stream(stream)) return set_error(cudaErrorInvalidResourceHandle, "cudaStreamBeginCapture: invalid stream");
+  const char* api = "cudaStreamBeginCapture";
+  if (cudaError_t e = check_stream(stream, api); e != cudaSuccess) return e;
   if (is_legacy(stream))
     return set_error(cudaErrorStreamCaptureUnsupported,
                      "cudaStreamBeginCapture: the legacy default stream cannot capture (create a stream)");
   if (stream == cudaStreamPerThread)
     return set_error(cudaErrorNotSupported,
                      "cudaStreamBeginCapture: capturing cudaStreamPerThread is not simulated (create a stream)");
-  if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
-      mode != cudaStreamCaptureModeRelaxed)
-    return set_error(cudaErrorInvalidValue, "cudaStreamBeginCapture: invalid cudaStreamCaptureMode");
+  if (cudaError_t e = check_capture_mode(mode, api, "cudaStreamCaptureMode"); e != cudaSuccess) return e;
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   if (stream->capture != 0)
@@ -298,9 +341,10 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mo
 
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph) {
   using namespace janus::sim::detail;
-  if (pGraph == nullptr) return set_error(cudaErrorInvalidValue, "cudaStreamEndCapture: null pGraph");
+  const char* api = "cudaStreamEndCapture";
+  if (cudaError_t e = check_not_null(pGraph, api, "pGraph"); e != cudaSuccess) return e;
   *pGraph = nullptr;
-  if (!valid_stream(stream)) return set_error(cudaErrorInvalidResourceHandle, "cudaStreamEndCapture: invalid stream");
+  if (cudaError_t e = check_stream(stream, api); e != cudaSuccess) return e;
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   Capture* c = capture_of(r, stream);
@@ -334,8 +378,9 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph) {
 
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* pCaptureStatus) {
   using namespace janus::sim::detail;
-  if (pCaptureStatus == nullptr) return set_error(cudaErrorInvalidValue, "cudaStreamIsCapturing: null pointer");
-  if (!valid_stream(stream)) return set_error(cudaErrorInvalidResourceHandle, "cudaStreamIsCapturing: invalid stream");
+  const char* api = "cudaStreamIsCapturing";
+  if (cudaError_t e = check_not_null(pCaptureStatus, api, "pointer"); e != cudaSuccess) return e;
+  if (cudaError_t e = check_stream(stream, api); e != cudaSuccess) return e;
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   if (is_legacy(stream) && blocking_capture(r) != nullptr)
@@ -349,20 +394,22 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
 }
 
 cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode) {
-  if (mode == nullptr) return set_error(cudaErrorInvalidValue, "cudaThreadExchangeStreamCaptureMode: null pointer");
-  if (*mode != cudaStreamCaptureModeGlobal && *mode != cudaStreamCaptureModeThreadLocal &&
-      *mode != cudaStreamCaptureModeRelaxed)
-    return set_error(cudaErrorInvalidValue, "cudaThreadExchangeStreamCaptureMode: invalid mode");
-  std::swap(*mode, janus::sim::detail::t_thread_mode);
+  using namespace janus::sim::detail;
+  const char* api = "cudaThreadExchangeStreamCaptureMode";
+  if (cudaError_t e = check_not_null(mode, api, "pointer"); e != cudaSuccess) return e;
+  if (cudaError_t e = check_capture_mode(*mode, api, "mode"); e != cudaSuccess) return e;
+  std::swap(*mode, t_thread_mode);
   return cudaSuccess;
 }
 
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph, unsigned long long flags) {
-  if (pGraphExec == nullptr) return set_error(cudaErrorInvalidValue, "cudaGraphInstantiate: null pGraphExec");
+  using namespace janus::sim::detail;
+  const char* api = "cudaGraphInstantiate";
+  if (cudaError_t e = check_not_null(pGraphExec, api, "pGraphExec"); e != cudaSuccess) return e;
   if (flags != 0) return set_error(cudaErrorInvalidValue, "cudaGraphInstantiate: flags other than 0 are not simulated");
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  if (r.graphs.count(graph) == 0) return set_error(cudaErrorInvalidValue, "cudaGraphInstantiate: not a live graph");
+  if (cudaError_t e = check_live(r.graphs, graph, cudaErrorInvalidValue, api, "graph"); e != cudaSuccess) return e;
   auto* exec = new CUgraphExec_st;
   exec->nodes.assign(graph->nodes.begin(), graph->nodes.end());  // the exec outlives cudaGraphDestroy
   r.execs.insert(exec);
@@ -372,13 +419,15 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph,
 
 cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
   using namespace janus::sim::detail;
-  if (!valid_stream(stream)) return set_error(cudaErrorInvalidResourceHandle, "cudaGraphLaunch: invalid stream");
+  const char* api = "cudaGraphLaunch";
+  if (cudaError_t e = check_stream(stream, api); e != cudaSuccess) return e;
   std::vector<std::shared_ptr<const CUgraphNode_st>> nodes;
   {
     auto& r = registry();
     std::lock_guard<std::mutex> lock(r.mutex);
-    if (r.execs.count(graphExec) == 0)
-      return set_error(cudaErrorInvalidResourceHandle, "cudaGraphLaunch: not a live graph exec");
+    if (cudaError_t e = check_live(r.execs, graphExec, cudaErrorInvalidResourceHandle, api, "graph exec");
+        e != cudaSuccess)
+      return e;
     nodes = graphExec->nodes;
   }
   if (capture_concerns(stream)) {  // a child graph of the capture
@@ -392,31 +441,21 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
 }
 
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec) {
-  auto& r = registry();
-  {
-    std::lock_guard<std::mutex> lock(r.mutex);
-    if (r.execs.erase(graphExec) == 0)
-      return set_error(cudaErrorInvalidValue, "cudaGraphExecDestroy: not a live graph exec");
-  }
-  delete graphExec;
-  return cudaSuccess;
+  return janus::sim::detail::destroy_live(&janus::sim::detail::Registry::execs, graphExec, "cudaGraphExecDestroy",
+                                          "graph exec");
 }
 
 cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
-  auto& r = registry();
-  {
-    std::lock_guard<std::mutex> lock(r.mutex);
-    if (r.graphs.erase(graph) == 0) return set_error(cudaErrorInvalidValue, "cudaGraphDestroy: not a live graph");
-  }
-  delete graph;
-  return cudaSuccess;
+  return janus::sim::detail::destroy_live(&janus::sim::detail::Registry::graphs, graph, "cudaGraphDestroy", "graph");
 }
 
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* numNodes) {
-  if (numNodes == nullptr) return set_error(cudaErrorInvalidValue, "cudaGraphGetNodes: null numNodes");
+  using namespace janus::sim::detail;
+  const char* api = "cudaGraphGetNodes";
+  if (cudaError_t e = check_not_null(numNodes, api, "numNodes"); e != cudaSuccess) return e;
   auto& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  if (r.graphs.count(graph) == 0) return set_error(cudaErrorInvalidValue, "cudaGraphGetNodes: not a live graph");
+  if (cudaError_t e = check_live(r.graphs, graph, cudaErrorInvalidValue, api, "graph"); e != cudaSuccess) return e;
   if (nodes == nullptr) {
     *numNodes = graph->nodes.size();
     return cudaSuccess;

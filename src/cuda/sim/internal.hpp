@@ -30,6 +30,9 @@ struct CUevent_st {
   std::uint64_t capture = 0;
   CUstream_st* source = nullptr;
   std::uint64_t source_nodes = 0;
+  // Position of its last recording in the queued work (lagging device model:
+  // janus::sim::set_device_lag); complete once the device's progress reaches it.
+  std::uint64_t position = 0;
 };
 
 namespace janus::sim::detail {

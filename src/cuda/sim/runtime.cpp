@@ -34,11 +34,27 @@ struct Memory {
   std::mutex mutex;
   std::map<std::uintptr_t, size_t> device;  // start -> size of cudaMalloc blocks
   std::map<std::uintptr_t, int> owner;      // start -> device that was current at its cudaMalloc
-  std::set<void*> pinned;                   // cudaMallocHost blocks
+  std::map<void*, size_t> pinned;           // cudaMallocHost blocks: start -> size
   std::set<CUstream_st*> streams;
   std::set<CUevent_st*> events;
   size_t allocated = 0;
   unsigned long long host_waits = 0;  // see janus::sim::host_waits()
+  // The lagging device model (janus::sim::set_device_lag): positions of the
+  // queued work (event records and copies from pinned memory) and how far
+  // the device has got. Off, all queued work is complete at once.
+  bool lagging = false;
+  std::uint64_t queued = 0;
+  std::uint64_t completed = 0;
+  // Pinned host bytes a queued, unfinished copy still has to read, with a
+  // hash of what they held when the copy was queued.
+  struct PendingRead {
+    const unsigned char* host;
+    size_t bytes;
+    std::uint64_t hash;
+    std::uint64_t position;
+  };
+  std::vector<PendingRead> pending_reads;
+  unsigned long long pinned_overwrites = 0;  // see janus::sim::pinned_overwrites()
   std::uint64_t device_generation = 0;  // changes whenever `device` does
 };
 Memory& memory() {
@@ -55,12 +71,41 @@ size_t total_memory() {
 
 cudaError_t ok() { return cudaSuccess; }
 
+std::uint64_t fnv1a(const unsigned char* p, size_t bytes) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+// The lagging device has finished the work queued up to `position`: the
+// copies among it have read their pinned sources, which must still hold
+// what they held when the copy was queued (else the host overwrote a buffer
+// a GPU's DMA had not read yet). Called with m.mutex held.
+void complete_up_to(Memory& m, std::uint64_t position) {
+  if (position <= m.completed) return;
+  m.completed = position;
+  auto& reads = m.pending_reads;
+  for (auto it = reads.begin(); it != reads.end();) {
+    if (it->position > position) {
+      ++it;
+      continue;
+    }
+    if (fnv1a(it->host, it->bytes) != it->hash) ++m.pinned_overwrites;
+    it = reads.erase(it);
+  }
+}
+
+// The next position in the queued work (an event record, a pinned copy).
+std::uint64_t queue_position(Memory& m) { return ++m.queued; }
+
 // A call after which the host has waited for the stream's earlier work (on a
-// GPU; the simulator runs everything at once, so it only counts them).
+// GPU; the simulator runs everything at once, so it only counts them). All
+// the queued work is then complete.
 void host_waited() {
   auto& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
   ++m.host_waits;
+  complete_up_to(m, m.queued);
 }
 bool pinned(const void* p) {
   auto& m = memory();
@@ -486,7 +531,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t size) {
   if (p == nullptr) return set_error(cudaErrorMemoryAllocation, "cudaMallocHost failed");
   auto& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
-  m.pinned.insert(p);
+  m.pinned.emplace(p, size);
   *ptr = p;
   return ok();
 }
@@ -499,8 +544,18 @@ cudaError_t cudaFreeHost(void* ptr) {
   auto& m = memory();
   {
     std::lock_guard<std::mutex> lock(m.mutex);
-    if (m.pinned.erase(ptr) == 0)
+    const auto block = m.pinned.find(ptr);
+    if (block == m.pinned.end())
       return set_error(cudaErrorInvalidValue, "cudaFreeHost: not a live cudaMallocHost block");
+    // cudaFreeHost waits for the copies still reading the block.
+    const auto* first = static_cast<const unsigned char*>(ptr);
+    for (const auto& r : m.pending_reads)
+      if (r.host >= first && r.host < first + block->second) {
+        ++m.host_waits;
+        janus::sim::detail::complete_up_to(m, m.queued);
+        break;
+      }
+    m.pinned.erase(block);
   }
   ::operator delete(ptr, std::align_val_t(janus::sim::detail::kAlignment));
   return ok();
@@ -537,6 +592,15 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpy
   }
   const cudaError_t e = janus::sim::detail::copy(dst, src, count, kind);
   if (e == cudaSuccess && count != 0 && pageable) janus::sim::detail::host_waited();
+  if (e == cudaSuccess && count != 0 && kind == cudaMemcpyHostToDevice && !pageable) {
+    auto& m = memory();
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (m.lagging) {
+      const auto* host = static_cast<const unsigned char*>(src);
+      m.pending_reads.push_back({host, count, janus::sim::detail::fnv1a(host, count),
+                                 janus::sim::detail::queue_position(m)});
+    }
+  }
   return e;
 }
 
@@ -654,6 +718,9 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (event->capture != 0) return ok();  // recorded into the capture: no time yet
   event->when = std::chrono::steady_clock::now();
   event->recorded = true;
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  event->position = janus::sim::detail::queue_position(m);
   return ok();
 }
 
@@ -671,9 +738,25 @@ cudaError_t check_event_done(cudaEvent_t event, const char* api) {
 }
 }  // namespace
 
-cudaError_t cudaEventSynchronize(cudaEvent_t event) { return check_event_done(event, "cudaEventSynchronize"); }
+// On the lagging device, an event the device has not reached is not ready,
+// and waiting for it is a host wait that completes the work up to it.
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (cudaError_t e = check_event_done(event, "cudaEventSynchronize"); e != cudaSuccess) return e;
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (m.lagging && event->recorded && event->position > m.completed) {
+    ++m.host_waits;
+    janus::sim::detail::complete_up_to(m, event->position);
+  }
+  return ok();
+}
 
-cudaError_t cudaEventQuery(cudaEvent_t event) { return check_event_done(event, "cudaEventQuery"); }
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  if (cudaError_t e = check_event_done(event, "cudaEventQuery"); e != cudaSuccess) return e;
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.lagging && event->recorded && event->position > m.completed ? cudaErrorNotReady : ok();
+}
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (ms == nullptr) return set_error(cudaErrorInvalidValue, "cudaEventElapsedTime: null pointer");
@@ -732,6 +815,31 @@ unsigned long long host_waits() {
   auto& m = detail::memory();
   std::lock_guard<std::mutex> lock(m.mutex);
   return m.host_waits;
+}
+
+void set_device_lag(bool on) {
+  auto& m = detail::memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (!on) detail::complete_up_to(m, m.queued);
+  m.lagging = on;
+}
+
+std::uint64_t queued_work() {
+  auto& m = detail::memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.queued;
+}
+
+void finish_work(std::uint64_t position) {
+  auto& m = detail::memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  detail::complete_up_to(m, position < m.queued ? position : m.queued);
+}
+
+unsigned long long pinned_overwrites() {
+  auto& m = detail::memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.pinned_overwrites;
 }
 
 size_t allocated_bytes() {

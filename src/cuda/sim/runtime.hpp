@@ -298,8 +298,26 @@ size_t allocated_bytes();
 // Calls so far after which a GPU's host thread would have waited for the
 // stream's earlier work: cudaStreamSynchronize, cudaDeviceSynchronize,
 // cudaMemcpy, and cudaMemcpyAsync from or to pageable (not cudaMallocHost)
-// host memory. cudaEventSynchronize is not counted: it waits for one event.
+// host memory; on the lagging device (set_device_lag) also
+// cudaEventSynchronize of an event the device has not reached, and
+// cudaFreeHost of a block an unfinished copy reads.
 unsigned long long host_waits();
+// The lagging device model. The simulator runs all work at once, so by
+// default every event is complete as soon as it is recorded; a GPU that is
+// busy with earlier steps has not reached it. With the lag on, queued work
+// (event records, copies from cudaMallocHost memory) completes only when the
+// host waits for it (a counted host wait above) or when finish_work() says
+// the device got there; until then cudaEventQuery answers cudaErrorNotReady.
+// Turning it off completes everything queued. Process-wide, for tests.
+void set_device_lag(bool on);
+// Position of the last work queued so far (for finish_work).
+std::uint64_t queued_work();
+// The lagging device has finished the work queued up to `position`.
+void finish_work(std::uint64_t position);
+// Copies from cudaMallocHost memory whose source bytes changed between the
+// copy's queuing and its completion on the lagging device: the host
+// overwrote a buffer a GPU's DMA might not have read yet (a race).
+unsigned long long pinned_overwrites();
 // The device that was current when the cudaMalloc block holding ptr was
 // allocated; -1 for a pointer that is not device memory. The simulated
 // machine has JANUS_SIM_DEVICES devices (default 1; see runtime.cpp).
