@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <map>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -127,6 +128,36 @@ TEST(CppApi, CompositeLayerNamesAndSeedsItsChildren) {
   train_two_steps(net, sgd);
   EXPECT_EQ(sgd.state().count("res1.conv1.W.velocity"), 1u);
   EXPECT_EQ(sgd.state().count("res1.conv2.W.velocity"), 1u);
+}
+
+// Per-parameter options inside a composite address one child's parameter by
+// its hierarchical name (before, "W" silently meant the last child's W).
+TEST(CppApi, CompositeParameterOptionsUseHierarchicalNames) {
+  example::register_residual_block();
+  const json cfg = json::parse(R"({"seed": 1, "loss": "cross_entropy", "layers": [
+      {"type": "residual_block", "name": "res1", "channels": 3,
+       "parameters": {"conv1.W": {"trainable": false}, "conv2.b": {"decay_mult": 3}}},
+      {"type": "global_avg_pool", "name": "gap"},
+      {"type": "flatten", "name": "flat"},
+      {"type": "fully_connected", "name": "fc", "n_out": 10}]})");
+  NeuralNetwork net = NeuralNetwork::from_config(cfg);
+  net.build(Shape{1, 32, 32, 3}, cpu_device());
+  std::map<std::string, const Parameter*> by_name;
+  for (const NamedParameter& p : net.named_parameters()) by_name[p.name] = p.parameter;
+  EXPECT_FALSE(by_name.at("res1.conv1.W")->options.trainable);
+  EXPECT_TRUE(by_name.at("res1.conv2.W")->options.trainable);
+  EXPECT_TRUE(by_name.at("res1.conv1.b")->options.trainable);
+  ASSERT_TRUE(by_name.at("res1.conv2.b")->options.decay_mult.has_value());
+  EXPECT_EQ(*by_name.at("res1.conv2.b")->options.decay_mult, 3.0);
+  EXPECT_FALSE(by_name.at("res1.conv1.b")->options.decay_mult.has_value());
+  // The config writes them back under the same names.
+  EXPECT_EQ(json(net.config())["layers"][0]["parameters"], cfg["layers"][0]["parameters"]);
+  // A bare child parameter name is ambiguous in a composite: refused, with the names it has.
+  json bare = cfg;
+  bare["layers"][0]["parameters"] = json::parse(R"({"W": {"trainable": false}})");
+  const std::string e = error_of([&] { NeuralNetwork::from_config(bare); });
+  EXPECT_NE(e.find("'W', which is not a parameter"), std::string::npos) << e;
+  EXPECT_NE(e.find("conv1.W, conv1.b, conv2.W, conv2.b"), std::string::npos) << e;
 }
 
 // The trap: a composite written as a plain Layer returns its children's

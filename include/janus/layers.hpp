@@ -307,7 +307,12 @@ std::unique_ptr<Layer> make_layer(const Json& config, int index);
 
 // Builds a layer of a registered type from its config (the object the
 // layer's config() returns, "type" and "name" included) and its name.
-// Should check the config's keys as the built-in types do.
+// Should check the config's keys as the built-in types do. The factory is
+// given the config without the per-parameter option keys (parameter_options.hpp:
+// "trainable", "lr_mult", "decay_mult", "parameters"): make_layer applies
+// those to the layer the factory returns, by the names of its
+// named_parameters() ("conv1.W" inside a CompositeLayer), and writes them
+// back into NeuralNetwork::config().
 using LayerFactory = std::function<std::unique_ptr<Layer>(const Json& config, const std::string& name)>;
 // Registers a layer type of the program's own (e.g. a CompositeLayer), so
 // that make_layer, NeuralNetwork::from_config, load_model and run configs

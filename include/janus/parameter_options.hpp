@@ -14,8 +14,11 @@
 // Per parameter, overriding the layer's keys for that parameter:
 //   "parameters": {"gamma": {"trainable": false},
 //                  "b": {"lr_mult": 2, "decay_mult": 0}}
-// with the layer's parameter names: "W" and "b" (fully_connected, conv2d),
-// "gamma" and "beta" (batchnorm). Example: BatchNorm with its scale frozen,
+// with the layer's parameter names (Layer::named_parameters): "W" and "b"
+// (fully_connected, conv2d), "gamma" and "beta" (batchnorm), and for a
+// composite layer (composite_layer.hpp) its children's, "CHILD.NAME", e.g.
+// {"type": "residual_block", "parameters": {"conv1.W": {"lr_mult": 0.1}}}.
+// Example: BatchNorm with its scale frozen,
 //   {"type": "batchnorm", "parameters": {"gamma": {"trainable": false}}}.
 //
 // Errors (janus::Error, starting with "layer 'NAME' (TYPE)"): one of these

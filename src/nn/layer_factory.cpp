@@ -169,7 +169,12 @@ std::unique_ptr<Layer> make_layer_of_type(const json& cfg, int index, const std:
     return std::make_unique<Scale>(name, get<double>(cfg, "factor", 1.0, owner));
   }
   if (const LayerFactory* factory = registered_factory(type)) {
-    std::unique_ptr<Layer> layer = (*factory)(cfg, name);
+    // The factory sees its own keys only: the per-parameter options are
+    // Janus's, read by make_layer after it (parameter_options.hpp).
+    json own = cfg;
+    for (auto it = cfg.begin(); it != cfg.end(); ++it)
+      if (is_parameter_options_key(it.key())) own.erase(it.key());
+    std::unique_ptr<Layer> layer = (*factory)(own, name);
     JANUS_CHECK(layer != nullptr, owner, ": the registered factory returned no layer");
     JANUS_CHECK(layer->type() == type && layer->name() == name, owner, ": the registered factory made layer '",
                 layer->name(), "' of type '", layer->type(), "' (its type() and name must match the config)");

@@ -78,12 +78,15 @@ void parameter_options_from_config(const json& cfg, Layer& layer) {
   JANUS_CHECK(per_parameter.is_object(), owner,
               ": 'parameters' must be an object {parameter name: {trainable, lr_mult, decay_mult}}, got ",
               per_parameter.dump());
+  // By the names relative to the layer (Layer::named_parameters): "W", or
+  // "conv1.W" for a composite's child, so that each names one parameter.
+  const auto named = layer.named_parameters();
   for (auto it = per_parameter.begin(); it != per_parameter.end(); ++it) {
     Parameter* p = nullptr;
     std::string names;
-    for (Parameter* q : params) {
-      if (q->name == it.key()) p = q;
-      names += (names.empty() ? "" : ", ") + q->name;
+    for (const auto& [name, q] : named) {
+      if (name == it.key()) p = q;
+      names += (names.empty() ? "" : ", ") + name;
     }
     JANUS_CHECK(p != nullptr, owner, ": 'parameters' names '", it.key(),
                 "', which is not a parameter of this layer (its parameters: ", names, ")");
@@ -98,8 +101,10 @@ void parameter_options_from_config(const json& cfg, Layer& layer) {
 }
 
 void add_parameter_options_to_config(Layer& layer, json& cfg) {
-  const std::vector<Parameter*> params = layer.parameters();
-  if (params.empty()) return;
+  const auto named = layer.named_parameters();
+  if (named.empty()) return;
+  std::vector<const Parameter*> params;
+  for (const auto& np : named) params.push_back(np.second);
   json per_parameter = json::object();
   for (Option o : kOptions) {
     const json first = value_of(params.front()->options, o);
@@ -109,9 +114,9 @@ void add_parameter_options_to_config(Layer& layer, json& cfg) {
       if (!first.is_null()) cfg[key_of(o)] = first;
       continue;
     }
-    for (const Parameter* p : params) {
+    for (const auto& [name, p] : named) {
       const json v = value_of(p->options, o);
-      if (!v.is_null()) per_parameter[p->name][key_of(o)] = v;
+      if (!v.is_null()) per_parameter[name][key_of(o)] = v;
     }
   }
   if (!per_parameter.empty()) cfg[kPerParameterKey] = per_parameter;
