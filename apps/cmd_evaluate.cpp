@@ -29,6 +29,7 @@ int run_evaluate(const EvaluateArgs& a) {
   janus::check_precision_supported(device, precision);
   const janus::PrecisionScope precision_scope(precision);
   janus::TrainedRun run = janus::load_trained_run(a.run, a.checkpoint, device);
+  if (!run.note.empty()) std::cerr << "janus: note: " << run.note << "\n";
   janus::Dataset data;
   std::string what;
   if (!a.data.empty()) {

@@ -27,6 +27,7 @@ int run_predict(const PredictArgs& a) {
   janus::check_precision_supported(device, precision);
   const janus::PrecisionScope precision_scope(precision);
   janus::TrainedRun run = janus::load_trained_run(a.run, a.checkpoint, device);
+  if (!run.note.empty()) std::cerr << "janus: note: " << run.note << "\n";
   // Labels are never used: CIFAR-10 label bytes are skipped whatever they hold.
   janus::Dataset data = janus::load_dataset_files(run.dataset, a.data, /*ignore_labels=*/true);
   data.class_names.clear();

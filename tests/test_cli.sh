@@ -92,6 +92,27 @@ grep -q "confusion matrix" out.txt || fail "evaluate prints no confusion matrix"
 expect_ok "evaluate --data" -- "$JANUS" evaluate --run exp/smoke --data "$DATA/iris.csv" --checkpoint last --json ev.json
 grep -q "^samples   150" out.txt || fail "evaluate on iris.csv should see 150 samples"
 [ -s ev.json ] || fail "evaluate --json wrote nothing"
+# "best" falls back to last.safetensors and says so (a run that validated no epoch).
+cp -r exp/smoke exp/nobest && rm exp/nobest/best.safetensors
+expect_ok "evaluate a run without best.safetensors" -- "$JANUS" evaluate --run exp/nobest --data-dir "$DATA"
+grep -q "note: .*no best.safetensors.*using last.safetensors" err.txt || fail "evaluate does not say best fell back to last"
+# A checkpoint given by path without the run's standardizer is refused (its
+# inputs would reach the model unstandardised), not evaluated into nonsense.
+python3 - exp/smoke/last.safetensors foreign.safetensors << 'EOF' || fail "could not write the foreign checkpoint"
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+assert "standardizer" in header["__metadata__"], "the run's checkpoint carries no standardizer"
+del header["__metadata__"]["standardizer"]
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+EOF
+expect_fail "evaluate a checkpoint without the run's standardizer" "no 'standardizer' metadata" -- \
+  "$JANUS" evaluate --run exp/smoke --checkpoint foreign.safetensors --data-dir "$DATA"
+expect_ok "evaluate the run's own checkpoint by path" -- "$JANUS" evaluate --run exp/smoke \
+  --checkpoint exp/smoke/last.safetensors --data-dir "$DATA"
 
 expect_ok "predict" -- "$JANUS" predict --run exp/smoke --data "$DATA/iris.csv" --out preds.csv
 [ "$(head -n 1 preds.csv)" = "Id,Category" ] || fail "predictions.csv header"

@@ -204,8 +204,13 @@ struct TrainedRun {
   std::vector<std::string> class_names;
   RunConfig config;
   Json run_state;                            // epoch, step, best_val_acc ...
+  std::string note;  // what the user should be told (e.g. "best" fell back to last.safetensors); empty if nothing
 };
-// which: "best" or "last" (or a path to a .safetensors file).
+// which: "best" (falls back to last.safetensors, saying so in `note`, when
+// the run validated no epoch), "last", or a path to a .safetensors file. A
+// path's checkpoint must carry a standardizer when the run standardises
+// (else its inputs would reach the model unstandardised). Throws
+// janus::Error naming the run directory or the file at fault.
 TrainedRun load_trained_run(const std::string& run_dir, const std::string& which, Device& device);
 
 // Standardises (when the run did) and maps labels onto the run's class order

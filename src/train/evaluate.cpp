@@ -71,6 +71,8 @@ TrainedRun load_trained_run(const std::string& run_dir, const std::string& which
       const std::string last = (fs::path(run_dir) / "last.safetensors").string();
       JANUS_CHECK(fs::exists(last), "run ", run_dir, " has no checkpoint (best.safetensors / last.safetensors)");
       r.checkpoint = last;
+      r.note = "run " + run_dir + " has no best.safetensors (it validated no epoch: no validation split, or "
+               "stopped before its first epoch ended); using last.safetensors";
     }
   } else {
     r.checkpoint = which;
@@ -90,6 +92,15 @@ TrainedRun load_trained_run(const std::string& run_dir, const std::string& which
       throw Error("checkpoint " + r.checkpoint + ": metadata 'standardizer': " + e.what());
     }
   }
+  // A checkpoint given by path may come from elsewhere (a program's own
+  // save_checkpoint): evaluating it on this run's data without the run's
+  // standardisation would measure nonsense, so it must carry one.
+  const bool foreign = which != "best" && which != "last";
+  JANUS_CHECK(!foreign || r.standardizer || !r.config.dataset.standardize, "checkpoint ", r.checkpoint,
+              " has no 'standardizer' metadata, but run ", run_dir,
+              " standardises its inputs (dataset 'standardize': true), so its data would reach this model "
+              "unstandardised; evaluate a checkpoint written by this run (--checkpoint best or last) or by "
+              "another janus train run on the same dataset");
   auto ds = f.metadata.find("dataset");
   r.dataset = ds != f.metadata.end() ? ds->second : r.config.dataset.name;
   json names = parse_meta(f.metadata, "class_names", r.checkpoint);
