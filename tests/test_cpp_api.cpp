@@ -334,6 +334,27 @@ TEST(CppApi, OptimizerRefusesToStepAReplacedModel) {
   std::remove(path.c_str());
 }
 
+// The C++ constructors check the domains the JSON reader checks, and a step
+// checks options set directly on a parameter.
+TEST(CppApi, OptimizerHyperparametersAreChecked) {
+  NeuralNetwork net = small_cnn();
+  EXPECT_NE(error_of([&] { SGD(net.named_parameters(), 1.5); }).find("'momentum' is 1.5, outside its domain [0, 1)"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { SGD(0.9, -1.0); }).find("'weight_decay' is -1"), std::string::npos);
+  EXPECT_NE(error_of([&] { SGD(0.0, 0.0, true); }).find("nesterov needs momentum > 0"), std::string::npos);
+  EXPECT_NE(error_of([&] { Adam(0.9, 0.999, -1.0); }).find("optimizer adam: 'eps' is -1"), std::string::npos);
+  EXPECT_NE(error_of([&] { Adam(1.0); }).find("'beta1' is 1"), std::string::npos);
+  EXPECT_EQ(error_of([&] { Adam(0.9, 0.999, 1e-8, 0.01, true); }), "(no error)");  // in its domains
+  SGD sgd(net.named_parameters(), 0.9);
+  const NamedParameter first = net.named_parameters().front();
+  first.parameter->options.lr_mult = -3;
+  const Tensor x = images(4, 3), y = one_hot(4, 10);
+  net.backward(y, net.forward(x, Mode::Train));
+  const std::string e = error_of([&] { sgd.step(0.1); });
+  EXPECT_NE(e.find("parameter '" + first.name + "': 'lr_mult' is -3, outside its domain [0, inf)"), std::string::npos)
+      << e;
+}
+
 TEST(CppApi, BuilderErrorsNameTheLayer) {
   GraphBuilder one({8}), two({8});
   auto h = one.dense("h", one.input(), DenseOptions(4));

@@ -94,7 +94,9 @@ class SGD : public Optimizer {
  public:
   SGD(double momentum = 0.0, double weight_decay = 0.0, bool nesterov = false,
       WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
-      : Optimizer(weight_decay, applies_to), momentum_(momentum), nesterov_(nesterov) {}
+      : Optimizer(weight_decay, applies_to), momentum_(momentum), nesterov_(nesterov) {
+    check_hyperparameters();
+  }
   // Bound to `params` (see Optimizer::bind).
   SGD(std::vector<NamedParameter> params, double momentum = 0.0, double weight_decay = 0.0, bool nesterov = false,
       WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
@@ -109,6 +111,8 @@ class SGD : public Optimizer {
   void flush() override;
 
  private:
+  // The domains of make_optimizer's table below; throws janus::Error naming the value.
+  void check_hyperparameters() const;
   double momentum_;
   bool nesterov_;
   std::vector<SgdParamUpdate> pending_;
@@ -121,7 +125,9 @@ class Adam : public Optimizer {
  public:
   Adam(double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weight_decay = 0.0,
        bool decoupled = false, WeightDecayAppliesTo applies_to = WeightDecayAppliesTo::Weights)
-      : Optimizer(weight_decay, applies_to), beta1_(beta1), beta2_(beta2), eps_(eps), decoupled_(decoupled) {}
+      : Optimizer(weight_decay, applies_to), beta1_(beta1), beta2_(beta2), eps_(eps), decoupled_(decoupled) {
+    check_hyperparameters();
+  }
   // Bound to `params` (see Optimizer::bind).
   Adam(std::vector<NamedParameter> params, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
        double weight_decay = 0.0, bool decoupled = false,
@@ -137,6 +143,7 @@ class Adam : public Optimizer {
   void flush() override;
 
  private:
+  void check_hyperparameters() const;  // as SGD's
   double beta1_, beta2_, eps_;
   bool decoupled_;
   std::vector<AdamParamUpdate> pending_;
@@ -150,7 +157,9 @@ class Adam : public Optimizer {
 // beta1 [0, 1) (0.9), beta2 [0, 1) (0.999), eps (0, inf) (1e-8); nesterov needs
 // momentum > 0; weight_decay_applies_to "weights" (the default) or "all" (see
 // WeightDecayAppliesTo). A value outside its domain throws janus::Error naming
-// the field, the value and the domain.
+// the field, the value and the domain; the C++ constructors (SGD, Adam) check
+// the same domains, and step() checks each parameter's lr_mult and decay_mult
+// (>= 0, finite) however they were set.
 std::unique_ptr<Optimizer> make_optimizer(const Json& config);
 // The same, bound to `params` (a model's named_parameters()).
 std::unique_ptr<Optimizer> make_optimizer(const Json& config, std::vector<NamedParameter> params);

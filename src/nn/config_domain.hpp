@@ -57,6 +57,17 @@ inline Domain decay_factor() { return {0.0, 1.0, false, true}; }                
 // Integers from lo up to 2^53 (beyond, a double no longer holds every integer).
 inline Domain count_from(double lo) { return {lo, 9007199254740992.0, true, true, true}; }
 
+// x itself, when in `domain`; else throws janus::Error "WHERE: 'KEY' is X,
+// outside its domain D" (the C++ constructors and the JSON reader alike).
+inline double check_domain(double x, const Domain& domain, const std::string& where, const char* key) {
+  if (!domain.contains(x)) {
+    std::ostringstream v;
+    v << std::setprecision(17) << x;
+    throw Error(where + ": '" + key + "' is " + v.str() + ", outside its domain " + domain.str());
+  }
+  return x;
+}
+
 // obj[key] as a number in `domain` (fallback when absent). `where` prefixes
 // messages, e.g. "optimizer adam".
 inline double config_number(const nlohmann::json& obj, const char* key, double fallback, const Domain& domain,

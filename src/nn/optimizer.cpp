@@ -48,8 +48,19 @@ void Optimizer::step(const std::vector<NamedParameter>& params, double lr) {
     }
   }
   ++steps_;
-  for (const auto& np : params)
-    if (np.parameter->options.trainable) update(np.name, *np.parameter, parameter_step(*np.parameter, lr));
+  for (const auto& np : params) {
+    const ParameterOptions& o = np.parameter->options;
+    if (!o.trainable) continue;
+    // The options may have been set in C++ (Parameter::options) past the config reader's checks.
+    const auto check = [&](double x, const char* key) {
+      if (!config_detail::non_negative().contains(x))
+        config_detail::check_domain(x, config_detail::non_negative(),
+                                    "optimizer '" + name() + "': parameter '" + np.name + "'", key);
+    };
+    check(o.lr_mult, "lr_mult");
+    if (o.decay_mult) check(*o.decay_mult, "decay_mult");
+    update(np.name, *np.parameter, parameter_step(*np.parameter, lr));
+  }
   flush();
 }
 
@@ -97,6 +108,24 @@ Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, co
     if (&it->second.device() != &p.value.device()) it->second = it->second.to(p.value.device());
   }
   return it->second;
+}
+
+void SGD::check_hyperparameters() const {
+  using namespace config_detail;
+  check_domain(momentum_, unit_open(), "optimizer sgd", "momentum");
+  check_domain(weight_decay(), non_negative(), "optimizer sgd", "weight_decay");
+  JANUS_CHECK(!nesterov_ || momentum_ > 0.0, "optimizer sgd: nesterov needs momentum > 0");
+}
+
+void Adam::check_hyperparameters() const {
+  using namespace config_detail;
+  const std::string where = decoupled_ ? "optimizer adamw" : "optimizer adam";
+  // beta1 = 1 would divide by 1 - beta1^t = 0 in the bias correction; beta2 >= 1 makes the second moment
+  // meaningless; eps = 0 divides by zero where a gradient is zero.
+  check_domain(beta1_, unit_open(), where, "beta1");
+  check_domain(beta2_, unit_open(), where, "beta2");
+  check_domain(eps_, positive(), where, "eps");
+  check_domain(weight_decay(), non_negative(), where, "weight_decay");
 }
 
 void SGD::update(const std::string& name, Parameter& p, const ParameterStep& hp) {
@@ -175,8 +204,7 @@ std::unique_ptr<Optimizer> make_optimizer(const Json& config) {
   }
   if (type == "adam" || type == "adamw") {
     allow({"beta1", "beta2", "eps", "weight_decay", "weight_decay_applies_to"});
-    // beta1 = 1 would divide by 1 - beta1^t = 0 in the bias correction; beta2 >= 1 makes the second moment
-    // meaningless; eps = 0 divides by zero where a gradient is zero.
+    // The domains are Adam::check_hyperparameters' (why each: there).
     return std::make_unique<Adam>(config_number(cfg, "beta1", 0.9, unit_open(), where),
                                   config_number(cfg, "beta2", 0.999, unit_open(), where),
                                   config_number(cfg, "eps", 1e-8, positive(), where),
