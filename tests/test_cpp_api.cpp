@@ -355,6 +355,26 @@ TEST(CppApi, OptimizerHyperparametersAreChecked) {
       << e;
 }
 
+// A checkpoint whose model names a type this program has not registered:
+// the error names the file as well as the type.
+TEST(CppApi, LoadModelErrorsNameTheFile) {
+  const std::string path = temp_file("unknown_type.safetensors");
+  NeuralNetwork net = small_cnn();
+  net.build(Shape{1, 32, 32, 3}, cpu_device());
+  save_checkpoint(path, net, nullptr);
+  SafetensorsFile f = read_safetensors(path);
+  std::vector<NamedTensor> tensors;
+  for (auto& [name, t] : f.tensors) tensors.push_back({name, t});
+  json model = json::parse(f.metadata.at("model"));
+  model["layers"][0]["type"] = "not_registered_here";
+  f.metadata["model"] = model.dump();
+  write_safetensors(path, tensors, f.metadata);
+  const std::string e = error_of([&] { load_model(path, cpu_device()); });
+  EXPECT_NE(e.find("checkpoint '" + path + "'"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown layer type 'not_registered_here'"), std::string::npos) << e;
+  std::remove(path.c_str());
+}
+
 TEST(CppApi, BuilderErrorsNameTheLayer) {
   GraphBuilder one({8}), two({8});
   auto h = one.dense("h", one.input(), DenseOptions(4));

@@ -116,7 +116,11 @@ class NeuralNetwork {
   // Mode). `observer` (optional) sees every node's output. Once built, an
   // input whose per-example shape differs from the built one is an Error; an
   // NCHW batch given to an NHWC model (the same extents, channels first) is
-  // named as such.
+  // named as such. Not yet built (a model from from_config), the first
+  // forward builds the model for x's shape as given, so it cannot tell a
+  // layout mistake: call build(Shape{1, rows, cols, channels}, device) first
+  // to have every batch checked. input_shape() is the shape it was built for,
+  // batch extent included.
   Tensor forward(const Tensor& x, Mode mode, PassObserver* observer = nullptr);
   // Tells every layer which optimisation step the next forward belongs to
   // (see Layer::set_step); the trainer calls it before each training step.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <optional>
 
 #include "janus/checkpoint.hpp"
 #include "janus/error.hpp"
@@ -121,7 +122,14 @@ NeuralNetwork load_model(const std::string& path, Device& device) {
     }
   }
   JANUS_CHECK(shape_ok, "checkpoint '", path, "': metadata 'input_shape' is not a valid batch shape: ", s->second);
-  NeuralNetwork model = NeuralNetwork::from_config(config);
+  // The config's errors (an unregistered layer type, say) name the file too.
+  std::optional<NeuralNetwork> built;
+  try {
+    built.emplace(NeuralNetwork::from_config(config));
+  } catch (const Error& e) {
+    throw Error(detail::concat("checkpoint '", path, "': its model config: ", e.what()));
+  }
+  NeuralNetwork model = std::move(*built);
   // Built in float32, the dtype the data is fed in (evaluate, predict);
   // each tensor is converted on loading, whatever dtype the file stores.
   model.build(Shape(dims), device, DType::F32);
