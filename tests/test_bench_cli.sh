@@ -6,17 +6,9 @@
 # per-layer rows, a CPU peak formula; in a SIM build the simulated CUDA device
 # is listed as simulated and not timed. Also --model-config, CSV output and
 # bad usage.
-set -u
-JANUS=$(realpath "$1")
-SRC=$(realpath "$2")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-bench-test.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-# Exit 77: CTest's SKIP_RETURN_CODE (apps/CMakeLists.txt): skipped, never passed.
-command -v python3 > /dev/null || { echo "SKIP: python3 is needed to read the JSON reports (scripts/install_deps.sh installs it)"; exit 77; }
-FAILED=0
-fail() { echo "FAIL: $*" >&2; FAILED=1; }
-ok() { echo "ok: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
+cli_test_setup bench-test "$1" "$2"
+skip_without python3 -- to read the JSON reports
 
 if "$JANUS" bench --config "$SRC/bench/configs/mlp.json" --iters 1 --repeats 1 --warmup 1 \
      --json out.json --csv out.csv > out.txt 2> err.txt; then

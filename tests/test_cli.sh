@@ -4,41 +4,9 @@
 # Runs in a temporary directory: info, a smoke training run on the bundled
 # Iris data, evaluate, predict (CSV format), exact resume, and bad usage
 # (every failure must exit non-zero with a "janus: error:" message).
-set -u
-JANUS=$(realpath "$1")
-SRC=$(realpath "$2")
-CONFIG="$SRC/configs/iris.json"
-DATA="$SRC/datasets"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-cli-test.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-# Exit 77: CTest's SKIP_RETURN_CODE (apps/CMakeLists.txt): a missing tool makes
-# the test a skipped one, never a passed one.
-for tool in python3 gnuplot; do
-  command -v $tool > /dev/null ||
-    { echo "SKIP: $tool is needed (python3: checkpoints and configs; gnuplot: a run's plots); scripts/install_deps.sh installs it"; exit 77; }
-done
-FAILED=0
-
-fail() { echo "FAIL: $*" >&2; FAILED=1; }
-ok() { echo "ok: $*"; }
-
-# expect_ok DESCRIPTION -- command...
-expect_ok() {
-  local what=$1; shift; shift
-  if "$@" > out.txt 2> err.txt; then ok "$what"; else
-    fail "$what (exit $?)"; cat out.txt err.txt >&2; fi
-}
-# expect_fail DESCRIPTION PATTERN -- command...: non-zero exit, not a crash, message matches
-expect_fail() {
-  local what=$1 pattern=$2; shift 3
-  "$@" > out.txt 2> err.txt
-  local rc=$?
-  if [ $rc -eq 0 ]; then fail "$what: exit 0"; return; fi
-  if [ $rc -ge 128 ]; then fail "$what: killed by a signal (exit $rc)"; return; fi
-  if ! grep -q -- "$pattern" err.txt; then fail "$what: stderr lacks '$pattern'"; cat err.txt >&2; return; fi
-  ok "$what (exit $rc: $(head -n 1 err.txt))"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
+cli_test_setup cli-test "$1" "$2"
+skip_without python3 gnuplot -- "python3: checkpoints and configs; gnuplot: a run's plots"
 
 # ---- info and help -------------------------------------------------------------
 expect_ok "info" -- "$JANUS" info

@@ -9,18 +9,9 @@
 # only says that the device cannot record graphs. Without a CUDA device (a
 # CPU-only build) the CPU and config checks still run; the CUDA ones are
 # said not to.
-set -u
-JANUS=$(realpath "$1")
-SRC=$(realpath "$2")
-CONFIG="$SRC/configs/iris.json"
-DATA="$SRC/datasets"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-cuda-graph-test.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-FAILED=0
-fail() { echo "FAIL: $*" >&2; FAILED=1; }
-ok() { echo "ok: $*"; }
-command -v python3 > /dev/null || { echo "no python3: skipped"; exit 77; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
+cli_test_setup cuda-graph-test "$1" "$2"
+skip_without python3 -- compares checkpoints
 # The tensors of two checkpoints are equal, byte for byte (tests/safetensors_tensors.py).
 same_tensors() { python3 "$SRC/tests/safetensors_tensors.py" equal "$@"; }
 train() { "$JANUS" train --config "$1" --epochs 3 --data-dir "$DATA" --experiments-dir exp -q "${@:2}"; }

@@ -6,19 +6,9 @@
 # report, an uncaught exception or a huge allocation. (tests/test_cli.sh
 # covers the basic bad usages: a top-level unknown key, a missing data
 # directory, an unknown device name, missing files, bad flags.)
-set -u
-JANUS=$(realpath "$1")
-SRC=$(realpath "$2")
-DATA="$SRC/datasets"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-hostile.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-# Exit 77: CTest's SKIP_RETURN_CODE (tests/CMakeLists.txt), so a missing tool is
-# reported as a skipped test, never as a pass.
-command -v python3 > /dev/null || { echo "SKIP: python3 is needed to write the configs (scripts/install_deps.sh installs it)"; exit 77; }
-FAILED=0
-fail() { echo "FAIL: $*" >&2; FAILED=1; }
-ok() { echo "ok: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
+cli_test_setup hostile "$1" "$2"
+skip_without python3 -- to write the configs
 
 # A 4 GiB address-space limit makes a reader that allocates before checking
 # fail loudly (not under AddressSanitizer, which reserves terabytes of shadow).
@@ -43,10 +33,6 @@ expect_error() {
   fi
   if ! grep -q -- "$pattern" err.txt; then fail "$what: message lacks '$pattern'"; cat err.txt >&2; return; fi
   ok "$what -> $(grep '^janus: error: ' err.txt | cut -c1-220)"
-}
-expect_ok() {
-  local what=$1; shift; shift
-  if "$@" > out.txt 2> err.txt; then ok "$what"; else fail "$what (exit $?)"; cat out.txt err.txt >&2; fi
 }
 TRAIN=("$JANUS" train --experiments-dir exp -q --overwrite)
 

@@ -17,25 +17,16 @@
 #      a run whose plugin has gone: a "janus: error:" naming the file or the
 #      type and exit status 1, never a crash.
 #   test_cli_plugins.sh BUILD_DIR SOURCE_DIR JANUS WRONG_ABI.so NO_ENTRY_POINT.so BUILTIN_TYPE.so UNDEFINED_SYMBOL.so
-set -u
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
 BUILD=$(realpath "$1")
 SRC=$(realpath "$2")
 BUILT_JANUS=$(realpath "$3")
 WRONG_ABI=$(realpath "$4") NO_ENTRY=$(realpath "$5") BUILTIN_TYPE=$(realpath "$6") UNDEFINED=$(realpath "$7")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-plugins-test.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-command -v python3 > /dev/null || { echo "SKIP: python3 is needed (reads config.json and the results)"; exit 77; }
-FAILED=0
-fail() { echo "FAIL: $*" >&2; FAILED=1; }
-ok() { echo "ok: $*"; }
-expect_ok() {
-  local what=$1; shift; shift
-  if "$@" > "$WORK/out.txt" 2> "$WORK/err.txt"; then ok "$what"; else
-    fail "$what (exit $?)"; cat "$WORK/out.txt" "$WORK/err.txt" >&2; fi
-}
-# expect_fail DESCRIPTION PATTERN... -- command...: exit 1 (not a signal), and
-# stderr holds a "janus: error:" line with every PATTERN.
-expect_fail() {
+cli_work_dir plugins-test
+skip_without python3 -- reads config.json and the results
+# expect_refused DESCRIPTION PATTERN... -- command...: exit 1 (not a signal), and
+# stderr holds a "janus: error:" line with every PATTERN (fixed strings).
+expect_refused() {
   local what=$1; shift
   local patterns=()
   while [ "$1" != "--" ]; do patterns+=("$1"); shift; done
@@ -153,31 +144,31 @@ expect_ok "bench --plugin" -- "$JANUS" bench --plugin "$PLUGIN" --model-config "
   --device cpu --iters 1 --repeats 1 --warmup 0 --no-layers
 
 # ---- 4. refusals ------------------------------------------------------------------
-expect_fail "missing plugin file" "plugin nope/libmissing.so: no such file" -- \
+expect_refused "missing plugin file" "plugin nope/libmissing.so: no such file" -- \
   "$JANUS" info --plugin nope/libmissing.so
-expect_fail "not a Janus plugin" "$NO_ENTRY" "no entry point 'janus_plugin_descriptor'" -- \
+expect_refused "not a Janus plugin" "$NO_ENTRY" "no entry point 'janus_plugin_descriptor'" -- \
   "$JANUS" info --plugin "$NO_ENTRY"
-expect_fail "ABI mismatch" "$WRONG_ABI" "built for plugin ABI 1001, Janus 0.0.1" "rebuild the plugin" -- \
+expect_refused "ABI mismatch" "$WRONG_ABI" "built for plugin ABI 1001, Janus 0.0.1" "rebuild the plugin" -- \
   "$JANUS" info --plugin "$WRONG_ABI"
 cp "$PLUGIN" "$WORK/libcopy.so"
-expect_fail "type registered twice" "plugin $WORK/libcopy.so" "layer type 'residual_dense' is registered already by plugin $(realpath "$PLUGIN")" -- \
+expect_refused "type registered twice" "plugin $WORK/libcopy.so" "layer type 'residual_dense' is registered already by plugin $(realpath "$PLUGIN")" -- \
   "$JANUS" info --plugin "$PLUGIN" --plugin "$WORK/libcopy.so"
-expect_fail "a built-in type's name" "$BUILTIN_TYPE" "'conv2d' is a built-in layer type" -- \
+expect_refused "a built-in type's name" "$BUILTIN_TYPE" "'conv2d' is a built-in layer type" -- \
   "$JANUS" info --plugin "$BUILTIN_TYPE"
-expect_fail "undefined symbol" "$UNDEFINED" "undefined symbol" "janus::function_not_in_janus(int)" -- \
+expect_refused "undefined symbol" "$UNDEFINED" "undefined symbol" "janus::function_not_in_janus(int)" -- \
   "$JANUS" info --plugin "$UNDEFINED"
 python3 - "$EXAMPLE/iris_residual.json" no_plugins.json <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1])); del c["plugins"]; json.dump(c, open(sys.argv[2], "w"))
 EOF
-expect_fail "unknown type without its plugin" "no_plugins.json" "unknown layer type 'residual_dense'" "--plugin" -- \
+expect_refused "unknown type without its plugin" "no_plugins.json" "unknown layer type 'residual_dense'" "--plugin" -- \
   "$JANUS" train --config no_plugins.json --experiments-dir exp --name nope -q
 mkdir -p configs
 echo '{"plugins": ["../lib/gone.so"], "dataset": {"name": "iris"}, "model": {"layers": []}}' > configs/gone.json
-expect_fail "config plugin missing" "config configs/gone.json: 'plugins' entry \"../lib/gone.so\": plugin lib/gone.so: no such file" -- \
+expect_refused "config plugin missing" "config configs/gone.json: 'plugins' entry \"../lib/gone.so\": plugin lib/gone.so: no such file" -- \
   "$JANUS" train --config configs/gone.json --experiments-dir exp --name nope -q
 mv "$PLUGIN" "$WORK/moved.so"
-expect_fail "run whose plugin has gone" "$RUN/config.json" "$(realpath -m "$PLUGIN"): no such file" -- \
+expect_refused "run whose plugin has gone" "$RUN/config.json" "$(realpath -m "$PLUGIN"): no such file" -- \
   "$JANUS" evaluate --run "$RUN"
 mv "$WORK/moved.so" "$PLUGIN"
 

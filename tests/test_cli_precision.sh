@@ -7,17 +7,8 @@
 # simulator) tf32 and bf16 train and change the weights; tf32 is refused on
 # the CPU and an unknown precision is refused in a config, each with a clear
 # message.
-set -u
-JANUS=$(realpath "$1")
-SRC=$(realpath "$2")
-CONFIG="$SRC/configs/iris.json"
-DATA="$SRC/datasets"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-precision-test.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-FAILED=0
-fail() { echo "FAIL: $*" >&2; FAILED=1; }
-ok() { echo "ok: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
+cli_test_setup precision-test "$1" "$2"
 train() { "$JANUS" train --config "$CONFIG" --device cpu --epochs 4 --data-dir "$DATA" --experiments-dir exp -q "$@" > out.txt 2> err.txt; }
 # The tensors of safetensors files, byte for byte, and their dtypes.
 tensors() { python3 "$SRC/tests/safetensors_tensors.py" "$@"; }
@@ -72,14 +63,7 @@ else
   ok "no CUDA device in this build: CUDA precisions not exercised here"
 fi
 
-# Refusals: non-zero exit (not a signal) and a message naming the problem.
-expect_fail() {
-  local what=$1 pattern=$2; shift 3
-  "$@" > out.txt 2> err.txt
-  local rc=$?
-  if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then fail "$what: exit $rc"; return; fi
-  grep -q -- "$pattern" err.txt && ok "$what (exit $rc: $(head -n 1 err.txt))" || { fail "$what: stderr lacks '$pattern'"; cat err.txt >&2; }
-}
+# Refusals: non-zero exit (not a signal) and a message naming the problem (expect_fail).
 expect_fail "tf32 on the CPU" "no TF32 arithmetic" -- "$JANUS" train --config "$CONFIG" --name t --device cpu \
   --precision tf32 --data-dir "$DATA" --experiments-dir exp -q
 [ ! -e exp/t/last.safetensors ] || fail "a refused tf32 run wrote a checkpoint"

@@ -10,18 +10,9 @@
 # src/core/test_hooks.hpp (JANUS_TEST_KILL_AT, JANUS_TEST_SLOW_CHECKPOINT_WRITE).
 # A NaN (learning rate 1e30 on a ReLU network) must stop training with a
 # message naming the step and, with --check-numerics, the first layer.
-set -u
-JANUS=$(realpath "$1")
-SRC=$(realpath "$2")
-DATA="$SRC/datasets"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/janus-crash.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-FAILED=0
-# Exit 77: CTest's SKIP_RETURN_CODE (tests/CMakeLists.txt): skipped, never passed.
-command -v python3 > /dev/null || { echo "SKIP: python3 is needed to compare checkpoints (scripts/install_deps.sh installs it)"; exit 77; }
-fail() { echo "FAIL: $*" >&2; FAILED=1; }
-ok() { echo "ok: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
+cli_test_setup crash "$1" "$2"
+skip_without python3 -- to compare checkpoints
 
 EPOCHS=8   # iris: 90 training samples, batch 16 -> 6 steps per epoch, 48 steps
 # configs/iris.json with the numbers this test counts on pinned

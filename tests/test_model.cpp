@@ -289,6 +289,28 @@ TEST(Checkpoint, AdamStateRoundTrip) {
   EXPECT_TRUE(same_parameters(a, b));
 }
 
+// An optimizer keeps the state slots it found for each parameter from step to
+// step; a checkpoint loaded into one that has stepped replaces its state, and
+// the next step must start from the loaded state, as a fresh optimizer does.
+TEST(Checkpoint, LoadIntoAnOptimizerThatHasStepped) {
+  const IrisRun& r = iris_run();
+  TempFile f("rollback.safetensors");
+  save_checkpoint(f.path, *r.net, r.opt.get());
+  Tensors batch = to_tensors(r.split.train, {2, 7, 19, 35, 66, 92, 103, 118});
+  NeuralNetwork a = load_model(f.path, cpu());
+  SGD opt_a(0.9);
+  load_checkpoint_into(f.path, a, &opt_a);
+  for (int i = 0; i < 2; ++i) one_step(a, opt_a, batch, r.lr);  // slots kept, velocity moved on
+  load_checkpoint_into(f.path, a, &opt_a);                       // back to the checkpoint
+  NeuralNetwork b = load_model(f.path, cpu());
+  SGD opt_b(0.9);
+  load_checkpoint_into(f.path, b, &opt_b);
+  ASSERT_TRUE(same_parameters(a, b));
+  one_step(a, opt_a, batch, r.lr);
+  one_step(b, opt_b, batch, r.lr);
+  EXPECT_TRUE(same_parameters(a, b)) << "the step after the load did not start from the loaded state";
+}
+
 // An independent reader: Python's `safetensors` package itself (README:
 // "readable by Python's safetensors"), which validates the header, dtypes,
 // shapes and that the tensors' byte ranges tile the data section, prints each

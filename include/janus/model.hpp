@@ -182,9 +182,13 @@ class NeuralNetwork {
   // the graph and the parameters' trainable options (at construction, and
   // again in backward() when those options have changed).
   void plan_gradients();
-  // Each parameter's trainable option, node by node.
-  std::vector<bool> trainable_parameters() const;
-  std::vector<bool> planned_trainable_;  // trainable_parameters() when plan_gradients() last ran
+  // Each parameter, node by node, with its trainable option when
+  // plan_gradients() last ran (at construction and after build(), when every
+  // layer has its parameters).
+  std::vector<std::pair<const Parameter*, bool>> planned_trainable_;
+  // Whether a parameter was frozen or unfrozen since the last plan: a walk
+  // over planned_trainable_, so backward() allocates nothing to ask.
+  bool trainable_options_changed() const;
   // Every node's output shape, from output_shape_of(layer, input shapes)
   // called on the nodes in order; errors of nodes with several inputs get
   // the inputs' names and shapes appended.

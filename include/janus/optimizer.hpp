@@ -54,8 +54,14 @@ class Optimizer {
   void step(const std::vector<NamedParameter>& params, double lr);
   int64_t steps() const { return steps_; }
   void set_steps(int64_t s) { steps_ = s; }
-  // State by "<parameter name>.<slot>", e.g. "conv2d_0.W.velocity".
-  std::map<std::string, Tensor>& state() { return state_; }
+  // State by "<parameter name>.<slot>", e.g. "conv2d_0.W.velocity" (the
+  // checkpoint keys). The map may be changed through this reference (a
+  // checkpoint load replaces it), so asking for it forgets the slots step()
+  // had resolved; they are found again by name at the next step.
+  std::map<std::string, Tensor>& state() {
+    resolved_.clear();
+    return state_;
+  }
   // The config make_optimizer() rebuilds this optimizer from (see below).
   virtual Json config() const = 0;
 
@@ -78,6 +84,10 @@ class Optimizer {
   // flush() applies what update() queued: the whole step in one device call.
   virtual void flush() = 0;
   // The state slot for a parameter, created as zeros like the parameter.
+  // Called from update(): the slot is looked up by name ("<param_name>.<slot>"
+  // in state_) the first time only, then kept for the parameter's position
+  // in step()'s list, so a step builds no keys. Subclasses reach state_
+  // through slot() (or state()), never directly.
   Tensor& slot(const std::string& param_name, const char* slot, const Parameter& p);
   std::map<std::string, Tensor> state_;
   int64_t steps_ = 0;
@@ -88,6 +98,15 @@ class Optimizer {
   std::vector<NamedParameter> params_;  // when bound
   std::vector<bool> owned_;             // params_[i] came with a model (NamedParameter::owner)
   bool bound_ = false;
+  // The state_ entries of the parameter at one position of step()'s list,
+  // valid while that position holds the same parameter under the same name.
+  struct ResolvedSlots {
+    const Parameter* parameter = nullptr;
+    std::string name;
+    std::vector<std::pair<const char*, Tensor*>> slots;  // slot name -> its entry in state_
+  };
+  std::vector<ResolvedSlots> resolved_;  // by position in step()'s list
+  size_t updating_ = 0;                  // the position update() is called for, during step()
 };
 
 class SGD : public Optimizer {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/env_settings.hpp"
 #include "janus/error.hpp"
 #include "janus/layers.hpp"
 #include "janus/loss.hpp"
@@ -107,10 +108,7 @@ rusage usage_self() {
 }
 double peak_rss_mb() { return static_cast<double>(usage_self().ru_maxrss) / 1024.0; }
 
-std::string env_or_empty(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
+std::string env_or_empty(const char* name) { return env::string_setting(name).value_or(""); }
 
 std::string format(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string format(const char* f, ...) {

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <string>
 
+#include "core/env_settings.hpp"
 #include "janus/bench.hpp"
 #include "janus/error.hpp"
 
@@ -38,13 +39,7 @@ namespace internal {
 
 // The thread count the fast CPU device uses (same rule as src/cpu/fast_device.cpp).
 int janus_threads() {
-  for (const char* var : {"JANUS_NUM_THREADS", "OMP_NUM_THREADS"}) {
-    if (const char* env = std::getenv(var)) {
-      const int n = std::atoi(env);
-      if (n > 0) return n;
-    }
-  }
-  return -1;
+  return env::requested_thread_count().value_or(-1);
 }
 
 int available_cpus() {

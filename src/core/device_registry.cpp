@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "core/cuda_backend.hpp"
+#include "core/env_settings.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
 
@@ -19,8 +20,7 @@ bool cuda_built() {
 }
 
 bool cuda_required() {
-  const char* env = std::getenv("JANUS_REQUIRE_CUDA");
-  return env != nullptr && std::string(env) != "" && std::string(env) != "0";
+  return env::flag("JANUS_REQUIRE_CUDA", false);
 }
 
 std::string cuda_unavailable_reason() { return cuda_backend::unavailable_reason(); }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/env_settings.hpp"
 #include "cpu/fast_kernels.hpp"
 #include "janus/error.hpp"
 
@@ -17,9 +18,8 @@ namespace {
 // and small enough to stay in the L2/L3 cache between im2col and the GEMM.
 size_t chunk_target_bytes() {
   static const size_t bytes = [] {
-    const char* env = std::getenv("JANUS_CONV_CHUNK_KB");
-    const long kb = env ? std::atol(env) : 0;
-    return kb > 0 ? static_cast<size_t>(kb) * 1024 : size_t{1} << 20;
+    const int64_t kb = env::integer("JANUS_CONV_CHUNK_KB", 1, int64_t{1} << 20, 1024, "(kilobytes)");
+    return static_cast<size_t>(kb) * 1024;
   }();
   return bytes;
 }

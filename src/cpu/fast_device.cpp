@@ -12,6 +12,7 @@
 #include <string>
 #include <type_traits>
 
+#include "core/env_settings.hpp"
 #include "cpu/fast_elementwise.hpp"
 #include "cpu/fast_kernels.hpp"
 #include "cpu/kernels.hpp"
@@ -76,20 +77,13 @@ void team_slices(fast::TaskTeam& team, int64_t n, Fn&& fn, int64_t align = 16, i
 }
 
 int thread_count() {
-  for (const char* var : {"JANUS_NUM_THREADS", "OMP_NUM_THREADS"}) {
-    if (const char* env = std::getenv(var)) {
-      const int n = std::atoi(env);
-      if (n > 0) return n;
-    }
-  }
-  return std::max(1, omp_get_num_procs());
+  return env::requested_thread_count().value_or(std::max(1, omp_get_num_procs()));
 }
 
 size_t cache_limit() {
   static const size_t limit = [] {
-    const char* env = std::getenv("JANUS_CPU_CACHE_MB");
-    const long mb = env ? std::atol(env) : 1024;
-    return mb > 0 ? static_cast<size_t>(mb) << 20 : size_t{0};
+    const int64_t mb = env::integer("JANUS_CPU_CACHE_MB", 0, int64_t{1} << 20, 1024, "(megabytes; 0: no cache)");
+    return static_cast<size_t>(mb) << 20;
   }();
   return limit;
 }
@@ -100,13 +94,14 @@ constexpr size_t kCacheMinBytes = 64 * 1024;
 // JANUS_CPU_CONV: the oneDNN algorithm policy ("auto", the default,
 // "direct", "winograd"; "onednn" is "auto"), or nothing for "im2col".
 std::optional<onednn::ConvAlgorithm> onednn_convolution_policy() {
-  const char* env = std::getenv("JANUS_CPU_CONV");
-  const std::string v = env ? env : "";
-  if (v.empty() || v == "auto" || v == "onednn") return onednn::ConvAlgorithm::Auto;
-  if (v == "direct") return onednn::ConvAlgorithm::Direct;
-  if (v == "winograd") return onednn::ConvAlgorithm::Winograd;
-  if (v == "im2col") return std::nullopt;
-  throw Error("JANUS_CPU_CONV must be 'auto', 'direct', 'winograd' or 'im2col' (got '" + v + "')");
+  using Policy = std::optional<onednn::ConvAlgorithm>;
+  return env::choice<Policy>("JANUS_CPU_CONV",
+                             {{"auto", onednn::ConvAlgorithm::Auto},
+                              {"direct", onednn::ConvAlgorithm::Direct},
+                              {"winograd", onednn::ConvAlgorithm::Winograd},
+                              {"im2col", std::nullopt},
+                              {"onednn", onednn::ConvAlgorithm::Auto}},
+                             onednn::ConvAlgorithm::Auto);
 }
 
 // JANUS_CPU_BF16: the convolution passes that run oneDNN's bf16 kernels in
@@ -116,9 +111,8 @@ std::optional<onednn::ConvAlgorithm> onednn_convolution_policy() {
 // float32 kernels. One bit per OneDnnConv::Pass; kAutoBf16 marks "auto".
 constexpr unsigned kAutoBf16 = 8u;
 unsigned native_bf16_passes() {
-  const char* env = std::getenv("JANUS_CPU_BF16");
-  const std::string v = env ? env : "";
-  if (v.empty() || v == "auto") return kAutoBf16;
+  const std::string v = env::string_setting("JANUS_CPU_BF16").value_or("auto");
+  if (v == "auto") return kAutoBf16;
   if (v == "all") return 7u;
   if (v == "none") return 0u;
   unsigned mask = 0;
@@ -130,8 +124,8 @@ unsigned native_bf16_passes() {
     else if (item == "backward_data") mask |= 1u << static_cast<int>(onednn::OneDnnConv::Pass::BackwardData);
     else if (item == "backward_weights") mask |= 1u << static_cast<int>(onednn::OneDnnConv::Pass::BackwardWeights);
     else
-      throw Error("JANUS_CPU_BF16 must be 'auto', 'all', 'none' or a comma-separated list of forward, backward_data, "
-                  "backward_weights (got '" + v + "')");
+      env::refuse("JANUS_CPU_BF16", v, "auto, all, none or a comma-separated list of forward, backward_data, "
+                                       "backward_weights");
     start = end + 1;
   }
   return mask;

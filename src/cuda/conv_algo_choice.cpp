@@ -1,18 +1,11 @@
 #include "cuda/conv_algo_choice.hpp"
 
-#include <cstdlib>
 #include <string>
 
+#include "core/env_settings.hpp"
 #include "janus/error.hpp"
 
 namespace janus::cuda {
-
-namespace {
-bool env_on(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' && std::string(v) != "0";
-}
-}  // namespace
 
 AlgoRanking rank_algorithms(const std::vector<AlgoCandidate>& ranked, size_t workspace_limit,
                             bool want_deterministic, bool allow_transforms) {
@@ -49,7 +42,7 @@ int run_first_working(const AlgoRanking& ranking, size_t start,
   return -1;
 }
 
-bool cudnn_transforms_allowed() { return env_on("JANUS_CUDNN_TRANSFORMS"); }
-bool cudnn_log_enabled() { return env_on("JANUS_CUDNN_LOG"); }
+bool cudnn_transforms_allowed() { return env::flag("JANUS_CUDNN_TRANSFORMS", false); }
+bool cudnn_log_enabled() { return env::flag("JANUS_CUDNN_LOG", false); }
 
 }  // namespace janus::cuda

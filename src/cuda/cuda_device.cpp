@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/cuda_backend.hpp"
+#include "core/env_settings.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_guard.hpp"
 #include "cuda/kernels.hpp"
@@ -30,12 +31,6 @@ int64_t rows_of(const Tensor& t) { return t.shape().rows(); }
 int64_t cols_of(const Tensor& t) { return t.shape().last(); }
 
 }  // namespace
-
-ConvAlgo parse_conv_algo(const std::string& s) {
-  if (s == "cudnn") return ConvAlgo::CuDNN;
-  if (s == "implicit_gemm") return ConvAlgo::ImplicitGemm;
-  throw Error("JANUS_CONV_ALGO='" + s + "' is not a convolution algorithm: expected cudnn or implicit_gemm");
-}
 
 const char* conv_algo_name(ConvAlgo a) { return a == ConvAlgo::CuDNN ? "cudnn" : "implicit_gemm"; }
 
@@ -67,8 +62,8 @@ CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
     std::lock_guard<std::mutex> lock(upload_mu_);
     uploads_.upload(dst, src, bytes, stream_);
   });
-  if (const char* env = std::getenv("JANUS_CONV_ALGO"); env != nullptr && *env != '\0')
-    set_conv_algo(parse_conv_algo(env));
+  set_conv_algo(env::choice("JANUS_CONV_ALGO", {{"cudnn", ConvAlgo::CuDNN}, {"implicit_gemm", ConvAlgo::ImplicitGemm}},
+                            conv_algo_));
 }
 
 CudaDevice::~CudaDevice() {

@@ -30,8 +30,6 @@ namespace janus::cuda {
 
 enum class ConvAlgo { CuDNN, ImplicitGemm };
 
-// Parses "cudnn" / "implicit_gemm" (throws janus::Error on anything else).
-ConvAlgo parse_conv_algo(const std::string& s);
 const char* conv_algo_name(ConvAlgo a);
 
 class CudaDevice final : public Device {

@@ -4,8 +4,10 @@
 #include "data/file_io.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
+#include <optional>
+
+#include "core/env_settings.hpp"
 
 namespace janus {
 
@@ -29,8 +31,8 @@ std::string resolve_data_dir(const std::string& flag_value) {
     tried.push_back(dir + " (" + label + ")");
     return data_detail::is_dir(dir);
   };
-  if (const char* env = std::getenv("JANUS_DATA_DIR"); env && *env) {
-    if (try_dir(env, "$JANUS_DATA_DIR")) return env;
+  if (const std::optional<std::string> env = env::string_setting("JANUS_DATA_DIR")) {
+    if (try_dir(*env, "$JANUS_DATA_DIR")) return *env;
   } else {
     tried.push_back("$JANUS_DATA_DIR (not set)");
   }

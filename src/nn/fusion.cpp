@@ -1,16 +1,13 @@
 // Layer fusion pass (fusion.hpp): BatchNorm + ReLU, a rewrite of the graph.
 #include "janus/fusion.hpp"
 
-#include <cstdlib>
-#include <cstring>
-
+#include "core/env_settings.hpp"
 #include "janus/layers.hpp"
 
 namespace janus {
 
 bool fusion_enabled_from_environment() {
-  const char* v = std::getenv("JANUS_FUSE");
-  return v == nullptr || std::strcmp(v, "0") != 0;
+  return env::flag("JANUS_FUSE", true);
 }
 
 int fuse_batchnorm_relu(NeuralNetwork& net, bool enabled) {

@@ -96,23 +96,25 @@ void NeuralNetwork::plan_gradients() {
   // input needs one (the model input never does). Frozen parameters
   // (ParameterOptions::trainable false) count as none: a frozen stem is not
   // run backward at all, as PyTorch skips what requires no grad.
-  planned_trainable_ = trainable_parameters();
+  planned_trainable_.clear();
   for (Node& n : nodes_) {
     bool input_depends = false;
     for (int j : n.inputs)
       input_depends = input_depends || (j != kModelInput && nodes_[static_cast<size_t>(j)].depends_on_parameters);
     bool trainable = false;
-    for (const Parameter* p : n.layer->parameters()) trainable = trainable || p->options.trainable;
+    for (const Parameter* p : n.layer->parameters()) {
+      trainable = trainable || p->options.trainable;
+      planned_trainable_.emplace_back(p, p->options.trainable);
+    }
     n.depends_on_parameters = input_depends || trainable;
     n.layer->set_input_gradient_needed(input_depends);
   }
 }
 
-std::vector<bool> NeuralNetwork::trainable_parameters() const {
-  std::vector<bool> trainable;
-  for (const Node& n : nodes_)
-    for (const Parameter* p : n.layer->parameters()) trainable.push_back(p->options.trainable);
-  return trainable;
+bool NeuralNetwork::trainable_options_changed() const {
+  for (const auto& [p, planned] : planned_trainable_)
+    if (p->options.trainable != planned) return true;
+  return false;
 }
 
 NeuralNetwork NeuralNetwork::from_config(const Json& model_config) {
@@ -213,6 +215,8 @@ void NeuralNetwork::build(const Shape& input_shape, Device& device, DType dtype)
               [&](Layer& l, const std::vector<Shape>& ins) { return l.build(ins, device, dtype); });
   input_shape_ = input_shape;
   device_ = &device;
+  // A layer may make its parameters when it is built: plan with them.
+  plan_gradients();
 }
 
 bool NeuralNetwork::built() const { return device_ != nullptr; }
@@ -308,7 +312,7 @@ double NeuralNetwork::backward(const Tensor& target, const Tensor& out, PassObse
 
 bool NeuralNetwork::backward_into(const Tensor& target, const Tensor& out, Tensor& loss, PassObserver* observer) {
   // A parameter frozen or unfrozen since the last plan (through the C++ API) changes the plan.
-  if (trainable_parameters() != planned_trainable_) plan_gradients();
+  if (trainable_options_changed()) plan_gradients();
   // backward(target, output): both have the batch's shape, so swapped
   // arguments would compute a loss and train on nonsense. The output is
   // recognised by its storage.

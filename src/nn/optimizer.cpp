@@ -4,6 +4,8 @@
 // whole step to the device at once (Device::*_update_multi: one launch on CUDA).
 #include "janus/optimizer.hpp"
 
+#include <cstring>
+
 #include "janus/error.hpp"
 #include "janus/nlohmann_json.hpp"
 #include "nn/config_domain.hpp"
@@ -48,7 +50,9 @@ void Optimizer::step(const std::vector<NamedParameter>& params, double lr) {
     }
   }
   ++steps_;
-  for (const auto& np : params) {
+  if (resolved_.size() != params.size()) resolved_.resize(params.size());
+  for (updating_ = 0; updating_ < params.size(); ++updating_) {
+    const NamedParameter& np = params[updating_];
     const ParameterOptions& o = np.parameter->options;
     if (!o.trainable) continue;
     // The options may have been set in C++ (Parameter::options) past the config reader's checks.
@@ -90,24 +94,37 @@ static void for_each_device_run(std::vector<Entry>& pending, Apply apply) {
     Device& dev = pending[begin].w->device();
     size_t end = begin + 1;
     while (end < pending.size() && &pending[end].w->device() == &dev) ++end;
-    apply(dev, std::vector<Entry>(pending.begin() + static_cast<std::ptrdiff_t>(begin),
-                                  pending.begin() + static_cast<std::ptrdiff_t>(end)));
+    if (begin == 0 && end == pending.size()) {
+      apply(dev, pending);  // the usual case, one device: the list itself, not a copy
+    } else {
+      apply(dev, std::vector<Entry>(pending.begin() + static_cast<std::ptrdiff_t>(begin),
+                                    pending.begin() + static_cast<std::ptrdiff_t>(end)));
+    }
     begin = end;
   }
   pending.clear();
 }
 
 Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, const Parameter& p) {
-  const std::string key = param_name + "." + slot_name;
-  auto it = state_.find(key);
-  if (it == state_.end()) {
-    it = state_.emplace(key, Tensor::zeros(p.value.shape(), p.value.device(), p.value.dtype())).first;
-  } else {
-    JANUS_CHECK(it->second.shape() == p.value.shape(), "optimizer state '", key, "' has shape ",
-                it->second.shape().str(), " but the parameter has shape ", p.value.shape().str());
-    if (&it->second.device() != &p.value.device()) it->second = it->second.to(p.value.device());
+  JANUS_CHECK(updating_ < resolved_.size(), "optimizer '", name(), "': slot() called outside step()");
+  ResolvedSlots& resolved = resolved_[updating_];
+  if (resolved.parameter != &p || resolved.name != param_name) resolved = {&p, param_name, {}};
+  Tensor* state = nullptr;
+  for (const auto& [kept_name, kept] : resolved.slots)
+    if (std::strcmp(kept_name, slot_name) == 0) state = kept;
+  if (state == nullptr) {
+    const std::string key = param_name + "." + slot_name;
+    auto it = state_.find(key);
+    if (it == state_.end())
+      it = state_.emplace(key, Tensor::zeros(p.value.shape(), p.value.device(), p.value.dtype())).first;
+    state = &it->second;
+    resolved.slots.emplace_back(slot_name, state);
   }
-  return it->second;
+  // Checked at every step: a kept slot follows its parameter to another device too.
+  JANUS_CHECK(state->shape() == p.value.shape(), "optimizer state '", param_name, ".", slot_name, "' has shape ",
+              state->shape().str(), " but the parameter has shape ", p.value.shape().str());
+  if (&state->device() != &p.value.device()) *state = state->to(p.value.device());
+  return *state;
 }
 
 void SGD::check_hyperparameters() const {

@@ -28,6 +28,9 @@
 #include <tuple>
 #include <vector>
 
+#include "core/env_settings.hpp"
+#include "janus/error.hpp"
+
 #include "cuda/sim/device.hpp"
 #include "cuda/sim/internal.hpp"
 
@@ -52,13 +55,12 @@ struct Setting {
 
 Setting read_environment() {
   Setting s;
-  const char* v = std::getenv("JANUS_SIM_RACECHECK");
-  if (v == nullptr || *v == '\0' || std::strcmp(v, "0") == 0) return s;
-  if (std::strcmp(v, "1") == 0) {
-    s.on = true;
-    return s;
+  // The error waits for the first checked launch (racecheck_enabled).
+  try {
+    s.on = env::flag("JANUS_SIM_RACECHECK", false);
+  } catch (const Error& e) {
+    s.error = e.what();
   }
-  s.error = std::string("JANUS_SIM_RACECHECK must be 1 (on) or 0 (off), got '") + v + "'";
   return s;
 }
 

@@ -11,11 +11,14 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 
+#include "core/env_settings.hpp"
 #include "cuda/sim/internal.hpp"
+#include "janus/error.hpp"
 
 
 namespace janus::sim::detail {
@@ -127,21 +130,24 @@ struct Machine {
 const Machine& machine() {
   static const Machine m = [] {
     Machine r;
-    const char* env = std::getenv("JANUS_SIM_DEVICES");
-    if (env == nullptr || *env == '\0') return r;
-    r.setting = env;
-    const std::string v = env;
-    if (v == "cudaErrorInsufficientDriver") {
+    const std::optional<std::string> v = janus::env::string_setting("JANUS_SIM_DEVICES");
+    if (!v) return r;
+    r.setting = *v;
+    if (*v == "cudaErrorInsufficientDriver") {
       r.count = 0, r.count_error = cudaErrorInsufficientDriver;
-    } else if (v == "cudaErrorInitializationError") {
+    } else if (*v == "cudaErrorInitializationError") {
       r.count = 0, r.count_error = cudaErrorInitializationError;
-    } else if (v.size() == 1 && v[0] >= '0' && v[0] - '0' <= kMaxDevices) {
-      r.count = v[0] - '0';
-      if (r.count == 0) r.count_error = cudaErrorNoDevice;
     } else {
-      std::fprintf(stderr, "Janus CUDA simulator: JANUS_SIM_DEVICES='%s' is neither a device count 0..%d nor "
-                           "cudaErrorInsufficientDriver / cudaErrorInitializationError\n", env, kMaxDevices);
-      std::abort();
+      // A CUDA runtime call cannot throw: a malformed setting ends the process.
+      try {
+        r.count = static_cast<int>(janus::env::integer(
+            "JANUS_SIM_DEVICES", 0, kMaxDevices, 1,
+            "(simulated devices), cudaErrorInsufficientDriver or cudaErrorInitializationError"));
+      } catch (const janus::Error& e) {
+        std::fprintf(stderr, "Janus CUDA simulator: %s\n", e.what());
+        std::abort();
+      }
+      if (r.count == 0) r.count_error = cudaErrorNoDevice;
     }
     return r;
   }();

@@ -2,9 +2,10 @@
 #include "cuda/sim/schedule_order.hpp"
 
 #include <atomic>
-#include <cerrno>
-#include <cstdlib>
 #include <string>
+
+#include "core/env_settings.hpp"
+#include "janus/error.hpp"
 
 #include "cuda/sim/device.hpp"
 
@@ -27,17 +28,12 @@ struct SeedFromEnvironment {
 
 SeedFromEnvironment read_environment() {
   SeedFromEnvironment r;
-  const char* v = std::getenv("JANUS_SIM_SCHEDULE_SEED");
-  if (v == nullptr || *v == '\0') return r;
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  if (*v == '-' || *end != '\0' || errno == ERANGE) {
-    r.error = std::string("JANUS_SIM_SCHEDULE_SEED must be an unsigned decimal integer (0 = fixed order), got '") +
-              v + "'";
-    return r;
+  // The error waits for the first launch that needs the seed (checked_schedule_seed).
+  try {
+    r.seed = env::unsigned_integer("JANUS_SIM_SCHEDULE_SEED", 0, "(0: the fixed order)");
+  } catch (const Error& e) {
+    r.error = e.what();
   }
-  r.seed = n;
   return r;
 }
 
