@@ -375,6 +375,16 @@ TEST(CppApi, LoadModelErrorsNameTheFile) {
   std::remove(path.c_str());
 }
 
+// An error raised below a layer (a device op's dtype check) names the layer
+// of the model pass it happened in.
+TEST(CppApi, DeviceErrorsInAPassNameTheLayer) {
+  NeuralNetwork net = small_cnn();  // float32
+  const Tensor x64 = images(2, 5).to(DType::F64);
+  const std::string e = error_of([&] { net.forward(x64, Mode::Eval); });
+  EXPECT_EQ(e.rfind("layer 'conv' (conv2d): ", 0), 0u) << e;
+  EXPECT_NE(e.find("float64"), std::string::npos) << e;
+}
+
 TEST(CppApi, BuilderErrorsNameTheLayer) {
   GraphBuilder one({8}), two({8});
   auto h = one.dense("h", one.input(), DenseOptions(4));

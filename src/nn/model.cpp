@@ -23,6 +23,21 @@ std::vector<GraphNode> chain_of(std::vector<std::unique_ptr<Layer>> layers) {
 
 std::string describe(const Layer& l) { return "layer '" + l.name() + "' (" + l.type() + ")"; }
 
+// Runs one layer's pass; an Error from below it (a device op: "cpu gemm:
+// dtype mismatch ...") gets the layer's name in front, so that every
+// message of a model pass names the layer at fault. Layers' own errors
+// name it already. Nothing is added on the path that does not throw.
+template <class Pass>
+auto in_layer(const Layer& l, Pass&& pass) -> decltype(pass()) {
+  try {
+    return pass();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.rfind("layer '", 0) == 0) throw;
+    throw Error(describe(l) + ": " + what);
+  }
+}
+
 }  // namespace
 
 NeuralNetwork::NeuralNetwork(std::vector<std::unique_ptr<Layer>> layers, std::unique_ptr<Loss> loss, uint64_t seed)
@@ -271,7 +286,7 @@ Tensor NeuralNetwork::forward(const Tensor& x, Mode mode, PassObserver* observer
     std::vector<Tensor> ins;
     for (int j : n.inputs) ins.push_back(j == kModelInput ? x : outputs[static_cast<size_t>(j)]);
     if (observer) observer->begin(PassObserver::Pass::Forward, i);
-    outputs[i] = n.layer->graph_forward(ins, training);
+    outputs[i] = in_layer(*n.layer, [&] { return n.layer->graph_forward(ins, training); });
     if (observer && !observer->end(PassObserver::Pass::Forward, i, outputs[i])) return Tensor();
     // Drop outputs nobody reads any more (the layers keep what backward needs).
     for (int j : n.inputs)
@@ -355,8 +370,10 @@ bool NeuralNetwork::backward_into(const Tensor& target, const Tensor& out, Tenso
     const Tensor dy = std::move(grads[i]);
     JANUS_CHECK(dy.defined(), describe(*n.layer), ": no gradient reached its output in the backward pass");
     if (observer) observer->begin(PassObserver::Pass::Backward, i);
-    const std::vector<Tensor> dx = (i == last && fused) ? std::vector<Tensor>{n.layer->backward_from_preactivation(dy)}
-                                                        : n.layer->graph_backward(dy);
+    const std::vector<Tensor> dx = in_layer(*n.layer, [&] {
+      return (i == last && fused) ? std::vector<Tensor>{n.layer->backward_from_preactivation(dy)}
+                                  : n.layer->graph_backward(dy);
+    });
     if (observer && !observer->end(PassObserver::Pass::Backward, i, Tensor())) return false;
     JANUS_CHECK(dx.size() == n.inputs.size(), describe(*n.layer), ": backward returned ", dx.size(),
                 " gradients for ", n.inputs.size(), " inputs");
