@@ -369,7 +369,10 @@ TEST_F(Capture, BadArgumentsAreRefusedWithTheRuntimesErrorAndANamedMessage) {
   const auto bad_stream = reinterpret_cast<cudaStream_t>(&not_a_handle);
   const auto bad_graph = reinterpret_cast<cudaGraph_t>(&not_a_handle);
   const auto bad_exec = reinterpret_cast<cudaGraphExec_t>(&not_a_handle);
-  const auto bad_mode = static_cast<cudaStreamCaptureMode>(42);
+  // 3: not a capture mode, yet a value the enum can hold (its values 0..2
+  // need two bits, so its range is 0..3); 42 would be undefined behaviour
+  // in the test itself (UBSan: "not a valid value for type").
+  const auto bad_mode = static_cast<cudaStreamCaptureMode>(3);
   begin();
   cudaGraph_t graph = end();
   cudaGraphExec_t exec = instantiate(graph);
