@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
-#include <optional>
 
 #include "janus/checkpoint.hpp"
 #include "janus/error.hpp"
@@ -123,13 +122,13 @@ NeuralNetwork load_model(const std::string& path, Device& device) {
   }
   JANUS_CHECK(shape_ok, "checkpoint '", path, "': metadata 'input_shape' is not a valid batch shape: ", s->second);
   // The config's errors (an unregistered layer type, say) name the file too.
-  std::optional<NeuralNetwork> built;
-  try {
-    built.emplace(NeuralNetwork::from_config(config));
-  } catch (const Error& e) {
-    throw Error(detail::concat("checkpoint '", path, "': its model config: ", e.what()));
-  }
-  NeuralNetwork model = std::move(*built);
+  NeuralNetwork model = [&] {
+    try {
+      return NeuralNetwork::from_config(config);
+    } catch (const Error& e) {
+      throw Error(detail::concat("checkpoint '", path, "': its model config: ", e.what()));
+    }
+  }();
   // Built in float32, the dtype the data is fed in (evaluate, predict);
   // each tensor is converted on loading, whatever dtype the file stores.
   model.build(Shape(dims), device, DType::F32);

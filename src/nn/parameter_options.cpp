@@ -103,13 +103,11 @@ void parameter_options_from_config(const json& cfg, Layer& layer) {
 void add_parameter_options_to_config(Layer& layer, json& cfg) {
   const auto named = layer.named_parameters();
   if (named.empty()) return;
-  std::vector<const Parameter*> params;
-  for (const auto& np : named) params.push_back(np.second);
   json per_parameter = json::object();
   for (Option o : kOptions) {
-    const json first = value_of(params.front()->options, o);
+    const json first = value_of(named.front().second->options, o);
     bool shared = true;
-    for (const Parameter* p : params) shared = shared && value_of(p->options, o) == first;
+    for (const auto& np : named) shared = shared && value_of(np.second->options, o) == first;
     if (shared) {
       if (!first.is_null()) cfg[key_of(o)] = first;
       continue;
