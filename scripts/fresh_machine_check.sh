@@ -24,6 +24,15 @@
 # With --readme the steps are the README's quick-start commands instead:
 #   readme-train   bash scripts/train.sh --epochs 1 --max-steps 5
 #   readme-test    bash scripts/test.sh   (the whole SIM suite: long)
+# With --gpu-check, the CPU-side rehearsal of scripts/gpu_check.sh: the root
+# gets only what the GPU machine has (CMake, g++, Python; this machine's CUDA
+# toolkit at /usr/local/cuda, bind-mounted read-only for that step alone) and
+# the checkout's .gpu-deps/ (run scripts/gpu_deps.sh first), none of Janus's
+# Debian packages:
+#   gpu-tools      apt-get install cmake g++ make python3
+#   gpu-check      JANUS_GPU_CHECK_REHEARSAL=1 bash scripts/gpu_check.sh: the
+#                  carried packages unpacked, the nvcc build for sm_90 (long on
+#                  2 cores: 30-60 min), janus info; the report is printed
 #
 # The first failing step stops the check, which then names it and exits 1.
 # Each step's wall time is printed, and a table of them at the end.
@@ -71,6 +80,16 @@ if [ "${1:-}" = --step ]; then
     smoke)         cmd='bash scripts/smoke.sh build/cpu/janus' ;;
     readme-train)  cmd='bash scripts/train.sh --epochs 1 --max-steps 5' ;;
     readme-test)   cmd='bash scripts/test.sh' ;;
+    gpu-tools)     cmd='apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cmake g++ make python3 > /dev/null' ;;
+    gpu-check)     cmd='rc=0; JANUS_GPU_CHECK_REHEARSAL=1 bash scripts/gpu_check.sh > /tmp/gpu-check.log 2>&1 || rc=$?
+                        cat gpu_check_report.md; exit $rc'
+                   # The toolkit, read-only, for this step only; unmounted
+                   # whatever happens (a bind mount must never outlive the
+                   # step: the root is deleted afterwards).
+                   mkdir -p "$root/usr/local/cuda"
+                   mount --bind /usr/local/cuda "$root/usr/local/cuda"
+                   trap 'umount "$root/usr/local/cuda" || umount -l "$root/usr/local/cuda"' EXIT
+                   mount -o remount,bind,ro "$root/usr/local/cuda" ;;
     *) echo "fresh_machine_check: unknown step $name" >&2; exit 2 ;;
   esac
   echo
@@ -106,8 +125,9 @@ fi
 # All of it in one function, which bash reads whole before running it: the
 # script may change on disk while a check runs (a checkout moving on).
 main() {
-readme=0
+readme=0 gpu=0
 if [ "${1:-}" = --readme ]; then readme=1; shift; fi
+if [ "${1:-}" = --gpu-check ]; then gpu=1; shift; fi
 commit=${1:-HEAD}
 local self
 self=$(realpath "$0")
@@ -155,6 +175,10 @@ export JANUS_FRESH_JOBS=${JANUS_FRESH_JOBS:-$(nproc)}
 
 if [ $readme -eq 1 ]; then
   steps=(readme-train readme-test)
+elif [ $gpu -eq 1 ]; then
+  [ -n "$(ls .gpu-deps/debs/*.deb 2>/dev/null)" ] ||
+    { echo "fresh_machine_check --gpu-check: no .gpu-deps/debs (run bash scripts/gpu_deps.sh first)" >&2; exit 2; }
+  steps=(gpu-tools gpu-check)
 else
   steps=(deps configure-cpu configure-sim build-cpu test-cpu train info smoke)
 fi
@@ -190,6 +214,7 @@ TMPDIR=$work mmdebstrap --variant=minbase --mode=root --format=null \
   --customize-hook=": > \"\$1/etc/apt/apt.conf.d/00mmdebstrap\"" \
   --customize-hook="mkdir -p \"\$1/src/shared\" && tar -x -C \"\$1/src\" -f '$work/src.tar'" \
   --customize-hook="cp -r '$(realpath "$data")' \"\$1/src/shared/data\"" \
+  --customize-hook="[ $gpu -eq 0 ] || cp -r '$PWD/.gpu-deps' \"\$1/src/janus/.gpu-deps\"" \
   --customize-hook="[ ! -d /usr/local/share/ca-certificates ] || cp -r /usr/local/share/ca-certificates/. \"\$1/usr/local/share/ca-certificates/\"" \
   --customize-hook="bash '$work/fresh_machine_check.sh' --mark copy-in" \
   "${step_hooks[@]}" \

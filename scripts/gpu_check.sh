@@ -24,6 +24,15 @@
 # The report (markdown) goes to $JANUS_GPU_REPORT, default gpu_check_report.md
 # at the repository root, and is copied into $OUT when that is set. Exit
 # status: 0 when every step passed, 1 otherwise (the report says which).
+#
+# Rehearsal without a GPU (JANUS_GPU_CHECK_REHEARSAL=1; what
+# `scripts/fresh_machine_check.sh --gpu-check` runs in a bare Debian root with
+# only the GPU machine's tools): steps 1-3 exactly as on the GPU machine (the
+# machine's tools, the carried packages unpacked, the nvcc build for sm_90),
+# without the time limits, which are sized for a 16-core machine; then
+# `janus info`, which must name the CUDA runtime's error. The steps that need
+# a GPU (4 onwards) are listed in the report as not run. Exit status 0 when
+# all of that passed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -45,10 +54,12 @@ section() { say ""; say "## $* ($(( $(date +%s) - start )) s)"; }
 # The whole check keeps to $JANUS_GPU_DEADLINE seconds (default 540): a step
 # gets at most what is left, and none starts with under 15 s left.
 deadline=$(( start + ${JANUS_GPU_DEADLINE:-540} ))
+rehearsal=${JANUS_GPU_CHECK_REHEARSAL:-0}
 step() {
   local name=$1 limit=$2; shift 2
   local t0=$(date +%s) rc
   local left=$(( deadline - t0 ))
+  if [ "$rehearsal" = 1 ]; then limit=86400; left=86400; fi
   if [ $left -lt 15 ]; then say "- \`$name\`: NOT RUN (the check's time is spent)"; failed+=("$name"); return 1; fi
   [ $limit -gt $left ] && limit=$left
   timeout --kill-after=10 "$limit" "$@" >"$logs/$name.log" 2>&1
@@ -77,11 +88,16 @@ say "# Janus GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse
 
 # ---- 1. the machine ----------------------------------------------------------
 section "1. Machine"
+[ "$rehearsal" = 1 ] && say "REHEARSAL without a GPU (JANUS_GPU_CHECK_REHEARSAL=1): steps 1-3 and janus info only, no time limits"
+export JANUS_GPU_CHECK_REHEARSAL=$rehearsal
 TAIL_LINES=40 step machine 60 bash -c '
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  if [ "$JANUS_GPU_CHECK_REHEARSAL" = 1 ]; then echo "no GPU: a rehearsal"
+  else nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv; fi
   command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
   nvcc --version | tail -n 2; cmake --version | head -n 1; ${CXX:-g++} --version | head -n 1
-  echo "cores: $(nproc)"; python3 -c "import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"cudnn\", torch.backends.cudnn.version(), torch.cuda.get_device_name(0))"'
+  echo "cores: $(nproc)"
+  [ "$JANUS_GPU_CHECK_REHEARSAL" = 1 ] && exit 0
+  python3 -c "import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"cudnn\", torch.backends.cudnn.version(), torch.cuda.get_device_name(0))"'
 command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .')
 arch=${arch:-90}
@@ -146,6 +162,19 @@ step build 270 cmake --build "$build" -j"$jobs" || { finish; exit 1; }
 janus=$build/janus
 
 # ---- 4. the suite on the GPU -------------------------------------------------
+if [ "$rehearsal" = 1 ]; then
+  section "4. janus info without a GPU (rehearsal)"
+  # With no GPU, info must say that no CUDA device is usable and why (the
+  # runtime's error), and with JANUS_REQUIRE_CUDA=1 refuse the CPU fallback:
+  # what the GPU machine relies on to turn silent skips into failures.
+  JANUS_REQUIRE_CUDA=1 "$build/janus" info >"$logs/info.log" 2>&1; info_rc=$?
+  { echo '```'; tail -n 25 "$logs/info.log"; echo '```'; } >>"$report"
+  if grep -q "no device usable: ." "$logs/info.log" && grep -q "unavailable: JANUS_REQUIRE_CUDA" "$logs/info.log"; then
+    say "- \`info\`: ok (exit $info_rc; no device usable, the runtime's error named, no CPU fallback)"
+  else say "- \`info\`: FAILED (exit $info_rc; without a GPU it must name the CUDA error and refuse the CPU fallback)"; failed+=(info); fi
+  say "- not run in a rehearsal (they need a GPU): the suite on the GPU, compute-sanitizer, janus bench, training, PyTorch"
+  finish; exit
+fi
 section "4. janus info and the whole suite on the GPU (JANUS_REQUIRE_CUDA=1)"
 export JANUS_REQUIRE_CUDA=1
 step info 30 "$janus" info
