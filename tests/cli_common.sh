@@ -22,6 +22,11 @@
 #   expect_fail DESCRIPTION PATTERN -- command...
 #                           non-zero exit, not a signal, and stderr matches
 #                           PATTERN (grep)
+#   cuda_device_present     whether `$JANUS info` lists cuda:0 (a GPU or the
+#                           simulator); where it does not, a script runs only
+#                           its CPU checks, except with JANUS_REQUIRE_CUDA=1
+#                           (the GPU check; scripts/test.sh on a CUDA build),
+#                           where that is a failure, named with info's reason
 set -u
 
 cli_work_dir() {
@@ -41,6 +46,14 @@ cli_test_setup() {
 FAILED=0
 fail() { echo "FAIL: $*" >&2; FAILED=1; }
 ok() { echo "ok: $*"; }
+
+cuda_device_present() {
+  "$JANUS" info 2> /dev/null | grep -q '^  cuda:0' && return 0
+  if [ "${JANUS_REQUIRE_CUDA:-0}" = 1 ]; then
+    fail "JANUS_REQUIRE_CUDA=1, but janus info lists no cuda:0: $("$JANUS" info 2>&1 | grep -m1 -E 'no device usable|unavailable')"
+  fi
+  return 1
+}
 
 skip_without() {
   local tools=()

@@ -17,7 +17,7 @@ same_tensors() { python3 "$SRC/tests/safetensors_tensors.py" equal "$@"; }
 train() { "$JANUS" train --config "$1" --epochs 3 --data-dir "$DATA" --experiments-dir exp -q "${@:2}"; }
 
 # The CUDA checks: on a GPU or the simulator.
-if "$JANUS" info 2> /dev/null | grep -q '^  cuda:0'; then
+if cuda_device_present; then
   train "$CONFIG" --device cuda --name plain > plain.txt 2> plain_err.txt || { fail "training without graphs"; cat plain_err.txt >&2; }
   train "$CONFIG" --device cuda --name graph --cuda-graph > graph.txt 2> graph_err.txt ||
     { fail "training with --cuda-graph"; cat graph_err.txt >&2; }

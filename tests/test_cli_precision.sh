@@ -50,7 +50,7 @@ grep -q "precision  bf16" bf16.txt && ok "bf16 run evaluates in bf16" || fail "b
 
 # CUDA (a GPU or the simulator): fp32, tf32 and bf16 all train, and the two
 # reduced modes change the weights (their arithmetic was used).
-if "$JANUS" info 2> /dev/null | grep -q '^  cuda:0'; then
+if cuda_device_present; then
   for p in fp32 tf32 bf16; do
     "$JANUS" train --config "$CONFIG" --device cuda --epochs 2 --data-dir "$DATA" --experiments-dir exp -q \
       --name cuda-$p --precision $p > out.txt 2> err.txt || { fail "cuda $p training"; cat err.txt >&2; }

@@ -26,6 +26,7 @@
 #include "janus/step_capture.hpp"
 #include "janus/tensor.hpp"
 #include "lagging_device.hpp"
+#include "test_cuda_device.hpp"
 #include "train/running_metrics.hpp"
 #include "train/train_step.hpp"
 
@@ -133,7 +134,7 @@ void expect_same(const std::vector<EpochTotals>& a, const std::vector<EpochTotal
 class GraphStep : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GraphStep, BitIdenticalToTheUncapturedStep) {
-  Device& gpu = get_device("cuda");
+  Device& gpu = get_device(test::cuda_device_under_test());
   ASSERT_NE(gpu.step_capture(), nullptr);
   const Case& c = GetParam();
   constexpr int kSteps = 9;
@@ -173,7 +174,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 TEST(GraphStepLaunches, AReplayedStepIsOneGraphLaunchAndNoKernelLaunch) {
-  Device& gpu = get_device("cuda");
+  Device& gpu = get_device(test::cuda_device_under_test());
   const Case c{"", kCnn, R"({"type": "adam"})", R"({"type": "onecycle", "lr": 0.05, "total_steps": 14})"};
   Trainee run(gpu, c);
   TrainStep step(run.model, *run.optimizer, *run.schedule, gpu, kClasses, false);
@@ -210,7 +211,7 @@ TEST(GraphStepLaunches, AReplayedStepIsOneGraphLaunchAndNoKernelLaunch) {
 // The last, smaller batch of an epoch runs uncaptured (said once in the log);
 // the next full batch replays the kept graph; all bit-identical to no graphs.
 TEST(GraphStepShapes, ASmallerLastBatchFallsBackThenTheGraphIsReplayed) {
-  Device& gpu = get_device("cuda");
+  Device& gpu = get_device(test::cuda_device_under_test());
   const Case c{"", kCnn, R"({"type": "sgd", "momentum": 0.9})", R"({"type": "onecycle", "lr": 0.05, "total_steps": 14})"};
   auto rows = [](int i) { return i % 5 == 4 ? 4 : 6; };  // "epochs" of 5 batches, the last one of 4
   Trainee plain(gpu, c), graphed(gpu, c);
@@ -233,7 +234,7 @@ TEST(GraphStepShapes, ASmallerLastBatchFallsBackThenTheGraphIsReplayed) {
 }
 
 TEST(GraphStepFallback, CheckNumericsRunsUncapturedAndSaysSo) {
-  Device& gpu = get_device("cuda");
+  Device& gpu = get_device(test::cuda_device_under_test());
   const Case c{"", kMlp, R"({"type": "sgd"})", R"({"type": "constant", "lr": 0.05})"};
   Trainee run(gpu, c);
   TrainStep step(run.model, *run.optimizer, *run.schedule, gpu, kClasses, /*check_numerics=*/true);
@@ -251,7 +252,7 @@ TEST(GraphStepFallback, CheckNumericsRunsUncapturedAndSaysSo) {
 // moved (a new RunningMetrics, say) is instantiated anew, not replayed
 // writing into the old ones.
 TEST(GraphStepAddresses, AMovedFloat64TensorIsNotReplayedIntoTheOldAddress) {
-  Device& gpu = get_device("cuda");
+  Device& gpu = get_device(test::cuda_device_under_test());
   StepCapture* capture = gpu.step_capture();
   ASSERT_NE(capture, nullptr);
   capture->reset();
@@ -283,7 +284,7 @@ TEST(GraphStepAddresses, AMovedFloat64TensorIsNotReplayedIntoTheOldAddress) {
 // loss returned to the host would be) fails the recording with the runtime's
 // error, names the step, and leaves the device usable.
 TEST(GraphStepFallback, AHostReadInsideTheStepFailsTheRecordingClearly) {
-  Device& gpu = get_device("cuda");
+  Device& gpu = get_device(test::cuda_device_under_test());
   StepCapture* capture = gpu.step_capture();
   ASSERT_NE(capture, nullptr);
   Tensor t = Tensor::zeros(Shape{4}, gpu);

@@ -33,6 +33,7 @@
 #include "janus/tensor.hpp"
 
 #include "cuda/cuda_device.hpp"
+#include "test_cuda_device.hpp"
 #include "tf32_reference.hpp"
 
 using namespace janus;
@@ -48,7 +49,7 @@ class Parity : public ::testing::Test {
     if (cuda_device_count() == 0)
       GTEST_SKIP() << "no CUDA device available (" << cuda_unavailable_reason()
                    << "): nothing to compare the CPU with";
-    gpu_ = &get_device("cuda");
+    gpu_ = &get_device(test::cuda_device_under_test());
     cpu_ = &cpu_device();
     const std::string pair = cpu_->name() + " vs " + gpu_->name();
     RecordProperty("devices", pair);

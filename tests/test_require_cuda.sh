@@ -48,4 +48,16 @@ if JANUS_REQUIRE_CUDA=1 JANUS_SIM_DEVICES=0 "$JANUS" info > "$tmp/auto.txt" 2>&1
   grep -q "auto ->        unavailable: JANUS_REQUIRE_CUDA" "$tmp/auto.txt" ||
     { cat "$tmp/auto.txt"; fail "device auto fell back to the CPU although CUDA is required"; }
 fi
+
+# The CLI test scripts' CUDA parts (cli_common.sh's cuda_device_present): with
+# no device they run only their CPU checks, but with JANUS_REQUIRE_CUDA=1 the
+# missing device is a failure that names the requirement, never a pass.
+src=$(cd "$(dirname "$0")/.." && pwd)
+for script in test_cli_cuda_graph test_cli_precision; do
+  if JANUS_REQUIRE_CUDA=1 JANUS_SIM_DEVICES=0 bash "$src/tests/$script.sh" "$JANUS" "$src" > "$tmp/$script.txt" 2>&1; then
+    cat "$tmp/$script.txt"; fail "$script passed with JANUS_REQUIRE_CUDA=1 and no CUDA device"
+  fi
+  grep -q "JANUS_REQUIRE_CUDA=1, but janus info lists no cuda:0" "$tmp/$script.txt" ||
+    { cat "$tmp/$script.txt"; fail "$script: the failure does not name JANUS_REQUIRE_CUDA"; }
+done
 echo "test_require_cuda: all checks passed"

@@ -57,7 +57,7 @@ CudaDevice::CudaDevice(int index) : index_(index), allocator_(index) {
   // gemm_raw sets the math mode of each product from the precision mode.
   JANUS_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
   conv_algo_ = JANUS_SIMULATED ? ConvAlgo::ImplicitGemm : ConvAlgo::CuDNN;
-  step_graph_ = std::make_unique<StepGraph>(stream_, allocator_, [this](void* dst, const void* src, size_t bytes) {
+  step_graph_ = std::make_unique<StepGraph>(index_, stream_, allocator_, [this](void* dst, const void* src, size_t bytes) {
     const DeviceGuard g(index_);
     std::lock_guard<std::mutex> lock(upload_mu_);
     uploads_.upload(dst, src, bytes, stream_);
@@ -252,6 +252,7 @@ void CudaDevice::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
 
 void CudaDevice::copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,
                                      int64_t width) {
+  const DeviceGuard guard(index_);
   const int64_t src_cols = src.dim(src.rank() - 1), dst_cols = dst.dim(dst.rank() - 1);
   k::copy_columns(f32(src, "copy_columns", "src"), src_cols, src_col, f32(dst, "copy_columns", "dst"), dst_cols,
                   dst_col, src.numel() / src_cols, width, stream_);

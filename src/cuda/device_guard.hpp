@@ -36,4 +36,23 @@ class DeviceGuard {
   bool switched_ = false;
 };
 
+// The same switch for destructors and noexcept clean-up paths, where an
+// exception cannot be thrown: a failure to read or select the device is
+// ignored (the CUDA calls that follow then report the error themselves).
+class QuietDeviceGuard {
+ public:
+  explicit QuietDeviceGuard(int index) noexcept {
+    switched_ = cudaGetDevice(&previous_) == cudaSuccess && previous_ != index && cudaSetDevice(index) == cudaSuccess;
+  }
+  ~QuietDeviceGuard() {
+    if (switched_) static_cast<void>(cudaSetDevice(previous_));
+  }
+  QuietDeviceGuard(const QuietDeviceGuard&) = delete;
+  QuietDeviceGuard& operator=(const QuietDeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool switched_ = false;
+};
+
 }  // namespace janus::cuda

@@ -7,16 +7,18 @@
 #include <string>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/device_guard.hpp"
 #include "janus/error.hpp"
 
 namespace janus::cuda {
 
-StepGraph::StepGraph(cudaStream_t stream, CachingAllocator& allocator,
+StepGraph::StepGraph(int device, cudaStream_t stream, CachingAllocator& allocator,
                      std::function<void(void*, const void*, size_t)> upload)
-    : stream_(stream), allocator_(allocator), upload_(std::move(upload)) {}
+    : device_(device), stream_(stream), allocator_(allocator), upload_(std::move(upload)) {}
 
 StepGraph::~StepGraph() {
   abort();
+  const QuietDeviceGuard guard(device_);
   for (Kept& k : kept_)
     if (k.exec != nullptr) static_cast<void>(cudaGraphExecDestroy(k.exec));
   if (block_ != nullptr) allocator_.deallocate(block_);
@@ -24,6 +26,7 @@ StepGraph::~StepGraph() {
 
 void StepGraph::begin() {
   JANUS_CHECK(!recording_, "CUDA graph: begin() while a step is being recorded");
+  const DeviceGuard guard(device_);
   if (block_ == nullptr) block_ = allocator_.allocate(kBlockBytes);  // outside the pool: lives as long as we do
   mirror_.clear();
   layout_.clear();
@@ -60,6 +63,7 @@ void StepGraph::note_pointer(const void* p) {
 
 bool StepGraph::end() {
   JANUS_CHECK(recording_, "CUDA graph: end() without begin()");
+  const DeviceGuard guard(device_);
   recording_ = false;
   cudaGraph_t graph = nullptr;
   const cudaError_t e = cudaStreamEndCapture(stream_, &graph);
@@ -96,6 +100,7 @@ bool StepGraph::end() {
 void StepGraph::abort() noexcept {
   if (!recording_) return;
   recording_ = false;
+  const QuietDeviceGuard guard(device_);  // noexcept: runs on error paths and in the destructor
   cudaGraph_t graph = nullptr;
   if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph != nullptr)
     static_cast<void>(cudaGraphDestroy(graph));
@@ -105,6 +110,7 @@ void StepGraph::abort() noexcept {
 
 void StepGraph::reset() {
   abort();
+  const DeviceGuard guard(device_);
   for (Kept& k : kept_) {
     if (k.exec != nullptr) JANUS_CUDA_CHECK(cudaGraphExecDestroy(k.exec));
     k = Kept{};

@@ -51,8 +51,10 @@ class StepGraph final : public StepCapture {
   // bytes per parameter tensor).
   static constexpr size_t kBlockBytes = size_t{1} << 20;
 
-  // `upload(dst, src, bytes)` queues a host-to-device copy on `stream`.
-  StepGraph(cudaStream_t stream, CachingAllocator& allocator,
+  // `upload(dst, src, bytes)` queues a host-to-device copy on `stream`, a
+  // stream of CUDA device `device`: every call below makes that device
+  // current for its CUDA calls and restores the thread's device after.
+  StepGraph(int device, cudaStream_t stream, CachingAllocator& allocator,
             std::function<void(void*, const void*, size_t)> upload);
   ~StepGraph() override;
   StepGraph(const StepGraph&) = delete;
@@ -76,6 +78,7 @@ class StepGraph final : public StepCapture {
   void note_pointer(const void* p);
 
  private:
+  int device_;
   cudaStream_t stream_;
   CachingAllocator& allocator_;
   std::function<void(void*, const void*, size_t)> upload_;
