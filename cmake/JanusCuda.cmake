@@ -22,7 +22,8 @@ if(JANUS_CUDA STREQUAL "ON")
   endif()
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
-  find_package(CUDAToolkit REQUIRED)
+  include(${PROJECT_SOURCE_DIR}/cmake/JanusFindCUDAToolkit.cmake)
+  janus_find_cuda_toolkit()  # find_package(CUDAToolkit REQUIRED), see there
   # cuDNN comes with the toolkit on some machines and as a separate install
   # (or pip's nvidia-cudnn wheel) on others: JANUS_CUDNN_ROOT names its prefix
   # when it is not beside the toolkit (scripts/gpu_check.sh sets it).

@@ -4,6 +4,7 @@
 #   P/lib/libjanus.a                      the library (static by default)
 #   P/lib/cmake/Janus/JanusConfig.cmake   the CMake package: find_package(Janus)
 #     + JanusConfigVersion.cmake (same major version is compatible)
+#     + JanusFindCUDAToolkit.cmake (CUDA builds: finding the toolkit on CMake 3.25.0-3.25.1)
 #     + JanusTargets.cmake (the imported targets Janus::janus, Janus::plugin
 #       and Janus::cli, the janus tool)
 #     + JanusNlohmannJsonTargets.cmake (Janus::nlohmann_json, the optional
@@ -79,4 +80,5 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/JanusConfig.cmake.in
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/JanusConfigVersion.cmake
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/JanusConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/JanusConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/JanusFindCUDAToolkit.cmake
         DESTINATION ${JANUS_INSTALL_CMAKEDIR})
