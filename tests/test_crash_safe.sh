@@ -7,7 +7,10 @@
 # uninterrupted run with the same seed; the previous good checkpoint must
 # survive a kill during a write, and the leftover temporary file must not
 # disturb the resume. The kills use the test-only hooks of
-# src/core/test_hooks.hpp (JANUS_TEST_KILL_AT, JANUS_TEST_SLOW_CHECKPOINT_WRITE).
+# src/core/test_hooks.hpp (JANUS_TEST_KILL_AT, JANUS_TEST_HOLD_CHECKPOINT_WRITE).
+# Nothing here depends on timing: a kill from outside lands while the run is
+# held inside a checkpoint write (a handshake through a file), never within a
+# window of a fixed length, and every wait polls with a generous deadline.
 # A NaN (learning rate 1e30 on a ReLU network) must stop training with a
 # message naming the step and, with --check-numerics, the first layer.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
@@ -158,20 +161,37 @@ for n in 2 3 5 8; do
 done
 
 # ---- an outside kill -9 while a checkpoint is being written --------------------------
-JANUS_TEST_SLOW_CHECKPOINT_WRITE=3000 "$JANUS" train --config "$CONFIG" --data-dir "$DATA" \
+# JANUS_TEST_HOLD_CHECKPOINT_WRITE=$HOLD: half-way through each checkpoint write
+# the run writes the temporary file's path into $HOLD and waits until the test
+# removes $HOLD; the test signals it while it is held, so the signal always
+# lands inside the write.
+HOLD=$WORK/hold
+# held_write PID: waits (up to 120 s) until PID holds a write; prints its temporary file
+held_write() {
+  local _
+  for _ in $(seq 1200); do
+    [ -f "$HOLD" ] && { cat "$HOLD"; return 0; }
+    kill -0 "$1" 2> /dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+rm -f "$HOLD"
+JANUS_TEST_HOLD_CHECKPOINT_WRITE=$HOLD "$JANUS" train --config "$CONFIG" --data-dir "$DATA" \
   --experiments-dir exp -q --epochs $EPOCHS --name outside > /dev/null 2>&1 &
 pid=$!
-for _ in $(seq 600); do  # up to 60 s: wait for a write in progress after a complete checkpoint
-  [ -f exp/outside/last.safetensors ] && ls exp/outside/*.tmp.* > /dev/null 2>&1 && break
-  sleep 0.1
+held=
+while tmp=$(held_write $pid); do  # let writes go on until one is held after a complete checkpoint
+  if [ -f exp/outside/last.safetensors ]; then held=$tmp; break; fi
+  rm -f "$HOLD"
 done
 kill -9 $pid 2> /dev/null
 wait $pid 2> /dev/null
-if [ -f exp/outside/last.safetensors ] && ls exp/outside/*.tmp.* > /dev/null 2>&1; then
-  ok "outside kill -9 landed during a checkpoint write"
+if [ -n "$held" ] && [ -f "$held" ] && [ -f exp/outside/last.safetensors ]; then
+  ok "outside kill -9 landed during a checkpoint write ($(basename "$held") left behind)"
   resume outside && same_run exp/full exp/outside "kill -9 from outside during a write, resumed"
 else
-  fail "outside kill: no write in progress was seen"
+  fail "outside kill: no write was held after a complete checkpoint"
 fi
 
 # ---- SIGINT / SIGTERM: stop at a step boundary with a resumable checkpoint -----------
@@ -196,18 +216,22 @@ assert st["step"] == 22 and st["epochs_done"] == 3 and "partial" in st, st
 PY
   resume $name && same_run exp/full exp/$name "SIG$sig at step 22, resumed"
 done
-# A second SIGINT while the first is being handled (inside the slow checkpoint write) ends
-# the process at once; the previous checkpoint (epoch 3) stays intact and resumable.
-JANUS_TEST_KILL_AT=step:22 JANUS_TEST_KILL_SIGNAL=INT JANUS_TEST_SLOW_CHECKPOINT_WRITE=1500 "$JANUS" train \
+# A second SIGINT while the first is being handled (inside step 22's checkpoint write,
+# held) ends the process at once; the previous checkpoint (epoch 3) stays intact and resumable.
+rm -f "$HOLD"
+JANUS_TEST_KILL_AT=step:22 JANUS_TEST_KILL_SIGNAL=INT JANUS_TEST_HOLD_CHECKPOINT_WRITE=$HOLD "$JANUS" train \
   --config "$CONFIG" --data-dir "$DATA" --experiments-dir exp -q --epochs $EPOCHS --name sig2 > sig2.out 2>&1 &
 pid=$!
-for _ in $(seq 900); do  # up to 90 s: the write of step 22's checkpoint is in progress
-  grep -q 'step\\":22' exp/sig2/last.safetensors.tmp.* 2> /dev/null && break
-  sleep 0.1
+held=
+while tmp=$(held_write $pid); do  # let writes go on until step 22's is held
+  if grep -q 'step\\":22' "$tmp"; then held=$tmp; break; fi
+  rm -f "$HOLD"
 done
+[ -n "$held" ] || fail "second SIGINT: step 22's checkpoint write was never held"
 kill -INT $pid 2> /dev/null
 wait $pid
 rc=$?
+rm -f "$HOLD"
 [ $rc -eq 130 ] && ok "second SIGINT: the process ends at once (status 130)" || fail "second SIGINT: exit $rc"
 grep -q "interrupted by" sig2.out && fail "second SIGINT: the first stop completed anyway"
 [ "$(epochs_done exp/sig2/last.safetensors)" = 3 ] && ok "second SIGINT: last.safetensors is still epoch 3's" ||
