@@ -124,7 +124,7 @@ EOF
 expect_fail "unknown config key" "unknown key 'batch_sise'" -- "$JANUS" train --config badkey.json --name x \
   --data-dir "$DATA" --experiments-dir exp
 grep -q "badkey.json" err.txt || fail "unknown-key message does not name the file"
-expect_fail "missing data dir" "no such directory" -- "$JANUS" train --config "$CONFIG" --name x \
+expect_fail "missing data dir" "(from --data-dir): no such directory" -- "$JANUS" train --config "$CONFIG" --name x \
   --data-dir "$WORK/nonexistent" --experiments-dir exp
 expect_fail "unknown device" "unknown device" -- "$JANUS" train --config "$CONFIG" --name x --device tpu \
   --data-dir "$DATA" --experiments-dir exp

@@ -135,9 +135,11 @@ struct RunData {
   std::string data_dir;
   std::vector<std::string> train_files, validation_files;  // the files actually read
 };
-// Loads the splits a config names. data_dir_flag as for resolve_data_dir
-// (for iris a missing data directory falls back to the bundled CSV).
-RunData load_run_data(const RunConfig& cfg, const std::string& data_dir_flag);
+// Loads the splits a config names. data_dir and given_as as for
+// resolve_data_dir (for iris a missing data directory falls back to the
+// bundled CSV).
+RunData load_run_data(const RunConfig& cfg, const std::string& data_dir,
+                      const std::string& given_as = "the data_dir argument of load_run_data()");
 // Files given on the command line (evaluate / predict) for a dataset kind:
 // cifar10: batch files; fashion_mnist: images labels; iris: CSV files.
 // ignore_labels: CIFAR label bytes are skipped (labels -1).
@@ -148,6 +150,7 @@ Dataset load_dataset_files(const std::string& dataset_name, const std::vector<st
 
 struct TrainOptions {
   std::string data_dir;                      // "" -> resolve_data_dir("")
+  std::string data_dir_given_as = "TrainOptions::data_dir";  // names data_dir in errors (the CLI: "--data-dir")
   std::string experiments_dir = "experiments";
   std::string device;                        // "" -> the config's
   std::string precision;                     // "" -> the config's; else fp32, tf32 or bf16
