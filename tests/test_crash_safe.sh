@@ -32,7 +32,7 @@ train() { "$JANUS" train --config "$CONFIG" --data-dir "$DATA" --experiments-dir
 
 # same_run A B: tensors (parameters and optimizer state) of last and best
 # checkpoints equal bit for bit, training state equal, metrics equal but for
-# the time column.
+# the time column (the 7th; the 8th, "partial", is compared).
 cat > compare.py << 'PY'
 import json, struct, sys
 def load(path):
@@ -55,7 +55,7 @@ for name in ("last.safetensors", "best.safetensors"):
     if ra != rb:
         bad.append(f"{name}: training state {ra} != {rb}")
 def metrics(d):
-    return [",".join(l.split(",")[:6]) for l in open(f"{d}/metrics.csv").read().split("\n") if l]
+    return [",".join(l.split(",")[:6] + l.split(",")[7:]) for l in open(f"{d}/metrics.csv").read().split("\n") if l]
 if metrics(a) != metrics(b):
     bad.append(f"metrics.csv differ:\n{metrics(a)}\n{metrics(b)}")
 print("\n".join(bad))
@@ -214,6 +214,10 @@ b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
 st = json.loads(json.loads(b[8:8 + n])["__metadata__"]["janus_run"])
 assert st["step"] == 22 and st["epochs_done"] == 3 and "partial" in st, st
 PY
+  # metrics.csv: epochs 1-3 complete, then epoch 4's first 4 steps, marked partial (column 8)
+  [ "$(cut -d, -f1,8 exp/$name/metrics.csv | tr '\n' ' ')" = "epoch,partial 1,0 2,0 3,0 4,1 " ] &&
+    ok "SIG$sig: metrics.csv marks epoch 4's row partial" ||
+    { fail "SIG$sig: metrics.csv does not mark the partial epoch"; cat exp/$name/metrics.csv >&2; }
   resume $name && same_run exp/full exp/$name "SIG$sig at step 22, resumed"
 done
 # A second SIGINT while the first is being handled (inside step 22's checkpoint write,

@@ -167,9 +167,14 @@ struct TrainOptions {
   std::ostream* out = nullptr;               // epoch summaries (nullptr: std::cout)
 };
 
+// One row of metrics.csv (columns epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,partial).
 struct EpochMetrics {
   int epoch = 0;  // 1-based
   double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, lr = 0, seconds = 0;
+  // The run stopped inside this epoch (--max-steps, SIGINT/SIGTERM): the train_* columns cover
+  // only its first batches, and validation ran on the parameters of that step. A resumed run
+  // replaces the row with the whole epoch's. metrics.csv writes 1 (partial) or 0.
+  bool partial = false;
 };
 
 struct TrainResult {
