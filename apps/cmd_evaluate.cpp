@@ -36,7 +36,7 @@ int run_evaluate(const EvaluateArgs& a) {
     data = janus::load_dataset_files(run.dataset, a.data, /*ignore_labels=*/false);
     what = data.source;
   } else {
-    janus::RunData splits = janus::load_run_data(run.config, a.data_dir);
+    janus::RunData splits = janus::load_run_data(run.config, a.data_dir, "--data-dir");
     if (a.split == "train") data = std::move(splits.train);
     else if (a.split == "test") data = std::move(splits.test);
     else data = std::move(splits.validation);

@@ -36,6 +36,7 @@ int run_train(const TrainArgs& a) {
   }
   janus::TrainOptions o;
   o.data_dir = a.data_dir;
+  o.data_dir_given_as = "--data-dir";
   o.experiments_dir = a.experiments_dir;
   o.device = a.device;
   o.precision = a.precision;

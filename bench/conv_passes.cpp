@@ -4,7 +4,8 @@
 // emulated bf16 path: rounding + the float32 kernels). Prints one row per
 // layer and pass with oneDNN's implementation names. For choosing and
 // documenting the CPU's bf16 path; threads from JANUS_NUM_THREADS, else
-// OMP_NUM_THREADS, else all cores.
+// OMP_NUM_THREADS, else all cores, read as the library reads them
+// (core/env_settings.hpp: a malformed JANUS_NUM_THREADS is an error).
 //   build/release-off/bench_conv_passes [reps]
 #include <omp.h>
 
@@ -15,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "core/env_settings.hpp"
 #include "cpu/onednn_conv.hpp"
+#include "janus/error.hpp"
 #include "janus/precision.hpp"
 
 namespace {
@@ -47,10 +50,9 @@ double best_ms(int reps, Fn&& fn) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 10;
-  const char* env = std::getenv("JANUS_NUM_THREADS");
-  const int threads = env ? std::atoi(env) : omp_get_max_threads();
+  const int threads = janus::env::requested_thread_count().value_or(omp_get_max_threads());
   OneDnnConv conv(threads);
   std::printf("threads %d, native bf16: %s, best of %d\n", threads, janus::onednn::has_native_bf16() ? "yes" : "no",
               reps);
@@ -92,4 +94,7 @@ int main(int argc, char** argv) {
   std::printf("total: f32 %.2f ms, bf16 %.2f ms (native, or f32 + rounding where declined), rounding %.2f ms\n",
               totals[0], totals[1], totals[2]);
   return 0;
+} catch (const janus::Error& e) {
+  std::fprintf(stderr, "bench_conv_passes: error: %s\n", e.what());
+  return 1;
 }

@@ -22,7 +22,7 @@ for f in config.json hyperparameters.json metrics.csv last.safetensors best.safe
   [ -s "exp/smoke/$f" ] || fail "exp/smoke/$f missing"
 done
 for f in loss.png accuracy.png; do [ -s "exp/smoke/$f" ] || fail "exp/smoke/$f missing"; done
-[ "$(head -n 1 exp/smoke/metrics.csv)" = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds" ] ||
+[ "$(head -n 1 exp/smoke/metrics.csv)" = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,partial" ] ||
   fail "metrics.csv header"
 [ "$(wc -l < exp/smoke/metrics.csv)" -eq 3 ] || fail "metrics.csv should have 2 rows"
 
@@ -93,8 +93,19 @@ awk -F, 'NR > 1 && ($1 != NR - 2 || $2 !~ /^[0-2]$/) { bad = 1 } END { exit bad 
   fail "train 4 epochs"
 "$JANUS" train --config "$CONFIG" --epochs 4 --name part --max-steps 9 --data-dir "$DATA" --experiments-dir exp -q \
   > /dev/null 2>&1 || fail "train with --max-steps"
+# 8 steps per epoch: step 9 is inside epoch 2, whose row says it is partial (column 8)
+[ "$(cut -d, -f1,8 exp/part/metrics.csv | tr '\n' ' ')" = "epoch,partial 1,0 2,1 " ] &&
+  ok "--max-steps inside epoch 2: metrics.csv marks that row partial" ||
+  { fail "--max-steps: metrics.csv does not mark the partial epoch"; cat exp/part/metrics.csv >&2; }
+# stopped inside epoch 1: its one row is partial; the plots (complete epochs only) wait, without a warning
+expect_ok "--max-steps inside epoch 1" -- "$JANUS" train --config "$CONFIG" --epochs 4 --name part1 --max-steps 3 \
+  --data-dir "$DATA" --experiments-dir exp -q
+[ "$(cut -d, -f1,8 exp/part1/metrics.csv | tr '\n' ' ')" = "epoch,partial 1,1 " ] && ! grep -q warning err.txt &&
+  [ ! -e exp/part1/loss.png ] && ok "--max-steps inside epoch 1: a partial row, no plot, no warning" ||
+  { fail "--max-steps inside epoch 1: metrics.csv or plots"; cat exp/part1/metrics.csv err.txt >&2; }
 expect_ok "resume" -- "$JANUS" train --name part --resume --data-dir "$DATA" --experiments-dir exp -q
-if diff <(cut -d, -f1-6 exp/full/metrics.csv) <(cut -d, -f1-6 exp/part/metrics.csv) > /dev/null; then
+# every column but the wall time (7), "partial" included: the resumed epoch 2 is complete
+if diff <(cut -d, -f1-6,8 exp/full/metrics.csv) <(cut -d, -f1-6,8 exp/part/metrics.csv) > /dev/null; then
   ok "resumed metrics equal the uninterrupted run's"
 else
   fail "resumed metrics differ"; diff exp/full/metrics.csv exp/part/metrics.csv >&2
@@ -124,7 +135,7 @@ EOF
 expect_fail "unknown config key" "unknown key 'batch_sise'" -- "$JANUS" train --config badkey.json --name x \
   --data-dir "$DATA" --experiments-dir exp
 grep -q "badkey.json" err.txt || fail "unknown-key message does not name the file"
-expect_fail "missing data dir" "no such directory" -- "$JANUS" train --config "$CONFIG" --name x \
+expect_fail "missing data dir" "(from --data-dir): no such directory" -- "$JANUS" train --config "$CONFIG" --name x \
   --data-dir "$WORK/nonexistent" --experiments-dir exp
 expect_fail "unknown device" "unknown device" -- "$JANUS" train --config "$CONFIG" --name x --device tpu \
   --data-dir "$DATA" --experiments-dir exp

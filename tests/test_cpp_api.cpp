@@ -390,6 +390,16 @@ TEST(CppApi, BuilderErrorsNameTheLayer) {
   auto h = one.dense("h", one.input(), DenseOptions(4));
   EXPECT_NE(error_of([&] { two.dense("g", h, DenseOptions(4)); }).find("another GraphBuilder"), std::string::npos);
   EXPECT_NE(error_of([&] { one.dense("h", h, DenseOptions(4)); }).find("two layers named 'h'"), std::string::npos);
+  // '.' joins layer and parameter names ("h.W"), so a layer name cannot hold one; a network
+  // made of layers directly is checked the same way.
+  EXPECT_NE(error_of([&] { one.dense("fc.1", h, DenseOptions(4)); })
+                .find("GraphBuilder: layer 'fc.1' (fully_connected): the name 'fc.1' contains '.'"),
+            std::string::npos);
+  std::vector<std::unique_ptr<Layer>> dotted;
+  dotted.push_back(std::make_unique<FullyConnected>("fc.1", 2));
+  EXPECT_NE(error_of([&] { NeuralNetwork(std::move(dotted), make_loss("l2")); })
+                .find("layer 'fc.1' (fully_connected): the name 'fc.1' contains '.'"),
+            std::string::npos);
   auto out = one.dense("out", h, DenseOptions(2));
   EXPECT_NE(error_of([&] { one.build(h, make_loss("l2"), cpu_device()); }).find("last layer"), std::string::npos);
   NeuralNetwork net = one.build(out, make_loss("l2"), cpu_device());

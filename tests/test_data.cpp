@@ -1,5 +1,6 @@
 // Datasets, splits, standardisation, augmentation and the DataLoader.
 #include <janus/data.hpp>
+#include <janus/trainer.hpp>
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -112,16 +113,18 @@ std::vector<uint8_t> idx_labels(const std::vector<uint8_t>& labels) {
   return v;
 }
 
-// Runs f, expects a janus::Error whose message contains every needle.
+// Runs f, expects a janus::Error whose message contains every needle; returns the message.
 template <class F>
-void expect_error(F&& f, const std::vector<std::string>& needles) {
+std::string expect_error(F&& f, const std::vector<std::string>& needles) {
   try {
     f();
     ADD_FAILURE() << "expected janus::Error";
   } catch (const Error& e) {
     std::string msg = e.what();
     for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+    return msg;
   }
+  return "";
 }
 
 // A small labelled dataset of (4, 5, 3) images: value = 1000*i + position.
@@ -436,7 +439,11 @@ TEST(Iris, BundledCopyMatchesSharedData) {
 TEST(DataDir, FlagThenEnvironment) {
   TempDir t;
   EXPECT_EQ(resolve_data_dir(t.str()), t.str());
-  expect_error([&] { resolve_data_dir(t.str() + "/nope"); }, {"--data-dir", "nope"});
+  // The error names where the directory came from: a library caller's argument, or the CLI's option.
+  const std::string library_msg = expect_error([&] { resolve_data_dir(t.str() + "/nope"); },
+                                               {"'" + t.str() + "/nope' (from the dir argument of resolve_data_dir())"});
+  EXPECT_EQ(library_msg.find("--data-dir"), std::string::npos) << library_msg;
+  expect_error([&] { resolve_data_dir(t.str() + "/nope", "--data-dir"); }, {"(from --data-dir)", "nope"});
 
   const char* old = std::getenv("JANUS_DATA_DIR");
   std::string saved = old ? old : "";
@@ -454,12 +461,24 @@ TEST(DataDir, FlagThenEnvironment) {
     EXPECT_NE(msg.find(t.str() + "/gone"), std::string::npos) << msg;
     EXPECT_NE(msg.find("./data"), std::string::npos) << msg;
     EXPECT_NE(msg.find("../shared/data"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("give one with the dir argument of resolve_data_dir()"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("--data-dir"), std::string::npos) << msg;
   }
   fs::current_path(cwd);
   if (old)
     ::setenv("JANUS_DATA_DIR", saved.c_str(), 1);
   else
     ::unsetenv("JANUS_DATA_DIR");
+}
+
+// load_run_data (what train_run and `janus evaluate` call) names its own argument, or the caller's.
+TEST(DataDir, RunDataNamesWhereTheDirectoryCameFrom) {
+  const RunConfig cfg = parse_run_config(Json::parse(R"({"name": "d", "dataset": {"name": "iris"},
+      "model": {"layers": [{"type": "dense", "n_out": 3}]}})"), "run.json");
+  expect_error([&] { load_run_data(cfg, "/nonexistent/janus-data"); },
+               {"'/nonexistent/janus-data' (from the data_dir argument of load_run_data())"});
+  expect_error([&] { load_run_data(cfg, "/nonexistent/janus-data", "--data-dir"); },
+               {"'/nonexistent/janus-data' (from --data-dir)"});
 }
 
 // ---- standardiser and splits -----------------------------------------------------

@@ -189,6 +189,10 @@ TEST(GraphConfig, BadGraphsNameTheLayerAtFault) {
               HasSubstr("layer 'unused' (conv2d): its output is the input of no later layer"));
   EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "input", "n_out": 2, "kernel": 1}])")),
               HasSubstr("the name 'input' is reserved"));
+  // '.' joins layer and parameter names ("conv1.W"): a layer named "conv.1" would make "conv.1.W" ambiguous.
+  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+      {"type": "conv2d", "name": "conv.1", "n_out": 2, "kernel": 1}])")),
+              HasSubstr("layer 1 (conv2d), option 'name': the name 'conv.1' contains '.'"));
   EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "add", "name": "s", "inputs": "c"}])")),
               HasSubstr("layer 's' (add): 'inputs' must be a non-empty array of layer names"));

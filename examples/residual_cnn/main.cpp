@@ -47,7 +47,7 @@ janus::Dataset synthetic_images() {
 
 janus::Dataset load_data(const std::string& data_dir_flag) {
   try {
-    const std::string dir = janus::find_cifar10_dir(janus::resolve_data_dir(data_dir_flag));
+    const std::string dir = janus::find_cifar10_dir(janus::resolve_data_dir(data_dir_flag, "--data-dir"));
     return janus::load_cifar10_batches(janus::cifar10_batch_files(dir, {1}));
   } catch (const janus::Error& e) {
     std::cout << "CIFAR-10 not found (" << e.what() << ")\n"

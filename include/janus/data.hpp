@@ -78,11 +78,15 @@ Dataset load_iris_csv(const std::string& path);
 
 // ---- locating data -----------------------------------------------------------
 
-// The data directory: the --data-dir value when non-empty (it must exist, an
-// explicit flag is never silently ignored), else the first existing of
+// The data directory: `dir` when non-empty (it must exist: a directory
+// asked for is never silently ignored), else the first existing of
 // $JANUS_DATA_DIR, ./data, ../shared/data and <source dir>/../shared/data.
-// The error lists every place it looked.
-std::string resolve_data_dir(const std::string& flag_value);
+// Throws janus::Error when `dir` is not a directory, or when `dir` is empty
+// and none is found (the error lists every place it looked). `given_as`
+// names where `dir` came from in those errors: the CLI passes "--data-dir",
+// a library caller gets this function's argument named.
+std::string resolve_data_dir(const std::string& dir,
+                             const std::string& given_as = "the dir argument of resolve_data_dir()");
 
 // The folder holding data_batch_*.bin: <dir>/cifar-10-batches-bin or <dir>.
 std::string find_cifar10_dir(const std::string& data_dir);

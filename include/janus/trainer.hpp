@@ -135,9 +135,11 @@ struct RunData {
   std::string data_dir;
   std::vector<std::string> train_files, validation_files;  // the files actually read
 };
-// Loads the splits a config names. data_dir_flag as for resolve_data_dir
-// (for iris a missing data directory falls back to the bundled CSV).
-RunData load_run_data(const RunConfig& cfg, const std::string& data_dir_flag);
+// Loads the splits a config names. data_dir and given_as as for
+// resolve_data_dir (for iris a missing data directory falls back to the
+// bundled CSV).
+RunData load_run_data(const RunConfig& cfg, const std::string& data_dir,
+                      const std::string& given_as = "the data_dir argument of load_run_data()");
 // Files given on the command line (evaluate / predict) for a dataset kind:
 // cifar10: batch files; fashion_mnist: images labels; iris: CSV files.
 // ignore_labels: CIFAR label bytes are skipped (labels -1).
@@ -148,6 +150,7 @@ Dataset load_dataset_files(const std::string& dataset_name, const std::vector<st
 
 struct TrainOptions {
   std::string data_dir;                      // "" -> resolve_data_dir("")
+  std::string data_dir_given_as = "TrainOptions::data_dir";  // names data_dir in errors (the CLI: "--data-dir")
   std::string experiments_dir = "experiments";
   std::string device;                        // "" -> the config's
   std::string precision;                     // "" -> the config's; else fp32, tf32 or bf16
@@ -164,9 +167,14 @@ struct TrainOptions {
   std::ostream* out = nullptr;               // epoch summaries (nullptr: std::cout)
 };
 
+// One row of metrics.csv (columns epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,partial).
 struct EpochMetrics {
   int epoch = 0;  // 1-based
   double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, lr = 0, seconds = 0;
+  // The run stopped inside this epoch (--max-steps, SIGINT/SIGTERM): the train_* columns cover
+  // only its first batches, and validation ran on the parameters of that step. A resumed run
+  // replaces the row with the whole epoch's. metrics.csv writes 1 (partial) or 0.
+  bool partial = false;
 };
 
 struct TrainResult {

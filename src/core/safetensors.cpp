@@ -116,6 +116,7 @@ void write_file_atomically(const std::string& path, const std::string& contents)
       hooked = false;
       test_hooks::kill_point("checkpoint");
       if (const long ms = test_hooks::slow_checkpoint_write_ms(); ms > 0) ::usleep(static_cast<useconds_t>(ms) * 1000);
+      test_hooks::hold_checkpoint_write(tmp);
     }
   }
   // fsync before rename: otherwise a crash can leave the new name pointing at

@@ -12,14 +12,26 @@
 //   JANUS_TEST_SLOW_CHECKPOINT_WRITE=<ms>   pause this long in the middle of
 //                                    every .safetensors write (an outside
 //                                    `kill -9` can then land inside one)
+//   JANUS_TEST_HOLD_CHECKPOINT_WRITE=<file>  in the middle of every
+//                                    .safetensors write, write the temporary
+//                                    file's path into <file> and wait until
+//                                    <file> is removed: a handshake with the
+//                                    test, which either lets the write go on
+//                                    (removes <file>) or signals the process
+//                                    while it is held. Unlike a pause of a
+//                                    fixed length, the write cannot finish
+//                                    before the test's signal lands, however
+//                                    loaded the machine is.
 #pragma once
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 namespace janus::test_hooks {
@@ -37,7 +49,9 @@ inline void kill_point(const char* event) {
   const char* sig = std::getenv("JANUS_TEST_KILL_SIGNAL");
   const int signal = sig == nullptr ? SIGKILL : std::strcmp(sig, "INT") == 0 ? SIGINT
                                               : std::strcmp(sig, "TERM") == 0 ? SIGTERM : SIGKILL;
-  ::kill(::getpid(), signal);
+  // raise(): to this thread, handled before it returns, so the stop is seen at
+  // this step's boundary (kill(getpid()) may pick another thread of the process).
+  ::raise(signal);
 }
 
 // Milliseconds to pause in the middle of a checkpoint write (0: none).
@@ -49,9 +63,28 @@ inline long slow_checkpoint_write_ms() {
   return ms;
 }
 
-// Whether either variable is set (the writer then splits its first write).
+// The handshake of JANUS_TEST_HOLD_CHECKPOINT_WRITE (see the top), for the
+// write whose temporary file is `tmp_path`. The path goes into <file> by
+// rename(2), so the test never reads half of it. A test that went away
+// without removing <file> does not hold the process forever: after 10
+// minutes the write goes on.
+inline void hold_checkpoint_write(const std::string& tmp_path) {
+  static const char* file = std::getenv("JANUS_TEST_HOLD_CHECKPOINT_WRITE");
+  if (file == nullptr || *file == '\0') return;
+  const std::string partial = std::string(file) + ".tmp";
+  if (FILE* f = std::fopen(partial.c_str(), "w")) {
+    std::fputs(tmp_path.c_str(), f);
+    std::fclose(f);
+    std::rename(partial.c_str(), file);
+  }
+  const timespec tick{0, 10 * 1000 * 1000};  // 10 ms
+  for (int i = 0; i < 60 * 1000 && ::access(file, F_OK) == 0; ++i) ::nanosleep(&tick, nullptr);
+}
+
+// Whether a checkpoint-write hook is set (the writer then splits its first write).
 inline bool checkpoint_hooks_enabled() {
-  static const bool on = std::getenv("JANUS_TEST_KILL_AT") != nullptr || slow_checkpoint_write_ms() > 0;
+  static const bool on = std::getenv("JANUS_TEST_KILL_AT") != nullptr || slow_checkpoint_write_ms() > 0 ||
+                         std::getenv("JANUS_TEST_HOLD_CHECKPOINT_WRITE") != nullptr;
   return on;
 }
 

@@ -21,15 +21,15 @@ std::string looked_in(const std::vector<std::string>& tried) {
 
 }  // namespace
 
-std::string resolve_data_dir(const std::string& flag_value) {
-  if (!flag_value.empty()) {
-    JANUS_CHECK(data_detail::is_dir(flag_value), "--data-dir ", flag_value, ": no such directory");
-    return flag_value;
+std::string resolve_data_dir(const std::string& dir, const std::string& given_as) {
+  if (!dir.empty()) {
+    JANUS_CHECK(data_detail::is_dir(dir), "data directory '", dir, "' (from ", given_as, "): no such directory");
+    return dir;
   }
   std::vector<std::string> tried;
-  auto try_dir = [&](const std::string& dir, const std::string& label) -> bool {
-    tried.push_back(dir + " (" + label + ")");
-    return data_detail::is_dir(dir);
+  auto try_dir = [&](const std::string& candidate, const std::string& label) -> bool {
+    tried.push_back(candidate + " (" + label + ")");
+    return data_detail::is_dir(candidate);
   };
   if (const std::optional<std::string> env = env::string_setting("JANUS_DATA_DIR")) {
     if (try_dir(*env, "$JANUS_DATA_DIR")) return *env;
@@ -45,7 +45,7 @@ std::string resolve_data_dir(const std::string& flag_value) {
   }
 #endif
   throw Error(detail::concat("no data directory found; looked in:", looked_in(tried),
-                             "\npass --data-dir DIR or set JANUS_DATA_DIR"));
+                             "\ngive one with ", given_as, " or set JANUS_DATA_DIR"));
 }
 
 std::string default_iris_path() {

@@ -2,6 +2,7 @@
 #include "janus/graph_builder.hpp"
 
 #include "janus/error.hpp"
+#include "nn/layer_name.hpp"
 
 namespace janus {
 
@@ -20,6 +21,7 @@ GraphValue GraphBuilder::layer(std::unique_ptr<Layer> layer, const std::vector<G
   JANUS_CHECK(layer != nullptr, "GraphBuilder: layer() got no layer");
   const std::string name = layer->name();
   JANUS_CHECK(!inputs.empty(), "GraphBuilder: layer '", name, "' has no inputs");
+  nn_detail::check_layer_name(name, "GraphBuilder: layer '" + name + "' (" + layer->type() + ")");
   for (const GraphNode& n : nodes_)
     JANUS_CHECK(n.layer->name() != name, "GraphBuilder: two layers named '", name, "'");
   std::vector<std::string> names;

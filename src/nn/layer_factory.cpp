@@ -13,6 +13,7 @@
 #include "janus/layers.hpp"
 #include "janus/nlohmann_json.hpp"
 #include "janus/parameter_options.hpp"
+#include "nn/layer_name.hpp"
 
 namespace janus {
 
@@ -209,6 +210,7 @@ std::unique_ptr<Layer> make_layer(const Json& config, int index) {
               ": missing or non-string 'type' in ", cfg.dump());
   const std::string type = cfg.at("type").get<std::string>();
   const std::string name = get<std::string>(cfg, "name", type + "_" + std::to_string(index), "layer " + std::to_string(index));
+  nn_detail::check_layer_name(name, detail::concat("layer ", index, " (", type, "), option 'name'"));
   std::unique_ptr<Layer> layer = make_layer_of_type(cfg, index, type, name);
   parameter_options_from_config(cfg, *layer);
   return layer;

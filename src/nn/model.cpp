@@ -10,6 +10,7 @@
 #include "janus/layers.hpp"
 #include "janus/nlohmann_json.hpp"
 #include "janus/parameter_options.hpp"
+#include "nn/layer_name.hpp"
 
 namespace janus {
 
@@ -49,10 +50,12 @@ NeuralNetwork::NeuralNetwork(std::vector<GraphNode> nodes, std::unique_ptr<Loss>
   JANUS_CHECK(loss_ != nullptr, "a network needs a loss");
   for (size_t i = 0; i < nodes.size(); ++i)
     JANUS_CHECK(nodes[i].layer != nullptr, "a network's node ", i, " has no layer");
-  // Parameter names in checkpoints are "<layer name>.<parameter>": unique layer names keep them apart.
+  // Parameter names in checkpoints are "<layer name>.<parameter>": unique layer names without '.'
+  // keep them apart and unambiguous (layer_name.hpp).
   for (size_t i = 0; i < nodes.size(); ++i) {
     JANUS_CHECK(nodes[i].layer->name() != kInputName, describe(*nodes[i].layer), ": the name '", kInputName,
                 "' is reserved for the model input");
+    nn_detail::check_layer_name(nodes[i].layer->name(), describe(*nodes[i].layer));
     for (size_t j = 0; j < i; ++j)
       JANUS_CHECK(nodes[i].layer->name() != nodes[j].layer->name(), "layers ", j, " and ", i, " share the name '",
                   nodes[i].layer->name(), "'");

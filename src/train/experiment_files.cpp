@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cfloat>
 #include <cmath>
@@ -66,10 +67,11 @@ double parse_num(const std::string& s) {
 }  // namespace
 
 std::string metrics_csv(const std::vector<EpochMetrics>& history) {
-  std::string s = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n";
+  // "partial" last, so that the older columns keep their positions for existing readers.
+  std::string s = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,partial\n";
   for (const auto& m : history)
     s += std::to_string(m.epoch) + "," + num(m.train_loss) + "," + num(m.train_acc) + "," + num(m.val_loss) + "," +
-         num(m.val_acc) + "," + num(m.lr) + "," + num(m.seconds) + "\n";
+         num(m.val_acc) + "," + num(m.lr) + "," + num(m.seconds) + "," + (m.partial ? "1" : "0") + "\n";
   return s;
 }
 
@@ -85,7 +87,7 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
     std::stringstream ss(line);
     std::string cell;
     while (std::getline(ss, cell, ',')) f.push_back(cell);
-    while (f.size() < 7) f.emplace_back();
+    while (f.size() < 8) f.emplace_back();  // files from before the "partial" column: read as complete
     EpochMetrics m;
     m.epoch = static_cast<int>(parse_num(f[0]));
     m.train_loss = parse_num(f[1]);
@@ -94,6 +96,7 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
     m.val_acc = parse_num(f[4]);
     m.lr = parse_num(f[5]);
     m.seconds = parse_num(f[6]);
+    m.partial = f[7] == "1";
     out.push_back(m);
   }
   return out;
@@ -110,6 +113,10 @@ bool draw_plots(const std::string& run_dir) {
   const std::string dir = fs::absolute(run_dir, ec).string();
   if (dir.find('\'') != std::string::npos) return warn("the run directory name contains a quote");
   const std::string csv = dir + "/metrics.csv";
+  // The plots show complete epochs only; a run stopped inside its first has none to draw yet
+  // (and gnuplot refuses a plot without a point).
+  const std::vector<EpochMetrics> rows = read_metrics_csv(csv);
+  if (std::all_of(rows.begin(), rows.end(), [](const EpochMetrics& m) { return m.partial; })) return true;
   // The run's name in each title, so a plot copied elsewhere still says what it shows.
   std::string run = fs::path(dir).filename().string();
   for (char& c : run)
@@ -120,10 +127,12 @@ bool draw_plots(const std::string& run_dir) {
         " else { set terminal png size 900,560 }\n";
   gp += "set datafile separator ','\nset key top right\nset grid\nset xlabel 'epoch'\n";
   gp += "set style data linespoints\nset datafile missing ''\n";
+  // Complete epochs only: a partial epoch's row (column 8 is 1) covers a few batches, not an epoch.
+  gp += "full(v) = column(8) == 1 ? NaN : v\n";
   gp += "set output '" + dir + "/loss.png'\nset title '" + run + ": loss'\nset ylabel 'loss'\n";
-  gp += "plot '" + csv + "' every ::1 using 1:2 title 'train' lw 2 pt 7 ps 0.6, '' every ::1 using 1:4 title 'validation' lw 2 pt 7 ps 0.6\n";
+  gp += "plot '" + csv + "' every ::1 using 1:(full($2)) title 'train' lw 2 pt 7 ps 0.6, '' every ::1 using 1:(full($4)) title 'validation' lw 2 pt 7 ps 0.6\n";
   gp += "set output '" + dir + "/accuracy.png'\nset title '" + run + ": accuracy'\nset ylabel 'accuracy'\nset key bottom right\n";
-  gp += "plot '" + csv + "' every ::1 using 1:3 title 'train' lw 2 pt 7 ps 0.6, '' every ::1 using 1:5 title 'validation' lw 2 pt 7 ps 0.6\n";
+  gp += "plot '" + csv + "' every ::1 using 1:(full($3)) title 'train' lw 2 pt 7 ps 0.6, '' every ::1 using 1:(full($5)) title 'validation' lw 2 pt 7 ps 0.6\n";
   gp += "unset output\n";
   const std::string script = dir + "/plot.gp";
   write_file_atomically(script, gp);

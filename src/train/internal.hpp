@@ -20,11 +20,14 @@ void remap_labels(Dataset& d, const std::vector<std::string>& names);
 nlohmann::json standardizer_to_json(const Standardizer& s);
 Standardizer standardizer_from_json(const nlohmann::json& j);
 
-// metrics.csv: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds
+// metrics.csv: epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,partial
+// (partial: 1 for a row that covers only part of its epoch, else 0; files
+// without the column read as complete epochs)
 std::string metrics_csv(const std::vector<EpochMetrics>& history);
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path);
-// loss.png and accuracy.png from metrics.csv via gnuplot. Returns false (and
-// warns on stderr once per process) when gnuplot is missing or fails.
+// loss.png and accuracy.png from metrics.csv via gnuplot, complete epochs
+// only (nothing is drawn before the first). Returns false (and warns on
+// stderr once per process) when gnuplot is missing or fails.
 bool draw_plots(const std::string& run_dir);
 
 // Progress bar on stderr: redrawn in place on a terminal, a line every 30 s otherwise.

@@ -93,16 +93,16 @@ Dataset load_dataset_files(const std::string& name, const std::vector<std::strin
   throw Error("unknown dataset '" + name + "'");
 }
 
-RunData load_run_data(const RunConfig& cfg, const std::string& data_dir_flag) {
+RunData load_run_data(const RunConfig& cfg, const std::string& asked_dir, const std::string& given_as) {
   RunData r;
   const DatasetConfig& dc = cfg.dataset;
   std::string data_dir;
   if (dc.name == "cifar10") {
-    data_dir = resolve_data_dir(data_dir_flag);
+    data_dir = resolve_data_dir(asked_dir, given_as);
   } else {
     // Iris ships with Janus and Fashion-MNIST has a system location: a
     // missing data directory is only an error when one was asked for.
-    if (!data_dir_flag.empty()) data_dir = resolve_data_dir(data_dir_flag);
+    if (!asked_dir.empty()) data_dir = resolve_data_dir(asked_dir, given_as);
     else {
       try {
         data_dir = resolve_data_dir("");

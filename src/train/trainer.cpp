@@ -147,7 +147,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   const PrecisionScope precision_scope(cfg.precision);
 
   // ---- data ------------------------------------------------------------------------
-  RunData data = load_run_data(cfg, opts.data_dir);
+  RunData data = load_run_data(cfg, opts.data_dir, opts.data_dir_given_as);
   const int K = data.train.num_classes;
   Standardizer standardizer;
   if (cfg.dataset.standardize) {

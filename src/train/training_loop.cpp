@@ -87,6 +87,7 @@ LoopOutcome run_training_loop(TrainStep& train_step, DataLoader& loader, Running
     EpochMetrics& m = end.metrics;
     const EpochTotals& t = end.totals;
     m.epoch = epoch + 1;
+    m.partial = partial;
     m.train_loss = t.seen ? t.loss_sum / static_cast<double>(t.seen) : std::nan("");
     m.train_acc = t.seen ? static_cast<double>(t.correct) / static_cast<double>(t.seen) : std::nan("");
     m.val_loss = m.val_acc = std::nan("");

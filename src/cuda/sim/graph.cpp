@@ -105,11 +105,7 @@ cudaError_t check_not_null(const void* p, const char* api, const char* name) {
   return p != nullptr ? cudaSuccess : set_error(cudaErrorInvalidValue, std::string(api) + ": null " + name);
 }
 
-// A stream argument: nullptr, a legacy / per-thread handle or a live stream.
-cudaError_t check_stream(cudaStream_t stream, const char* api) {
-  return valid_stream(stream) ? cudaSuccess
-                              : set_error(cudaErrorInvalidResourceHandle, std::string(api) + ": invalid stream");
-}
+// (A stream argument: check_stream, internal.hpp, shared with runtime.cpp.)
 
 // A cudaStreamCaptureMode argument (`name`: how the message calls it).
 cudaError_t check_capture_mode(cudaStreamCaptureMode mode, const char* api, const char* name) {

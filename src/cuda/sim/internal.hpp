@@ -41,6 +41,9 @@ namespace janus::sim::detail {
 cudaError_t set_error(cudaError_t error, std::string message);
 // True for nullptr, the legacy/per-thread handles and live cudaStreamCreate handles.
 bool valid_stream(cudaStream_t stream);
+// A call's stream argument: cudaSuccess when valid_stream, else
+// cudaErrorInvalidResourceHandle set as the last error ("<api>: invalid stream").
+cudaError_t check_stream(cudaStream_t stream, const char* api);
 
 // Whether p is inside a live cudaMalloc block.
 bool is_device_memory(const void* p);

@@ -239,6 +239,11 @@ bool valid_stream(cudaStream_t stream) {
   return m.streams.count(stream) != 0;
 }
 
+cudaError_t check_stream(cudaStream_t stream, const char* api) {
+  return valid_stream(stream) ? cudaSuccess
+                              : set_error(cudaErrorInvalidResourceHandle, std::string(api) + ": invalid stream");
+}
+
 std::uint64_t device_generation() {
   auto& m = memory();
   std::lock_guard<std::mutex> lock(m.mutex);
@@ -512,8 +517,7 @@ cudaError_t cudaFree(void* ptr) {
 }
 
 cudaError_t cudaMallocAsync(void** ptr, size_t size, cudaStream_t stream) {
-  if (!janus::sim::detail::valid_stream(stream))
-    return set_error(cudaErrorInvalidResourceHandle, "cudaMallocAsync: invalid stream");
+  if (cudaError_t e = janus::sim::detail::check_stream(stream, "cudaMallocAsync"); e != cudaSuccess) return e;
   if (janus::sim::detail::capture_concerns(stream))
     return set_error(cudaErrorNotSupported, "cudaMallocAsync on a capturing stream: graph memory nodes are not "
                                             "simulated");
@@ -521,8 +525,7 @@ cudaError_t cudaMallocAsync(void** ptr, size_t size, cudaStream_t stream) {
 }
 
 cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
-  if (!janus::sim::detail::valid_stream(stream))
-    return set_error(cudaErrorInvalidResourceHandle, "cudaFreeAsync: invalid stream");
+  if (cudaError_t e = janus::sim::detail::check_stream(stream, "cudaFreeAsync"); e != cudaSuccess) return e;
   if (janus::sim::detail::capture_concerns(stream))
     return set_error(cudaErrorNotSupported, "cudaFreeAsync on a capturing stream: graph memory nodes are not "
                                             "simulated");
@@ -581,8 +584,7 @@ cudaError_t janus::sim::detail::copy(void* dst, const void* src, size_t count, c
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
-  if (!janus::sim::detail::valid_stream(stream))
-    return set_error(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: invalid stream");
+  if (cudaError_t e = janus::sim::detail::check_stream(stream, "cudaMemcpyAsync"); e != cudaSuccess) return e;
   // From or to pageable host memory the copy is synchronous: host-to-device
   // waits for the stream's earlier work, device-to-host returns when done.
   const bool pageable = (kind == cudaMemcpyHostToDevice && !janus::sim::detail::pinned(src)) ||
@@ -624,8 +626,7 @@ cudaError_t cudaMemset(void* ptr, int value, size_t count) {
 }
 
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {
-  if (!janus::sim::detail::valid_stream(stream))
-    return set_error(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: invalid stream");
+  if (cudaError_t e = janus::sim::detail::check_stream(stream, "cudaMemsetAsync"); e != cudaSuccess) return e;
   if (janus::sim::detail::capture_concerns(stream)) {
     if (cudaError_t e = janus::sim::detail::check_set("cudaMemsetAsync", ptr, count); e != cudaSuccess) return e;
     return janus::sim::detail::capture_node(
@@ -675,8 +676,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  if (!janus::sim::detail::valid_stream(stream))
-    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: invalid stream");
+  if (cudaError_t e = janus::sim::detail::check_stream(stream, "cudaStreamSynchronize"); e != cudaSuccess) return e;
   if (cudaError_t e = janus::sim::detail::check_synchronize(stream, "cudaStreamSynchronize", false); e != cudaSuccess)
     return e;
   janus::sim::detail::host_waited();
@@ -684,20 +684,25 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream) {  // never waits: all work is already done
-  if (!janus::sim::detail::valid_stream(stream))
-    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamQuery: invalid stream");
+  if (cudaError_t e = janus::sim::detail::check_stream(stream, "cudaStreamQuery"); e != cudaSuccess) return e;
   return janus::sim::detail::check_synchronize(stream, "cudaStreamQuery", false);
 }
 
+namespace {
+// A call's event argument: cudaSuccess for a live cudaEventCreate handle, else
+// cudaErrorInvalidResourceHandle set as the last error ("<api>: not a live event").
+cudaError_t check_live_event(cudaEvent_t event, const char* api) {
+  auto& m = memory();
+  std::lock_guard<std::mutex> lock(m.mutex);
+  return m.events.count(event) != 0
+             ? cudaSuccess
+             : set_error(cudaErrorInvalidResourceHandle, std::string(api) + ": not a live event");
+}
+}  // namespace
+
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
-  if (!janus::sim::detail::valid_stream(stream))
-    return set_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: invalid stream");
-  {
-    auto& m = memory();
-    std::lock_guard<std::mutex> lock(m.mutex);
-    if (m.events.count(event) == 0)
-      return set_error(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: not a live event");
-  }
+  if (cudaError_t e = janus::sim::detail::check_stream(stream, "cudaStreamWaitEvent"); e != cudaSuccess) return e;
+  if (cudaError_t e = check_live_event(event, "cudaStreamWaitEvent"); e != cudaSuccess) return e;
   return janus::sim::detail::capture_stream_wait(stream, event);
 }
 
@@ -712,14 +717,8 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-  if (!janus::sim::detail::valid_stream(stream))
-    return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: invalid stream");
-  {
-    auto& m = memory();
-    std::lock_guard<std::mutex> lock(m.mutex);
-    if (m.events.count(event) == 0)
-      return set_error(cudaErrorInvalidResourceHandle, "cudaEventRecord: not a live event");
-  }
+  if (cudaError_t e = janus::sim::detail::check_stream(stream, "cudaEventRecord"); e != cudaSuccess) return e;
+  if (cudaError_t e = check_live_event(event, "cudaEventRecord"); e != cudaSuccess) return e;
   if (cudaError_t e = janus::sim::detail::capture_event_record(event, stream); e != cudaSuccess) return e;
   if (event->capture != 0) return ok();  // recorded into the capture: no time yet
   event->when = std::chrono::steady_clock::now();
@@ -732,12 +731,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 
 namespace {
 cudaError_t check_event_done(cudaEvent_t event, const char* api) {
-  {
-    auto& m = memory();
-    std::lock_guard<std::mutex> lock(m.mutex);
-    if (m.events.count(event) == 0)
-      return set_error(cudaErrorInvalidResourceHandle, std::string(api) + ": not a live event");
-  }
+  if (cudaError_t e = check_live_event(event, api); e != cudaSuccess) return e;
   if (janus::sim::detail::event_in_active_capture(event))
     return set_error(cudaErrorCapturedEvent, std::string(api) + " of an event last recorded in a capturing stream");
   return ok();
