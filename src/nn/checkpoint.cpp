@@ -22,10 +22,9 @@ const char* kOptimizerPrefix = "optimizer.";
 // the tensor and the element.
 Tensor converted(const Tensor& t, DType dtype, const std::string& path, const std::string& name) {
   const Tensor host = t.to(cpu_device());
-  const size_t n = static_cast<size_t>(host.numel());
-  for (size_t i = 0; i < n; ++i) {
-    const double v = host.dtype() == DType::F32 ? static_cast<double>(static_cast<const float*>(host.raw())[i])
-                                                : static_cast<const double*>(host.raw())[i];
+  const std::vector<double> values = host.to_host();  // exact from every dtype
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double v = values[i];
     JANUS_CHECK(std::isfinite(v), "checkpoint '", path, "': tensor '", name, "' element ", i, " is ", v,
                 ", not a finite number");
     JANUS_CHECK(dtype != DType::F32 || std::fabs(v) <= static_cast<double>(FLT_MAX), "checkpoint '", path,
