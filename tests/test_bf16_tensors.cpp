@@ -10,7 +10,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -143,6 +147,18 @@ void expect_round_trip(Device& device) {
 
 std::vector<Device*> cpu_devices() { return {&cpu_device(), &reference_cpu_device()}; }
 
+// call() must throw janus::Error whose message holds every one of `parts`.
+void expect_error(const std::string& what, const std::vector<std::string>& parts, const std::function<void()>& call) {
+  try {
+    call();
+    ADD_FAILURE() << what << ": no error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    for (const std::string& part : parts)
+      EXPECT_NE(m.find(part), std::string::npos) << what << ": '" << part << "' missing from: " << m;
+  }
+}
+
 }  // namespace
 
 TEST(Bf16Tensor, DTypeTable) {
@@ -185,20 +201,10 @@ TEST(Bf16Tensor, ConvertContract) {
   Device& cpu = cpu_device();
   const Tensor f = Tensor::full(Shape{2, 3}, 1.5, cpu);
   Tensor wrong_shape = Tensor::empty(Shape{3, 2}, cpu, DType::BF16);
-  try {
-    cpu.convert(f, wrong_shape);
-    FAIL() << "shape mismatch accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("differ in shape"), std::string::npos) << e.what();
-  }
+  expect_error("shape mismatch", {"differ in shape", "(2, 3)", "(3, 2)"}, [&] { cpu.convert(f, wrong_shape); });
   Tensor d = Tensor::empty(Shape{2, 3}, cpu, DType::F64);
   Tensor b = Tensor::empty(Shape{2, 3}, cpu, DType::BF16);
-  try {
-    cpu.convert(d, b);
-    FAIL() << "float64 -> bfloat16 accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("float64 to bfloat16"), std::string::npos) << e.what();
-  }
+  expect_error("float64 -> bfloat16", {"float64 to bfloat16"}, [&] { cpu.convert(d, b); });
   Tensor other = Tensor::empty(Shape{2, 3}, reference_cpu_device(), DType::BF16);
   EXPECT_THROW(cpu.convert(f, other), Error);  // tensors of another device
   Tensor same = Tensor::empty(Shape{2, 3}, cpu, DType::F32);
@@ -212,16 +218,9 @@ TEST(Bf16Tensor, CpuDevicesRefuseToComputeOnBf16) {
   for (Device* d : cpu_devices()) {
     Tensor y = Tensor::full(Shape{4, 3}, 1.0, *d).to(DType::BF16);
     const Tensor bias = Tensor::zeros(Shape{3}, *d);
-    const auto expect_refusal = [&](const char* op, const char* tensor, auto call) {
-      try {
-        call();
-        ADD_FAILURE() << d->name() << " " << op << " computed on bfloat16";
-      } catch (const Error& e) {
-        const std::string m = e.what();
-        for (const std::string& part : {std::string(op), d->name(), std::string(tensor) + " (4, 3)",
-                                        std::string("bfloat16")})
-          EXPECT_NE(m.find(part), std::string::npos) << "'" << part << "' missing from: " << m;
-      }
+    const auto expect_refusal = [&](const std::string& op, const std::string& tensor,
+                                    const std::function<void()>& call) {
+      expect_error(d->name() + " " + op, {op, d->name(), tensor + " (4, 3)", "bfloat16"}, call);
     };
     expect_refusal("add_bias", "y", [&] { d->add_bias(y, bias); });
     expect_refusal("activation_forward", "z", [&] { d->activation_forward(ActivationKind::ReLU, y, y); });
@@ -242,6 +241,10 @@ TEST(Bf16Tensor, SafetensorsKeepsBf16) {
   const Tensor b = Tensor::from_host(std::vector<float>{0.5f, -2.25f, 3.0e38f, 1.0e-40f}, Shape{2, 2}, cpu_device(),
                                      DType::BF16);
   write_safetensors(path, {{"w", b}}, {});
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // safetensors' own name, so that Python's safetensors reads it as torch.bfloat16
+  EXPECT_NE(bytes.find("\"dtype\":\"BF16\""), std::string::npos);
   const SafetensorsFile f = read_safetensors(path);
   std::remove(path.c_str());
   const Tensor& r = f.tensors.at("w");

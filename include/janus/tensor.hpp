@@ -135,18 +135,18 @@ class Tensor {
   Tensor reshape(const Shape& shape) const;
   // A deep copy on the same device / on another device / in another dtype.
   // to(DType): float32 <-> bfloat16 is Device::convert on this tensor's
-  // device (round to nearest even; device.hpp); float32 <-> float64 and
-  // bfloat16 -> float64 (both exact or float64 -> float32 rounding) go through
-  // the host; float64 -> bfloat16 throws janus::Error (it could round twice:
-  // convert to float32 first).
+  // device (round to nearest even; device.hpp); float32 -> float64 and
+  // bfloat16 -> float64 (exact) and float64 -> float32 (rounded to nearest)
+  // go through the host; float64 -> bfloat16 throws janus::Error (it could
+  // round twice: convert to float32 first).
   Tensor clone() const;
   Tensor to(Device& device) const;
   Tensor to(DType dtype) const;
   // Copies src's elements into this tensor (same numel and dtype; any devices).
   void copy_from(const Tensor& src);
 
-  // Values brought to the host, converted to double / float (exactly, but
-  // float64 -> float).
+  // Values brought to the host, converted to double / float (exactly, except
+  // float64 -> float, rounded to nearest).
   std::vector<double> to_host() const;
   std::vector<float> to_host_f32() const;
   // Single element by flat index (slow; for tests and small scalars).

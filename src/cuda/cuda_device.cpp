@@ -277,8 +277,6 @@ void CudaDevice::synchronize() {
   JANUS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-// ---- elementwise and BLAS-like ---------------------------------------------
-
 // ---- dtype conversion ---------------------------------------------------------
 
 void CudaDevice::convert_kernel(const Tensor& src, Tensor& dst) {
@@ -446,12 +444,12 @@ void CudaDevice::activation_backward(const ActivationFunction& act, const Tensor
   const char* saved_name = reads == ActivationReads::Input ? "z" : "y";
   if (reads == ActivationReads::Input) saved = &z;
   if (reads == ActivationReads::Output) saved = &y;
-  if (saved != nullptr) JANUS_SAME_NUMEL(op, *saved, dz);
   const Tensor none;
   const DType dt = storage_dtype(op, {{saved_name, saved ? saved : &none}, {"dy", &dy}, {"dz", &dz}});
   with_storage(act.kind == ActivationKind::SoftMax ? DType::F32 : dt, [&](auto tag) {  // SoftMax: float32 only
     using T = StorageOf<decltype(tag)>;
-    const T* ps = saved ? storage<T>(*saved, op, saved_name) : nullptr;
+    const T* ps = saved ? storage<T>(*saved, op, saved_name) : nullptr;  // (checks it is defined)
+    if (saved != nullptr) JANUS_SAME_NUMEL(op, *saved, dz);
     const T* pdy = storage<T>(dy, op, "dy");
     T* pdz = storage<T>(dz, op, "dz");
     if constexpr (std::is_same<T, float>::value) {
@@ -719,15 +717,15 @@ void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Ten
   const char* op = "pool2d_backward";
   check_pool(*this, op, g, dx, dy);
   const bool is_max = mode == PoolMode::Max;
-  if (is_max) JANUS_SAME_NUMEL(op, x, dx);
   const Tensor none;
   const DType dt = storage_dtype(op, {{"x", is_max ? &x : &none}, {"dy", &dy}, {"dx", &dx}});
   const size_t argmax_bytes = is_max ? sizeof(float) * static_cast<size_t>(dy.numel()) : 0;
   Scratch argmax(*this, argmax_bytes);
   with_storage(dt, [&](auto tag) {
     using T = StorageOf<decltype(tag)>;
-    k::pool2d_backward(mode, g, is_max ? storage<T>(x, op, "x") : nullptr, storage<T>(dy, op, "dy"),
-                       storage<T>(dx, op, "dx"), argmax.as<float>(), stream_);
+    const T* px = is_max ? storage<T>(x, op, "x") : nullptr;  // (checks it is defined)
+    if (is_max) JANUS_SAME_NUMEL(op, x, dx);
+    k::pool2d_backward(mode, g, px, storage<T>(dy, op, "dy"), storage<T>(dx, op, "dx"), argmax.as<float>(), stream_);
   });
 }
 

@@ -3,8 +3,10 @@
 // order on it; a caching allocator; cuBLAS for GEMM (the tiled GEMM kernel
 // under the simulator); convolutions through cuDNN or the implicit-GEMM
 // kernels (JANUS_CONV_ALGO=cudnn|implicit_gemm, or set_conv_algo()).
-// Only float32 tensors are supported; other dtypes throw janus::Error naming
-// the op. GEMMs and convolutions follow the process-wide precision mode
+// Tensors are float32, except that the ops device.hpp marks "bf16 storage on
+// CUDA" also take bfloat16 activations (storage_dtype, with_storage in
+// cuda_device.cpp); float64 only for the device-resident losses and step
+// totals. Other dtypes throw janus::Error naming the op and the tensor. GEMMs and convolutions follow the process-wide precision mode
 // (include/janus/precision.hpp): in tf32 and bf16 their two inputs are
 // rounded to the mode's type, products are summed in float32 and the output
 // stays float32 (how each path does it: cuda_device.cpp, "matrix products").
