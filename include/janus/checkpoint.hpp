@@ -29,7 +29,7 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
                        const std::map<std::string, std::string>& metadata);
 
 struct SafetensorsFile {
-  std::map<std::string, Tensor> tensors;  // on the CPU, float32/float64 as stored
+  std::map<std::string, Tensor> tensors;  // on the CPU, float32/float64/bfloat16 as stored (F32, F64, BF16)
   std::map<std::string, std::string> metadata;
 };
 // Throws janus::Error naming the file and the problem (truncated, bad header,

@@ -4,7 +4,15 @@
 //
 // Conventions for every operation below
 // - All tensors passed to one call live on this device, are contiguous and
-//   have the same dtype. The CPU backend supports F32 and F64; CUDA only F32.
+//   have the same dtype. The CPU backend computes in F32 and F64 and refuses
+//   BF16 operands (janus::Error naming the op, the device and the tensor;
+//   convert() and copies take them). CUDA computes in F32; in addition, the
+//   ops marked "bf16 storage on CUDA" below take BF16 activation tensors (all
+//   of one call's activation tensors one dtype, F32 or BF16; parameters,
+//   statistics and losses F32). They read bf16 values exactly, compute in
+//   float32 (or double) exactly as the F32 kernel does, and round each stored
+//   result once to nearest even: a bf16 output is the F32 kernel's output on
+//   the same values, rounded once to bf16. Any other mix is refused.
 // - "rows x cols" views: an operation "over the last axis" treats a tensor of
 //   shape (d0, ..., dk) as a matrix of rows = d0*...*d(k-1) and cols = dk.
 //   Dense data (batch, features) and NHWC images (batch*rows*cols, channels)
@@ -116,12 +124,26 @@ class Device {
   // nullptr where the device cannot (the CPU).
   virtual StepCapture* step_capture() { return nullptr; }
 
+  // ---- dtype conversion (PyTorch's Tensor.to(dtype)) ------------------------
+  // dst = src converted to dst's dtype. Both tensors defined, on this device,
+  // of equal shapes; the dtypes float32 -> bfloat16, bfloat16 -> float32, or
+  // equal (a copy). To bfloat16: round to nearest, ties to even; infinities
+  // and zeros kept, values beyond bfloat16's largest finite value (that round
+  // up) become infinity, a NaN stays a NaN (janus::float_to_bf16_bits on the
+  // CPU keeps its sign and payload, made quiet; CUDA's __float2bfloat16_rn
+  // writes the canonical NaN 0x7FFF). To float32: exact. Anything else throws
+  // janus::Error naming the device, the shapes and the dtypes. Checked here
+  // for every backend; Tensor::to(DType) calls it.
+  void convert(const Tensor& src, Tensor& dst);
+
   // ---- elementwise and BLAS-like ----------------------------------------
-  // x[i] = value
+  // x[i] = value  (bf16 storage on CUDA: value rounded once)
   virtual void fill(Tensor& x, double value) = 0;
-  // y = alpha * x + beta * y   (elementwise, same numel)
+  // y = alpha * x + beta * y   (elementwise, same numel; bf16 storage on CUDA:
+  // x and y one dtype, alpha and beta as float, one rounding)
   virtual void axpby(double alpha, const Tensor& x, double beta, Tensor& y) = 0;
-  // out = a * b   (elementwise, same numel; out may alias a or b)
+  // out = a * b   (elementwise, same numel; out may alias a or b; bf16
+  // storage on CUDA: dropout's backward)
   virtual void multiply(const Tensor& a, const Tensor& b, Tensor& out) = 0;
   // Row-major GEMM on 2-D views: C = alpha * op(A) op(B) + beta * C.
   // op(A) is (M, K): A is (M, K), or (K, M) when trans_a. op(B) is (K, N):
@@ -129,7 +151,8 @@ class Device {
   // are viewed as (rows, last) matrices.
   virtual void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
                     double beta, Tensor& c) = 0;
-  // y (rows x cols) += bias (cols) broadcast over rows.
+  // y (rows x cols) += bias (cols) broadcast over rows. (bf16 storage on
+  // CUDA: y bf16, bias float32.)
   virtual void add_bias(Tensor& y, const Tensor& bias) = 0;
   // out (cols) = sum over rows of x (rows x cols) + beta * out.
   virtual void sum_rows(const Tensor& x, double beta, Tensor& out) = 0;
@@ -148,7 +171,10 @@ class Device {
 
   // ---- activations (activation_functions.hpp: the maths of each, one entry
   // per activation; SoftMax is over the last axis, stable: subtract row max)
-  // y = act(z). y may alias z for elementwise activations.
+  // y = act(z). y may alias z for elementwise activations. (bf16 storage on
+  // CUDA for the element-wise ones, forward and backward, and for
+  // bias_activation_forward: z, y, dy, dz one dtype, bias float32. SoftMax
+  // takes float32 only.)
   virtual void activation_forward(const ActivationFunction& act, const Tensor& z, Tensor& y) = 0;
   // The forward of a dense layer after its GEMM: z (rows x cols) += bias
   // (cols) broadcast over rows, then y = act(z), in one pass over z where the
@@ -178,6 +204,7 @@ class Device {
   // returns J = -(1/m) sum_i sum_j y_ij * log_softmax(z_i)_j, and when dz is
   // non-null writes dz = (softmax(z) - y * ... ) i.e. dz_ij = (s_ij * sum_j y_ij - y_ij) / m
   // (which is (s - y)/m for targets whose rows sum to one).
+  // (bf16 storage on CUDA: z and dz bf16; the targets y and the loss float32.)
   virtual double softmax_cross_entropy(const Tensor& z, const Tensor& y, Tensor* dz) = 0;
   // Number of rows where argmax(yhat) == argmax(y) (first maximum on ties).
   virtual int64_t count_correct(const Tensor& yhat, const Tensor& y) = 0;
@@ -245,6 +272,8 @@ class Device {
                                       Tensor& dw) = 0;
 
   // ---- pooling (see PoolGeometry) -----------------------------------------
+  // (bf16 storage on CUDA: x, y, dy, dx one dtype; the argmax of
+  // max_pool2d_forward_train stays float32.)
   virtual void pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x,
                               Tensor& y) = 0;
   // Max: each dy goes to the position of its window's maximum in x (the first
@@ -271,6 +300,9 @@ class Device {
                                           Tensor& dx);
 
   // ---- batch normalisation over rows of x (rows x C) ----------------------
+  // (bf16 storage on CUDA, the ReLU-fused ops included: x, y, dy, dx one
+  // dtype; gamma, beta, the saved and running statistics and dgamma, dbeta
+  // float32.)
   // Training: mean/var over rows (biased var for normalising), writes
   // saved_mean (C) and saved_invstd (C) = 1/sqrt(var + eps), and updates
   // running_mean = (1-momentum)*running_mean + momentum*mean,
@@ -322,6 +354,8 @@ class Device {
   // ---- dropout ------------------------------------------------------------
   // mask[i] = counter_uniform(seed, i) >= p ? 1/(1-p) : 0 ; y = x * mask.
   // (counter_rng.hpp: the same mask on every device.) Backward is multiply().
+  // (bf16 storage on CUDA: x, mask, y one dtype; mask holds the float32 mask
+  // rounded to bf16, y = x * the float32 scale rounded once.)
   virtual void dropout_forward(const Tensor& x, double p, uint64_t seed, Tensor& mask,
                                Tensor& y) = 0;
 
@@ -360,6 +394,9 @@ class Device {
   // same way: `t` is a float64 tensor of `numel` elements on this device;
   // otherwise an Error naming the op, the argument and what it is instead.
   void check_f64_output(const char* op, const char* what, const Tensor& t, int64_t numel) const;
+  // The kernel behind convert, called once its contract holds, for a pair
+  // float32 -> bfloat16 or bfloat16 -> float32 of more than zero elements.
+  virtual void convert_kernel(const Tensor& src, Tensor& dst) = 0;
   // The kernel behind copy_columns, called once its contract holds (rows =
   // numel / last extent of each; width > 0).
   virtual void copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,

@@ -50,6 +50,29 @@
 //   GemmEx by rounding the operands, and its __nv_bfloat16 converts as the
 //   GPU does (src/cuda/sim/reduced_float.hpp).
 //
+// bfloat16 storage (DType::BF16, tensor.hpp), the first step towards
+// autocast's bf16 activations:
+//   exists now  Device::convert / Tensor::to(DType) between float32 and
+//               bfloat16 on every device (round to nearest even), and on CUDA
+//               the bf16 storage of the element-wise activations (forward and
+//               backward), bias add, axpby, multiply, fill, max/average
+//               pooling (forward, backward, the argmax path), dropout,
+//               BatchNorm and BatchNorm+ReLU (train, eval, backward) and
+//               softmax-cross-entropy: x, y, dy, dx, logits and dz in bf16,
+//               parameters, statistics, targets and losses float32, the
+//               float32 kernel's arithmetic and one rounding per stored
+//               result (device.hpp, "bf16 storage on CUDA";
+//               tests/test_bf16_storage.cpp). Safetensors files read and
+//               write BF16 tensors. The CPU devices refuse to compute on
+//               bf16 (they convert and copy it).
+//   not yet     the layers still keep float32 activations in every mode (the
+//               table above is what a run does); convolutions, GEMMs, sums,
+//               the other losses, copy_columns and the optimizers take
+//               float32 only. Increment 2: layers on CUDA choose bf16
+//               activations in bf16 mode, and convolutions / GEMMs write
+//               bf16 outputs (bf16 x bf16 products, float32 sums, one
+//               rounding).
+//
 // Where it lives
 //   The mode is process-wide (as PyTorch's torch.set_float32_matmul_precision):
 //   set_matmul_precision / PrecisionScope set it, and the devices read it at

@@ -4,7 +4,11 @@
 // views (reshape() makes a view, clone() a copy). Copies between devices are
 // always explicit: to(device). float32 is the working type everywhere; float64
 // exists on the CPU so that gradient checks can use central differences
-// without drowning in rounding error.
+// without drowning in rounding error; bfloat16 is a storage type: tensors of
+// it are made by Device::convert / to(DType) (or read from a checkpoint), the
+// CUDA backend's element-wise, pooling, dropout, BatchNorm and softmax-cross-
+// entropy kernels read and write it (device.hpp says which ops), and the CPU
+// devices refuse it in every computing op (they convert and copy it).
 #pragma once
 
 #include <atomic>
@@ -19,10 +23,28 @@ namespace janus {
 
 class Device;
 
-enum class DType { F32, F64 };
+// F32: IEEE binary32. F64: IEEE binary64. BF16: bfloat16, the top 16 bits of
+// a binary32 (precision.hpp: float_to_bf16_bits), stored as uint16_t.
+enum class DType { F32, F64, BF16 };
 
-inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 8; }
-inline const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "float64"; }
+// Exhaustive switches (no default): a new dtype is a compile error (-Werror
+// -Wswitch) wherever a dtype is mapped, never silently another dtype.
+inline size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::BF16: return 2;
+  }
+  return 0;  // unreachable: every enumerator returns above
+}
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    case DType::BF16: return "bfloat16";
+  }
+  return "unknown dtype";  // unreachable
+}
 
 // A block of device memory; freed through its device when the last tensor
 // that refers to it goes away.
@@ -60,7 +82,10 @@ class Tensor {
   static Tensor empty(const Shape& shape, Device& device, DType dtype = DType::F32);
   static Tensor zeros(const Shape& shape, Device& device, DType dtype = DType::F32);
   static Tensor full(const Shape& shape, double value, Device& device, DType dtype = DType::F32);
-  // Copies host values into a new tensor (converting to dtype).
+  // Copies host values into a new tensor (converting to dtype). To BF16 each
+  // float is rounded to nearest even (float_to_bf16_bits); from doubles to
+  // BF16 throws janus::Error (via float32 it could round twice: round the
+  // values to float first).
   static Tensor from_host(const std::vector<float>& values, const Shape& shape, Device& device,
                           DType dtype = DType::F32);
   static Tensor from_host(const std::vector<double>& values, const Shape& shape, Device& device,
@@ -109,13 +134,19 @@ class Tensor {
   // A view with another shape of the same number of elements: no copy.
   Tensor reshape(const Shape& shape) const;
   // A deep copy on the same device / on another device / in another dtype.
+  // to(DType): float32 <-> bfloat16 is Device::convert on this tensor's
+  // device (round to nearest even; device.hpp); float32 -> float64 and
+  // bfloat16 -> float64 (exact) and float64 -> float32 (rounded to nearest)
+  // go through the host; float64 -> bfloat16 throws janus::Error (it could
+  // round twice: convert to float32 first).
   Tensor clone() const;
   Tensor to(Device& device) const;
   Tensor to(DType dtype) const;
   // Copies src's elements into this tensor (same numel and dtype; any devices).
   void copy_from(const Tensor& src);
 
-  // Values brought to the host, converted to double / float.
+  // Values brought to the host, converted to double / float (exactly, except
+  // float64 -> float, rounded to nearest).
   std::vector<double> to_host() const;
   std::vector<float> to_host_f32() const;
   // Single element by flat index (slow; for tests and small scalars).

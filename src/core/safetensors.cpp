@@ -40,6 +40,24 @@ constexpr uint64_t kMaxHeaderBytes = 100000000;
 
 // The dtypes of the format (safetensors Dtype), for telling "not supported
 // here" from "not a safetensors dtype" in messages.
+// The safetensors names of Janus's dtypes, both ways.
+const char* safetensors_dtype(DType t) {
+  switch (t) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::BF16: return "BF16";
+  }
+  return "";  // unreachable
+}
+bool janus_dtype(const std::string& d, DType& out) {
+  for (DType t : {DType::F32, DType::F64, DType::BF16})
+    if (d == safetensors_dtype(t)) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
 bool known_dtype(const std::string& d) {
   for (const char* k : {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "I16",
                         "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64", "C64"})
@@ -143,7 +161,7 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
     const Tensor host = nt.tensor.to(cpu_device());
     const size_t begin = data.size();
     data.append(static_cast<const char*>(host.raw()), host.bytes());
-    header[nt.name] = {{"dtype", host.dtype() == DType::F32 ? "F32" : "F64"},
+    header[nt.name] = {{"dtype", safetensors_dtype(host.dtype())},
                        {"shape", host.shape().dims()},
                        {"data_offsets", {begin, data.size()}}};
   }
@@ -203,10 +221,10 @@ SafetensorsFile read_safetensors(const std::string& path) {
     const std::string dt = e.at("dtype").is_string() ? e.at("dtype").get<std::string>() : "";
     JANUS_CHECK(known_dtype(dt), "checkpoint '", path, "': tensor '", name, "' has dtype ", e.at("dtype").dump(),
                 ", which is not a safetensors dtype");
-    JANUS_CHECK(dt == "F32" || dt == "F64", "checkpoint '", path, "': tensor '", name, "' has dtype ", dt,
-                ", which Janus does not read (F32 and F64 only; convert the checkpoint, e.g. with "
+    DType dtype = DType::F32;
+    JANUS_CHECK(janus_dtype(dt, dtype), "checkpoint '", path, "': tensor '", name, "' has dtype ", dt,
+                ", which Janus does not read (F32, F64 and BF16 only; convert the checkpoint, e.g. with "
                 "tensor.float() in PyTorch)");
-    const DType dtype = dt == "F32" ? DType::F32 : DType::F64;
     std::vector<int64_t> dims;
     JANUS_CHECK(e.at("shape").is_array(), "checkpoint '", path, "': tensor '", name, "' shape is not an array");
     uint64_t count = 1;

@@ -4,9 +4,11 @@
 
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "janus/device.hpp"
 #include "janus/error.hpp"
+#include "janus/precision.hpp"
 
 namespace janus {
 
@@ -50,17 +52,29 @@ Tensor Tensor::zeros(const Shape& shape, Device& device, DType dtype) {
 }
 
 namespace {
+// The host image of `values` in `dtype`'s bytes: one conversion per element
+// (float -> bfloat16 rounds to nearest even, as float_to_bf16_bits).
+template <class Dst, class Src, class Convert>
+void upload_converted(const std::vector<Src>& values, Tensor& t, Device& device, Convert convert) {
+  std::vector<Dst> buf(values.size());
+  for (size_t i = 0; i < values.size(); ++i) buf[i] = convert(values[i]);
+  device.copy_to_device(t.raw(), buf.data(), t.bytes());
+}
+
 template <class Src>
 Tensor from_host_values(const std::vector<Src>& values, const Shape& shape, Device& device, DType dtype) {
   JANUS_CHECK(static_cast<int64_t>(values.size()) == shape.numel(), "Tensor::from_host: ",
               values.size(), " values do not fill shape ", shape.str());
+  constexpr bool from_float = std::is_same<Src, float>::value;
+  JANUS_CHECK(dtype != DType::BF16 || from_float, "Tensor::from_host: float64 values to ",
+              "bfloat16 (shape ", shape.str(), ") could round twice through float32; round them to float first");
   Tensor t = Tensor::empty(shape, device, dtype);
-  if (dtype == DType::F32) {
-    std::vector<float> buf(values.begin(), values.end());
-    device.copy_to_device(t.raw(), buf.data(), t.bytes());
-  } else {
-    std::vector<double> buf(values.begin(), values.end());
-    device.copy_to_device(t.raw(), buf.data(), t.bytes());
+  switch (dtype) {
+    case DType::F32: upload_converted<float>(values, t, device, [](Src v) { return static_cast<float>(v); }); break;
+    case DType::F64: upload_converted<double>(values, t, device, [](Src v) { return static_cast<double>(v); }); break;
+    case DType::BF16:
+      upload_converted<uint16_t>(values, t, device, [](Src v) { return float_to_bf16_bits(static_cast<float>(v)); });
+      break;
   }
   return t;
 }
@@ -139,7 +153,13 @@ Tensor Tensor::to(Device& target) const {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return clone();
-  std::vector<double> host = to_host();
+  const bool bf16_pair = (dtype_ == DType::F32 && dtype == DType::BF16) || (dtype_ == DType::BF16 && dtype == DType::F32);
+  if (bf16_pair) {  // on the device, without a trip through the host
+    Tensor out = empty(shape_, device(), dtype);
+    device().convert(*this, out);
+    return out;
+  }
+  std::vector<double> host = to_host();  // exact for float32 and bfloat16 sources
   return from_host(host, shape_, device(), dtype);
 }
 
@@ -163,40 +183,37 @@ void Tensor::copy_from(const Tensor& src) {
   }
 }
 
-std::vector<double> Tensor::to_host() const {
-  std::vector<double> out(static_cast<size_t>(numel()));
+namespace {
+// The elements of t (on any device) as float or double, exactly except
+// float64 -> float.
+template <class Out>
+std::vector<Out> host_values(const Tensor& t, int64_t first, int64_t count) {
+  std::vector<Out> out(static_cast<size_t>(count));
   if (out.empty()) return out;
-  if (dtype_ == DType::F64) {
-    device().copy_to_host(out.data(), const_raw(), bytes());
-  } else {
-    std::vector<float> f(out.size());
-    device().copy_to_host(f.data(), const_raw(), bytes());
-    for (size_t i = 0; i < f.size(); ++i) out[i] = f[i];
+  const size_t element = dtype_size(t.dtype());
+  const void* src = static_cast<const char*>(t.const_raw()) + static_cast<size_t>(first) * element;
+  auto fetch = [&](auto tag, auto convert) {
+    std::vector<decltype(tag)> raw(out.size());
+    t.device().copy_to_host(raw.data(), src, raw.size() * element);
+    for (size_t i = 0; i < raw.size(); ++i) out[i] = static_cast<Out>(convert(raw[i]));
+  };
+  switch (t.dtype()) {
+    case DType::F32: fetch(float{}, [](float v) { return v; }); break;
+    case DType::F64: fetch(double{}, [](double v) { return v; }); break;
+    case DType::BF16: fetch(uint16_t{}, [](uint16_t b) { return bf16_bits_to_float(b); }); break;
   }
   return out;
 }
+}  // namespace
 
-std::vector<float> Tensor::to_host_f32() const {
-  if (dtype_ == DType::F32) {
-    std::vector<float> out(static_cast<size_t>(numel()));
-    if (!out.empty()) device().copy_to_host(out.data(), const_raw(), bytes());
-    return out;
-  }
-  std::vector<double> d = to_host();
-  return std::vector<float>(d.begin(), d.end());
-}
+std::vector<double> Tensor::to_host() const { return host_values<double>(*this, 0, numel()); }
+
+std::vector<float> Tensor::to_host_f32() const { return host_values<float>(*this, 0, numel()); }
 
 double Tensor::item(int64_t flat_index) const {
   JANUS_CHECK(flat_index >= 0 && flat_index < numel(), "item(", flat_index, ") out of range for shape ",
               shape_.str());
-  if (dtype_ == DType::F64) {
-    double v;
-    device().copy_to_host(&v, static_cast<const double*>(const_raw()) + flat_index, sizeof v);
-    return v;
-  }
-  float v;
-  device().copy_to_host(&v, static_cast<const float*>(const_raw()) + flat_index, sizeof v);
-  return v;
+  return host_values<double>(*this, flat_index, 1)[0];
 }
 
 }  // namespace janus

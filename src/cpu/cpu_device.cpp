@@ -17,10 +17,15 @@ namespace {
 constexpr std::align_val_t kAlignment{64};
 
 // Calls fn with a value of the C++ type of `dtype` (float or double), so that
-// fn can name it as decltype(tag) and instantiate the right kernel.
+// fn can name it as decltype(tag) and instantiate the right kernel. BF16 never
+// gets here: check_args refuses it first.
 template <class Fn>
 auto dispatch(DType dtype, Fn&& fn) {
-  if (dtype == DType::F64) return fn(double{});
+  switch (dtype) {
+    case DType::F32: break;
+    case DType::F64: return fn(double{});
+    case DType::BF16: throw Error("cpu: bfloat16 reached a kernel dispatch (check_args refuses it)");
+  }
   return fn(float{});
 }
 
@@ -97,6 +102,10 @@ DType CpuDevice::check_args(const char* op, std::initializer_list<Arg> args) con
     JANUS_CHECK(a.tensor->defined(), prefix(op), a.name, " is an undefined tensor");
     JANUS_CHECK(&a.tensor->device() == this, prefix(op), a.name, " ", a.tensor->shape().str(),
                 " lives on ", a.tensor->device().name(), ", not on this cpu device");
+    // bfloat16 is a storage type on the CPU: converted and copied, never computed on.
+    JANUS_CHECK(a.tensor->dtype() != DType::BF16, op, " on ", name(), ": ", a.name, " ", a.tensor->shape().str(),
+                " is bfloat16, which the CPU devices do not compute on (float32 and float64 only; convert it with "
+                "Tensor::to(DType::F32) or Device::convert)");
     if (!first) {
       first = &a;
       continue;

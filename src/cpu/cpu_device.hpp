@@ -113,6 +113,8 @@ class CpuDevice : public Device {
   // Concat's copies (src/cpu/copy_columns.cpp): one memcpy per row. The fast
   // device uses it as it is: a copy is bound by memory bandwidth, which
   // memcpy reaches on one core for rows of hundreds of bytes.
+  // float32 <-> bfloat16 (src/cpu/convert.cpp), one plain loop on both devices.
+  void convert_kernel(const Tensor& src, Tensor& dst) override;
   void copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,
                            int64_t width) override;
 

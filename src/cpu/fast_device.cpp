@@ -30,12 +30,14 @@ constexpr std::align_val_t kAlignment{64};
 // Element-wise work below this many elements runs on one thread.
 constexpr int64_t kParallelElems = 1 << 15;
 
+// As CpuDevice's dispatch: BF16 never gets here (check_args refuses it).
 template <class Fn>
 bool dispatch(DType dt, Fn&& fn) {
-  if (dt == DType::F64)
-    fn(double{});
-  else
-    fn(float{});
+  switch (dt) {
+    case DType::F32: fn(float{}); break;
+    case DType::F64: fn(double{}); break;
+    case DType::BF16: throw Error("cpu: bfloat16 reached a kernel dispatch (check_args refuses it)");
+  }
   return true;
 }
 

@@ -30,6 +30,9 @@
 // The statistics stay in double for the normalisation itself (as in the CPU
 // backend): with few rows the variance can be tiny and 1/std large, and a
 // float-rounded mean would be amplified by it.
+// x, y, dy, dx are of a storage type T (float or __nv_bfloat16), read as
+// float; a stored bf16 value is the float kernel's float result rounded once.
+// Everything per channel (gamma, beta, statistics, their gradients) is float.
 #include "cuda/cuda_compat.hpp"
 
 #include <cmath>
@@ -115,14 +118,15 @@ __device__ Acc merge_chunks(const Acc* partials, int64_t chunks, int64_t cols, i
   return merge_over_rows(mine, stage);
 }
 
-__global__ void bn_stats_kernel(const float* x, int64_t rows, int64_t cols, int64_t chunk_rows,
+template <class T>
+__global__ void bn_stats_kernel(const T* x, int64_t rows, int64_t cols, int64_t chunk_rows,
                                 MomentStats* partials) {
   __shared__ MomentStats stage[kColRows][kColTile + 1];
   const ChunkSpan s = chunk_span(rows, cols, chunk_rows);
   MomentStats mine{0.0, 0.0, 0.0};
   if (s.col < cols)
     for (int64_t r = s.begin + threadIdx.y; r < s.end; r += kColRows)
-      mine.add(static_cast<double>(x[r * cols + s.col]));
+      mine.add(static_cast<double>(to_float(x[r * cols + s.col])));
   const MomentStats chunk = merge_over_rows(mine, stage);
   if (threadIdx.y == 0 && s.col < cols) partials[static_cast<int64_t>(blockIdx.y) * cols + s.col] = chunk;
 }
@@ -133,10 +137,11 @@ __device__ inline float bn_output(float x, double gamma, double mean, double inv
   return relu ? Relu::forward(y, 0.0f) : y;
 }
 
-__global__ void bn_apply_train_kernel(const float* x, const float* gamma, const float* beta,
+template <class T>
+__global__ void bn_apply_train_kernel(const T* x, const float* gamma, const float* beta,
                                       const MomentStats* partials, double momentum, double eps, bool relu,
                                       float* running_mean, float* running_var, float* saved_mean,
-                                      float* saved_invstd, float* y, int64_t rows, int64_t cols,
+                                      float* saved_invstd, T* y, int64_t rows, int64_t cols,
                                       int64_t chunk_rows) {
   __shared__ MomentStats stage[kColRows][kColTile + 1];
   const ChunkSpan s = chunk_span(rows, cols, chunk_rows);
@@ -156,30 +161,32 @@ __global__ void bn_apply_train_kernel(const float* x, const float* gamma, const 
   const double g = static_cast<double>(gamma[s.col]), b = static_cast<double>(beta[s.col]);
   for (int64_t r = s.begin + threadIdx.y; r < s.end; r += kColRows) {
     const int64_t i = r * cols + s.col;
-    y[i] = bn_output(x[i], g, st.mean, invstd, b, relu);
+    y[i] = to_storage<T>(bn_output(to_float(x[i]), g, st.mean, invstd, b, relu));
   }
 }
 
 // y = gamma / sqrt(running_var + eps) * (x - running_mean) + beta, in double.
-__global__ void bn_apply_eval_kernel(const float* x, const float* gamma, const float* beta, const float* rmean,
-                                     const float* rvar, double eps, bool relu, float* y, int64_t rows,
-                                     int64_t cols) {
+template <class T>
+__global__ void bn_apply_eval_kernel(const T* x, const float* gamma, const float* beta, const float* rmean,
+                                     const float* rvar, double eps, bool relu, T* y, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   JANUS_KERNEL_LOOP(i, n) {
     const int64_t c = i % cols;
     const double invstd = 1.0 / sqrt(static_cast<double>(rvar[c]) + eps);
-    y[i] = bn_output(x[i], static_cast<double>(gamma[c]), static_cast<double>(rmean[c]), invstd,
-                     static_cast<double>(beta[c]), relu);
+    y[i] = to_storage<T>(bn_output(to_float(x[i]), static_cast<double>(gamma[c]), static_cast<double>(rmean[c]),
+                                   invstd, static_cast<double>(beta[c]), relu));
   }
 }
 
 // The gradient reaching the BatchNorm output: dy, or ReLU's backward of it
 // (y is the fused forward's output; null when not fused).
-__device__ inline double bn_output_grad(const float* y, const float* dy, int64_t i) {
-  return static_cast<double>(y == nullptr ? dy[i] : Relu::backward(y[i], dy[i], 0.0f));
+template <class T>
+__device__ inline double bn_output_grad(const T* y, const T* dy, int64_t i) {
+  return static_cast<double>(y == nullptr ? to_float(dy[i]) : Relu::backward(to_float(y[i]), to_float(dy[i]), 0.0f));
 }
 
-__global__ void bn_grad_sums_kernel(const float* x, const float* y, const float* dy, const float* saved_mean,
+template <class T>
+__global__ void bn_grad_sums_kernel(const T* x, const T* y, const T* dy, const float* saved_mean,
                                     const float* saved_invstd, int64_t rows, int64_t cols, int64_t chunk_rows,
                                     GradSums* partials) {
   __shared__ GradSums stage[kColRows][kColTile + 1];
@@ -191,16 +198,17 @@ __global__ void bn_grad_sums_kernel(const float* x, const float* y, const float*
       const int64_t i = r * cols + s.col;
       const double g = bn_output_grad(y, dy, i);
       mine.dy += g;
-      mine.dy_xhat += g * ((static_cast<double>(x[i]) - mean) * invstd);
+      mine.dy_xhat += g * ((static_cast<double>(to_float(x[i])) - mean) * invstd);
     }
   }
   const GradSums chunk = merge_over_rows(mine, stage);
   if (threadIdx.y == 0 && s.col < cols) partials[static_cast<int64_t>(blockIdx.y) * cols + s.col] = chunk;
 }
 
-__global__ void bn_dx_kernel(const float* x, const float* y, const float* dy, const float* gamma,
+template <class T>
+__global__ void bn_dx_kernel(const T* x, const T* y, const T* dy, const float* gamma,
                              const float* saved_mean, const float* saved_invstd, const GradSums* partials,
-                             float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t cols,
+                             T* dx, float* dgamma, float* dbeta, int64_t rows, int64_t cols,
                              int64_t chunk_rows) {
   __shared__ GradSums stage[kColRows][kColTile + 1];
   const ChunkSpan s = chunk_span(rows, cols, chunk_rows);
@@ -216,8 +224,8 @@ __global__ void bn_dx_kernel(const float* x, const float* y, const float* dy, co
   const double scale = static_cast<double>(gamma[s.col]) * invstd / nr;
   for (int64_t r = s.begin + threadIdx.y; r < s.end; r += kColRows) {
     const int64_t i = r * cols + s.col;
-    const double xhat = (static_cast<double>(x[i]) - mean) * invstd;
-    dx[i] = static_cast<float>(scale * (nr * bn_output_grad(y, dy, i) - sums.dy - xhat * sums.dy_xhat));
+    const double xhat = (static_cast<double>(to_float(x[i])) - mean) * invstd;
+    dx[i] = to_storage<T>(static_cast<float>(scale * (nr * bn_output_grad(y, dy, i) - sums.dy - xhat * sums.dy_xhat)));
   }
 }
 
@@ -240,41 +248,54 @@ int64_t bn_workspace_count(int64_t rows, int64_t cols) {
   return 3 * col_chunks(rows) * cols;
 }
 
-void batchnorm_forward_train(const float* x, const float* gamma, const float* beta, double momentum, double eps,
+template <class T>
+void batchnorm_forward_train(const T* x, const float* gamma, const float* beta, double momentum, double eps,
                              bool relu, float* running_mean, float* running_var, float* saved_mean,
-                             float* saved_invstd, float* y, int64_t rows, int64_t cols, double* workspace,
+                             float* saved_invstd, T* y, int64_t rows, int64_t cols, double* workspace,
                              cudaStream_t s) {
   if (rows <= 0 || cols <= 0) return;
   const ColumnPlan p = column_plan(rows, cols);
   auto* partials = reinterpret_cast<MomentStats*>(workspace);
-  JANUS_LAUNCH(bn_stats_kernel, p.grid, p.block, 0, s, x, rows, cols, p.chunk_rows, partials);
+  JANUS_LAUNCH(bn_stats_kernel<T>, p.grid, p.block, 0, s, x, rows, cols, p.chunk_rows, partials);
   JANUS_CUDA_CHECK_LAUNCH("bn_stats_kernel");
-  JANUS_LAUNCH(bn_apply_train_kernel, p.grid, p.block, 0, s, x, gamma, beta,
+  JANUS_LAUNCH(bn_apply_train_kernel<T>, p.grid, p.block, 0, s, x, gamma, beta,
                static_cast<const MomentStats*>(partials), momentum, eps, relu, running_mean, running_var,
                saved_mean, saved_invstd, y, rows, cols, p.chunk_rows);
   JANUS_CUDA_CHECK_LAUNCH("bn_apply_train_kernel");
 }
 
-void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta, const float* running_mean,
-                            const float* running_var, double eps, bool relu, float* y, int64_t rows, int64_t cols,
+template <class T>
+void batchnorm_forward_eval(const T* x, const float* gamma, const float* beta, const float* running_mean,
+                            const float* running_var, double eps, bool relu, T* y, int64_t rows, int64_t cols,
                             cudaStream_t s) {
   if (rows <= 0 || cols <= 0) return;
-  JANUS_LAUNCH_1D(bn_apply_eval_kernel, rows * cols, s, x, gamma, beta, running_mean, running_var, eps, relu, y,
+  JANUS_LAUNCH_1D(bn_apply_eval_kernel<T>, rows * cols, s, x, gamma, beta, running_mean, running_var, eps, relu, y,
                   rows, cols);
 }
 
-void batchnorm_backward(const float* x, const float* y, const float* dy, const float* gamma,
-                        const float* saved_mean, const float* saved_invstd, float* dx, float* dgamma,
+template <class T>
+void batchnorm_backward(const T* x, const T* y, const T* dy, const float* gamma,
+                        const float* saved_mean, const float* saved_invstd, T* dx, float* dgamma,
                         float* dbeta, int64_t rows, int64_t cols, double* workspace, cudaStream_t s) {
   if (rows <= 0 || cols <= 0) return;
   const ColumnPlan p = column_plan(rows, cols);
   auto* partials = reinterpret_cast<GradSums*>(workspace);
-  JANUS_LAUNCH(bn_grad_sums_kernel, p.grid, p.block, 0, s, x, y, dy, saved_mean, saved_invstd, rows, cols,
+  JANUS_LAUNCH(bn_grad_sums_kernel<T>, p.grid, p.block, 0, s, x, y, dy, saved_mean, saved_invstd, rows, cols,
                p.chunk_rows, partials);
   JANUS_CUDA_CHECK_LAUNCH("bn_grad_sums_kernel");
-  JANUS_LAUNCH(bn_dx_kernel, p.grid, p.block, 0, s, x, y, dy, gamma, saved_mean, saved_invstd,
+  JANUS_LAUNCH(bn_dx_kernel<T>, p.grid, p.block, 0, s, x, y, dy, gamma, saved_mean, saved_invstd,
                static_cast<const GradSums*>(partials), dx, dgamma, dbeta, rows, cols, p.chunk_rows);
   JANUS_CUDA_CHECK_LAUNCH("bn_dx_kernel");
 }
+
+#define JANUS_INSTANTIATE(T)                                                                                      \
+  template void batchnorm_forward_train<T>(const T*, const float*, const float*, double, double, bool, float*,    \
+                                           float*, float*, float*, T*, int64_t, int64_t, double*, cudaStream_t);  \
+  template void batchnorm_forward_eval<T>(const T*, const float*, const float*, const float*, const float*,       \
+                                          double, bool, T*, int64_t, int64_t, cudaStream_t);                      \
+  template void batchnorm_backward<T>(const T*, const T*, const T*, const float*, const float*, const float*, T*, \
+                                      float*, float*, int64_t, int64_t, double*, cudaStream_t);
+JANUS_FOR_STORAGE_TYPES(JANUS_INSTANTIATE)
+#undef JANUS_INSTANTIATE
 
 }  // namespace janus::cuda_kernels

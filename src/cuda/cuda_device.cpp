@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <functional>
 #include <initializer_list>
+#include <type_traits>
 #include <vector>
 
 #include "core/cuda_backend.hpp"
@@ -29,6 +30,19 @@ cublasHandle_t as_handle(void* h) { return static_cast<cublasHandle_t>(h); }
 
 int64_t rows_of(const Tensor& t) { return t.shape().rows(); }
 int64_t cols_of(const Tensor& t) { return t.shape().last(); }
+
+// Calls fn with a null T* for the storage type T of `dtype` (float or
+// __nv_bfloat16; storage_dtype has checked it is one of the two), so that fn
+// names the type as StorageOf<decltype(tag)>.
+template <class Tag>
+using StorageOf = std::remove_pointer_t<Tag>;
+template <class Fn>
+void with_storage(DType dtype, Fn&& fn) {
+  if (dtype == DType::BF16)
+    fn(static_cast<__nv_bfloat16*>(nullptr));
+  else
+    fn(static_cast<float*>(nullptr));
+}
 
 }  // namespace
 
@@ -160,11 +174,38 @@ double* CudaDevice::f64(const Tensor& t, const char* op, const char* what) const
   return t.f64();
 }
 
+template <class T>
+T* CudaDevice::storage(const Tensor& t, const char* op, const char* what) const {
+  constexpr DType dtype = std::is_same<T, float>::value ? DType::F32 : DType::BF16;
+  checked_operand(t, dtype, op, what);
+  return static_cast<T*>(t.raw());
+}
+
+DType CudaDevice::storage_dtype(const char* op, std::initializer_list<Operand> activations) const {
+  const Operand* first = nullptr;
+  for (const Operand& a : activations) {
+    if (!a.tensor->defined()) continue;
+    const DType dt = a.tensor->dtype();
+    JANUS_CHECK(dt == DType::F32 || dt == DType::BF16, op, " on ", name(), ": tensor '", a.name, "' ",
+                a.tensor->shape().str(), " is ", dtype_name(dt), "; CUDA takes float32 or bfloat16 here");
+    if (first == nullptr) {
+      first = &a;
+      continue;
+    }
+    JANUS_CHECK(dt == first->tensor->dtype(), op, " on ", name(), ": dtype mismatch: '", first->name, "' is ",
+                dtype_name(first->tensor->dtype()), " but '", a.name, "' is ", dtype_name(dt),
+                " (an op's activation tensors share one dtype)");
+  }
+  return first ? first->tensor->dtype() : DType::F32;
+}
+
 const void* CudaDevice::checked_operand(const Tensor& t, DType dtype, const char* op, const char* what) const {
   JANUS_CHECK(t.defined(), op, " on ", name(), ": tensor '", what, "' is undefined");
   if (dtype == DType::F32)
-    JANUS_CHECK(t.dtype() == DType::F32, op, " on ", name(), ": only float32 is supported on CUDA, but '", what,
-                "' is ", dtype_name(t.dtype()));
+    JANUS_CHECK(t.dtype() == DType::F32, op, " on ", name(), ": tensor '", what, "' is ", dtype_name(t.dtype()),
+                ", but must be float32 here (CUDA takes bfloat16 only as the activations of the element-wise, "
+                "pooling, dropout, BatchNorm and softmax-cross-entropy ops; parameters, statistics, targets and "
+                "losses are float32)");
   else
     JANUS_CHECK(t.dtype() == dtype, op, " on ", name(), ": tensor '", what, "' must be ", dtype_name(dtype),
                 ", but is ", dtype_name(t.dtype()));
@@ -236,18 +277,36 @@ void CudaDevice::synchronize() {
   JANUS_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+// ---- dtype conversion ---------------------------------------------------------
+
+void CudaDevice::convert_kernel(const Tensor& src, Tensor& dst) {
+  const DeviceGuard guard(index_);
+  const char* op = "convert";
+  if (src.dtype() == DType::F32)  // Device::convert passes only the two pairs
+    k::float_to_bf16(f32(src, op, "src"), storage<__nv_bfloat16>(dst, op, "dst"), src.numel(), stream_);
+  else
+    k::bf16_to_float(storage<__nv_bfloat16>(src, op, "src"), f32(dst, op, "dst"), src.numel(), stream_);
+}
+
 // ---- elementwise and BLAS-like ---------------------------------------------
 
 void CudaDevice::fill(Tensor& x, double value) {
   const DeviceGuard guard(index_);
-  k::fill(f32(x, "fill", "x"), x.numel(), static_cast<float>(value), stream_);
+  with_storage(storage_dtype("fill", {{"x", &x}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::fill(storage<T>(x, "fill", "x"), x.numel(), static_cast<float>(value), stream_);
+  });
 }
 
 void CudaDevice::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
   const DeviceGuard guard(index_);
-  JANUS_SAME_NUMEL("axpby", x, y);
-  k::axpby(static_cast<float>(alpha), f32(x, "axpby", "x"), static_cast<float>(beta), f32(y, "axpby", "y"),
-           y.numel(), stream_);
+  const char* op = "axpby";
+  JANUS_SAME_NUMEL(op, x, y);
+  with_storage(storage_dtype(op, {{"x", &x}, {"y", &y}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::axpby(static_cast<float>(alpha), storage<T>(x, op, "x"), static_cast<float>(beta), storage<T>(y, op, "y"),
+             y.numel(), stream_);
+  });
 }
 
 void CudaDevice::copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,
@@ -260,10 +319,13 @@ void CudaDevice::copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor&
 
 void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   const DeviceGuard guard(index_);
-  JANUS_SAME_NUMEL("multiply", a, b);
-  JANUS_SAME_NUMEL("multiply", a, out);
-  k::multiply(f32(a, "multiply", "a"), f32(b, "multiply", "b"), f32(out, "multiply", "out"), out.numel(),
-              stream_);
+  const char* op = "multiply";
+  JANUS_SAME_NUMEL(op, a, b);
+  JANUS_SAME_NUMEL(op, a, out);
+  with_storage(storage_dtype(op, {{"a", &a}, {"b", &b}, {"out", &out}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::multiply(storage<T>(a, op, "a"), storage<T>(b, op, "b"), storage<T>(out, op, "out"), out.numel(), stream_);
+  });
 }
 
 // Matrix products per precision mode (the Matmul row of precision.hpp's table):
@@ -331,7 +393,10 @@ void CudaDevice::add_bias(Tensor& y, const Tensor& bias) {
   const DeviceGuard guard(index_);
   JANUS_CHECK(bias.numel() == cols_of(y), "add_bias on ", name(), ": bias ", bias.shape().str(),
               " does not match the last axis of y ", y.shape().str());
-  k::add_bias(f32(y, "add_bias", "y"), f32(bias, "add_bias", "bias"), rows_of(y), cols_of(y), stream_);
+  with_storage(storage_dtype("add_bias", {{"y", &y}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::add_bias(storage<T>(y, "add_bias", "y"), f32(bias, "add_bias", "bias"), rows_of(y), cols_of(y), stream_);
+  });
 }
 
 void CudaDevice::sum_rows(const Tensor& x, double beta, Tensor& out) {
@@ -356,37 +421,46 @@ double CudaDevice::sum(const Tensor& x) {
 
 void CudaDevice::activation_forward(const ActivationFunction& act, const Tensor& z, Tensor& y) {
   const DeviceGuard guard(index_);
-  JANUS_SAME_NUMEL("activation_forward", z, y);
-  const float* pz = f32(z, "activation_forward", "z");
-  float* py = f32(y, "activation_forward", "y");
-  if (act.kind == ActivationKind::SoftMax) {
-    k::softmax_forward(pz, py, rows_of(z), cols_of(z), stream_);
-  } else {
-    k::activation_forward(act, pz, py, z.numel(), stream_);
+  const char* op = "activation_forward";
+  JANUS_SAME_NUMEL(op, z, y);
+  const DType dt = storage_dtype(op, {{"z", &z}, {"y", &y}});
+  if (act.kind == ActivationKind::SoftMax) {  // float32 only
+    k::softmax_forward(f32(z, op, "z"), f32(y, op, "y"), rows_of(z), cols_of(z), stream_);
+    return;
   }
+  with_storage(dt, [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::activation_forward(act, storage<T>(z, op, "z"), storage<T>(y, op, "y"), z.numel(), stream_);
+  });
 }
 
 void CudaDevice::activation_backward(const ActivationFunction& act, const Tensor& z, const Tensor& y,
                                      const Tensor& dy, Tensor& dz) {
   const DeviceGuard guard(index_);
-  JANUS_SAME_NUMEL("activation_backward", dy, dz);
+  const char* op = "activation_backward";
+  JANUS_SAME_NUMEL(op, dy, dz);
   // Each activation reads only what its entry says (the other may be undefined).
   const ActivationReads reads = activation_reads(act.kind);
-  const float* saved = nullptr;
-  if (reads == ActivationReads::Input) {
-    saved = f32(z, "activation_backward", "z");
-    JANUS_SAME_NUMEL("activation_backward", z, dz);
-  } else if (reads == ActivationReads::Output) {
-    saved = f32(y, "activation_backward", "y");
-    JANUS_SAME_NUMEL("activation_backward", y, dz);
-  }
-  const float* pdy = f32(dy, "activation_backward", "dy");
-  float* pdz = f32(dz, "activation_backward", "dz");
-  if (act.kind == ActivationKind::SoftMax) {
-    k::softmax_backward(saved, pdy, pdz, rows_of(dz), cols_of(dz), stream_);
-  } else {
-    k::activation_backward(act, saved, pdy, pdz, dz.numel(), stream_);
-  }
+  const Tensor* saved = nullptr;
+  const char* saved_name = reads == ActivationReads::Input ? "z" : "y";
+  if (reads == ActivationReads::Input) saved = &z;
+  if (reads == ActivationReads::Output) saved = &y;
+  const Tensor none;
+  const DType dt = storage_dtype(op, {{saved_name, saved ? saved : &none}, {"dy", &dy}, {"dz", &dz}});
+  with_storage(act.kind == ActivationKind::SoftMax ? DType::F32 : dt, [&](auto tag) {  // SoftMax: float32 only
+    using T = StorageOf<decltype(tag)>;
+    const T* ps = saved ? storage<T>(*saved, op, saved_name) : nullptr;  // (checks it is defined)
+    if (saved != nullptr) JANUS_SAME_NUMEL(op, *saved, dz);
+    const T* pdy = storage<T>(dy, op, "dy");
+    T* pdz = storage<T>(dz, op, "dz");
+    if constexpr (std::is_same<T, float>::value) {
+      if (act.kind == ActivationKind::SoftMax) {
+        k::softmax_backward(ps, pdy, pdz, rows_of(dz), cols_of(dz), stream_);
+        return;
+      }
+    }
+    k::activation_backward(act, ps, pdy, pdz, dz.numel(), stream_);
+  });
 }
 
 // ---- losses -----------------------------------------------------------------
@@ -463,9 +537,13 @@ void CudaDevice::softmax_cross_entropy_into(const Tensor& z, const Tensor& y, Te
   Scratch row_loss(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(rows, 1)));
   Scratch partials(*this, sizeof(double) * (static_cast<size_t>(np) + 1));
   const double m = static_cast<double>(batch_of(z));
-  k::softmax_cross_entropy(f32(z, "softmax_cross_entropy", "z"), f32(y, "softmax_cross_entropy", "y"),
-                           dz ? f32(*dz, "softmax_cross_entropy", "dz") : nullptr, static_cast<float>(1.0 / m),
-                           row_loss.as<double>(), rows, cols, stream_);
+  const char* op = "softmax_cross_entropy";
+  const Tensor none;
+  with_storage(storage_dtype(op, {{"z", &z}, {"dz", dz ? dz : &none}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::softmax_cross_entropy(storage<T>(z, op, "z"), f32(y, op, "y"), dz ? storage<T>(*dz, op, "dz") : nullptr,
+                             static_cast<float>(1.0 / m), row_loss.as<double>(), rows, cols, stream_);
+  });
   k::sum_doubles(row_loss.as<double>(), rows, partials.as<double>(), partials.as<double>() + np, stream_);
   k::divide_scalar(partials.as<double>() + np, m, f64(loss, "softmax_cross_entropy_into", "loss"), stream_);
 }
@@ -626,28 +704,43 @@ void check_pool(const Device& d, const char* op, const PoolGeometry& g, const Te
 
 void CudaDevice::pool2d_forward(PoolMode mode, const PoolGeometry& g, const Tensor& x, Tensor& y) {
   const DeviceGuard guard(index_);
-  check_pool(*this, "pool2d_forward", g, x, y);
-  k::pool2d_forward(mode, g, f32(x, "pool2d_forward", "x"), f32(y, "pool2d_forward", "y"), nullptr, stream_);
+  const char* op = "pool2d_forward";
+  check_pool(*this, op, g, x, y);
+  with_storage(storage_dtype(op, {{"x", &x}, {"y", &y}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::pool2d_forward(mode, g, storage<T>(x, op, "x"), storage<T>(y, op, "y"), nullptr, stream_);
+  });
 }
 
 void CudaDevice::pool2d_backward(PoolMode mode, const PoolGeometry& g, const Tensor& x, const Tensor& dy,
                                  Tensor& dx) {
   const DeviceGuard guard(index_);
-  check_pool(*this, "pool2d_backward", g, dx, dy);
-  const float* px = mode == PoolMode::Max ? f32(x, "pool2d_backward", "x") : nullptr;
-  if (mode == PoolMode::Max) JANUS_SAME_NUMEL("pool2d_backward", x, dx);
-  const size_t argmax_bytes = mode == PoolMode::Max ? sizeof(float) * static_cast<size_t>(dy.numel()) : 0;
+  const char* op = "pool2d_backward";
+  check_pool(*this, op, g, dx, dy);
+  const bool is_max = mode == PoolMode::Max;
+  const Tensor none;
+  const DType dt = storage_dtype(op, {{"x", is_max ? &x : &none}, {"dy", &dy}, {"dx", &dx}});
+  const size_t argmax_bytes = is_max ? sizeof(float) * static_cast<size_t>(dy.numel()) : 0;
   Scratch argmax(*this, argmax_bytes);
-  k::pool2d_backward(mode, g, px, f32(dy, "pool2d_backward", "dy"), f32(dx, "pool2d_backward", "dx"),
-                     argmax.as<float>(), stream_);
+  with_storage(dt, [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    const T* px = is_max ? storage<T>(x, op, "x") : nullptr;  // (checks it is defined)
+    if (is_max) JANUS_SAME_NUMEL(op, x, dx);
+    k::pool2d_backward(mode, g, px, storage<T>(dy, op, "dy"), storage<T>(dx, op, "dx"), argmax.as<float>(), stream_);
+  });
 }
 
 Tensor CudaDevice::max_pool2d_forward_train(const PoolGeometry& g, const Tensor& x, Tensor& y) {
   const DeviceGuard guard(index_);
   const char* op = "max_pool2d_forward_train";
   check_pool(*this, op, g, x, y);
-  Tensor argmax = Tensor::empty(y.shape(), *this);
-  k::pool2d_forward(PoolMode::Max, g, f32(x, op, "x"), f32(y, op, "y"), f32(argmax, op, "argmax"), stream_);
+  const DType dt = storage_dtype(op, {{"x", &x}, {"y", &y}});
+  Tensor argmax = Tensor::empty(y.shape(), *this);  // float32 whatever the storage type (exact small integers)
+  with_storage(dt, [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::pool2d_forward(PoolMode::Max, g, storage<T>(x, op, "x"), storage<T>(y, op, "y"), f32(argmax, op, "argmax"),
+                      stream_);
+  });
   return argmax;
 }
 
@@ -657,8 +750,11 @@ void CudaDevice::max_pool2d_backward_argmax(const PoolGeometry& g, const Tensor&
   const char* op = "max_pool2d_backward_argmax";
   check_pool(*this, op, g, dx, dy);
   JANUS_SAME_NUMEL(op, argmax, dy);
-  k::pool2d_backward_gather(PoolMode::Max, g, f32(argmax, op, "argmax"), f32(dy, op, "dy"), f32(dx, op, "dx"),
-                            stream_);
+  with_storage(storage_dtype(op, {{"dy", &dy}, {"dx", &dx}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::pool2d_backward_gather(PoolMode::Max, g, f32(argmax, op, "argmax"), storage<T>(dy, op, "dy"),
+                              storage<T>(dx, op, "dx"), stream_);
+  });
 }
 
 // ---- batch normalisation ------------------------------------------------------
@@ -681,11 +777,15 @@ void CudaDevice::bn_forward_train(const char* op, bool relu, const Tensor& x, co
   const int64_t rows = rows_of(x), cols = cols_of(x);
   JANUS_SAME_NUMEL(op, x, y);
   check_per_channel(op, name(), x, {&gamma, &beta, &running_mean, &running_var, &saved_mean, &saved_invstd});
+  const DType dt = storage_dtype(op, {{"x", &x}, {"y", &y}});
   Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
-  k::batchnorm_forward_train(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"), momentum, eps, relu,
-                             f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"),
-                             f32(saved_mean, op, "saved_mean"), f32(saved_invstd, op, "saved_invstd"),
-                             f32(y, op, "y"), rows, cols, ws.as<double>(), stream_);
+  with_storage(dt, [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::batchnorm_forward_train(storage<T>(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"), momentum,
+                               eps, relu, f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"),
+                               f32(saved_mean, op, "saved_mean"), f32(saved_invstd, op, "saved_invstd"),
+                               storage<T>(y, op, "y"), rows, cols, ws.as<double>(), stream_);
+  });
 }
 
 void CudaDevice::bn_forward_eval(const char* op, bool relu, const Tensor& x, const Tensor& gamma,
@@ -694,9 +794,12 @@ void CudaDevice::bn_forward_eval(const char* op, bool relu, const Tensor& x, con
   const DeviceGuard guard(index_);
   JANUS_SAME_NUMEL(op, x, y);
   check_per_channel(op, name(), x, {&gamma, &beta, &running_mean, &running_var});
-  k::batchnorm_forward_eval(f32(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
-                            f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"), eps, relu,
-                            f32(y, op, "y"), rows_of(x), cols_of(x), stream_);
+  with_storage(storage_dtype(op, {{"x", &x}, {"y", &y}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::batchnorm_forward_eval(storage<T>(x, op, "x"), f32(gamma, op, "gamma"), f32(beta, op, "beta"),
+                              f32(running_mean, op, "running_mean"), f32(running_var, op, "running_var"), eps, relu,
+                              storage<T>(y, op, "y"), rows_of(x), cols_of(x), stream_);
+  });
 }
 
 void CudaDevice::bn_backward(const char* op, const Tensor& x, const Tensor* relu_output, const Tensor& dy,
@@ -708,11 +811,17 @@ void CudaDevice::bn_backward(const char* op, const Tensor& x, const Tensor* relu
   JANUS_SAME_NUMEL(op, x, dx);
   if (relu_output != nullptr) JANUS_SAME_NUMEL(op, x, *relu_output);
   check_per_channel(op, name(), x, {&gamma, &saved_mean, &saved_invstd, &dgamma, &dbeta});
+  const Tensor none;
+  const DType dt =
+      storage_dtype(op, {{"x", &x}, {"y", relu_output ? relu_output : &none}, {"dy", &dy}, {"dx", &dx}});
   Scratch ws(*this, sizeof(double) * static_cast<size_t>(k::bn_workspace_count(rows, cols)));
-  k::batchnorm_backward(f32(x, op, "x"), relu_output ? f32(*relu_output, op, "y") : nullptr, f32(dy, op, "dy"),
-                        f32(gamma, op, "gamma"), f32(saved_mean, op, "saved_mean"),
-                        f32(saved_invstd, op, "saved_invstd"), f32(dx, op, "dx"), f32(dgamma, op, "dgamma"),
-                        f32(dbeta, op, "dbeta"), rows, cols, ws.as<double>(), stream_);
+  with_storage(dt, [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::batchnorm_backward(storage<T>(x, op, "x"), relu_output ? storage<T>(*relu_output, op, "y") : nullptr,
+                          storage<T>(dy, op, "dy"), f32(gamma, op, "gamma"), f32(saved_mean, op, "saved_mean"),
+                          f32(saved_invstd, op, "saved_invstd"), storage<T>(dx, op, "dx"), f32(dgamma, op, "dgamma"),
+                          f32(dbeta, op, "dbeta"), rows, cols, ws.as<double>(), stream_);
+  });
 }
 
 void CudaDevice::batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double momentum,
@@ -760,9 +869,13 @@ void CudaDevice::dropout_forward(const Tensor& x, double p, uint64_t seed, Tenso
   JANUS_CHECK(p >= 0.0 && p < 1.0, "dropout_forward on ", name(), ": drop probability ", p, " is not in [0, 1)");
   JANUS_SAME_NUMEL("dropout_forward", x, mask);
   JANUS_SAME_NUMEL("dropout_forward", x, y);
+  const char* op = "dropout_forward";
   const float scale = static_cast<float>(1.0 / (1.0 - p));
-  k::dropout_forward(f32(x, "dropout_forward", "x"), p, scale, step_value(seed),
-                     f32(mask, "dropout_forward", "mask"), f32(y, "dropout_forward", "y"), x.numel(), stream_);
+  with_storage(storage_dtype(op, {{"x", &x}, {"mask", &mask}, {"y", &y}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::dropout_forward(storage<T>(x, op, "x"), p, scale, step_value(seed), storage<T>(mask, op, "mask"),
+                       storage<T>(y, op, "y"), x.numel(), stream_);
+  });
 }
 
 // ---- optimizers ---------------------------------------------------------------

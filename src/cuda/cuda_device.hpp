@@ -3,8 +3,10 @@
 // order on it; a caching allocator; cuBLAS for GEMM (the tiled GEMM kernel
 // under the simulator); convolutions through cuDNN or the implicit-GEMM
 // kernels (JANUS_CONV_ALGO=cudnn|implicit_gemm, or set_conv_algo()).
-// Only float32 tensors are supported; other dtypes throw janus::Error naming
-// the op. GEMMs and convolutions follow the process-wide precision mode
+// Tensors are float32, except that the ops device.hpp marks "bf16 storage on
+// CUDA" also take bfloat16 activations (storage_dtype, with_storage in
+// cuda_device.cpp); float64 only for the device-resident losses and step
+// totals. Other dtypes throw janus::Error naming the op and the tensor. GEMMs and convolutions follow the process-wide precision mode
 // (include/janus/precision.hpp): in tf32 and bf16 their two inputs are
 // rounded to the mode's type, products are summed in float32 and the output
 // stays float32 (how each path does it: cuda_device.cpp, "matrix products").
@@ -13,6 +15,7 @@
 #include "cuda/cuda_compat.hpp"
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -138,6 +141,8 @@ class CudaDevice final : public Device {
   void set_cudnn_backend_for_testing(std::unique_ptr<CudnnConv> backend);
 
  protected:
+  // float32 <-> bfloat16 by a conversion kernel (__float2bfloat16_rn / __bfloat162float).
+  void convert_kernel(const Tensor& src, Tensor& dst) override;
   void copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col,
                            int64_t width) override;
 
@@ -182,6 +187,19 @@ class CudaDevice final : public Device {
   const float* const_f32(const Tensor& t, const char* op, const char* what) const;
   // The same for a float64 tensor (the device-resident loss and step totals).
   double* f64(const Tensor& t, const char* op, const char* what) const;
+  // The activation tensors of an op that takes bf16 storage (device.hpp,
+  // "bf16 storage on CUDA"): their one dtype, float32 or bfloat16; a
+  // janus::Error naming the op and the tensors for another dtype or a mix.
+  // Undefined tensors are skipped here (the accessors refuse them).
+  struct Operand {
+    const char* name;
+    const Tensor* tensor;
+  };
+  DType storage_dtype(const char* op, std::initializer_list<Operand> activations) const;
+  // The elements of such a tensor as its storage type T (float or
+  // __nv_bfloat16), checked and noted as by f32().
+  template <class T>
+  T* storage(const Tensor& t, const char* op, const char* what) const;
   // While a step is recorded as a CUDA graph: a device address the recorded
   // work is given, whatever it holds (tensors of every dtype, scratch
   // buffers, copies' ends); all of them must match for the kept graph to be

@@ -1,4 +1,5 @@
-// Elementwise kernels: fill, axpby, multiply, bias broadcast, 2-D transpose.
+// Elementwise kernels: fill, axpby, multiply, bias broadcast (per storage
+// type T: float arithmetic, one rounding per stored result), 2-D transpose.
 #include "cuda/cuda_compat.hpp"
 
 #include "cuda/cuda_check.hpp"
@@ -9,25 +10,29 @@ namespace janus::cuda_kernels {
 
 namespace {
 
-__global__ void fill_kernel(float* x, int64_t n, float value) {
+template <class T>
+__global__ void fill_kernel(T* x, int64_t n, T value) {
   JANUS_KERNEL_LOOP(i, n)
     x[i] = value;
 }
 
-__global__ void axpby_kernel(float alpha, const float* x, float beta, float* y, int64_t n) {
+template <class T>
+__global__ void axpby_kernel(float alpha, const T* x, float beta, T* y, int64_t n) {
   JANUS_KERNEL_LOOP(i, n)
-    y[i] = beta == 0.0f ? alpha * x[i] : alpha * x[i] + beta * y[i];
+    y[i] = to_storage<T>(beta == 0.0f ? alpha * to_float(x[i]) : alpha * to_float(x[i]) + beta * to_float(y[i]));
 }
 
-__global__ void multiply_kernel(const float* a, const float* b, float* out, int64_t n) {
+template <class T>
+__global__ void multiply_kernel(const T* a, const T* b, T* out, int64_t n) {
   JANUS_KERNEL_LOOP(i, n)
-    out[i] = a[i] * b[i];
+    out[i] = to_storage<T>(to_float(a[i]) * to_float(b[i]));
 }
 
-__global__ void add_bias_kernel(float* y, const float* bias, int64_t rows, int64_t cols) {
+template <class T>
+__global__ void add_bias_kernel(T* y, const float* bias, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   JANUS_KERNEL_LOOP(i, n)
-    y[i] += bias[i % cols];
+    y[i] = to_storage<T>(to_float(y[i]) + bias[i % cols]);
 }
 
 // 32x32 tiles through shared memory (padded by one column against bank
@@ -52,23 +57,35 @@ __global__ void transpose_kernel(const float* in, float* out, int64_t rows, int6
 
 }  // namespace
 
-void fill(float* x, int64_t n, float value, cudaStream_t s) {
-  JANUS_LAUNCH_1D(fill_kernel, n, s, x, n, value);
+template <class T>
+void fill(T* x, int64_t n, float value, cudaStream_t s) {
+  JANUS_LAUNCH_1D(fill_kernel<T>, n, s, x, n, to_storage<T>(value));
 }
 
-void axpby(float alpha, const float* x, float beta, float* y, int64_t n, cudaStream_t s) {
-  JANUS_LAUNCH_1D(axpby_kernel, n, s, alpha, x, beta, y, n);
+template <class T>
+void axpby(float alpha, const T* x, float beta, T* y, int64_t n, cudaStream_t s) {
+  JANUS_LAUNCH_1D(axpby_kernel<T>, n, s, alpha, x, beta, y, n);
 }
 
-void multiply(const float* a, const float* b, float* out, int64_t n, cudaStream_t s) {
-  JANUS_LAUNCH_1D(multiply_kernel, n, s, a, b, out, n);
+template <class T>
+void multiply(const T* a, const T* b, T* out, int64_t n, cudaStream_t s) {
+  JANUS_LAUNCH_1D(multiply_kernel<T>, n, s, a, b, out, n);
 }
 
-void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t s) {
+template <class T>
+void add_bias(T* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t s) {
   if (rows * cols <= 0) return;
-  JANUS_LAUNCH(add_bias_kernel, blocks_for(rows * cols), kThreads, 0, s, y, bias, rows, cols);
+  JANUS_LAUNCH(add_bias_kernel<T>, blocks_for(rows * cols), kThreads, 0, s, y, bias, rows, cols);
   JANUS_CUDA_CHECK_LAUNCH("add_bias_kernel");
 }
+
+#define JANUS_INSTANTIATE(T)                                                          \
+  template void fill<T>(T*, int64_t, float, cudaStream_t);                            \
+  template void axpby<T>(float, const T*, float, T*, int64_t, cudaStream_t);          \
+  template void multiply<T>(const T*, const T*, T*, int64_t, cudaStream_t);           \
+  template void add_bias<T>(T*, const float*, int64_t, int64_t, cudaStream_t);
+JANUS_FOR_STORAGE_TYPES(JANUS_INSTANTIATE)
+#undef JANUS_INSTANTIATE
 
 void transpose(const float* in, float* out, int64_t rows, int64_t cols, cudaStream_t s) {
   if (rows * cols <= 0) return;

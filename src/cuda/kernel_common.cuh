@@ -23,6 +23,31 @@ __device__ inline T step_value(const StepValue<T>& v) {
   return v.at != nullptr ? *v.at : v.value;
 }
 
+// ---- storage types ------------------------------------------------------------
+// The kernels that take bf16 activations (kernels.hpp, "storage types") read
+// an element of storage type T as float (exact) and store a float result
+// rounded once to T (to nearest even for bf16; no rounding for float). All
+// arithmetic stays in float (or double) whatever T is, so the bf16 result is
+// the float32 kernel's result rounded once.
+__host__ __device__ inline float to_float(float v) { return v; }
+__host__ __device__ inline float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <class T>
+struct StoreAs;
+template <>
+struct StoreAs<float> {
+  __host__ __device__ static float from(float v) { return v; }
+};
+template <>
+struct StoreAs<__nv_bfloat16> {
+  __host__ __device__ static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
+};
+// v rounded once to the storage type T.
+template <class T>
+__host__ __device__ inline T to_storage(float v) {
+  return StoreAs<T>::from(v);
+}
+
 inline int blocks_for(int64_t n, int threads = kThreads) {
   const int64_t b = (n + threads - 1) / threads;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(b, kMaxBlocks)));

@@ -4,9 +4,18 @@
 // synchronising. Pointers are device pointers; sizes are element counts.
 // Kernels are written once and run both under nvcc and under the CPU
 // simulator (JANUS_CUDA_SIM).
+//
+// Storage types: the launchers templated on T take activations stored as
+// float or __nv_bfloat16 (instantiated for exactly these two; Device's "bf16
+// storage on CUDA" ops). One kernel body per op: elements of T are read as
+// float (exact), the arithmetic is that of the float instantiation, and each
+// stored result is rounded once to T (kernel_common.cuh, to_storage).
+// Parameters, statistics, targets, losses and the pooling argmax stay float.
 #pragma once
 
 #include "cuda/cuda_compat.hpp"
+
+#include <cuda_bf16.h>
 
 #include <cstdint>
 
@@ -28,11 +37,15 @@ struct StepValue {
 };
 
 // ---- elementwise.cu ---------------------------------------------------------
-void fill(float* x, int64_t n, float value, cudaStream_t s);
+template <class T>
+void fill(T* x, int64_t n, float value, cudaStream_t s);
 // y = alpha*x + beta*y; beta == 0 means y is not read (so NaN garbage is overwritten).
-void axpby(float alpha, const float* x, float beta, float* y, int64_t n, cudaStream_t s);
-void multiply(const float* a, const float* b, float* out, int64_t n, cudaStream_t s);
-void add_bias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t s);
+template <class T>
+void axpby(float alpha, const T* x, float beta, T* y, int64_t n, cudaStream_t s);
+template <class T>
+void multiply(const T* a, const T* b, T* out, int64_t n, cudaStream_t s);
+template <class T>
+void add_bias(T* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t s);
 // out (cols x rows) = transpose of in (rows x cols), both row-major.
 void transpose(const float* in, float* out, int64_t rows, int64_t cols, cudaStream_t s);
 
@@ -69,19 +82,23 @@ void add_loss(const double* loss, StepValue<double> weight, StepValue<double> ta
 // ---- activation.cu ----------------------------------------------------------
 // The element-wise activations (not SoftMax: softmax.cu), each from its entry
 // in activation_functions.hpp, in float.
-void activation_forward(const ActivationFunction& act, const float* z, float* y, int64_t n, cudaStream_t s);
+template <class T>
+void activation_forward(const ActivationFunction& act, const T* z, T* y, int64_t n, cudaStream_t s);
 // saved: z or y as activation_reads(act.kind) says (null when it reads neither).
-void activation_backward(const ActivationFunction& act, const float* saved, const float* dy, float* dz,
-                         int64_t n, cudaStream_t s);
+template <class T>
+void activation_backward(const ActivationFunction& act, const T* saved, const T* dy, T* dz, int64_t n,
+                         cudaStream_t s);
 
 // ---- softmax.cu -------------------------------------------------------------
 void softmax_forward(const float* z, float* y, int64_t rows, int64_t cols, cudaStream_t s);
 void softmax_backward(const float* y, const float* dy, float* dz, int64_t rows, int64_t cols,
                       cudaStream_t s);
 // Per-row loss terms row_loss[r] = -sum_j y_rj * log_softmax(z_r)_j (double),
-// and when dz != nullptr dz_rj = (s_rj * sum_j y_rj - y_rj) * inv_m.
-void softmax_cross_entropy(const float* z, const float* y, float* dz, float inv_m,
-                           double* row_loss, int64_t rows, int64_t cols, cudaStream_t s);
+// and when dz != nullptr dz_rj = (s_rj * sum_j y_rj - y_rj) * inv_m. Logits z
+// and dz in the storage type, targets y float.
+template <class T>
+void softmax_cross_entropy(const T* z, const float* y, T* dz, float inv_m, double* row_loss, int64_t rows,
+                           int64_t cols, cudaStream_t s);
 
 // ---- loss.cu ----------------------------------------------------------------
 // Per-element terms (double) whose sum is the loss times m (before the 1/m).
@@ -131,39 +148,47 @@ void conv2d_backward_filter_grouped(const ConvGeometry& g, const float* x, const
 // ---- pool.cu ----------------------------------------------------------------
 // argmax (N*OH*OW*C floats, Max only, nullable): each window's argmax, the
 // window-local position i*KW + j as an exact small integer, for the gather.
-void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y, float* argmax,
-                    cudaStream_t s);
+// y (nullable when argmax is not) and x in the storage type.
+template <class T>
+void pool2d_forward(PoolMode mode, const PoolGeometry& g, const T* x, T* y, float* argmax, cudaStream_t s);
 // dx from dy through a saved argmax (Max; ignored for Average): one launch.
-void pool2d_backward_gather(PoolMode mode, const PoolGeometry& g, const float* argmax, const float* dy,
-                            float* dx, cudaStream_t s);
+template <class T>
+void pool2d_backward_gather(PoolMode mode, const PoolGeometry& g, const float* argmax, const T* dy, T* dx,
+                            cudaStream_t s);
 // Without a saved argmax: recomputes it from x into the workspace argmax
 // (N*OH*OW*C floats; Max only, may be null for Average), then the gather.
-void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const float* dy,
-                     float* dx, float* argmax, cudaStream_t s);
+template <class T>
+void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* dy, T* dx, float* argmax,
+                     cudaStream_t s);
 
 // ---- batchnorm.cu -----------------------------------------------------------
 // Training forward in two launches (one-pass Welford/Chan statistics, then the
 // normalisation), backward in two (the two per-channel sums, then dx). With
 // relu the output is relu(batchnorm(x)) (Device::batchnorm_relu_*); the
 // backward then takes that output y and masks dy where y <= 0 (y null: no ReLU).
-// Workspace: bn_workspace_count(rows, C) doubles.
+// Workspace: bn_workspace_count(rows, C) doubles. x, y, dy, dx in the
+// storage type; everything per channel float.
 int64_t bn_workspace_count(int64_t rows, int64_t cols);
-void batchnorm_forward_train(const float* x, const float* gamma, const float* beta,
-                             double momentum, double eps, bool relu, float* running_mean,
-                             float* running_var, float* saved_mean, float* saved_invstd, float* y,
-                             int64_t rows, int64_t cols, double* workspace, cudaStream_t s);
-void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
-                            const float* running_mean, const float* running_var, double eps,
-                            bool relu, float* y, int64_t rows, int64_t cols, cudaStream_t s);
-void batchnorm_backward(const float* x, const float* y /* nullable */, const float* dy,
-                        const float* gamma, const float* saved_mean, const float* saved_invstd,
-                        float* dx, float* dgamma, float* dbeta, int64_t rows, int64_t cols,
-                        double* workspace, cudaStream_t s);
+template <class T>
+void batchnorm_forward_train(const T* x, const float* gamma, const float* beta, double momentum, double eps,
+                             bool relu, float* running_mean, float* running_var, float* saved_mean,
+                             float* saved_invstd, T* y, int64_t rows, int64_t cols, double* workspace,
+                             cudaStream_t s);
+template <class T>
+void batchnorm_forward_eval(const T* x, const float* gamma, const float* beta, const float* running_mean,
+                            const float* running_var, double eps, bool relu, T* y, int64_t rows, int64_t cols,
+                            cudaStream_t s);
+template <class T>
+void batchnorm_backward(const T* x, const T* y /* nullable */, const T* dy, const float* gamma,
+                        const float* saved_mean, const float* saved_invstd, T* dx, float* dgamma, float* dbeta,
+                        int64_t rows, int64_t cols, double* workspace, cudaStream_t s);
 
 // ---- dropout.cu -------------------------------------------------------------
 // Keep decision: double(counter_uniform(seed, i)) >= p, exactly as the CPU.
-void dropout_forward(const float* x, double p, float scale, StepValue<uint64_t> seed, float* mask, float* y,
-                     int64_t n, cudaStream_t s);
+// mask[i] = keep ? scale : 0 and y[i] = x[i] * mask as float, each rounded once.
+template <class T>
+void dropout_forward(const T* x, double p, float scale, StepValue<uint64_t> seed, T* mask, T* y, int64_t n,
+                     cudaStream_t s);
 
 // ---- optimizer.cu -----------------------------------------------------------
 // Multi-tensor updates: all tensors of a step in one launch. Arithmetic in
@@ -189,5 +214,12 @@ void sgd_update_multi(const TensorUpdate* list, int count, int64_t blocks, doubl
 // bc1 = 1 - beta1^step, bc2 = 1 - beta2^step (computed on the host in double).
 void adam_update_multi(const TensorUpdate* list, int count, int64_t blocks, double beta1, double beta2,
                        double eps, bool decoupled, StepValue<double> bc1, StepValue<double> bc2, cudaStream_t s);
+
+// Explicit instantiation of a templated launcher for both storage types, in
+// the .cu file that defines it: JANUS_FOR_STORAGE_TYPES(INSTANTIATE) with
+// INSTANTIATE(T) a `template void f<T>(...);`.
+#define JANUS_FOR_STORAGE_TYPES(INSTANTIATE) \
+  INSTANTIATE(float)                         \
+  INSTANTIATE(__nv_bfloat16)
 
 }  // namespace janus::cuda_kernels

@@ -11,6 +11,8 @@
 // the gather alone; pool2d_backward without a saved argmax first recomputes it
 // with the forward kernel. The argmax is the window-local position i*KW + j
 // held in a float (an exact small integer; -1 for a window of padding only).
+// x, y, dy, dx are of a storage type T (float or __nv_bfloat16): sums in
+// double as for float, and a bf16 result is the float result rounded once.
 #include "cuda/cuda_compat.hpp"
 
 #include <cfloat>
@@ -33,7 +35,8 @@ PoolDims dims_of(const PoolGeometry& g) {
 
 // Window-local position i*KW + j of the window maximum for output (n, oh, ow,
 // c), or -1 when the window holds no in-image position.
-__device__ inline int window_argmax(const float* x, const PoolDims& d, int n, int oh, int ow, int c) {
+template <class T>
+__device__ inline int window_argmax(const T* x, const PoolDims& d, int n, int oh, int ow, int c) {
   int best_idx = -1;
   float best = -FLT_MAX;
   for (int i = 0; i < d.KH; ++i) {
@@ -42,7 +45,7 @@ __device__ inline int window_argmax(const float* x, const PoolDims& d, int n, in
     for (int j = 0; j < d.KW; ++j) {
       const int w = ow * d.sw - d.pw + j;
       if (w < 0 || w >= d.W) continue;
-      const float v = x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c];
+      const float v = to_float(x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c]);
       if (best_idx < 0 || v > best) {
         best = v;
         best_idx = i * d.KW + j;
@@ -52,7 +55,8 @@ __device__ inline int window_argmax(const float* x, const PoolDims& d, int n, in
   return best_idx;
 }
 
-__global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, float* y, float* argmax) {
+template <class T>
+__global__ void pool_forward_kernel(int is_max, PoolDims d, const T* x, T* y, float* argmax) {
   const int64_t total = static_cast<int64_t>(d.N) * d.OH * d.OW * d.C;
   JANUS_KERNEL_LOOP(e, total) {
     const int c = static_cast<int>(e % d.C);
@@ -65,7 +69,7 @@ __global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, floa
       const int idx = window_argmax(x, d, n, oh, ow, c);
       if (y) {
         const int h = oh * d.sh - d.ph + idx / d.KW, w = ow * d.sw - d.pw + idx % d.KW;
-        y[e] = idx < 0 ? 0.0f : x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c];
+        y[e] = idx < 0 ? to_storage<T>(0.0f) : x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c];
       }
       if (argmax) argmax[e] = static_cast<float>(idx);
     } else {
@@ -76,10 +80,10 @@ __global__ void pool_forward_kernel(int is_max, PoolDims d, const float* x, floa
         for (int j = 0; j < d.KW; ++j) {
           const int w = ow * d.sw - d.pw + j;
           if (w < 0 || w >= d.W) continue;
-          acc += static_cast<double>(x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c]);
+          acc += static_cast<double>(to_float(x[((static_cast<int64_t>(n) * d.H + h) * d.W + w) * d.C + c]));
         }
       }
-      y[e] = static_cast<float>(acc / (static_cast<double>(d.KH) * d.KW));
+      y[e] = to_storage<T>(static_cast<float>(acc / (static_cast<double>(d.KH) * d.KW)));
     }
   }
 }
@@ -93,8 +97,8 @@ __device__ inline void covering(int h, int pad, int k, int stride, int out, int&
   if (hi > out - 1) hi = out - 1;
 }
 
-__global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, const float* argmax,
-                                     float* dx) {
+template <class T>
+__global__ void pool_backward_kernel(int is_max, PoolDims d, const T* dy, const float* argmax, T* dx) {
   const int64_t total = static_cast<int64_t>(d.N) * d.H * d.W * d.C;
   const double area = static_cast<double>(d.KH) * d.KW;
   JANUS_KERNEL_LOOP(e, total) {
@@ -116,40 +120,50 @@ __global__ void pool_backward_kernel(int is_max, PoolDims d, const float* dy, co
         if (is_max) {
           // this input's position in window (oh, ow)
           const int me = (h - (oh * d.sh - d.ph)) * d.KW + (w - (ow * d.sw - d.pw));
-          if (argmax[o] == static_cast<float>(me)) acc += static_cast<double>(dy[o]);
+          if (argmax[o] == static_cast<float>(me)) acc += static_cast<double>(to_float(dy[o]));
         } else {
-          acc += static_cast<double>(dy[o]) / area;
+          acc += static_cast<double>(to_float(dy[o])) / area;
         }
       }
-    dx[e] = static_cast<float>(acc);
+    dx[e] = to_storage<T>(static_cast<float>(acc));
   }
 }
 
 }  // namespace
 
-void pool2d_forward(PoolMode mode, const PoolGeometry& g, const float* x, float* y, float* argmax,
-                    cudaStream_t s) {
+template <class T>
+void pool2d_forward(PoolMode mode, const PoolGeometry& g, const T* x, T* y, float* argmax, cudaStream_t s) {
   const int64_t total = static_cast<int64_t>(g.N) * g.OH * g.OW * g.C;
   if (total <= 0) return;
   const int is_max = mode == PoolMode::Max ? 1 : 0;
-  JANUS_LAUNCH(pool_forward_kernel, blocks_for(total), kThreads, 0, s, is_max, dims_of(g), x, y,
+  JANUS_LAUNCH(pool_forward_kernel<T>, blocks_for(total), kThreads, 0, s, is_max, dims_of(g), x, y,
                is_max ? argmax : nullptr);
   JANUS_CUDA_CHECK_LAUNCH("pool_forward_kernel");
 }
 
-void pool2d_backward_gather(PoolMode mode, const PoolGeometry& g, const float* argmax, const float* dy, float* dx,
+template <class T>
+void pool2d_backward_gather(PoolMode mode, const PoolGeometry& g, const float* argmax, const T* dy, T* dx,
                             cudaStream_t s) {
   const int64_t in_total = static_cast<int64_t>(g.N) * g.H * g.W * g.C;
   if (in_total <= 0) return;
-  JANUS_LAUNCH(pool_backward_kernel, blocks_for(in_total), kThreads, 0, s, mode == PoolMode::Max ? 1 : 0,
+  JANUS_LAUNCH(pool_backward_kernel<T>, blocks_for(in_total), kThreads, 0, s, mode == PoolMode::Max ? 1 : 0,
                dims_of(g), dy, argmax, dx);
   JANUS_CUDA_CHECK_LAUNCH("pool_backward_kernel");
 }
 
-void pool2d_backward(PoolMode mode, const PoolGeometry& g, const float* x, const float* dy, float* dx,
-                     float* argmax, cudaStream_t s) {
-  if (mode == PoolMode::Max) pool2d_forward(mode, g, x, nullptr, argmax, s);  // the argmax only
+template <class T>
+void pool2d_backward(PoolMode mode, const PoolGeometry& g, const T* x, const T* dy, T* dx, float* argmax,
+                     cudaStream_t s) {
+  if (mode == PoolMode::Max) pool2d_forward<T>(mode, g, x, nullptr, argmax, s);  // the argmax only
   pool2d_backward_gather(mode, g, argmax, dy, dx, s);
 }
+
+#define JANUS_INSTANTIATE(T)                                                                                 \
+  template void pool2d_forward<T>(PoolMode, const PoolGeometry&, const T*, T*, float*, cudaStream_t);        \
+  template void pool2d_backward_gather<T>(PoolMode, const PoolGeometry&, const float*, const T*, T*,          \
+                                          cudaStream_t);                                                     \
+  template void pool2d_backward<T>(PoolMode, const PoolGeometry&, const T*, const T*, T*, float*, cudaStream_t);
+JANUS_FOR_STORAGE_TYPES(JANUS_INSTANTIATE)
+#undef JANUS_INSTANTIATE
 
 }  // namespace janus::cuda_kernels

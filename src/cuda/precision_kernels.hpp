@@ -14,9 +14,11 @@
 
 namespace janus::cuda_kernels {
 
-// out[i] = __float2bfloat16(in[i]) (round to nearest even): the bf16
-// operands of cublasGemmEx.
+// out[i] = __float2bfloat16_rn(in[i]) (round to nearest even): the bf16
+// operands of cublasGemmEx, and Device::convert to bfloat16.
 void float_to_bf16(const float* in, __nv_bfloat16* out, int64_t n, cudaStream_t s);
+// out[i] = __bfloat162float(in[i]) (exact): Device::convert to float32.
+void bf16_to_float(const __nv_bfloat16* in, float* out, int64_t n, cudaStream_t s);
 // out[i] = in[i] rounded to bf16 and back (exact): float32 copies holding
 // bf16 values, for kernels that read float32 (cuDNN, the implicit GEMM);
 // their products are then the bf16 x bf16 products, exact in float32.

@@ -17,20 +17,20 @@ namespace {
 const char* kOptimizerPrefix = "optimizer.";
 
 // A tensor of the checkpoint `path` converted to `dtype` (the model's),
-// refusing values that are not finite or, from float64 to float32, beyond
-// float32's range (they would become infinity): the message names the file,
-// the tensor and the element.
+// refusing values that are not finite or, from float64 to float32 (or
+// bfloat16), beyond float32's range (they would become infinity): the message
+// names the file, the tensor and the element.
 Tensor converted(const Tensor& t, DType dtype, const std::string& path, const std::string& name) {
   const Tensor host = t.to(cpu_device());
-  const size_t n = static_cast<size_t>(host.numel());
-  for (size_t i = 0; i < n; ++i) {
-    const double v = host.dtype() == DType::F32 ? static_cast<double>(static_cast<const float*>(host.raw())[i])
-                                                : static_cast<const double*>(host.raw())[i];
+  const std::vector<double> values = host.to_host();  // exact from every dtype
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double v = values[i];
     JANUS_CHECK(std::isfinite(v), "checkpoint '", path, "': tensor '", name, "' element ", i, " is ", v,
                 ", not a finite number");
-    JANUS_CHECK(dtype != DType::F32 || std::fabs(v) <= static_cast<double>(FLT_MAX), "checkpoint '", path,
-                "': tensor '", name, "' (", dtype_name(host.dtype()), ") element ", i, " is ", v,
-                ", out of float32 range");
+    // (bfloat16 has float32's range: beyond FLT_MAX both would hold infinity)
+    JANUS_CHECK(dtype == DType::F64 || std::fabs(v) <= static_cast<double>(FLT_MAX), "checkpoint '", path,
+                "': tensor '", name, "' (", dtype_name(host.dtype()), ") element ", i, " is ", v, ", out of ",
+                dtype_name(dtype), " range");
   }
   return host.dtype() == dtype ? host : host.to(dtype);
 }
