@@ -38,8 +38,6 @@ constexpr const char* kFormatVersion = "1";
 // The reference reader's limit (MAX_HEADER_SIZE in the safetensors crate).
 constexpr uint64_t kMaxHeaderBytes = 100000000;
 
-// The dtypes of the format (safetensors Dtype), for telling "not supported
-// here" from "not a safetensors dtype" in messages.
 // The safetensors names of Janus's dtypes, both ways.
 const char* safetensors_dtype(DType t) {
   switch (t) {
@@ -58,6 +56,8 @@ bool janus_dtype(const std::string& d, DType& out) {
   return false;
 }
 
+// The dtypes of the format (safetensors Dtype), for telling "not supported
+// here" from "not a safetensors dtype" in messages.
 bool known_dtype(const std::string& d) {
   for (const char* k : {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "I16",
                         "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64", "C64"})
