@@ -59,9 +59,11 @@
 //               pooling (forward, backward, the argmax path), dropout,
 //               BatchNorm and BatchNorm+ReLU (train, eval, backward) and
 //               softmax-cross-entropy: x, y, dy, dx, logits and dz in bf16,
-//               parameters, statistics, targets and losses float32, the
-//               float32 kernel's arithmetic and one rounding per stored
-//               result (device.hpp, "bf16 storage on CUDA";
+//               parameters, statistics, targets and losses float32; each
+//               stored result is the float32 kernel's result rounded to
+//               bf16 (pooling and BatchNorm, which sum in double, thus round
+//               double -> float32 -> bf16, as the float32 kernel does first)
+//               (device.hpp, "bf16 storage on CUDA";
 //               tests/test_bf16_storage.cpp). Safetensors files read and
 //               write BF16 tensors. The CPU devices refuse to compute on
 //               bf16 (they convert and copy it).
