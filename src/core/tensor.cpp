@@ -193,6 +193,10 @@ std::vector<Out> host_values(const Tensor& t, int64_t first, int64_t count) {
   const size_t element = dtype_size(t.dtype());
   const void* src = static_cast<const char*>(t.const_raw()) + static_cast<size_t>(first) * element;
   auto fetch = [&](auto tag, auto convert) {
+    if constexpr (std::is_same<decltype(tag), Out>::value) {  // same type: straight into out, no staging copy
+      t.device().copy_to_host(out.data(), src, out.size() * element);
+      return;
+    }
     std::vector<decltype(tag)> raw(out.size());
     t.device().copy_to_host(raw.data(), src, raw.size() * element);
     for (size_t i = 0; i < raw.size(); ++i) out[i] = static_cast<Out>(convert(raw[i]));
