@@ -16,20 +16,13 @@
 #include "janus/nlohmann_json.hpp"
 #include "residual_block.hpp"  // examples/residual_cnn: the user's composite layer
 
+#include "error_message.hpp"
+
 namespace janus {
 namespace {
 
+using janus::test::error_of;
 using nlohmann::json;
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 Tensor images(int n, uint64_t seed) {
   Rng rng(seed);

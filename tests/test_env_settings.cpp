@@ -12,7 +12,11 @@
 #include "janus/error.hpp"
 #include "janus/fusion.hpp"
 
+#include "error_message.hpp"
+
 namespace {
+
+using janus::test::error_of;
 
 constexpr const char* kVar = "JANUS_TEST_ENV_SETTING";
 
@@ -35,17 +39,6 @@ class ScopedEnv {
   const char* name_;
   std::optional<std::string> old_;
 };
-
-// The message of the janus::Error that `fn` throws ("" if it throws none).
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const janus::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(EnvSettings, StringUnsetAndEmptyAreNotGiven) {
   {

@@ -17,29 +17,17 @@
 #include "janus/janus.hpp"
 #include "janus/nlohmann_json.hpp"
 
+#include "error_message.hpp"
+
 namespace janus {
 namespace {
 
+using janus::test::error_of;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 Device& cpu() { return cpu_device(); }
-
-// Runs fn, requires a janus::Error, and returns its message ("" and a test
-// failure otherwise).
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-janus exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no exception thrown";
-  return "";
-}
 
 Tensor zeros(const Shape& s) { return Tensor::zeros(s, cpu()); }
 Tensor ones(const Shape& s) { return Tensor::full(s, 1.0, cpu()); }

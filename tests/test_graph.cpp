@@ -126,7 +126,7 @@ json model_config(const char* layers_json) {
 }
 
 // The message of the Error that building `config` for input `in` throws ("" if none).
-std::string error_of(const json& config, const Shape& in = Shape{2, 4, 4, 3}) {
+std::string build_error(const json& config, const Shape& in = Shape{2, 4, 4, 3}) {
   try {
     NeuralNetwork net = NeuralNetwork::from_config(config);
     net.build(in, reference_cpu_device(), DType::F64);
@@ -158,45 +158,45 @@ TEST(GraphConfig, InputsRoundTripAndChainsStayAsTheyWere) {
 
 TEST(GraphConfig, BadGraphsNameTheLayerAtFault) {
   using ::testing::HasSubstr;
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "add", "name": "s", "inputs": ["c", "nope"]}])")),
               HasSubstr("layer 's' (add): input 'nope' is not the name of a layer"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "add", "name": "s", "inputs": ["c", "s"]}])")),
               HasSubstr("layer 's' (add): lists itself as an input"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1, "inputs": ["d"]},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1, "inputs": ["d"]},
       {"type": "conv2d", "name": "d", "n_out": 2, "kernel": 1, "inputs": ["c"]}])")),
               HasSubstr("layer 'c' (conv2d): input 'd' is layer 1, which comes after it"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "conv2d", "name": "d", "n_out": 5, "kernel": 1, "inputs": ["input"]},
       {"type": "add", "name": "s", "inputs": ["c", "d"]}])")),
               HasSubstr("layer 's' (add): input 1 has shape (2, 4, 4, 5) but input 0 has (2, 4, 4, 2)"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "conv2d", "name": "d", "n_out": 5, "kernel": 1, "inputs": ["input"]},
       {"type": "add", "name": "s", "inputs": ["c", "d"]}])")),
               HasSubstr("(inputs 0: 'c' (2, 4, 4, 2), 1: 'd' (2, 4, 4, 5))"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "pool2d", "name": "p", "kernel": 2},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "pool2d", "name": "p", "kernel": 2},
       {"type": "concat", "name": "cat", "inputs": ["p", "input"]}])")),
               HasSubstr("layer 'cat' (concat): input 1 has shape (2, 4, 4, 3) but input 0 has (2, 2, 2, 3)"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "add", "name": "s"}])")),
               HasSubstr("layer 's' (add): takes at least 2 inputs, got 1"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "relu", "name": "r", "inputs": ["c", "input"]}])")),
               HasSubstr("layer 'r' (activation): takes 1 input, got 2"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "unused", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "unused", "n_out": 2, "kernel": 1},
       {"type": "conv2d", "name": "d", "n_out": 2, "kernel": 1, "inputs": ["input"]}])")),
               HasSubstr("layer 'unused' (conv2d): its output is the input of no later layer"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "input", "n_out": 2, "kernel": 1}])")),
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "input", "n_out": 2, "kernel": 1}])")),
               HasSubstr("the name 'input' is reserved"));
   // '.' joins layer and parameter names ("conv1.W"): a layer named "conv.1" would make "conv.1.W" ambiguous.
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "conv2d", "name": "conv.1", "n_out": 2, "kernel": 1}])")),
               HasSubstr("layer 1 (conv2d), option 'name': the name 'conv.1' contains '.'"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
+  EXPECT_THAT(build_error(model_config(R"([{"type": "conv2d", "name": "c", "n_out": 2, "kernel": 1},
       {"type": "add", "name": "s", "inputs": "c"}])")),
               HasSubstr("layer 's' (add): 'inputs' must be a non-empty array of layer names"));
-  EXPECT_THAT(error_of(model_config(R"([{"type": "global_avg_pool", "name": "g"}])"), Shape{2, 12}),
+  EXPECT_THAT(build_error(model_config(R"([{"type": "global_avg_pool", "name": "g"}])"), Shape{2, 12}),
               HasSubstr("layer 'g' (global_avg_pool): expects NHWC input"));
 }
 

@@ -25,9 +25,12 @@
 #include "janus/janus.hpp"
 #include "janus/nlohmann_json.hpp"
 
+#include "error_message.hpp"
+
 namespace janus {
 namespace {
 
+using janus::test::error_of;
 using nlohmann::json;
 
 const Shape kInput{8, 5};
@@ -109,15 +112,6 @@ const std::vector<json> kOptimizers = {
     {{"type", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 0.01}, {"weight_decay_applies_to", "all"}},
     {{"type", "adam"}, {"weight_decay", 0.01}, {"weight_decay_applies_to", "all"}},
     {{"type", "adamw"}, {"weight_decay", 0.1}, {"weight_decay_applies_to", "all"}}};
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // ---- frozen layers ------------------------------------------------------------------
 

@@ -18,23 +18,16 @@
 
 #include <janus/janus.hpp>
 
+#include "error_message.hpp"  // tests/: error_of
+
 #ifdef NLOHMANN_JSON_VERSION_MAJOR
 #error "<janus/janus.hpp> includes nlohmann/json: public headers must pass configs as janus::Json (janus/json.hpp)"
 #endif
 
 namespace {
 
+using janus::test::error_of;
 using janus::Json;
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const janus::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A user's layer: y = factor * x, with a config of its own.
 class Doubler : public janus::Layer {
