@@ -7,7 +7,8 @@
 // thread last touched cuda:0 allocates on cuda:0 and launches into a stream of
 // the other device. Every CudaDevice entry point and the caching allocator's
 // cudaMalloc/cudaFree paths hold one. Errors throw janus::Error (construction)
-// or are ignored (restoring in the destructor, which must not throw).
+// or, with OnDeviceError::Ignore, are ignored; restoring in the destructor,
+// which must not throw, ignores them always.
 #pragma once
 
 #include "cuda/cuda_compat.hpp"
@@ -16,9 +17,21 @@
 
 namespace janus::cuda {
 
+// Selects the error policy of a DeviceGuard's constructor.
+enum class OnDeviceError {
+  Throw,   // janus::Error when the device cannot be read or selected
+  Ignore,  // for destructors and noexcept clean-up paths, which must not throw:
+           // the guard then switches nothing, and the CUDA calls that follow
+           // report the error themselves
+};
+
 class DeviceGuard {
  public:
-  explicit DeviceGuard(int index) {
+  explicit DeviceGuard(int index, OnDeviceError policy = OnDeviceError::Throw) {
+    if (policy == OnDeviceError::Ignore) {
+      switched_ = cudaGetDevice(&previous_) == cudaSuccess && previous_ != index && cudaSetDevice(index) == cudaSuccess;
+      return;
+    }
     JANUS_CUDA_CHECK(cudaGetDevice(&previous_));
     if (previous_ != index) {
       JANUS_CUDA_CHECK(cudaSetDevice(index));
@@ -30,25 +43,6 @@ class DeviceGuard {
   }
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-  bool switched_ = false;
-};
-
-// The same switch for destructors and noexcept clean-up paths, where an
-// exception cannot be thrown: a failure to read or select the device is
-// ignored (the CUDA calls that follow then report the error themselves).
-class QuietDeviceGuard {
- public:
-  explicit QuietDeviceGuard(int index) noexcept {
-    switched_ = cudaGetDevice(&previous_) == cudaSuccess && previous_ != index && cudaSetDevice(index) == cudaSuccess;
-  }
-  ~QuietDeviceGuard() {
-    if (switched_) static_cast<void>(cudaSetDevice(previous_));
-  }
-  QuietDeviceGuard(const QuietDeviceGuard&) = delete;
-  QuietDeviceGuard& operator=(const QuietDeviceGuard&) = delete;
 
  private:
   int previous_ = 0;

@@ -18,7 +18,7 @@ StepGraph::StepGraph(int device, cudaStream_t stream, CachingAllocator& allocato
 
 StepGraph::~StepGraph() {
   abort();
-  const QuietDeviceGuard guard(device_);
+  const DeviceGuard guard(device_, OnDeviceError::Ignore);
   for (Kept& k : kept_)
     if (k.exec != nullptr) static_cast<void>(cudaGraphExecDestroy(k.exec));
   if (block_ != nullptr) allocator_.deallocate(block_);
@@ -100,7 +100,7 @@ bool StepGraph::end() {
 void StepGraph::abort() noexcept {
   if (!recording_) return;
   recording_ = false;
-  const QuietDeviceGuard guard(device_);  // noexcept: runs on error paths and in the destructor
+  const DeviceGuard guard(device_, OnDeviceError::Ignore);  // noexcept: runs on error paths and in the destructor
   cudaGraph_t graph = nullptr;
   if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph != nullptr)
     static_cast<void>(cudaGraphDestroy(graph));
