@@ -204,7 +204,7 @@ TEST(Cifar10, LabelOutOfRangeNamesRecordAndOffset) {
 
 TEST(Cifar10, MissingDirectoryListsWhereItLooked) {
   TempDir t;
-  expect_error([&] { find_cifar10_dir(t.str()); }, {"cifar-10-batches-bin", t.str(), "download_cifar10.sh"});
+  expect_error([&] { find_cifar10_dir(t.str()); }, {"cifar-10-batches-bin", t.str(), "download_cifar10.sh", "JANUS_DATA_DIR"});
 }
 
 TEST(Cifar10, RealBatch) {

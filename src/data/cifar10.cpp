@@ -123,7 +123,7 @@ std::string find_cifar10_dir(const std::string& data_dir) {
   std::string where;
   for (const auto& t : tried) where += "\n  " + t;
   throw Error(detail::concat("cifar10: no data_batch_1.bin or test_batch.bin found; looked in:", where,
-                             "\nrun scripts/download_cifar10.sh or pass --data-dir"));
+                             "\nrun scripts/download_cifar10.sh, or name the folder that holds them (janus --data-dir, $JANUS_DATA_DIR)"));
 }
 
 std::vector<std::string> cifar10_batch_files(const std::string& cifar_dir,

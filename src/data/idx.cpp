@@ -227,7 +227,8 @@ FashionMnistFiles find_fashion_mnist(const std::string& dir) {
   throw Error(detail::concat(
       "fashion-mnist: the four IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
       "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) were not found; looked in:",
-      where, "\ninstall them with `apt-get install dataset-fashion-mnist` or pass --data-dir"));
+      where, "\ninstall them with `apt-get install dataset-fashion-mnist`, or name the folder that holds them "
+      "(janus --data-dir, $JANUS_DATA_DIR)"));
 }
 
 Dataset load_fashion_mnist(const std::string& dir, bool train) {
