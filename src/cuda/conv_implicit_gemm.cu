@@ -36,6 +36,13 @@
 // runs SimtMath in float32 on CUDA cores; TF32 and BF16 run TensorCoreMath
 // (WMMA m16n16k8 on operands rounded to TF32, or m16n16k16 on operands
 // rounded to bf16; float32 accumulators).
+//
+// Storage (kernels.hpp, "storage types"): the activations x, y, dy, dx are
+// float or bf16 (T of the kernels). A bf16 loader widens each element
+// exactly into the same float staging registers, so the shared tiles, the
+// math and the summation order are those of the float instantiation; the
+// store rounds each float32 result (plus the bias) once to bf16. The weights,
+// the bias and the filter gradient (and its split-K partials) stay float.
 #include "cuda/cuda_compat.hpp"
 
 #include <algorithm>

@@ -9,7 +9,8 @@
 // totals. Other dtypes throw janus::Error naming the op and the tensor. GEMMs and convolutions follow the process-wide precision mode
 // (include/janus/precision.hpp): in tf32 and bf16 their two inputs are
 // rounded to the mode's type, products are summed in float32 and the output
-// stays float32 (how each path does it: cuda_device.cpp, "matrix products").
+// is float32, or with bf16 storage that result rounded once (how each path
+// does it: cuda_device.cpp, "matrix products").
 #pragma once
 
 #include "cuda/cuda_compat.hpp"
