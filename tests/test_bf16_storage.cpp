@@ -79,12 +79,18 @@ class Bf16Storage : public ::testing::Test {
   }
   Device& gpu() { return *gpu_; }
 
-  // Random values in [lo, hi] rounded to bf16 (so both runs read the same values).
-  static std::vector<float> values(int64_t n, uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
+  // Random float32 values in [lo, hi], all their bits (a master weight or a bias).
+  static std::vector<float> uniform(int64_t n, uint32_t seed, float lo, float hi) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> d(lo, hi);
     std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = round_to_bf16(d(rng));
+    for (float& x : v) x = d(rng);
+    return v;
+  }
+  // The same rounded to bf16 (so both runs read the same values).
+  static std::vector<float> values(int64_t n, uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
+    std::vector<float> v = uniform(n, seed, lo, hi);
+    round_to_bf16(v.data(), v.data(), n);
     return v;
   }
   // The same values as a float32 and as a bfloat16 tensor on the GPU.
@@ -182,13 +188,9 @@ class Bf16Storage : public ::testing::Test {
     EXPECT_EQ(bad, 0) << what;
   }
 
-  // Float32 values with all their bits (a master weight or a bias).
+  // A float32 tensor of uniform() values.
   Tensor raw_f32(const Shape& s, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> d(lo, hi);
-    std::vector<float> v(static_cast<size_t>(s.numel()));
-    for (float& x : v) x = d(rng);
-    return Tensor::from_host(v, s, gpu());
+    return Tensor::from_host(uniform(s.numel(), seed, lo, hi), s, gpu());
   }
   // |t| as a float32 tensor (for the scale S of expect_product).
   Tensor abs_f32(const Tensor& t) {
@@ -247,11 +249,7 @@ TEST_F(Bf16Storage, ElementwiseActivations) {
 TEST_F(Bf16Storage, BiasAxpbyMultiplyFill) {
   const Shape s{64, 24};
   {
-    std::mt19937 rng(4);
-    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-    std::vector<float> raw(24);
-    for (float& v : raw) v = d(rng);  // a float32 parameter with all its bits
-    const Tensor bias = Tensor::from_host(raw, Shape{24}, gpu());
+    const Tensor bias = raw_f32(Shape{24}, 4);  // a float32 parameter with all its bits
     Pair y = pair(s, 5);
     gpu().add_bias(y.f, bias);
     gpu().add_bias(y.b, bias);
