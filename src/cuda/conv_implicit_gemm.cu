@@ -347,7 +347,8 @@ __global__ void __launch_bounds__(kGemmThreads)
   const int k_end = min(K, k_begin + k_per_split);
   BackwardFilterInputGather<Shape, kVec, T> a(x, d, m0, M, k_begin, k_end, tid);
   DenseKRows<Shape, kVec, T> b(dy, d.F, n0, N, k_begin, k_end, tid);
-  gemm_tile<Shape, Math>(a, b, RowMajorStore<float>{out + s * split_stride, d.F, nullptr}, m0, n0, M, N, k_begin, k_end);
+  gemm_tile<Shape, Math>(a, b, RowMajorStore<float>{out + s * split_stride, d.F, nullptr}, m0, n0, M, N, k_begin,
+                         k_end);
 }
 
 // ---- host side ------------------------------------------------------------------------
@@ -499,7 +500,8 @@ void conv2d_backward_filter_igemm(const ConvGeometry& g, const T* x, const T* dy
   const bool vec4 = g.C % 4 == 0 && g.F % 4 == 0 && aligned16(x) && aligned16(dy);
   float* out = p.splits > 1 ? workspace : dw;
   dispatch(tile, math, vec4,
-           BackwardFilterLaunch<T>{d, x, dy, out, M, N, K, p.k_per_split, p.splits > 1 ? out_n : 0, grid_for(M, N, tile, p.splits), s});
+           BackwardFilterLaunch<T>{d, x, dy, out, M, N, K, p.k_per_split, p.splits > 1 ? out_n : 0,
+                                   grid_for(M, N, tile, p.splits), s});
   if (p.splits > 1) {
     JANUS_LAUNCH(sum_splits_kernel, blocks_for(out_n), kThreads, 0, s, workspace, p.splits, out_n, dw);
     JANUS_CUDA_CHECK_LAUNCH("sum_splits_kernel");

@@ -356,9 +356,10 @@ void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
 //         operands are widened exactly into float32 copies and cublasSgemm
 //         runs as above, into a float32 copy of a bf16 C (holding C when
 //         beta != 0) that a conversion kernel then rounds into C.
-//   conv  the implicit-GEMM kernel in every mode (conv2d_forward below says
-//         why not cuDNN), loading bf16 tiles directly and rounding each
-//         float32 result once as it stores it.
+//   conv  never cuDNN (the comment above conv2d_kernel says why): the
+//         implicit-GEMM kernel in every mode, loading bf16 tiles directly and
+//         rounding each float32 result once as it stores it, or for groups > 1
+//         the grouped kernels on exact float32 copies.
 void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const GemmOperand& a,
                           const GemmOperand& b, float beta, const GemmOperand& c) {
   const DeviceGuard guard(index_);
@@ -383,8 +384,10 @@ void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float
   auto converted = [&](const GemmOperand& x, int64_t n, DType to) -> void* {
     if (x.dtype == to) return x.p;
     void* copy = scratch(n, to);
-    if (to == DType::BF16) k::float_to_bf16(static_cast<const float*>(x.p), static_cast<__nv_bfloat16*>(copy), n, stream_);
-    else k::bf16_to_float(static_cast<const __nv_bfloat16*>(x.p), static_cast<float*>(copy), n, stream_);
+    if (to == DType::BF16)
+      k::float_to_bf16(static_cast<const float*>(x.p), static_cast<__nv_bfloat16*>(copy), n, stream_);
+    else
+      k::bf16_to_float(static_cast<const __nv_bfloat16*>(x.p), static_cast<float*>(copy), n, stream_);
     return copy;
   };
   if (math == MathType::BF16) {
