@@ -273,6 +273,43 @@ TEST_F(FilterCopy, NoneWhenCudnnDeclinesTheGeometry) {
   EXPECT_EQ(y.to_host_f32(), fallback);
 }
 
+// bf16 storage never takes the cuDNN path (cuda_device.cpp, above
+// conv2d_kernel: the legacy API has no configuration for it): with cuDNN
+// selected, bf16 convolutions run on the implicit-GEMM kernel (groups == 1)
+// or the grouped kernels, and their outputs are the float32 ones, which here
+// the stand-in computes with the same kernels, rounded once.
+TEST_F(FilterCopy, Bf16StorageRunsOnJanusKernels) {
+  for (int groups : {1, 2}) {
+    g.groups = groups;
+    const Shape ws{3, 3, 4 / groups, 6};
+    const Tensor wg = Tensor::from_host(ramp(ws.numel(), 0.0625f, 0.01f), ws, d.dev);
+    const Tensor dy = Tensor::from_host(ramp(2 * 5 * 5 * 6, 0.25f, 0.125f), {2, 5, 5, 6}, d.dev);
+    const std::string tag = "groups=" + std::to_string(groups);
+    EXPECT_EQ(d.dev.conv2d_kernel(g, DType::F32), "cuDNN") << tag;
+    EXPECT_EQ(d.dev.conv2d_kernel(g, DType::BF16).rfind(groups == 1 ? "Janus implicit GEMM" : "Janus grouped", 0), 0u)
+        << tag << ": " << d.dev.conv2d_kernel(g, DType::BF16);
+    Tensor dx = Tensor::empty(x.shape(), d.dev), dw = Tensor::empty(ws, d.dev);
+    d.dev.conv2d_forward(g, x, wg, Tensor(), y);
+    d.dev.conv2d_backward_data(g, dy, wg, dx);
+    d.dev.conv2d_backward_filter(g, x, dy, dw);
+    const StandInLog seen = *d.log;
+    const unsigned long long before = transposes();
+    Tensor y16 = Tensor::empty(y.shape(), d.dev, DType::BF16), dx16 = Tensor::empty(x.shape(), d.dev, DType::BF16);
+    Tensor dw_b = Tensor::empty(ws, d.dev);
+    d.dev.conv2d_forward(g, x.to(DType::BF16), wg, Tensor(), y16);
+    d.dev.conv2d_backward_data(g, dy.to(DType::BF16), wg, dx16);
+    d.dev.conv2d_backward_filter(g, x.to(DType::BF16), dy.to(DType::BF16), dw_b);
+    EXPECT_EQ(d.log->forwards + d.log->backward_data + d.log->backward_filter,
+              seen.forwards + seen.backward_data + seen.backward_filter)
+        << tag << ": a bf16 pass reached the cuDNN stand-in";
+    EXPECT_EQ(transposes() - before, 0u) << tag;
+    // (ramp values are exact in bf16, so both runs read the same inputs)
+    EXPECT_EQ(y16.to_host_f32(), y.to(DType::BF16).to_host_f32()) << tag;
+    EXPECT_EQ(dx16.to_host_f32(), dx.to(DType::BF16).to_host_f32()) << tag;
+    EXPECT_EQ(dw_b.to_host_f32(), dw.to_host_f32()) << tag;
+  }
+}
+
 // ---- a small CNN trained on the cuDNN path ---------------------------------------------------
 
 // Three convolutions (the middle one grouped), no conv bias so that the

@@ -12,7 +12,10 @@
 //   statistics and losses F32). They read bf16 values exactly, compute in
 //   float32 (or double) exactly as the F32 kernel does, and round each stored
 //   result once to nearest even: a bf16 output is the F32 kernel's output on
-//   the same values, rounded once to bf16. Any other mix is refused.
+//   the same values, rounded once to bf16. (Matrix products: the float32
+//   result of the same products summed in float32, which on a GPU may be
+//   summed in another order than the F32 call's; gemm and conv2d below.)
+//   Any other mix is refused.
 // - "rows x cols" views: an operation "over the last axis" treats a tensor of
 //   shape (d0, ..., dk) as a matrix of rows = d0*...*d(k-1) and cols = dk.
 //   Dense data (batch, features) and NHWC images (batch*rows*cols, channels)
@@ -149,12 +152,22 @@ class Device {
   // op(A) is (M, K): A is (M, K), or (K, M) when trans_a. op(B) is (K, N):
   // B is (K, N), or (N, K) when trans_b. C is (M, N). Tensors of higher rank
   // are viewed as (rows, last) matrices.
+  // (bf16 storage on CUDA: A, B and C each float32 or bf16, independently:
+  // the dense layer multiplies bf16 activations by its float32 master
+  // weight (Z = X W, dX = dZ W^T, bf16 outputs) and writes a float32 weight
+  // gradient from two bf16 ones (dW = X^T dZ). The products are those of the
+  // precision mode on the values (bf16 values are exact in every mode's
+  // input type), summed in float32 with alpha and beta * C (a bf16 C read
+  // exactly) as the float32 GEMM; a bf16 C is that result rounded once.
+  // Other dtypes throw janus::Error naming the tensor.)
   virtual void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
                     double beta, Tensor& c) = 0;
   // y (rows x cols) += bias (cols) broadcast over rows. (bf16 storage on
   // CUDA: y bf16, bias float32.)
   virtual void add_bias(Tensor& y, const Tensor& bias) = 0;
   // out (cols) = sum over rows of x (rows x cols) + beta * out.
+  // (bf16 storage on CUDA: x bf16, out float32, the bias gradient of the
+  // dense and convolution layers; the same sums of the same values.)
   virtual void sum_rows(const Tensor& x, double beta, Tensor& out) = 0;
   // sum of all elements, returned to the host (in double).
   virtual double sum(const Tensor& x) = 0;
@@ -167,6 +180,7 @@ class Device {
   // once for every backend: both tensors defined, on this device, of one
   // dtype, with the same number of rows, and both column ranges inside their
   // tensors; otherwise an Error naming the op and the shapes. Exact (a copy).
+  // (bf16 storage on CUDA: both tensors bf16.)
   void copy_columns(const Tensor& src, int64_t src_col, Tensor& dst, int64_t dst_col, int64_t width);
 
   // ---- activations (activation_functions.hpp: the maths of each, one entry
@@ -239,6 +253,13 @@ class Device {
   virtual void add_loss_into(const Tensor& loss, double weight, double tag, Tensor& totals) = 0;
 
   // ---- convolution (see ConvGeometry) -------------------------------------
+  // (bf16 storage on CUDA, all three passes: x, y, dy, dx one dtype; w, bias
+  // and dw float32 (master weights, weight gradient). The products are those
+  // of the precision mode, summed in float32; each bf16 output is that float32
+  // result (plus the bias) rounded once. They run on Janus's own kernels
+  // also where cuDNN is selected (cuda_device.cpp says why), so on a GPU the
+  // float32 sums may be in another order than the F32 call's; conv2d_kernel
+  // of DType::BF16 names the kernel.)
   // y = conv(x, w) (+ bias if bias is defined, shape (F)).
   virtual void conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w,
                               const Tensor& bias, Tensor& y) = 0;

@@ -47,8 +47,9 @@
 //         variant (m16n16k16, bf16 shared tiles, float32 accumulators), which
 //         rounds the operands to bf16 as it loads its tiles.
 //   The CUDA simulator runs the same code: its cuBLAS emulates TF32 math and
-//   GemmEx by rounding the operands, and its __nv_bfloat16 converts as the
-//   GPU does (src/cuda/sim/reduced_float.hpp).
+//   GemmEx by rounding the operands (and a bf16 C by one rounding of the
+//   float32 result), and its __nv_bfloat16 converts as the GPU does
+//   (src/cuda/sim/reduced_float.hpp).
 //
 // bfloat16 storage (DType::BF16, tensor.hpp), the first step towards
 // autocast's bf16 activations:
@@ -64,16 +65,26 @@
 //               bf16 (pooling and BatchNorm, which sum in double, thus round
 //               double -> float32 -> bf16, as the float32 kernel does first)
 //               (device.hpp, "bf16 storage on CUDA";
-//               tests/test_bf16_storage.cpp). Safetensors files read and
-//               write BF16 tensors. The CPU devices refuse to compute on
-//               bf16 (they convert and copy it).
+//               tests/test_bf16_storage.cpp). Since increment 2a, also the
+//               matrix products on CUDA, in every mode of the table: gemm
+//               (A, B and C each float32 or bf16: the dense layer's bf16
+//               activations times float32 master weights, float32 dW) and
+//               conv2d forward / backward-data / backward-filter (x, y, dy,
+//               dx bf16; w, bias and dW float32), their products as the
+//               table says, summed in float32, a bf16 output rounded once
+//               from that float32 result (cublasGemmEx with a CUDA_R_16BF C
+//               in bf16 mode; the implicit-GEMM kernel for convolutions,
+//               never cuDNN: cuda_device.cpp, "matrix products"); sum_rows
+//               (the bias gradient) of bf16 dy into float32, and
+//               copy_columns (Concat) of bf16 tensors. Safetensors files
+//               read and write BF16 tensors. The CPU devices refuse to
+//               compute on bf16 (they convert and copy it).
 //   not yet     the layers still keep float32 activations in every mode (the
-//               table above is what a run does); convolutions, GEMMs, sums,
-//               the other losses, copy_columns and the optimizers take
-//               float32 only. Increment 2: layers on CUDA choose bf16
-//               activations in bf16 mode, and convolutions / GEMMs write
-//               bf16 outputs (bf16 x bf16 products, float32 sums, one
-//               rounding).
+//               table above is what a run does); sum, SoftMax, the other
+//               losses and metrics (cross-entropy, L2, count_correct) and
+//               the optimizers take float32 only. Increment 2b: layers on
+//               CUDA choose bf16 activations in bf16 mode (the ops above,
+//               bf16 x bf16 products, float32 sums, one rounding).
 //
 // Where it lives
 //   The mode is process-wide (as PyTorch's torch.set_float32_matmul_precision):

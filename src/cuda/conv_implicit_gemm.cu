@@ -36,6 +36,13 @@
 // runs SimtMath in float32 on CUDA cores; TF32 and BF16 run TensorCoreMath
 // (WMMA m16n16k8 on operands rounded to TF32, or m16n16k16 on operands
 // rounded to bf16; float32 accumulators).
+//
+// Storage (kernels.hpp, "storage types"): the activations x, y, dy, dx are
+// float or bf16 (T of the kernels). A bf16 loader widens each element
+// exactly into the same float staging registers, so the shared tiles, the
+// math and the summation order are those of the float instantiation; the
+// store rounds each float32 result (plus the bias) once to bf16. The weights,
+// the bias and the filter gradient (and its split-K partials) stay float.
 #include "cuda/cuda_compat.hpp"
 
 #include <algorithm>
@@ -97,15 +104,15 @@ struct StridedDigit {
 
 // Rows of a row-major (k, n) matrix with leading dimension ld: the forward
 // weights W(KH*KW*C, F) and the backward-filter output gradient dY(N*OH*OW, F).
-// Runs along n.
-template <class Shape, int kVec>
+// Runs along n. In: float (the weights) or the storage type of dY.
+template <class Shape, int kVec, class In>
 struct DenseKRows {
   using Stage = Staging<kTileK, Shape::kN, kVec>;
   static constexpr bool kAlongK = false;
-  const float* p;
+  const In* p;
   int ld, k_end, n;
   int k[Stage::kPasses];
-  __device__ DenseKRows(const float* p_, int ld_, int n0, int N, int k_begin, int k_end_, int tid)
+  __device__ DenseKRows(const In* p_, int ld_, int n0, int N, int k_begin, int k_end_, int tid)
       : p(p_), ld(ld_), k_end(k_end_), n(n0 + Stage::group(tid) * kVec) {
     if (n >= N) k_end = kFarAway;  // a whole run is in or out: N % kVec == 0 when kVec > 1
     JANUS_UNROLL
@@ -124,17 +131,17 @@ struct DenseKRows {
 
 // Forward A: X~(m = (n, r, c), k = (i, j, ch)) = x[n, r*sh - ph + i, c*sw - pw + j, ch].
 // Runs along k (channels of one tap).
-template <class Shape, int kVec>
+template <class Shape, int kVec, class In>
 struct ForwardInputGather {
   using Stage = Staging<Shape::kM, kTileK, kVec>;
   static constexpr bool kAlongK = true;
-  const float* x;
+  const In* x;
   ConvDims d;
   int k, k_end;
   MixedRadix tap, step;  // (i, j, ch) of this thread's k
   // Per row: the offset of its top-left tap (may lie in the padding), and that tap's coordinates.
   int row_off[Stage::kPasses], ih0[Stage::kPasses], iw0[Stage::kPasses];
-  __device__ ForwardInputGather(const float* x_, const ConvDims& d_, int m0, int M, int k_begin, int k_end_,
+  __device__ ForwardInputGather(const In* x_, const ConvDims& d_, int m0, int M, int k_begin, int k_end_,
                                 int tid)
       : x(x_), d(d_), k(k_begin + Stage::group(tid) * kVec), k_end(k_end_) {
     tap = MixedRadix::split(k, d.KW, d.C);
@@ -166,18 +173,18 @@ struct ForwardInputGather {
 
 // Backward-data A: dY~(m = (n, h, w), k = (i, j, f)) = dy[n, (h+ph-i)/sh, (w+pw-j)/sw, f]
 // when both divisions are exact and in range. Runs along k (output channels).
-template <class Shape, int kVec>
+template <class Shape, int kVec, class In>
 struct BackwardDataGradGather {
   using Stage = Staging<Shape::kM, kTileK, kVec>;
   static constexpr bool kAlongK = true;
-  const float* dy;
+  const In* dy;
   ConvDims d;
   int k, k_end;
   MixedRadix tap, step;  // (i, j, f)
   StridedDigit iq, jq;   // i and j by the strides
   // Per row: n's offset in dy, and h + ph, w + pw by the strides.
   int base[Stage::kPasses], hq[Stage::kPasses], hr[Stage::kPasses], wq[Stage::kPasses], wr[Stage::kPasses];
-  __device__ BackwardDataGradGather(const float* dy_, const ConvDims& d_, int m0, int M, int k_begin, int k_end_,
+  __device__ BackwardDataGradGather(const In* dy_, const ConvDims& d_, int m0, int M, int k_begin, int k_end_,
                                     int tid)
       : dy(dy_), d(d_), k(k_begin + Stage::group(tid) * kVec), k_end(k_end_) {
     tap = MixedRadix::split(k, d.KW, d.F);
@@ -249,17 +256,17 @@ struct BackwardDataWeightGather {
 
 // Backward-filter A: X~^T(m = (i, j, ch), k = (n, r, c)) = x[n, r*sh - ph + i, c*sw - pw + j, ch].
 // Runs along m (channels of one tap): consecutive threads read consecutive channels.
-template <class Shape, int kVec>
+template <class Shape, int kVec, class In>
 struct BackwardFilterInputGather {
   using Stage = Staging<kTileK, Shape::kM, kVec>;
   static constexpr bool kAlongK = false;
-  const float* x;
+  const In* x;
   ConvDims d;
   int i, j, ch, k_end;
   MixedRadix step;                  // kTileK as (n, r, c)
   MixedRadix pix[Stage::kPasses];  // (n, r, c) of each pass's k
   int k[Stage::kPasses];
-  __device__ BackwardFilterInputGather(const float* x_, const ConvDims& d_, int m0, int M, int k_begin, int k_end_,
+  __device__ BackwardFilterInputGather(const In* x_, const ConvDims& d_, int m0, int M, int k_begin, int k_end_,
                                        int tid)
       : x(x_), d(d_), k_end(k_end_) {
     const int m = m0 + Stage::group(tid) * kVec;
@@ -290,51 +297,58 @@ struct BackwardFilterInputGather {
 
 // ---- stores ---------------------------------------------------------------------------
 
+// Out: float, or bf16 storage (the float result rounded once, to nearest even).
+template <class Out>
 struct RowMajorStore {
-  float* out;
+  Out* out;
   int ld;
   const float* bias;  // added per column when not null
   __device__ void operator()(int m, int n, float acc) const {
-    out[static_cast<int64_t>(m) * ld + n] = bias ? acc + bias[n] : acc;
+    out[static_cast<int64_t>(m) * ld + n] = to_storage<Out>(bias ? acc + bias[n] : acc);
   }
 };
 
 // ---- kernels ----------------------------------------------------------------------------
+// T: the storage type of the activations (x, y, dy, dx: float or bf16); the
+// weights, the bias and the filter gradient are float. The engine is the same
+// for both (float staging registers, the Math's shared tiles), so a bf16
+// output is the float kernel's output on the same values, rounded once.
 
-template <class Shape, class Math, int kVec>
+template <class Shape, class Math, int kVec, class T>
 __global__ void __launch_bounds__(kGemmThreads)
-    conv_fwd_kernel(ConvDims d, const float* x, const float* w, const float* bias, float* y, int M, int N, int K) {
+    conv_fwd_kernel(ConvDims d, const T* x, const float* w, const float* bias, T* y, int M, int N, int K) {
   const int tid = static_cast<int>(threadIdx.x);
   const int m0 = static_cast<int>(blockIdx.x) * Shape::kM, n0 = static_cast<int>(blockIdx.y) * Shape::kN;
-  ForwardInputGather<Shape, kVec> a(x, d, m0, M, 0, K, tid);
-  DenseKRows<Shape, kVec> b(w, d.F, n0, N, 0, K, tid);
-  gemm_tile<Shape, Math>(a, b, RowMajorStore{y, d.F, bias}, m0, n0, M, N, 0, K);
+  ForwardInputGather<Shape, kVec, T> a(x, d, m0, M, 0, K, tid);
+  DenseKRows<Shape, kVec, float> b(w, d.F, n0, N, 0, K, tid);
+  gemm_tile<Shape, Math>(a, b, RowMajorStore<T>{y, d.F, bias}, m0, n0, M, N, 0, K);
 }
 
-template <class Shape, class Math, int kVec>
+template <class Shape, class Math, int kVec, class T>
 __global__ void __launch_bounds__(kGemmThreads)
-    conv_bwd_data_kernel(ConvDims d, const float* dy, const float* w, float* dx, int M, int N, int K) {
+    conv_bwd_data_kernel(ConvDims d, const T* dy, const float* w, T* dx, int M, int N, int K) {
   const int tid = static_cast<int>(threadIdx.x);
   const int m0 = static_cast<int>(blockIdx.x) * Shape::kM, n0 = static_cast<int>(blockIdx.y) * Shape::kN;
-  BackwardDataGradGather<Shape, kVec> a(dy, d, m0, M, 0, K, tid);
+  BackwardDataGradGather<Shape, kVec, T> a(dy, d, m0, M, 0, K, tid);
   BackwardDataWeightGather<Shape, kVec> b(w, d, n0, N, 0, K, tid);
-  gemm_tile<Shape, Math>(a, b, RowMajorStore{dx, d.C, nullptr}, m0, n0, M, N, 0, K);
+  gemm_tile<Shape, Math>(a, b, RowMajorStore<T>{dx, d.C, nullptr}, m0, n0, M, N, 0, K);
 }
 
 // blockIdx.z is the K split; split s covers [s*k_per_split, (s+1)*k_per_split)
 // and writes out + s*split_stride.
-template <class Shape, class Math, int kVec>
+template <class Shape, class Math, int kVec, class T>
 __global__ void __launch_bounds__(kGemmThreads)
-    conv_bwd_filter_kernel(ConvDims d, const float* x, const float* dy, float* out, int M, int N, int K,
+    conv_bwd_filter_kernel(ConvDims d, const T* x, const T* dy, float* out, int M, int N, int K,
                            int k_per_split, int64_t split_stride) {
   const int tid = static_cast<int>(threadIdx.x);
   const int m0 = static_cast<int>(blockIdx.x) * Shape::kM, n0 = static_cast<int>(blockIdx.y) * Shape::kN;
   const int s = static_cast<int>(blockIdx.z);
   const int k_begin = s * k_per_split;
   const int k_end = min(K, k_begin + k_per_split);
-  BackwardFilterInputGather<Shape, kVec> a(x, d, m0, M, k_begin, k_end, tid);
-  DenseKRows<Shape, kVec> b(dy, d.F, n0, N, k_begin, k_end, tid);
-  gemm_tile<Shape, Math>(a, b, RowMajorStore{out + s * split_stride, d.F, nullptr}, m0, n0, M, N, k_begin, k_end);
+  BackwardFilterInputGather<Shape, kVec, T> a(x, d, m0, M, k_begin, k_end, tid);
+  DenseKRows<Shape, kVec, T> b(dy, d.F, n0, N, k_begin, k_end, tid);
+  gemm_tile<Shape, Math>(a, b, RowMajorStore<float>{out + s * split_stride, d.F, nullptr}, m0, n0, M, N, k_begin,
+                         k_end);
 }
 
 // ---- host side ------------------------------------------------------------------------
@@ -387,37 +401,42 @@ void dispatch(TileKind tile, MathType math, bool vec4, const Launch& launch) {
 }
 
 // One launch per pass, its kernel's template arguments from dispatch().
+template <class T>
 struct ForwardLaunch {
   ConvDims d;
-  const float *x, *w, *bias;
-  float* y;
+  const T* x;
+  const float *w, *bias;
+  T* y;
   int M, N, K;
   dim3 grid;
   cudaStream_t s;
   template <class Shape, class Math, int kVec>
   void run() const {
-    JANUS_LAUNCH((conv_fwd_kernel<Shape, Math, kVec>), grid, kGemmThreads, 0, s, d, x, w, bias, y, M, N, K);
+    JANUS_LAUNCH((conv_fwd_kernel<Shape, Math, kVec, T>), grid, kGemmThreads, 0, s, d, x, w, bias, y, M, N, K);
     JANUS_CUDA_CHECK_LAUNCH("conv_fwd_kernel");
   }
 };
 
+template <class T>
 struct BackwardDataLaunch {
   ConvDims d;
-  const float *dy, *w;
-  float* dx;
+  const T* dy;
+  const float* w;
+  T* dx;
   int M, N, K;
   dim3 grid;
   cudaStream_t s;
   template <class Shape, class Math, int kVec>
   void run() const {
-    JANUS_LAUNCH((conv_bwd_data_kernel<Shape, Math, kVec>), grid, kGemmThreads, 0, s, d, dy, w, dx, M, N, K);
+    JANUS_LAUNCH((conv_bwd_data_kernel<Shape, Math, kVec, T>), grid, kGemmThreads, 0, s, d, dy, w, dx, M, N, K);
     JANUS_CUDA_CHECK_LAUNCH("conv_bwd_data_kernel");
   }
 };
 
+template <class T>
 struct BackwardFilterLaunch {
   ConvDims d;
-  const float *x, *dy;
+  const T *x, *dy;
   float* out;
   int M, N, K, k_per_split;
   int64_t split_stride;
@@ -425,7 +444,7 @@ struct BackwardFilterLaunch {
   cudaStream_t s;
   template <class Shape, class Math, int kVec>
   void run() const {
-    JANUS_LAUNCH((conv_bwd_filter_kernel<Shape, Math, kVec>), grid, kGemmThreads, 0, s, d, x, dy, out, M, N, K,
+    JANUS_LAUNCH((conv_bwd_filter_kernel<Shape, Math, kVec, T>), grid, kGemmThreads, 0, s, d, x, dy, out, M, N, K,
                  k_per_split, split_stride);
     JANUS_CUDA_CHECK_LAUNCH("conv_bwd_filter_kernel");
   }
@@ -438,7 +457,8 @@ SplitPlan split_plan_for(const ConvGeometry& g) {
 
 }  // namespace
 
-void conv2d_forward_igemm(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+template <class T>
+void conv2d_forward_igemm(const ConvGeometry& g, const T* x, const float* w, const float* bias, T* y,
                           MathType math, cudaStream_t s) {
   check_int_range(g, "conv2d_forward");
   const int M = g.N * g.OH * g.OW, N = g.F, K = g.KH * g.KW * g.C;
@@ -446,10 +466,11 @@ void conv2d_forward_igemm(const ConvGeometry& g, const float* x, const float* w,
   const ConvDims d = dims_of(g);
   const TileKind tile = tile_for(N);
   const bool vec4 = g.C % 4 == 0 && g.F % 4 == 0 && aligned16(x) && aligned16(w);
-  dispatch(tile, math, vec4, ForwardLaunch{d, x, w, bias, y, M, N, K, grid_for(M, N, tile), s});
+  dispatch(tile, math, vec4, ForwardLaunch<T>{d, x, w, bias, y, M, N, K, grid_for(M, N, tile), s});
 }
 
-void conv2d_backward_data_igemm(const ConvGeometry& g, const float* dy, const float* w, float* dx, MathType math,
+template <class T>
+void conv2d_backward_data_igemm(const ConvGeometry& g, const T* dy, const float* w, T* dx, MathType math,
                                 cudaStream_t s) {
   check_int_range(g, "conv2d_backward_data");
   const int M = g.N * g.H * g.W, N = g.C, K = g.KH * g.KW * g.F;
@@ -457,7 +478,7 @@ void conv2d_backward_data_igemm(const ConvGeometry& g, const float* dy, const fl
   const ConvDims d = dims_of(g);
   const TileKind tile = tile_for(N);
   const bool vec4 = g.F % 4 == 0 && aligned16(dy) && aligned16(w);
-  dispatch(tile, math, vec4, BackwardDataLaunch{d, dy, w, dx, M, N, K, grid_for(M, N, tile), s});
+  dispatch(tile, math, vec4, BackwardDataLaunch<T>{d, dy, w, dx, M, N, K, grid_for(M, N, tile), s});
 }
 
 int64_t conv2d_backward_filter_workspace(const ConvGeometry& g) {
@@ -465,7 +486,8 @@ int64_t conv2d_backward_filter_workspace(const ConvGeometry& g) {
   return p.splits > 1 ? static_cast<int64_t>(p.splits) * g.KH * g.KW * g.C * g.F : 0;
 }
 
-void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+template <class T>
+void conv2d_backward_filter_igemm(const ConvGeometry& g, const T* x, const T* dy, float* dw,
                                   float* workspace, MathType math, cudaStream_t s) {
   check_int_range(g, "conv2d_backward_filter");
   const int M = g.KH * g.KW * g.C, N = g.F, K = g.N * g.OH * g.OW;
@@ -478,11 +500,22 @@ void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const f
   const bool vec4 = g.C % 4 == 0 && g.F % 4 == 0 && aligned16(x) && aligned16(dy);
   float* out = p.splits > 1 ? workspace : dw;
   dispatch(tile, math, vec4,
-           BackwardFilterLaunch{d, x, dy, out, M, N, K, p.k_per_split, p.splits > 1 ? out_n : 0, grid_for(M, N, tile, p.splits), s});
+           BackwardFilterLaunch<T>{d, x, dy, out, M, N, K, p.k_per_split, p.splits > 1 ? out_n : 0,
+                                   grid_for(M, N, tile, p.splits), s});
   if (p.splits > 1) {
     JANUS_LAUNCH(sum_splits_kernel, blocks_for(out_n), kThreads, 0, s, workspace, p.splits, out_n, dw);
     JANUS_CUDA_CHECK_LAUNCH("sum_splits_kernel");
   }
 }
+
+#define JANUS_INSTANTIATE_IGEMM(T)                                                                               \
+  template void conv2d_forward_igemm<T>(const ConvGeometry&, const T*, const float*, const float*, T*, MathType, \
+                                        cudaStream_t);                                                          \
+  template void conv2d_backward_data_igemm<T>(const ConvGeometry&, const T*, const float*, T*, MathType,         \
+                                              cudaStream_t);                                                    \
+  template void conv2d_backward_filter_igemm<T>(const ConvGeometry&, const T*, const T*, float*, float*,         \
+                                                MathType, cudaStream_t);
+JANUS_FOR_STORAGE_TYPES(JANUS_INSTANTIATE_IGEMM)
+#undef JANUS_INSTANTIATE_IGEMM
 
 }  // namespace janus::cuda_kernels

@@ -204,8 +204,8 @@ const void* CudaDevice::checked_operand(const Tensor& t, DType dtype, const char
   if (dtype == DType::F32)
     JANUS_CHECK(t.dtype() == DType::F32, op, " on ", name(), ": tensor '", what, "' is ", dtype_name(t.dtype()),
                 ", but must be float32 here (CUDA takes bfloat16 only as the activations of the element-wise, "
-                "pooling, dropout, BatchNorm and softmax-cross-entropy ops; parameters, statistics, targets and "
-                "losses are float32)");
+                "pooling, dropout, BatchNorm, softmax-cross-entropy, GEMM, convolution, sum_rows and "
+                "copy_columns ops; parameters, statistics, targets, losses and weight gradients are float32)");
   else
     JANUS_CHECK(t.dtype() == dtype, op, " on ", name(), ": tensor '", what, "' must be ", dtype_name(dtype),
                 ", but is ", dtype_name(t.dtype()));
@@ -313,8 +313,12 @@ void CudaDevice::copy_columns_kernel(const Tensor& src, int64_t src_col, Tensor&
                                      int64_t width) {
   const DeviceGuard guard(index_);
   const int64_t src_cols = src.dim(src.rank() - 1), dst_cols = dst.dim(dst.rank() - 1);
-  k::copy_columns(f32(src, "copy_columns", "src"), src_cols, src_col, f32(dst, "copy_columns", "dst"), dst_cols,
-                  dst_col, src.numel() / src_cols, width, stream_);
+  const char* op = "copy_columns";
+  with_storage(storage_dtype(op, {{"src", &src}, {"dst", &dst}}), [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::copy_columns(storage<T>(src, op, "src"), src_cols, src_col, storage<T>(dst, op, "dst"), dst_cols, dst_col,
+                    src.numel() / src_cols, width, stream_);
+  });
 }
 
 void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
@@ -343,9 +347,21 @@ void CudaDevice::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
 //         cores read bf16 values exactly; conv_cudnn.hpp says why not cuDNN's
 //         bf16 configurations) or on the implicit-GEMM kernel (its float32
 //         products of bf16 values are exact: 8 + 8 significant bits).
-// In every mode the products are summed in float32 and the output is float32.
-void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* a,
-                          const float* b, float beta, float* c) {
+// In every mode the products are summed in float32; the output is float32,
+// or, with bf16 storage (device.hpp), that float32 result rounded once:
+//   gemm  bf16 mode: cublasGemmEx reads bf16 operands as they are (float32
+//         ones through a rounded copy, as above) and writes C as CUDA_R_16BF
+//         (alpha * sum + beta * C in float32, rounded once) or CUDA_R_32F.
+//         fp32 / tf32: cuBLAS has no bf16 x float32 product, so bf16
+//         operands are widened exactly into float32 copies and cublasSgemm
+//         runs as above, into a float32 copy of a bf16 C (holding C when
+//         beta != 0) that a conversion kernel then rounds into C.
+//   conv  never cuDNN (the comment above conv2d_kernel says why): the
+//         implicit-GEMM kernel in every mode, loading bf16 tiles directly and
+//         rounding each float32 result once as it stores it, or for groups > 1
+//         the grouped kernels on exact float32 copies.
+void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const GemmOperand& a,
+                          const GemmOperand& b, float beta, const GemmOperand& c) {
   const DeviceGuard guard(index_);
   if (M == 0 || N == 0) return;
   // Row-major C (M x N) is column-major C^T (N x M). C^T = op(B)^T op(A)^T,
@@ -357,20 +373,40 @@ void CudaDevice::gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasHandle_t h = as_handle(cublas_);
   const MathType math = matmul_math();
+  const int64_t a_count = int64_t{M} * K, b_count = int64_t{K} * N, c_count = int64_t{M} * N;
+  // Copies converted by a kernel, kept until the product is queued.
+  std::vector<std::unique_ptr<Scratch>> copies;
+  auto scratch = [&](int64_t n, DType dt) -> void* {
+    const size_t element = dt == DType::BF16 ? sizeof(__nv_bfloat16) : sizeof(float);
+    copies.push_back(std::make_unique<Scratch>(*this, element * static_cast<size_t>(std::max<int64_t>(n, 1))));
+    return copies.back()->as<void>();
+  };
+  auto converted = [&](const GemmOperand& x, int64_t n, DType to) -> void* {
+    if (x.dtype == to) return x.p;
+    void* copy = scratch(n, to);
+    if (to == DType::BF16)
+      k::float_to_bf16(static_cast<const float*>(x.p), static_cast<__nv_bfloat16*>(copy), n, stream_);
+    else
+      k::bf16_to_float(static_cast<const __nv_bfloat16*>(x.p), static_cast<float*>(copy), n, stream_);
+    return copy;
+  };
   if (math == MathType::BF16) {
-    const int64_t a_count = int64_t{M} * K, b_count = int64_t{K} * N;
-    Scratch a16(*this, sizeof(__nv_bfloat16) * static_cast<size_t>(std::max<int64_t>(a_count, 1)));
-    Scratch b16(*this, sizeof(__nv_bfloat16) * static_cast<size_t>(std::max<int64_t>(b_count, 1)));
-    k::float_to_bf16(a, a16.as<__nv_bfloat16>(), a_count, stream_);
-    k::float_to_bf16(b, b16.as<__nv_bfloat16>(), b_count, stream_);
+    const void* a16 = converted(a, a_count, DType::BF16);
+    const void* b16 = converted(b, b_count, DType::BF16);
     JANUS_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
-    JANUS_CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, N, M, K, &alpha, b16.as<__nv_bfloat16>(), CUDA_R_16BF, ldb,
-                                    a16.as<__nv_bfloat16>(), CUDA_R_16BF, lda, &beta, c, CUDA_R_32F, N,
+    JANUS_CUBLAS_CHECK(cublasGemmEx(h, op_b, op_a, N, M, K, &alpha, b16, CUDA_R_16BF, ldb, a16, CUDA_R_16BF, lda,
+                                    &beta, c.p, c.dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F, N,
                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return;
   }
+  const float* af = static_cast<const float*>(converted(a, a_count, DType::F32));
+  const float* bf = static_cast<const float*>(converted(b, b_count, DType::F32));
+  // beta == 0: cuBLAS does not read C, so a bf16 C need not be widened.
+  float* cf = static_cast<float*>(beta == 0.0f && c.dtype == DType::BF16 ? scratch(c_count, DType::F32)
+                                                                         : converted(c, c_count, DType::F32));
   JANUS_CUBLAS_CHECK(cublasSetMathMode(h, math == MathType::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  JANUS_CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, N, M, K, &alpha, b, ldb, a, lda, &beta, c, N));
+  JANUS_CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, N, M, K, &alpha, bf, ldb, af, lda, &beta, cf, N));
+  if (c.dtype == DType::BF16) k::float_to_bf16(cf, static_cast<__nv_bfloat16*>(c.p), c_count, stream_);
 }
 
 void CudaDevice::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b, double beta,
@@ -384,9 +420,17 @@ void CudaDevice::gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a,
               trans_a ? "^T" : "", ", B ", b.shape().str(), trans_b ? "^T" : "", ")");
   JANUS_CHECK(M < (int64_t{1} << 31) && N < (int64_t{1} << 31) && K < (int64_t{1} << 31),
               "gemm on ", name(), ": matrix too large for 32-bit BLAS indexing");
+  // Each of A, B and C float32 or bf16 on its own (device.hpp: the dense
+  // layer multiplies bf16 activations by float32 master weights).
+  auto operand = [&](const Tensor& t, const char* what) {
+    storage_dtype("gemm", {{what, &t}});  // float32 or bfloat16, else a clear error
+    const DType dt = t.dtype();
+    return GemmOperand{dt == DType::BF16 ? static_cast<void*>(storage<__nv_bfloat16>(t, "gemm", what))
+                                         : static_cast<void*>(f32(t, "gemm", what)),
+                       dt};
+  };
   gemm_raw(trans_a, trans_b, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K),
-           static_cast<float>(alpha), f32(a, "gemm", "a"), f32(b, "gemm", "b"), static_cast<float>(beta),
-           f32(c, "gemm", "c"));
+           static_cast<float>(alpha), operand(a, "a"), operand(b, "b"), static_cast<float>(beta), operand(c, "c"));
 }
 
 void CudaDevice::add_bias(Tensor& y, const Tensor& bias) {
@@ -404,8 +448,12 @@ void CudaDevice::sum_rows(const Tensor& x, double beta, Tensor& out) {
   JANUS_CHECK(out.numel() == cols_of(x), "sum_rows on ", name(), ": out ", out.shape().str(),
               " does not match the last axis of x ", x.shape().str());
   Scratch partials(*this, sizeof(double) * static_cast<size_t>(std::max<int64_t>(1, k::col_partial_count(rows_of(x), cols_of(x)))));
-  k::sum_rows(f32(x, "sum_rows", "x"), rows_of(x), cols_of(x), static_cast<float>(beta),
-              f32(out, "sum_rows", "out"), partials.as<double>(), stream_);
+  const char* op = "sum_rows";
+  with_storage(storage_dtype(op, {{"x", &x}}), [&](auto tag) {  // out (a bias gradient) stays float32
+    using T = StorageOf<decltype(tag)>;
+    k::sum_rows(storage<T>(x, op, "x"), rows_of(x), cols_of(x), static_cast<float>(beta), f32(out, op, "out"),
+                partials.as<double>(), stream_);
+  });
 }
 
 double CudaDevice::sum(const Tensor& x) {
@@ -596,43 +644,76 @@ void check_conv(const Device& d, const char* op, const ConvGeometry& g, const Te
 }
 }  // namespace
 
-std::string CudaDevice::conv2d_kernel(const ConvGeometry& g, DType /*dt*/) {
+// bf16 storage (device.hpp): cuDNN's legacy API runs bf16 tensors only as
+// its BFLOAT16_CONFIG, x, w and y all bf16: no float32 master weights (fp32
+// mode would multiply rounded weights), no float32 filter gradient, and the
+// bias, added after cuDNN, would round the output a second time. So bf16
+// storage always runs on Janus's kernels, also where cuDNN is selected: the
+// implicit-GEMM kernel (groups == 1), which loads bf16 tiles directly and
+// rounds each float32 result once as it stores it, or the grouped kernels
+// (groups > 1) on exact float32 copies (F32Activation). On a cuDNN device a
+// bf16 result is therefore the rounding of a float32 result whose sums may be
+// in another order than cuDNN's float32 one (tests/test_bf16_storage.cpp).
+std::string CudaDevice::conv2d_kernel(const ConvGeometry& g, DType dt) {
   // Janus's own kernels: implicit GEMM, or for groups > 1 the grouped direct
   // kernels (conv_grouped.cu), which read operands rounded as cuDNN's are.
-  const bool grouped = !use_cudnn() && g.groups > 1;
-  const std::string path = use_cudnn() ? "cuDNN" : grouped ? "Janus grouped direct" : "Janus implicit GEMM";
+  const bool cudnn = use_cudnn() && dt != DType::BF16;
+  const bool grouped = !cudnn && g.groups > 1;
+  std::string path = cudnn ? "cuDNN" : grouped ? "Janus grouped direct" : "Janus implicit GEMM";
   switch (matmul_math()) {
-    case MathType::F32: return path;
+    case MathType::F32: break;
     case MathType::TF32:
-      return path + (use_cudnn()  ? " tf32 (inputs rounded to TF32, tensor-op math)"
-                     : grouped    ? " tf32 (inputs rounded to TF32, float32 FMA)"
-                                  : " tf32 (TF32 tensor cores, WMMA)");
+      path += cudnn     ? " tf32 (inputs rounded to TF32, tensor-op math)"
+              : grouped ? " tf32 (inputs rounded to TF32, float32 FMA)"
+                        : " tf32 (TF32 tensor cores, WMMA)";
+      break;
     case MathType::BF16:
-      return path + (use_cudnn()  ? " bf16 (inputs rounded to bf16, tensor-op math)"
-                     : grouped    ? " bf16 (inputs rounded to bf16, float32 FMA)"
-                                  : " bf16 (bf16 tensor cores, WMMA)");
+      path += cudnn     ? " bf16 (inputs rounded to bf16, tensor-op math)"
+              : grouped ? " bf16 (inputs rounded to bf16, float32 FMA)"
+                        : " bf16 (bf16 tensor cores, WMMA)";
+      break;
   }
+  if (dt == DType::BF16) path += grouped ? ", bf16 storage (float32 copies)" : ", bf16 storage";
   return path;
+}
+
+CudaDevice::F32Activation::F32Activation(CudaDevice& d, const Tensor& t, const char* op, const char* what,
+                                         bool input)
+    : d_(d) {
+  if (t.dtype() != DType::BF16) {
+    p_ = d.f32(t, op, what);
+    return;
+  }
+  bf16_ = d.storage<__nv_bfloat16>(t, op, what);
+  n_ = t.numel();
+  copy_ = std::make_unique<Scratch>(d, sizeof(float) * static_cast<size_t>(std::max<int64_t>(n_, 1)));
+  p_ = copy_->as<float>();
+  if (input) k::bf16_to_float(bf16_, p_, n_, d.stream_);
+}
+
+void CudaDevice::F32Activation::commit() {
+  if (bf16_ != nullptr) k::float_to_bf16(p_, bf16_, n_, d_.stream_);
 }
 
 void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                                 Tensor& y) {
   const DeviceGuard guard(index_);
-  check_conv(*this, "conv2d_forward", g, x, w, y);
-  const float* px = f32(x, "conv2d_forward", "x");
-  const float* pw = const_f32(w, "conv2d_forward", "w");  // keeps w's version: the cuDNN path caches its KRSC copy
-  float* py = f32(y, "conv2d_forward", "y");
+  const char* op = "conv2d_forward";
+  check_conv(*this, op, g, x, w, y);
+  const DType dt = storage_dtype(op, {{"x", &x}, {"y", &y}});
+  const float* pw = const_f32(w, op, "w");  // keeps w's version: the cuDNN path caches its KRSC copy
   const float* pb = nullptr;
   if (bias.defined()) {
     JANUS_CHECK(bias.numel() == g.F, "conv2d_forward on ", name(), ": bias ", bias.shape().str(), " is not (", g.F,
                 ")");
-    pb = f32(bias, "conv2d_forward", "bias");
+    pb = f32(bias, op, "bias");
   }
   // cuDNN reads operands rounded by a conversion kernel; the implicit-GEMM
   // kernel rounds them itself while it loads its tiles (no copies).
   const MathType math = matmul_math();
-  if (use_cudnn()) {  // (the KRSC copy of w is rounded with the copy, conv_cudnn_filters.hpp)
-    const MatmulInput xm(*this, px, x.numel(), math);
+  if (use_cudnn() && dt == DType::F32) {  // (the KRSC copy of w is rounded with the copy, conv_cudnn_filters.hpp)
+    float* py = f32(y, op, "y");
+    const MatmulInput xm(*this, f32(x, op, "x"), x.numel(), math);
     if (cudnn().forward(g, xm.get(), w, py, math)) {
       if (pb) k::add_bias(py, pb, int64_t{g.N} * g.OH * g.OW, g.F, stream_);
       return;
@@ -640,52 +721,67 @@ void CudaDevice::conv2d_forward(const ConvGeometry& g, const Tensor& x, const Te
   }
   if (g.groups > 1) {  // Janus's grouped kernels: asked for, or no cuDNN algorithm runs this geometry
     // (their products are of operands rounded as cuDNN's are, summed in float32)
-    const MatmulInput xm(*this, px, x.numel(), math), wm(*this, pw, w.numel(), math);
-    k::conv2d_forward_grouped(g, xm.get(), wm.get(), pb, py, stream_);
+    F32Activation xf(*this, x, op, "x", true), yf(*this, y, op, "y", false);
+    const MatmulInput xm(*this, xf.get(), x.numel(), math), wm(*this, pw, w.numel(), math);
+    k::conv2d_forward_grouped(g, xm.get(), wm.get(), pb, yf.get(), stream_);
+    yf.commit();
     return;
   }
-  // implicit GEMM: asked for, or no cuDNN algorithm runs this geometry
-  k::conv2d_forward_igemm(g, px, pw, pb, py, math, stream_);
+  // implicit GEMM: asked for, bf16 storage, or no cuDNN algorithm runs this geometry
+  with_storage(dt, [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::conv2d_forward_igemm(g, storage<T>(x, op, "x"), pw, pb, storage<T>(y, op, "y"), math, stream_);
+  });
 }
 
 void CudaDevice::conv2d_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx) {
   const DeviceGuard guard(index_);
-  check_conv(*this, "conv2d_backward_data", g, dx, w, dy);
-  const float* pdy = f32(dy, "conv2d_backward_data", "dy");
-  const float* pw = const_f32(w, "conv2d_backward_data", "w");  // keeps w's version (as forward)
-  float* pdx = f32(dx, "conv2d_backward_data", "dx");
+  const char* op = "conv2d_backward_data";
+  check_conv(*this, op, g, dx, w, dy);
+  const DType dt = storage_dtype(op, {{"dy", &dy}, {"dx", &dx}});
+  const float* pw = const_f32(w, op, "w");  // keeps w's version (as forward)
   const MathType math = matmul_math();
-  if (use_cudnn()) {
-    const MatmulInput dym(*this, pdy, dy.numel(), math);
-    if (cudnn().backward_data(g, dym.get(), w, pdx, math)) return;
+  if (use_cudnn() && dt == DType::F32) {  // (bf16 storage: Janus's kernels, above conv2d_kernel)
+    const MatmulInput dym(*this, f32(dy, op, "dy"), dy.numel(), math);
+    if (cudnn().backward_data(g, dym.get(), w, f32(dx, op, "dx"), math)) return;
   }
   if (g.groups > 1) {
-    const MatmulInput dym(*this, pdy, dy.numel(), math), wm(*this, pw, w.numel(), math);
-    k::conv2d_backward_data_grouped(g, dym.get(), wm.get(), pdx, stream_);
+    F32Activation dyf(*this, dy, op, "dy", true), dxf(*this, dx, op, "dx", false);
+    const MatmulInput dym(*this, dyf.get(), dy.numel(), math), wm(*this, pw, w.numel(), math);
+    k::conv2d_backward_data_grouped(g, dym.get(), wm.get(), dxf.get(), stream_);
+    dxf.commit();
     return;
   }
-  k::conv2d_backward_data_igemm(g, pdy, pw, pdx, math, stream_);
+  with_storage(dt, [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::conv2d_backward_data_igemm(g, storage<T>(dy, op, "dy"), pw, storage<T>(dx, op, "dx"), math, stream_);
+  });
 }
 
 void CudaDevice::conv2d_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw) {
   const DeviceGuard guard(index_);
-  check_conv(*this, "conv2d_backward_filter", g, x, dw, dy);
-  const float* px = f32(x, "conv2d_backward_filter", "x");
-  const float* pdy = f32(dy, "conv2d_backward_filter", "dy");
-  float* pdw = f32(dw, "conv2d_backward_filter", "dw");
+  const char* op = "conv2d_backward_filter";
+  check_conv(*this, op, g, x, dw, dy);
+  const DType dt = storage_dtype(op, {{"x", &x}, {"dy", &dy}});  // dw (a weight gradient) stays float32
+  float* pdw = f32(dw, op, "dw");
   const MathType math = matmul_math();
-  if (use_cudnn()) {
-    const MatmulInput xm(*this, px, x.numel(), math), dym(*this, pdy, dy.numel(), math);
+  if (use_cudnn() && dt == DType::F32) {  // (bf16 storage: Janus's kernels, above conv2d_kernel)
+    const MatmulInput xm(*this, f32(x, op, "x"), x.numel(), math), dym(*this, f32(dy, op, "dy"), dy.numel(), math);
     if (cudnn().backward_filter(g, xm.get(), dym.get(), pdw, math)) return;
   }
   if (g.groups > 1) {
-    const MatmulInput xm(*this, px, x.numel(), math), dym(*this, pdy, dy.numel(), math);
+    F32Activation xf(*this, x, op, "x", true), dyf(*this, dy, op, "dy", true);
+    const MatmulInput xm(*this, xf.get(), x.numel(), math), dym(*this, dyf.get(), dy.numel(), math);
     k::conv2d_backward_filter_grouped(g, xm.get(), dym.get(), pdw, stream_);
     return;
   }
   const int64_t ws = k::conv2d_backward_filter_workspace(g);
   Scratch workspace(*this, sizeof(float) * static_cast<size_t>(ws));
-  k::conv2d_backward_filter_igemm(g, px, pdy, pdw, workspace.as<float>(), math, stream_);
+  with_storage(dt, [&](auto tag) {
+    using T = StorageOf<decltype(tag)>;
+    k::conv2d_backward_filter_igemm(g, storage<T>(x, op, "x"), storage<T>(dy, op, "dy"), pdw,
+                                    workspace.as<float>(), math, stream_);
+  });
 }
 
 // ---- pooling ----------------------------------------------------------------

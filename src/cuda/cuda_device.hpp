@@ -9,7 +9,8 @@
 // totals. Other dtypes throw janus::Error naming the op and the tensor. GEMMs and convolutions follow the process-wide precision mode
 // (include/janus/precision.hpp): in tf32 and bf16 their two inputs are
 // rounded to the mode's type, products are summed in float32 and the output
-// stays float32 (how each path does it: cuda_device.cpp, "matrix products").
+// is float32, or with bf16 storage that result rounded once (how each path
+// does it: cuda_device.cpp, "matrix products").
 #pragma once
 
 #include "cuda/cuda_compat.hpp"
@@ -176,6 +177,24 @@ class CudaDevice final : public Device {
     const float* p_;
   };
 
+  // The float32 elements of a convolution's activation tensor, for the
+  // kernels that read float32 only (the grouped convolutions): the tensor's
+  // own, or for bf16 storage an exact float32 copy (read: filled from the
+  // tensor; an output: commit() rounds it once into the tensor).
+  class F32Activation {
+   public:
+    F32Activation(CudaDevice& d, const Tensor& t, const char* op, const char* what, bool read);
+    float* get() const { return p_; }
+    void commit();
+
+   private:
+    CudaDevice& d_;
+    std::unique_ptr<Scratch> copy_;
+    __nv_bfloat16* bf16_ = nullptr;  // the tensor's elements when it is bf16
+    int64_t n_ = 0;
+    float* p_ = nullptr;
+  };
+
   // The input type of matrix products now (the precision table's Matmul row).
   static MathType matmul_math();
   // The elements of tensor `what` of `op`, checked (defined, float32, on this
@@ -231,8 +250,14 @@ class CudaDevice final : public Device {
   void count_correct_on_device(const Tensor& yhat, const Tensor& y, unsigned long long* result);
   bool use_cudnn() const;
   CudnnConvolutions& cudnn();
-  void gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* a, const float* b,
-                float beta, float* c);
+  // A GEMM operand or result: its elements and their type (float32 or bf16).
+  struct GemmOperand {
+    void* p;
+    DType dtype;
+  };
+  // Device::gemm on checked row-major operands (cuda_device.cpp, "matrix products").
+  void gemm_raw(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const GemmOperand& a,
+                const GemmOperand& b, float beta, const GemmOperand& c);
 
   int index_;
   cudaStream_t stream_ = nullptr;

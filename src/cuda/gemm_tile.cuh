@@ -107,6 +107,15 @@ __device__ inline void load_vec(const float* p, float* r) {
   }
 }
 
+// The same from bfloat16 storage (bf16 activations, kernels.hpp "storage
+// types"): each element widened to float, exactly. Element by element: the
+// staging registers are float either way, and a run of 4 bf16 is only 8 bytes.
+template <int kVec>
+__device__ inline void load_vec(const __nv_bfloat16* p, float* r) {
+  JANUS_UNROLL
+  for (int e = 0; e < kVec; ++e) r[e] = __bfloat162float(p[e]);
+}
+
 template <int kVec>
 __device__ inline void zero_vec(float* r) {
   JANUS_UNROLL

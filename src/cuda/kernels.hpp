@@ -51,8 +51,10 @@ void transpose(const float* in, float* out, int64_t rows, int64_t cols, cudaStre
 
 // ---- copy_columns.cu --------------------------------------------------------
 // dst[r, dst_col + k] = src[r, src_col + k] for r < rows, k < width; src is
-// (rows x src_cols), dst (rows x dst_cols), row-major.
-void copy_columns(const float* src, int64_t src_cols, int64_t src_col, float* dst, int64_t dst_cols, int64_t dst_col,
+// (rows x src_cols), dst (rows x dst_cols), row-major. In the storage type
+// (a copy: exact for both).
+template <class T>
+void copy_columns(const T* src, int64_t src_cols, int64_t src_col, T* dst, int64_t dst_cols, int64_t dst_col,
                   int64_t rows, int64_t width, cudaStream_t s);
 
 // ---- reduce.cu --------------------------------------------------------------
@@ -64,8 +66,12 @@ void sum(const float* x, int64_t n, double* partials, double* result, cudaStream
 // Sums a vector of n doubles (already on the device) into result[0].
 void sum_doubles(const double* x, int64_t n, double* partials, double* result, cudaStream_t s);
 // Column sums: out[c] = sum_r x[r, c] + beta * out[c]. Workspace: col_partial_count doubles.
+// x in the storage type (the bias gradient of bf16 dy), out float: the sums
+// of the same values in the same order (double), so bf16 x gives exactly
+// the float32 result on its values.
 int64_t col_partial_count(int64_t rows, int64_t cols);
-void sum_rows(const float* x, int64_t rows, int64_t cols, float beta, float* out, double* partials,
+template <class T>
+void sum_rows(const T* x, int64_t rows, int64_t cols, float beta, float* out, double* partials,
               cudaStream_t s);
 // Rows where argmax(yhat) == argmax(y) (first maximum); result[0] (int64 on device).
 void count_correct(const float* yhat, const float* y, int64_t rows, int64_t cols,
@@ -116,13 +122,19 @@ void l2_backward(const float* yhat, const float* y, float* dyhat, float two_over
 // F32 on CUDA cores; TF32 and BF16 on tensor cores (WMMA, sm_80 and newer:
 // operands rounded to TF32 or bfloat16, float32 sums). Throws janus::Error when the
 // geometry needs more than 32-bit indexing.
-void conv2d_forward_igemm(const ConvGeometry& g, const float* x, const float* w,
-                          const float* bias /* nullable */, float* y, MathType math, cudaStream_t s);
-void conv2d_backward_data_igemm(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+// The activations x, y, dy, dx in the storage type T (bf16 storage: read
+// exactly, each output the float32 accumulator, plus the bias, rounded once);
+// the weights w, the bias and the filter gradient dw float in both.
+template <class T>
+void conv2d_forward_igemm(const ConvGeometry& g, const T* x, const float* w,
+                          const float* bias /* nullable */, T* y, MathType math, cudaStream_t s);
+template <class T>
+void conv2d_backward_data_igemm(const ConvGeometry& g, const T* dy, const float* w, T* dx,
                                 MathType math, cudaStream_t s);
 // Split-K over the N*OH*OW reduction; workspace floats needed (0 when no split).
 int64_t conv2d_backward_filter_workspace(const ConvGeometry& g);
-void conv2d_backward_filter_igemm(const ConvGeometry& g, const float* x, const float* dy,
+template <class T>
+void conv2d_backward_filter_igemm(const ConvGeometry& g, const T* x, const T* dy,
                                   float* dw, float* workspace, MathType math, cudaStream_t s);
 
 // ---- conv_implicit_gemm_v1.cu: the first implicit-GEMM kernel, float32 only,

@@ -1,4 +1,5 @@
-// Reductions: sum of all elements, column sums (sum_rows), count_correct.
+// Reductions: sum of all elements, column sums (sum_rows; float32 or bf16
+// storage), count_correct.
 //
 // All floating-point reductions are deterministic: every block reduces a fixed
 // range in a fixed order into its own partial (double), and a second kernel
@@ -41,7 +42,9 @@ __global__ void final_sum_kernel(const double* partials, int count, double* resu
 }
 
 // Column partial sums: block (32, 8) covers 32 columns and one chunk of rows.
-__global__ void col_partial_kernel(const float* x, int64_t rows, int64_t cols, int64_t chunk_rows,
+// T: float or bf16 storage, read exactly (to_float).
+template <class T>
+__global__ void col_partial_kernel(const T* x, int64_t rows, int64_t cols, int64_t chunk_rows,
                                    double* partials) {
   __shared__ double acc_s[kColRows][kColTile + 1];
   const int64_t col = static_cast<int64_t>(blockIdx.x) * kColTile + threadIdx.x;
@@ -49,7 +52,7 @@ __global__ void col_partial_kernel(const float* x, int64_t rows, int64_t cols, i
   const int64_t r1 = std::min<int64_t>(rows, r0 + chunk_rows);
   double acc = 0.0;
   if (col < cols)
-    for (int64_t r = r0 + threadIdx.y; r < r1; r += kColRows) acc += static_cast<double>(x[r * cols + col]);
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kColRows) acc += static_cast<double>(to_float(x[r * cols + col]));
   acc_s[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
   if (threadIdx.y == 0 && col < cols) {
@@ -139,18 +142,24 @@ void sum_doubles(const double* x, int64_t n, double* partials, double* result, c
 
 int64_t col_partial_count(int64_t rows, int64_t cols) { return col_chunks(rows) * cols; }
 
-void sum_rows(const float* x, int64_t rows, int64_t cols, float beta, float* out, double* partials,
+template <class T>
+void sum_rows(const T* x, int64_t rows, int64_t cols, float beta, float* out, double* partials,
               cudaStream_t s) {
   if (cols <= 0) return;
   const int64_t chunks = col_chunks(rows);
   const int64_t chunk_rows = (rows + chunks - 1) / chunks;
   const dim3 grid(static_cast<unsigned>((cols + kColTile - 1) / kColTile), static_cast<unsigned>(chunks));
   const dim3 block(kColTile, kColRows);
-  JANUS_LAUNCH(col_partial_kernel, grid, block, 0, s, x, rows, cols, chunk_rows, partials);
+  JANUS_LAUNCH(col_partial_kernel<T>, grid, block, 0, s, x, rows, cols, chunk_rows, partials);
   JANUS_CUDA_CHECK_LAUNCH("col_partial_kernel");
   JANUS_LAUNCH(col_final_kernel, blocks_for(cols), kThreads, 0, s, partials, chunks, cols, beta, out);
   JANUS_CUDA_CHECK_LAUNCH("col_final_kernel");
 }
+
+#define JANUS_INSTANTIATE(T) \
+  template void sum_rows<T>(const T*, int64_t, int64_t, float, float*, double*, cudaStream_t);
+JANUS_FOR_STORAGE_TYPES(JANUS_INSTANTIATE)
+#undef JANUS_INSTANTIATE
 
 void count_correct(const float* yhat, const float* y, int64_t rows, int64_t cols,
                    unsigned long long* result, cudaStream_t s) {

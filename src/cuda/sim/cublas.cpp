@@ -104,6 +104,26 @@ void gemm_converted(cublasOperation_t transa, cublasOperation_t transb, int m, i
   gemm(transa, transb, m, n, k, alpha, a.data(), std::max(1, a_rows), b.data(), std::max(1, b_rows), beta, C, ldc);
 }
 
+// gemm_converted into a bfloat16 C (cublasGemmEx with Ctype CUDA_R_16BF):
+// cuBLAS computes alpha * sum + beta * C in float32 (CUBLAS_COMPUTE_32F, C
+// read as float) and rounds each result once to bf16 (to nearest even). Here:
+// C widened exactly into a float32 matrix, the float path on it (the same
+// sums, in the same order, as with a float32 C holding these values), then
+// each element rounded once.
+void gemm_converted_bf16_c(cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k, float alpha,
+                           const void* A, cudaDataType_t Atype, int lda, const void* B, cudaDataType_t Btype,
+                           int ldb, bool tf32, float beta, __nv_bfloat16* C, int ldc) {
+  if (m == 0 || n == 0) return;
+  // beta == 0: C is not read (NaN patterns there must not survive), as in gemm().
+  std::vector<float> c = beta == 0.0f ? std::vector<float>(static_cast<size_t>(m) * static_cast<size_t>(n), 0.0f)
+                                      : operand_as_float(C, CUDA_R_16BF, false, m, n, ldc);
+  gemm_converted(transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, tf32, beta, c.data(), m);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i)
+      C[static_cast<std::ptrdiff_t>(j) * ldc + i] =
+          __float2bfloat16_rn(c[static_cast<size_t>(j) * static_cast<size_t>(m) + static_cast<size_t>(i)]);
+}
+
 // cublasSgemm*'s product under the handle's math mode.
 void sgemm(cublasMath_t math_mode, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
            float alpha, const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
@@ -310,7 +330,10 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
   if (cublasStatus_t s = check_gemm(handle, transa, transb, m, n, k, a, b, lda, ldb, ldc); s != CUBLAS_STATUS_SUCCESS)
     return s;
   auto served = [](cudaDataType_t t) { return t == CUDA_R_32F || t == CUDA_R_16BF || t == CUDA_R_16F; };
-  if (!served(Atype) || !served(Btype) || Ctype != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  // C is float32, or bf16 with bf16 A and B (cuBLAS's CUDA_R_16BF in / out
+  // configuration of CUBLAS_COMPUTE_32F; no mixed A / B types with it).
+  const bool bf16_c = Ctype == CUDA_R_16BF && Atype == CUDA_R_16BF && Btype == CUDA_R_16BF;
+  if (!served(Atype) || !served(Btype) || (Ctype != CUDA_R_32F && !bf16_c)) return CUBLAS_STATUS_NOT_SUPPORTED;
   if (computeType != CUBLAS_COMPUTE_32F && computeType != CUBLAS_COMPUTE_32F_FAST_TF32)
     return CUBLAS_STATUS_NOT_SUPPORTED;
   if (algo != CUBLAS_GEMM_DEFAULT && algo != CUBLAS_GEMM_DEFAULT_TENSOR_OP) return CUBLAS_STATUS_INVALID_VALUE;
@@ -318,7 +341,11 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
   const bool tf32 =
       computeType == CUBLAS_COMPUTE_32F_FAST_TF32 || handle->math_mode == CUBLAS_TF32_TENSOR_OP_MATH;
   return issue(handle, "cublasGemmEx", {A, B, C}, [=, al = scalar(handle, a), be = scalar(handle, b)] {
-    gemm_converted(transa, transb, m, n, k, al(), A, Atype, lda, B, Btype, ldb, tf32, be(), static_cast<float*>(C),
-                   ldc);
+    if (bf16_c)
+      gemm_converted_bf16_c(transa, transb, m, n, k, al(), A, Atype, lda, B, Btype, ldb, tf32, be(),
+                            static_cast<__nv_bfloat16*>(C), ldc);
+    else
+      gemm_converted(transa, transb, m, n, k, al(), A, Atype, lda, B, Btype, ldb, tf32, be(), static_cast<float*>(C),
+                     ldc);
   });
 }
