@@ -4,7 +4,8 @@
 # On Iris (dense layers: the bf16 GEMMs): a bf16 run differs from the fp32
 # run (bf16 is really used), resumes bit-exactly, its checkpoint holds fp32
 # weights that evaluate in fp32 and in bf16; on a CUDA device (GPU or
-# simulator) tf32 and bf16 train and change the weights; tf32 is refused on
+# simulator) tf32 and bf16 train and change the weights, bf16 with bfloat16
+# activations that evaluate and predict; tf32 is refused on
 # the CPU and an unknown precision is refused in a config, each with a clear
 # message.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh"
@@ -51,14 +52,31 @@ grep -q "precision  bf16" bf16.txt && ok "bf16 run evaluates in bf16" || fail "b
 # CUDA (a GPU or the simulator): fp32, tf32 and bf16 all train, and the two
 # reduced modes change the weights (their arithmetic was used).
 if cuda_device_present; then
+  # bf16 stores the activations in bfloat16 on CUDA (the run line says so); fp32 and tf32 do not.
   for p in fp32 tf32 bf16; do
     "$JANUS" train --config "$CONFIG" --device cuda --epochs 2 --data-dir "$DATA" --experiments-dir exp -q \
       --name cuda-$p --precision $p > out.txt 2> err.txt || { fail "cuda $p training"; cat err.txt >&2; }
+    if grep -q "activations bfloat16" out.txt; then stored=bf16; else stored=fp32; fi
+    [ "$stored" = "$([ $p = bf16 ] && echo bf16 || echo fp32)" ] && ok "cuda $p run stores $stored activations" ||
+      fail "cuda $p run stores $stored activations"
   done
   for p in tf32 bf16; do
     tensors differ exp/cuda-fp32/last.safetensors exp/cuda-$p/last.safetensors &&
       ok "cuda $p weights differ from cuda fp32 weights" || fail "cuda $p run has the fp32 run's weights"
   done
+  tensors f32 exp/cuda-bf16/last.safetensors && ok "cuda bf16 checkpoint holds F32 master weights" ||
+    fail "cuda bf16 checkpoint holds non-F32 tensors"
+  # --check-numerics sums every layer's (bf16) output.
+  "$JANUS" train --config "$CONFIG" --device cuda --epochs 1 --data-dir "$DATA" --experiments-dir exp -q \
+    --name cuda-checked --precision bf16 --check-numerics > out.txt 2> err.txt &&
+    ok "cuda bf16 training with --check-numerics" || { fail "cuda bf16 --check-numerics"; cat err.txt >&2; }
+  # Evaluation and prediction with bf16 activations: float32 outputs to the caller.
+  "$JANUS" evaluate --run exp/cuda-bf16 --device cuda --data "$DATA/iris.csv" --checkpoint last --precision bf16 \
+    > eval.txt 2> err.txt && grep -q "^samples   150" eval.txt && ok "cuda bf16 evaluation" ||
+    { fail "cuda bf16 evaluation"; cat err.txt >&2; }
+  "$JANUS" predict --run exp/cuda-bf16 --device cuda --data "$DATA/iris.csv" --out pc.csv --precision bf16 \
+    > /dev/null 2> err.txt && [ "$(wc -l < pc.csv)" -eq 151 ] && ok "cuda predict --precision bf16" ||
+    { fail "cuda predict --precision bf16"; cat err.txt >&2; }
 else
   ok "no CUDA device in this build: CUDA precisions not exercised here"
 fi

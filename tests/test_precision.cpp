@@ -24,6 +24,8 @@
 #include "float_bits.hpp"
 #include "janus/device.hpp"
 #include "janus/error.hpp"
+#include "janus/json.hpp"
+#include "janus/model.hpp"
 #include "janus/precision.hpp"
 #include "janus/tensor.hpp"
 
@@ -124,6 +126,7 @@ TEST(PrecisionTable, OneRowPerOperationClassAndOnlyMatmulsChange) {
     }
   }
   EXPECT_NE(precision_table_text().find("BatchNorm"), std::string::npos);
+  EXPECT_NE(precision_table_text().find("in bfloat16 on CUDA\nin bf16 mode"), std::string::npos);
 }
 
 TEST(PrecisionModes, ParseAndRefuse) {
@@ -150,6 +153,40 @@ TEST(PrecisionModes, ParseAndRefuse) {
     EXPECT_EQ(matmul_precision(), Precision::BF16);
   }
   EXPECT_EQ(matmul_precision(), Precision::FP32);
+}
+
+// The activation storage rule (activation_dtype, one place): bf16 only on
+// CUDA in bf16 mode for float32 models; float32 (the parameters' dtype)
+// everywhere else. A model built in bf16 mode on the CPU keeps float32
+// activations, and asking a CPU model for bf16 ones is refused at build.
+TEST(Precision, ActivationDtypeRule) {
+  for (Precision p : {Precision::FP32, Precision::TF32, Precision::BF16}) {
+    EXPECT_EQ(activation_dtype(cpu_device(), p, DType::F32), DType::F32) << precision_name(p);
+    EXPECT_EQ(activation_dtype(reference_cpu_device(), p, DType::F64), DType::F64) << precision_name(p);
+  }
+  if (cuda_device_count() > 0) {
+    Device& gpu = get_device("cuda");
+    EXPECT_EQ(activation_dtype(gpu, Precision::FP32, DType::F32), DType::F32);
+    EXPECT_EQ(activation_dtype(gpu, Precision::TF32, DType::F32), DType::F32);
+    EXPECT_EQ(activation_dtype(gpu, Precision::BF16, DType::F32), DType::BF16);
+  }
+  const Json cfg = Json::parse(R"({"layers": [{"type": "fully_connected", "n_out": 3}], "loss": "l2"})");
+  const PrecisionScope scope(Precision::BF16);
+  NeuralNetwork cpu_model = NeuralNetwork::from_config(cfg);
+  EXPECT_THROW(cpu_model.activation_dtype(), Error);  // not built: not chosen yet
+  cpu_model.build(Shape{2, 4}, cpu_device());
+  EXPECT_EQ(cpu_model.activation_dtype(), DType::F32);
+  EXPECT_EQ(cpu_model.forward(Tensor::zeros(Shape{2, 4}, cpu_device()), Mode::Eval).dtype(), DType::F32);
+  EXPECT_THROW(cpu_model.set_activation_dtype(DType::F32), Error);  // built already
+  NeuralNetwork refused = NeuralNetwork::from_config(cfg);
+  refused.set_activation_dtype(DType::BF16);
+  try {
+    refused.build(Shape{2, 4}, cpu_device());
+    FAIL() << "bf16 activations accepted on the CPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bfloat16 activations with float32 parameters on cpu"), std::string::npos)
+        << e.what();
+  }
 }
 
 // ---- the fast CPU device in bf16 ------------------------------------------------------

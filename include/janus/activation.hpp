@@ -24,7 +24,10 @@ bool is_activation_name(const std::string& name);
 // written by activation_from_config / add_activation_config, in the opt-in
 // <janus/nlohmann_json.hpp>.)
 
-// Forward/backward of one activation, caching Z and Y between the two.
+// Forward/backward of one activation, caching Z and Y between the two. They
+// compute in the dtype of z (of dy): float32, or bf16 activations on CUDA
+// (model.hpp), where SoftMax, which has no bf16 kernel, runs on exact float32
+// copies and rounds its float32 result once to bf16 (forward and backward).
 class Activation {
  public:
   Activation(ActivationFunction fn = ActivationKind::Linear) : fn_(fn) {}  // NOLINT: implicit

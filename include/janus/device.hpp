@@ -188,7 +188,8 @@ class Device {
   // y = act(z). y may alias z for elementwise activations. (bf16 storage on
   // CUDA for the element-wise ones, forward and backward, and for
   // bias_activation_forward: z, y, dy, dz one dtype, bias float32. SoftMax
-  // takes float32 only.)
+  // takes float32 only: layers run it on float32 copies of bf16 activations,
+  // activation.hpp.)
   virtual void activation_forward(const ActivationFunction& act, const Tensor& z, Tensor& y) = 0;
   // The forward of a dense layer after its GEMM: z (rows x cols) += bias
   // (cols) broadcast over rows, then y = act(z), in one pass over z where the

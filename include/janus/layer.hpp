@@ -5,7 +5,16 @@
 // shape of the first input it sees: build(input_shape, device, dtype) creates
 // the parameters (drawn from the layer's seed on the host, so every device
 // gets the same values) and returns the output shape, or throws an Error that
-// names the layer and the shapes when the input cannot work.
+// names the layer and the shapes when the input cannot work. `dtype` is the
+// dtype of the inputs; the parameters take it, except for bfloat16 inputs
+// (bf16 activation storage on CUDA, model.hpp), whose parameters, gradients
+// and statistics are float32.
+//
+// Every layer computes its output, and its backward the input gradient, in
+// the dtype of its input (of dy): float32 as a rule; bfloat16 where the model
+// stores bf16 activations (model.hpp), through the device ops that take bf16
+// storage (device.hpp), or an exact float32 round trip where an op has none
+// (SoftMax: activation.hpp).
 //
 // Inside a model graph (model.hpp) a layer may take several inputs (Add,
 // Concat): the graph calls the graph_* forms below, which take a list of

@@ -26,9 +26,24 @@
 // loss applies log-softmax itself. Both use the fused, numerically stable
 // softmax + cross-entropy gradient (S - Y)/m on the logits (the loss is the
 // output's only consumer), so the loss is never negative.
+//
+// Activation storage: the dtype of every layer output and of the gradients
+// that flow back through them, chosen once by build() from the device, the
+// precision mode in force then and the parameters' dtype
+// (precision.hpp, activation_dtype): bfloat16 on a CUDA device in bf16 mode,
+// as PyTorch's autocast; the parameters' dtype otherwise (fp32 and tf32
+// modes, CPU devices: float32 exactly as before). With bf16 activations,
+// parameters, their gradients, optimizer state, BatchNorm statistics, losses
+// and metrics stay float32; forward() converts the (float32) batch once at
+// the entry and returns a float32 copy of the output node's result (exact:
+// a bf16 value is a float32 value), so callers see float32 unless they ask
+// (layers run one by one, a PassObserver). Cross-entropy reads the bf16
+// logits directly (the fused softmax cross-entropy takes bf16); L2 reads the
+// float32 copy, and its float32 gradient is rounded once to bf16.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -106,14 +121,26 @@ class NeuralNetwork {
   Shape output_shape(const Shape& input_shape) const;
   // Builds every layer for inputs of this shape on this device, creating the
   // parameters (also done lazily by the first forward).
+  // `dtype` is the parameters' dtype; the activations' follows (above).
   void build(const Shape& input_shape, Device& device, DType dtype = DType::F32);
   bool built() const;
+  // The dtype of the activations (layer outputs and their gradients) chosen
+  // by build() (see "Activation storage" above); throws before build().
+  DType activation_dtype() const;
+  // Overrides the choice for the next build(), e.g. float32 activations in
+  // bf16 mode on CUDA (bf16 products on float32 storage, increment 2a's
+  // numerics) or bf16 ones in another mode. build() throws an Error naming
+  // the dtypes and the device unless `dtype` is the parameters' dtype, or
+  // bfloat16 for float32 parameters on a CUDA device. Throws once built.
+  void set_activation_dtype(DType dtype);
   Device& device() const;
   Shape input_shape() const { return input_shape_; }
 
   // Runs the nodes in order on x (batch, ...): images are NHWC (batch,
   // rows, cols, channels). `mode` says whether this is a training pass (see
-  // Mode). `observer` (optional) sees every node's output. Once built, an
+  // Mode). `observer` (optional) sees every node's output (in the
+  // activation dtype). Returns the output in the parameters' dtype (with bf16
+  // activations: the exact float32 copy of the bf16 result). Once built, an
   // input whose per-example shape differs from the built one is an Error; an
   // NCHW batch given to an NHWC model (the same extents, channels first) is
   // named as such. Not yet built (a model from from_config), the first
@@ -202,11 +229,17 @@ class NeuralNetwork {
   uint64_t seed_;
   Shape input_shape_;
   Device* device_ = nullptr;
+  DType parameter_dtype_ = DType::F32, activation_dtype_ = DType::F32;
+  std::optional<DType> requested_activation_dtype_;  // set_activation_dtype
   // The last model-level forward pass (None: none yet, e.g. layers run one
   // by one by the caller) and, after a training pass, its output: what
   // backward() must be given (compared by storage).
   enum class LastPass { None, Train, Eval } last_pass_ = LastPass::None;
   Tensor last_training_output_;
+  // The output node's result of the last training pass, in the activation
+  // dtype: what the loss reads (last_training_output_ is its copy in the
+  // parameters' dtype, or the same tensor).
+  Tensor last_activation_output_;
 };
 
 }  // namespace janus

@@ -11,9 +11,11 @@
 //   bf16  autocast style, after PyTorch's torch.autocast: the two inputs of
 //         every convolution pass and GEMM are rounded to bfloat16 (8-bit
 //         mantissa, float32's exponent range; round to nearest, ties to even)
-//         and their products are summed in float32; the output stays float32.
-//         Everything else (master weights, optimizer state, BatchNorm and its
-//         statistics, losses, softmax, reductions, biases) stays float32.
+//         and their products are summed in float32. On CUDA the activations
+//         are stored in bfloat16 (below, "activation storage"); on the CPU
+//         they stay float32. Everything else (master weights, optimizer
+//         state, BatchNorm statistics, losses, reductions, biases) stays
+//         float32.
 //
 // The table (kPrecisionTable below is its source; `janus info` prints it)
 //
@@ -27,9 +29,23 @@
 //
 // "bf16 x bf16" means: both inputs rounded to bf16, every product exact in
 // float32 (8 + 8 significant bits fit in 24), summed in float32. This is the
-// numerics of oneDNN's bf16 primitives and of tensor cores; unlike PyTorch's
-// autocast, Janus does not round the output of the product back to bf16 (it
-// keeps float32 activations), so it is never less accurate than autocast.
+// numerics of oneDNN's bf16 primitives and of tensor cores. Every row computes
+// in float32 (or double) as the table says; what bf16 mode changes besides
+// the products is where the results are stored:
+//
+//   activation storage (layer outputs, the gradients flowing back through them)
+//                          fp32  tf32  bf16
+//   CUDA                   f32   f32   bf16 (each result rounded once)
+//   CPU                    f32   f32   f32
+//
+// With bf16 storage, as with autocast, each layer output (a product's float32
+// sum, a BatchNorm or activation output, ...) is rounded once to bf16, and
+// the next layer reads it exactly; parameters, their gradients, optimizer
+// state, BatchNorm statistics, losses and metrics stay float32. On the CPU
+// Janus keeps float32 activations (its bf16 products are an emulation on
+// float32 copies), so there it is never less accurate than autocast.
+// activation_dtype() below is the rule; NeuralNetwork::build applies it
+// (model.hpp, "Activation storage").
 // "tf32 x tf32" likewise with TF32 inputs (11 + 11 significant bits: products
 // exact in float32 too).
 //
@@ -79,12 +95,23 @@
 //               copy_columns (Concat) of bf16 tensors. Safetensors files
 //               read and write BF16 tensors. The CPU devices refuse to
 //               compute on bf16 (they convert and copy it).
-//   not yet     the layers still keep float32 activations in every mode (the
-//               table above is what a run does); sum, SoftMax, the other
-//               losses and metrics (cross-entropy, L2, count_correct) and
-//               the optimizers take float32 only. Increment 2b: layers on
-//               CUDA choose bf16 activations in bf16 mode (the ops above,
-//               bf16 x bf16 products, float32 sums, one rounding).
+//               Since increment 2b, the models: on CUDA in bf16 mode every
+//               layer's output and the gradient flowing back are bf16
+//               tensors (every layer type: the ops above; Add, Scale on
+//               axpby; global average pooling on average pooling; Flatten a
+//               view). The float32 batch is converted once at the model's
+//               entry, and forward() returns a float32 copy of the output
+//               (what train, evaluate and predict read). The ops without a
+//               bf16 kernel get exact float32 copies of their bf16 inputs:
+//               SoftMax (forward and backward; its float32 result rounded
+//               once to bf16: activation.hpp), L2 (the returned float32
+//               output; its gradient rounded once), count_correct (the
+//               returned output), and --check-numerics' sums. Softmax
+//               cross-entropy reads the bf16 logits directly.
+//   not yet     sum, SoftMax, cross-entropy on probabilities, L2 and
+//               count_correct have no bf16 kernels (above: float32 copies),
+//               and the optimizers take float32 only (as they must: master
+//               weights). bf16 storage on the CPU.
 //
 // Where it lives
 //   The mode is process-wide (as PyTorch's torch.set_float32_matmul_precision):
@@ -105,6 +132,7 @@
 namespace janus {
 
 class Device;
+enum class DType;  // tensor.hpp
 
 enum class Precision { FP32, TF32, BF16 };
 
@@ -169,6 +197,14 @@ class PrecisionScope {
 // run `p`: tf32 on a CPU device, and any mode but fp32 on cpu:reference (the
 // float64 oracle). CUDA devices run all three.
 void check_precision_supported(const Device& device, Precision p);
+
+// The dtype a model stores its activations in (layer outputs and the
+// gradients flowing back through them), the one place this is decided:
+// bfloat16 on a CUDA device in bf16 mode for a float32 model, as autocast;
+// otherwise the parameters' dtype (fp32 and tf32 modes, every CPU device,
+// float64 models). NeuralNetwork::build asks it once, in the mode in force
+// then (model.hpp, "activation storage").
+DType activation_dtype(const Device& device, Precision p, DType parameter_dtype);
 
 // How a CUDA device runs the matrix products of mode `p`, in words (for
 // `janus info`; `janus bench` names each convolution's kernel).

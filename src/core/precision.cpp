@@ -84,7 +84,9 @@ std::string precision_table_text() {
     out << math_type_name(r.bf16) << "\n";
   }
   out << "(\"bf16 x bf16\": inputs rounded to bfloat16, products summed in float32, float32 output;\n"
-         " \"tf32 x tf32\" likewise with TF32 inputs, 10-bit mantissa: CUDA only)\n";
+         " \"tf32 x tf32\" likewise with TF32 inputs, 10-bit mantissa: CUDA only)\n"
+         "activations (layer outputs and their gradients) are stored in float32, and in bfloat16 on CUDA\n"
+         "in bf16 mode (as autocast; parameters, statistics, losses stay float32)\n";
   return out.str();
 }
 
@@ -105,6 +107,13 @@ void check_precision_supported(const Device& device, Precision p) {
   }
   // CUDA runs every mode of the table (src/cuda/cuda_device.cpp, "matrix
   // products"): cuBLAS / cuDNN tensor-op math and rounded inputs.
+}
+
+DType activation_dtype(const Device& device, Precision p, DType parameter_dtype) {
+  // The CPU computes on float32 only (it emulates bf16 products on float32
+  // copies), so only CUDA, whose kernels take bf16 storage, stores bf16.
+  const bool bf16 = p == Precision::BF16 && device.kind() == DeviceKind::CUDA && parameter_dtype == DType::F32;
+  return bf16 ? DType::BF16 : parameter_dtype;
 }
 
 std::string cuda_matmul_path(Precision p) {

@@ -25,6 +25,13 @@ std::string all_names() {
   return names;
 }
 
+// CUDA's softmax kernels take float32 only (device.hpp): a SoftMax on bf16
+// activations runs on an exact float32 copy of its input, and its float32
+// result is rounded once to bf16, the contract of the ops with bf16 kernels.
+bool softmax_on_bf16(const ActivationFunction& fn, const Tensor& t) {
+  return fn.kind == ActivationKind::SoftMax && t.dtype() == DType::BF16;
+}
+
 }  // namespace
 
 bool is_activation_name(const std::string& name) {
@@ -71,6 +78,12 @@ Tensor Activation::forward(const Tensor& z) {
     y_ = z;
     return z;
   }
+  if (softmax_on_bf16(fn_, z)) {
+    Tensor y = Tensor::empty(z.shape(), z.device(), DType::F32);
+    z.device().activation_forward(fn_, z.to(DType::F32), y);
+    y_ = y.to(DType::BF16);
+    return y_;
+  }
   y_ = Tensor::empty(z.shape(), z.device(), z.dtype());
   z.device().activation_forward(fn_, z, y_);
   return y_;
@@ -78,7 +91,8 @@ Tensor Activation::forward(const Tensor& z) {
 
 Tensor Activation::forward_with_bias(Tensor& z, const Tensor& bias) {
   Device& dev = z.device();
-  if (fn_.kind == ActivationKind::Linear) {  // y is z itself: only the bias to add
+  // y is z itself (Linear), or SoftMax on bf16 (forward's float32 round trip): the bias first.
+  if (fn_.kind == ActivationKind::Linear || softmax_on_bf16(fn_, z)) {
     dev.add_bias(z, bias);
     return forward(z);
   }
@@ -104,6 +118,11 @@ Tensor Activation::backward(const Tensor& dy) const {
   JANUS_CHECK(dy.shape() == y_.shape(), "activation ", activation_name(fn_.kind), ": gradient shape ",
               dy.shape().str(), " does not match output shape ", y_.shape().str());
   if (fn_.kind == ActivationKind::Linear) return dy;
+  if (softmax_on_bf16(fn_, dy)) {  // (SoftMax's backward reads y only)
+    Tensor dz = Tensor::empty(dy.shape(), dy.device(), DType::F32);
+    dy.device().activation_backward(fn_, Tensor(), y_.to(DType::F32), dy.to(DType::F32), dz);
+    return dz.to(DType::BF16);
+  }
   Tensor dz = Tensor::empty(dy.shape(), dy.device(), dy.dtype());
   dy.device().activation_backward(fn_, z_, y_, dy, dz);
   return dz;

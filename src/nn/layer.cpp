@@ -36,7 +36,9 @@ Shape Layer::build(const std::vector<Shape>& input_shapes, Device& device, DType
   }
   const Shape out = graph_output_shape(input_shapes);  // validates before allocating
   // Every layer with parameters has one input: its parameters follow its shape.
-  create_parameters(input_shapes[0], device, dtype);
+  // bf16 activations (model.hpp, "activation storage") keep float32 master
+  // weights, as autocast does: the bf16 kernels take float32 parameters.
+  create_parameters(input_shapes[0], device, dtype == DType::BF16 ? DType::F32 : dtype);
   built_inputs_ = examples;
   built_ = true;
   return out;

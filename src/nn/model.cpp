@@ -10,6 +10,7 @@
 #include "janus/layers.hpp"
 #include "janus/nlohmann_json.hpp"
 #include "janus/parameter_options.hpp"
+#include "janus/precision.hpp"
 #include "nn/layer_name.hpp"
 
 namespace janus {
@@ -229,15 +230,37 @@ std::vector<std::vector<Shape>> NeuralNetwork::node_input_shapes(const Shape& in
 }
 
 void NeuralNetwork::build(const Shape& input_shape, Device& device, DType dtype) {
+  DType activations = janus::activation_dtype(device, matmul_precision(), dtype);
+  if (requested_activation_dtype_) {
+    activations = *requested_activation_dtype_;
+    JANUS_CHECK(activations == dtype ||
+                    (activations == DType::BF16 && dtype == DType::F32 && device.kind() == DeviceKind::CUDA),
+                "network build: ", dtype_name(activations), " activations with ", dtype_name(dtype),
+                " parameters on ", device.name(), " (activations take the parameters' dtype, or bfloat16 for "
+                "float32 parameters on a CUDA device)");
+  }
   walk_shapes(input_shape,
               [&](Layer& l, const std::vector<Shape>& ins) { return l.build(ins, device, dtype); });
   input_shape_ = input_shape;
   device_ = &device;
+  parameter_dtype_ = dtype;
+  activation_dtype_ = activations;
   // A layer may make its parameters when it is built: plan with them.
   plan_gradients();
 }
 
 bool NeuralNetwork::built() const { return device_ != nullptr; }
+
+DType NeuralNetwork::activation_dtype() const {
+  JANUS_CHECK(built(), "network not built yet: its activation dtype is chosen by build()");
+  return activation_dtype_;
+}
+
+void NeuralNetwork::set_activation_dtype(DType dtype) {
+  JANUS_CHECK(!built(), "network set_activation_dtype: the network is built already (activations ",
+              dtype_name(activation_dtype_), "); set it before build() or the first forward");
+  requested_activation_dtype_ = dtype;
+}
 
 Device& NeuralNetwork::device() const {
   JANUS_CHECK(device_ != nullptr, "network not built yet (no forward pass or build() so far)");
@@ -279,15 +302,18 @@ Tensor NeuralNetwork::forward(const Tensor& x, Mode mode, PassObserver* observer
   if (!built()) build(x.shape(), x.device(), x.dtype());
   check_not_nchw(x.shape(), input_shape_);
   const bool training = mode == Mode::Train;
-  last_training_output_ = Tensor();
+  last_training_output_ = last_activation_output_ = Tensor();
   last_pass_ = training ? LastPass::Train : LastPass::Eval;
   JANUS_CHECK(&x.device() == device_, "network input is on ", x.device().name(), " but the network is on ",
               device_->name());
+  // The entry: a batch in the parameters' dtype converted once to the activations'.
+  const Tensor input = x.dtype() == parameter_dtype_ && activation_dtype_ != parameter_dtype_
+                           ? x.to(activation_dtype_) : x;
   std::vector<Tensor> outputs(nodes_.size());
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
     std::vector<Tensor> ins;
-    for (int j : n.inputs) ins.push_back(j == kModelInput ? x : outputs[static_cast<size_t>(j)]);
+    for (int j : n.inputs) ins.push_back(j == kModelInput ? input : outputs[static_cast<size_t>(j)]);
     if (observer) observer->begin(PassObserver::Pass::Forward, i);
     outputs[i] = in_layer(*n.layer, [&] { return n.layer->graph_forward(ins, training); });
     if (observer && !observer->end(PassObserver::Pass::Forward, i, outputs[i])) return Tensor();
@@ -295,8 +321,14 @@ Tensor NeuralNetwork::forward(const Tensor& x, Mode mode, PassObserver* observer
     for (int j : n.inputs)
       if (j != kModelInput && nodes_[static_cast<size_t>(j)].last_consumer == i) outputs[static_cast<size_t>(j)] = Tensor();
   }
-  if (training) last_training_output_ = outputs.back();
-  return outputs.back();
+  // The exit: the caller gets the output in the parameters' dtype (exact from bf16).
+  const Tensor& y = outputs.back();
+  Tensor out = y.dtype() == activation_dtype_ && activation_dtype_ != parameter_dtype_ ? y.to(parameter_dtype_) : y;
+  if (training) {
+    last_activation_output_ = y;
+    last_training_output_ = out;
+  }
+  return out;
 }
 
 void NeuralNetwork::set_step(uint64_t step) {
@@ -346,6 +378,8 @@ bool NeuralNetwork::backward_into(const Tensor& target, const Tensor& out, Tenso
               "forward(x, Mode::Train) (arguments swapped? the target comes first)");
   const size_t last = nodes_.size() - 1;
   const bool fused = uses_fused_softmax_cross_entropy();
+  // The output node's result in the activation dtype (out may be its copy).
+  const Tensor& y = last_pass_ == LastPass::Train ? last_activation_output_ : out;
   Tensor grad;
   if (observer) observer->begin(PassObserver::Pass::Loss, last);
   if (const auto* ce = dynamic_cast<const CrossEntropy*>(loss_.get())) {
@@ -353,10 +387,16 @@ bool NeuralNetwork::backward_into(const Tensor& target, const Tensor& out, Tenso
     // route divides by probabilities that may underflow to zero. With a
     // final softmax, the output node's backward then starts from its
     // pre-activation (below); without one, the logits are the output.
-    ce->forward_backward_from_logits_into(cross_entropy_logits(out), target, &grad, loss);
+    // (bf16 logits are read as they are: the fused op takes bf16 storage.)
+    ce->forward_backward_from_logits_into(cross_entropy_logits(y), target, &grad, loss);
   } else {
-    loss_->forward_into(out, target, loss);
-    grad = loss_->backward(out, target);
+    // The other losses take float32 only: an exact float32 copy of bf16
+    // activations (out itself after a model-level forward), the gradient
+    // rounded once to the activations' dtype.
+    const Tensor yhat = out.dtype() == DType::BF16 ? out.to(DType::F32) : out;
+    loss_->forward_into(yhat, target, loss);
+    grad = loss_->backward(yhat, target);
+    if (grad.dtype() != y.dtype()) grad = grad.to(y.dtype());
   }
   if (observer && !observer->end(PassObserver::Pass::Loss, last, grad)) return false;
 

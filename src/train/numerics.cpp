@@ -15,6 +15,9 @@ std::string describe_layer(Layer& l) { return "layer '" + l.name() + "' (" + l.t
 
 bool all_finite(const Tensor& t) {
   if (!t.defined() || t.numel() == 0) return true;
+  // sum takes float32: bf16 activations (model.hpp) are checked on an exact
+  // float32 copy (a diagnostic mode: the copy's cost does not matter).
+  if (t.dtype() == DType::BF16) return all_finite(t.to(DType::F32));
   return std::isfinite(t.device().sum(t));
 }
 

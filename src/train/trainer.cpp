@@ -332,6 +332,7 @@ TrainResult train_run(const RunConfig& cfg_in, const TrainOptions& opts) {
   out << "run " << dir << ": " << cfg.dataset.name << ", " << data.train.size() << " train / "
       << data.validation.size() << " validation samples, " << count_params(model) << " parameters, device "
       << device.name() << (cfg.precision != Precision::FP32 ? std::string(", precision ") + precision_name(cfg.precision) : "")
+      << (model.activation_dtype() != DType::F32 ? std::string(", activations ") + dtype_name(model.activation_dtype()) : "")
       << (cfg.cuda_graph ? ", CUDA graphs" : "") << "\n";
   if (opts.resume)
     out << "resuming after epoch " << start_epoch << " (step " << step << ")\n";
