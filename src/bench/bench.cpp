@@ -318,7 +318,7 @@ json run_workload(const Workload& w, Device& dev, const Options& o, double peak_
                 {"backward_ms", b_ms},
                 {"forward_gflop", flops[l] / 1e9}};
       if (const auto* conv = dynamic_cast<const Conv2D*>(&net.layer(l)))
-        e["kernel"] = dev.conv2d_kernel(conv->geometry(ins[l][0]), DType::F32);
+        e["kernel"] = dev.conv2d_kernel(conv->geometry(ins[l][0]), net.activation_dtype());
       if (flops[l] > 0) {
         e["forward_gflops"] = f_ms > 0 ? flops[l] / (f_ms * 1e-3) / 1e9 : 0.0;
         e["backward_gflops"] = b_ms > 0 ? 2 * flops[l] / (b_ms * 1e-3) / 1e9 : 0.0;
