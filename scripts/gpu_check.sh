@@ -18,7 +18,7 @@
 #      and bench_igemm_variants (the implicit-GEMM kernel's variants per pass)
 #   7. a short CIFAR-10 training on the GPU (the default model and ResNet-9),
 #      and the default model again with --cuda-graph (the step as a CUDA
-#      graph), both timed
+#      graph) and in bf16 (--precision bf16), each timed
 #   8. the same networks in PyTorch on the same GPU (ResNet-9 of
 #      configs/cifar10_resnet.json included): Janus / PyTorch throughput
 # The report (markdown) goes to $JANUS_GPU_REPORT, default gpu_check_report.md
@@ -232,6 +232,14 @@ step train-cuda-graph 60 "$janus" train --config "$build/cifar10_gpu_check.json"
 say "- last epoch without / with --cuda-graph:"
 { echo '```'; grep -h '^epoch' "$logs/train.log" | tail -n 1; grep -h '^epoch' "$logs/train-cuda-graph.log" | tail -n 1
   grep -h 'cuda-graph:' "$logs/train-cuda-graph.log"; echo '```'; } >>"$report" 2>/dev/null
+# The same training in bf16 (issue 14: bf16 activations and bf16 tensor cores,
+# never run on a GPU before this check): its step time against the fp32 run's,
+# and its final epoch line (close to fp32's, not equal).
+step train-bf16 45 "$janus" train --config "$build/cifar10_gpu_check.json" --device cuda --data-dir "$deps/data" \
+  --experiments-dir "$build/experiments" --name cifar10_gpu_check_bf16 --precision bf16 --overwrite --quiet
+say "- last epoch fp32 / bf16:"
+{ echo '```'; grep -h '^epoch' "$logs/train.log" | tail -n 1; grep -h '^epoch' "$logs/train-bf16.log" | tail -n 1
+  echo '```'; } >>"$report" 2>/dev/null
 step evaluate 20 "$janus" evaluate --run "$build/experiments/cifar10_gpu_check" --device cuda --data-dir "$deps/data"
 # The residual network (issue 13's ResNet-9) on the same 5000 images: it proves
 # the graph (add nodes, fan-out gradients) trains on the GPU and gives its
